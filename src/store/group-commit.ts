@@ -1,0 +1,82 @@
+import { StoreOverloadedError } from "./event-store.ts";
+
+export interface GroupCommitOptions {
+  /** Most requests written in one store round trip. */
+  readonly maxBatch: number;
+  /** Most requests waiting for a batch; beyond it `submit` fails fast with `StoreOverloadedError`. */
+  readonly maxPending: number;
+  /** Observes each flushed batch's size, for metrics. */
+  readonly onBatch?: (size: number) => void;
+}
+
+interface Pending<Req, Res> {
+  readonly request: Req;
+  readonly resolve: (result: Res) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: requests that arrive while a batch is being written wait and go together in the next
+ * one, so under load one durable round trip serves many writers. Idle, a request is written on the
+ * next turn of the event loop, so batching costs no latency.
+ */
+export class GroupCommitter<Req, Res> {
+  private queue: Pending<Req, Res>[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly write: (batch: readonly Req[]) => Promise<readonly Res[]> | readonly Res[],
+    private readonly options: GroupCommitOptions,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  submit(request: Req): Promise<Res> {
+    if (this.queue.length >= this.options.maxPending) {
+      return Promise.reject(new StoreOverloadedError("the write pipeline is full"));
+    }
+    return new Promise<Res>((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves once every request submitted so far is written. */
+  drain(): Promise<void> {
+    if (!this.flushing && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      try {
+        const results = await this.write(batch.map((p) => p.request));
+        this.options.onBatch?.(batch.length);
+        for (const [i, p] of batch.entries()) p.resolve(results[i] as Res);
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+      }
+      // Let the requests that came in during the write join the next batch.
+      if (this.queue.length > 0 && this.queue.length < this.options.maxBatch) await yieldToEventLoop();
+    }
+    this.flushing = false;
+    for (const resolve of this.idle.splice(0)) resolve();
+  }
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -1,0 +1,382 @@
+import {
+  type Collection,
+  type Db,
+  MongoBulkWriteError,
+  MongoClient,
+  MongoServerError,
+  type WriteError,
+} from "mongodb";
+import type { EventEnvelope, EventMetadata } from "../envelope.ts";
+import type {
+  AppendRequest,
+  AppendResult,
+  EventStore,
+  ReadStreamOptions,
+  Snapshot,
+  StoredReply,
+  StreamInfo,
+} from "../event-store.ts";
+import { type GroupCommitOptions, GroupCommitter } from "../group-commit.ts";
+
+/**
+ * One document per append: MongoDB writes a single document atomically, so all events of a command
+ * land together or not at all without a multi-document transaction, and a batch of appends from many
+ * actors is one unordered `insertMany` (one round trip) in which each append succeeds or fails alone.
+ *
+ * `{streamId, version}` is unique, where `version` is the commit's first event number. Writers only
+ * ever append after a version they read, which is always a commit boundary, so two writers racing from
+ * the same version collide on this index and exactly one wins.
+ */
+interface CommitDoc {
+  streamId: string;
+  aggregateType: string;
+  /** First and last event number in this commit. */
+  version: number;
+  lastVersion: number;
+  /** Global order of the commit's first and last event; see `assignPositions`. */
+  position: number;
+  lastPosition: number;
+  time: Date;
+  final: boolean;
+  events: {
+    eventId: string;
+    type: string;
+    version: number;
+    schemaVersion: number;
+    data: unknown;
+    metadata: EventMetadata;
+  }[];
+  /** Idempotent replies written with the events; `replies.key` is unique across commits. */
+  replies?: StoredReply[];
+}
+
+interface ReplyDoc {
+  _id: string;
+  fingerprint: string;
+  status: number;
+  body: unknown;
+}
+
+interface SnapshotDoc {
+  _id: string;
+  version: number;
+  snapshotVersion: number;
+  state: unknown;
+}
+
+type Outcome = AppendResult | { readonly failed: Error };
+
+const durable = { writeConcern: { w: "majority" as const, j: true } };
+const DUPLICATE_KEY = 11000;
+
+export interface MongoEventStoreOptions extends Partial<GroupCommitOptions> {
+  readonly url: string;
+  /** Database name; defaults to the one in the URL, else `eventfold`. */
+  readonly database?: string;
+}
+
+export class MongoEventStore implements EventStore {
+  readonly name = "mongodb";
+  private readonly commits: Collection<CommitDoc>;
+  private readonly replies: Collection<ReplyDoc>;
+  private readonly snapshots: Collection<SnapshotDoc>;
+  private readonly counters: Collection<{ _id: string; value: number }>;
+  private readonly checkpoints: Collection<{ _id: string; value: string }>;
+  private readonly leases: Collection<{ _id: string; owner: string; expiresAt: Date }>;
+  private readonly committer: GroupCommitter<AppendRequest, Outcome>;
+
+  private constructor(
+    private readonly client: MongoClient,
+    private readonly db: Db,
+    options: MongoEventStoreOptions,
+  ) {
+    this.commits = db.collection("commits");
+    this.replies = db.collection("replies");
+    this.snapshots = db.collection("snapshots");
+    this.counters = db.collection("counters");
+    this.checkpoints = db.collection("checkpoints");
+    this.leases = db.collection("leases");
+    this.committer = new GroupCommitter((batch) => this.writeBatch(batch), {
+      maxBatch: options.maxBatch ?? 512,
+      maxPending: options.maxPending ?? 20_000,
+      onBatch: options.onBatch,
+    });
+  }
+
+  static async connect(options: MongoEventStoreOptions): Promise<MongoEventStore> {
+    const client = new MongoClient(options.url, { retryWrites: true });
+    await client.connect();
+    const db = client.db(options.database ?? (client.options.dbName || "eventfold"));
+    const store = new MongoEventStore(client, db, options);
+    await store.ensureIndexes();
+    return store;
+  }
+
+  /** Idempotent: creating an index that exists with the same spec is a no-op. */
+  private async ensureIndexes(): Promise<void> {
+    await Promise.all([
+      this.commits.createIndex({ streamId: 1, version: 1 }, { unique: true, name: "stream_version" }),
+      this.commits.createIndex({ lastPosition: 1 }, { name: "position" }),
+      this.commits.createIndex({ aggregateType: 1, streamId: 1 }, { name: "aggregate_type" }),
+      this.commits.createIndex(
+        { "replies.key": 1 },
+        { unique: true, name: "reply_key", partialFilterExpression: { "replies.key": { $exists: true } } },
+      ),
+    ]);
+  }
+
+  async append(request: AppendRequest): Promise<AppendResult> {
+    if (request.events.length === 0) {
+      // A commit document would take a version slot; an append without events only stores replies.
+      const info = await this.streamInfo(request.streamId);
+      if ((info?.version ?? 0) !== request.expectedVersion) {
+        return { ok: false, reason: "version_conflict", actualVersion: info?.version ?? 0 };
+      }
+      await this.saveReplies(request.replies ?? []);
+      return { ok: true, version: request.expectedVersion, time: new Date().toISOString() };
+    }
+    const outcome = await this.committer.submit(request);
+    if ("failed" in outcome) throw outcome.failed;
+    return outcome;
+  }
+
+  /**
+   * Positions come from one counter, incremented once per batch. They are unique and increase within a
+   * process, but a failed append leaves a hole and two processes may commit out of position order, so
+   * the relay follows a change stream on `commits` (the oplog's total order) rather than `position`.
+   */
+  private async assignPositions(count: number): Promise<number> {
+    const counter = await this.counters.findOneAndUpdate(
+      { _id: "position" },
+      { $inc: { value: count } },
+      { upsert: true, returnDocument: "after", ...durable },
+    );
+    return (counter?.value ?? count) - count + 1;
+  }
+
+  private async writeBatch(batch: readonly AppendRequest[]): Promise<Outcome[]> {
+    const eventCount = batch.reduce((n, r) => n + r.events.length, 0);
+    let position = await this.assignPositions(Math.max(1, eventCount));
+    const time = new Date();
+    const docs: CommitDoc[] = batch.map((request) => {
+      const doc: CommitDoc = {
+        streamId: request.streamId,
+        aggregateType: request.aggregateType,
+        version: request.expectedVersion + 1,
+        lastVersion: request.expectedVersion + request.events.length,
+        position,
+        lastPosition: position + request.events.length - 1,
+        time,
+        final: request.final ?? false,
+        events: request.events.map((event, i) => ({ ...event, version: request.expectedVersion + 1 + i })),
+        ...(request.replies?.length ? { replies: [...request.replies] } : {}),
+      };
+      position += request.events.length;
+      return doc;
+    });
+
+    const failures = new Map<number, WriteError>();
+    try {
+      await this.commits.insertMany(docs, { ordered: false, ...durable });
+    } catch (error) {
+      if (!(error instanceof MongoBulkWriteError)) throw error;
+      const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+      for (const e of errors) failures.set(e.index, e);
+      // No per-document error (e.g. the write concern failed): durability is unknown for all of them.
+      if (failures.size === 0) throw error;
+    }
+
+    return Promise.all(
+      batch.map(async (request, i): Promise<Outcome> => {
+        const failure = failures.get(i);
+        const doc = docs[i];
+        if (!doc) return { failed: new Error("batch and documents out of step") };
+        if (!failure) return { ok: true, version: doc.lastVersion, time: time.toISOString() };
+        if (failure.code !== DUPLICATE_KEY) return { failed: new Error(failure.errmsg ?? "write failed") };
+        if (failure.errmsg?.includes("reply_key")) {
+          const keys = (request.replies ?? []).map((r) => r.key);
+          const taken = await this.commits.findOne(
+            { "replies.key": { $in: keys } },
+            { projection: { replies: 1 } },
+          );
+          const key = taken?.replies?.find((r) => keys.includes(r.key))?.key ?? keys[0] ?? "";
+          return { ok: false, reason: "idempotency_conflict", key };
+        }
+        const actual = await this.streamInfo(request.streamId);
+        return { ok: false, reason: "version_conflict", actualVersion: actual?.version ?? 0 };
+      }),
+    );
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<EventEnvelope[]> {
+    const after = options.after ?? 0;
+    const upTo = options.upTo ?? Number.MAX_SAFE_INTEGER;
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    const cursor = this.commits
+      .find({ streamId, lastVersion: { $gt: after }, version: { $lte: upTo } })
+      .sort({ version: 1 });
+    const out: EventEnvelope[] = [];
+    for await (const commit of cursor) {
+      for (const [i, event] of commit.events.entries()) {
+        if (event.version <= after || event.version > upTo) continue;
+        out.push(toEnvelope(commit, i));
+        if (out.length >= limit) {
+          await cursor.close();
+          return out;
+        }
+      }
+    }
+    return out;
+  }
+
+  async streamInfo(streamId: string): Promise<StreamInfo | undefined> {
+    const last = await this.commits.find({ streamId }).sort({ version: -1 }).limit(1).next();
+    return last
+      ? {
+          streamId,
+          aggregateType: last.aggregateType,
+          version: last.lastVersion,
+          updatedAt: last.time.toISOString(),
+          final: last.final,
+        }
+      : undefined;
+  }
+
+  async readAll(after: number, limit: number): Promise<EventEnvelope[]> {
+    const cursor = this.commits.find({ lastPosition: { $gt: after } }).sort({ lastPosition: 1 });
+    const out: EventEnvelope[] = [];
+    for await (const commit of cursor) {
+      for (let i = 0; i < commit.events.length && out.length < limit; i++) {
+        if (commit.position + i > after) out.push(toEnvelope(commit, i));
+      }
+      if (out.length >= limit) break;
+    }
+    await cursor.close();
+    return out;
+  }
+
+  async headPosition(): Promise<number> {
+    const last = await this.commits.find().sort({ lastPosition: -1 }).limit(1).next();
+    return last?.lastPosition ?? 0;
+  }
+
+  async *openStreams(aggregateType: string): AsyncIterable<string> {
+    const cursor = this.commits.aggregate<{ _id: string }>(
+      [
+        { $match: { aggregateType } },
+        { $group: { _id: "$streamId", final: { $max: "$final" } } },
+        { $match: { final: false } },
+      ],
+      { allowDiskUse: true },
+    );
+    for await (const row of cursor) yield row._id;
+  }
+
+  async loadSnapshot(streamId: string): Promise<Snapshot | undefined> {
+    const doc = await this.snapshots.findOne({ _id: streamId });
+    return doc
+      ? { streamId, version: doc.version, snapshotVersion: doc.snapshotVersion, state: doc.state }
+      : undefined;
+  }
+
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    try {
+      await this.snapshots.updateOne(
+        { _id: snapshot.streamId, version: { $lt: snapshot.version } },
+        {
+          $set: {
+            version: snapshot.version,
+            snapshotVersion: snapshot.snapshotVersion,
+            state: snapshot.state,
+          },
+        },
+        { upsert: true },
+      );
+    } catch (error) {
+      // A newer snapshot is already there: the upsert's insert collided with it, which is fine.
+      if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
+    }
+  }
+
+  async findReply(key: string): Promise<StoredReply | undefined> {
+    const [standalone, commit] = await Promise.all([
+      this.replies.findOne({ _id: key }),
+      this.commits.findOne({ "replies.key": key }, { projection: { replies: 1 } }),
+    ]);
+    if (standalone) {
+      return { key, fingerprint: standalone.fingerprint, status: standalone.status, body: standalone.body };
+    }
+    return commit?.replies?.find((r) => r.key === key);
+  }
+
+  async saveReplies(replies: readonly StoredReply[]): Promise<void> {
+    if (replies.length === 0) return;
+    const docs = replies.map((r) => ({
+      _id: r.key,
+      fingerprint: r.fingerprint,
+      status: r.status,
+      body: r.body,
+    }));
+    try {
+      await this.replies.insertMany(docs, { ordered: false, ...durable });
+    } catch (error) {
+      // First writer wins: a key that is already there keeps its first answer.
+      const errors = error instanceof MongoBulkWriteError ? [error.writeErrors].flat() : [];
+      if (errors.length === 0 || errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+    }
+  }
+
+  async loadCheckpoint(name: string): Promise<string | undefined> {
+    return (await this.checkpoints.findOne({ _id: name }))?.value;
+  }
+
+  async saveCheckpoint(name: string, value: string): Promise<void> {
+    await this.checkpoints.updateOne({ _id: name }, { $set: { value } }, { upsert: true, ...durable });
+  }
+
+  async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = new Date();
+    try {
+      // Matches only a lease we hold or one that expired; if another holds it, the upsert collides.
+      await this.leases.updateOne(
+        { _id: name, $or: [{ owner }, { expiresAt: { $lt: now } }] },
+        { $set: { owner, expiresAt: new Date(now.getTime() + ttlMs) } },
+        { upsert: true, ...durable },
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) return false;
+      throw error;
+    }
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await this.leases.deleteOne({ _id: name, owner });
+  }
+
+  async ping(): Promise<void> {
+    await this.db.command({ ping: 1 });
+  }
+
+  async close(): Promise<void> {
+    await this.committer.drain();
+    await this.client.close();
+  }
+}
+
+const toEnvelope = (commit: CommitDoc, index: number): EventEnvelope => {
+  const event = commit.events[index];
+  if (!event) throw new Error(`commit of ${commit.streamId} has no event ${index}`);
+  return {
+    eventId: event.eventId,
+    streamId: commit.streamId,
+    aggregateType: commit.aggregateType,
+    type: event.type,
+    version: event.version,
+    schemaVersion: event.schemaVersion,
+    time: commit.time.toISOString(),
+    data: event.data,
+    metadata: event.metadata,
+    position: commit.position + index,
+  };
+};
