@@ -1,0 +1,272 @@
+import { type AnyAggregate, isRejection, type Message, type Rejection } from "../aggregate.ts";
+import type { NewEvent } from "../store/envelope.ts";
+import type { EventStore, StoredReply } from "../store/event-store.ts";
+import type { CommandOutcome, CommandRequest, DecidedOutcome } from "./command.ts";
+import { ContentionError, MailboxFullError } from "./errors.ts";
+
+export interface ActorOptions {
+  readonly mailboxCapacity: number;
+  /** Most commands decided together and appended as one atomic write. */
+  readonly maxBatch: number;
+  /** Save a snapshot each time the version crosses a multiple of this. */
+  readonly snapshotEvery: number;
+  /** Reload-and-retry rounds after optimistic-concurrency clashes before giving up. */
+  readonly maxAttempts: number;
+  readonly onSnapshotError?: (error: unknown) => void;
+  /** Another writer got there first; the actor reloads and decides again. */
+  readonly onConflict?: (streamId: string) => void;
+}
+
+interface Job {
+  readonly request: CommandRequest<Message>;
+  readonly resolve: (outcome: CommandOutcome<unknown>) => void;
+  readonly reject: (error: unknown) => void;
+  /** Set when an earlier answer may exist for this job's key: look it up before deciding. */
+  lookupReply: boolean;
+}
+
+export interface ActorView {
+  readonly state: unknown;
+  readonly version: number;
+  readonly updatedAt: string | undefined;
+}
+
+/**
+ * The single writer of one aggregate. Commands wait in a bounded mailbox and are decided one at a time,
+ * in arrival order, against the in-memory state. Commands that are waiting together are appended as one
+ * atomic write (so a hot aggregate needs one durable round trip per batch, not per command); their
+ * callers are answered only once that write is durable. A version clash means another process wrote
+ * the stream: the actor reloads and decides the same commands again.
+ */
+export class Actor {
+  private state: unknown;
+  private version = 0;
+  private updatedAt: string | undefined;
+  private loading: Promise<void> | undefined;
+  private readonly mailbox: Job[] = [];
+  private running = false;
+  lastUsed = Date.now();
+
+  constructor(
+    readonly aggregate: AnyAggregate,
+    readonly streamId: string,
+    private readonly store: EventStore,
+    private readonly options: ActorOptions,
+  ) {
+    this.state = aggregate.initialState;
+  }
+
+  get idle(): boolean {
+    return !this.running && this.mailbox.length === 0;
+  }
+
+  get queued(): number {
+    return this.mailbox.length;
+  }
+
+  send(request: CommandRequest<Message>): Promise<CommandOutcome<unknown>> {
+    if (this.mailbox.length >= this.options.mailboxCapacity) {
+      return Promise.reject(new MailboxFullError(`mailbox of ${this.streamId} is full`));
+    }
+    this.lastUsed = Date.now();
+    return new Promise((resolve, reject) => {
+      this.mailbox.push({ request, resolve, reject, lookupReply: false });
+      if (!this.running) void this.run();
+    });
+  }
+
+  /** The last durable state; loads it on first use. */
+  async view(): Promise<ActorView> {
+    this.lastUsed = Date.now();
+    await this.ensureLoaded();
+    return { state: this.state, version: this.version, updatedAt: this.updatedAt };
+  }
+
+  private ensureLoaded(): Promise<void> {
+    this.loading ??= this.load().catch((error) => {
+      this.loading = undefined;
+      throw error;
+    });
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
+    const { aggregate, store, streamId } = this;
+    const [snapshot, info] = await Promise.all([store.loadSnapshot(streamId), store.streamInfo(streamId)]);
+    let state = aggregate.initialState;
+    let version = 0;
+    if (snapshot && snapshot.snapshotVersion === (aggregate.snapshotVersion ?? 1)) {
+      state = snapshot.state;
+      version = snapshot.version;
+    }
+    for (const event of await store.readStream(streamId, { after: version })) {
+      state = aggregate.evolve(state, { type: event.type, ...(event.data as object) });
+      version = event.version;
+    }
+    this.state = state;
+    this.version = version;
+    this.updatedAt = info?.updatedAt;
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.mailbox.length > 0) {
+        const jobs = this.mailbox.splice(0, this.options.maxBatch);
+        await this.process(jobs).catch((error) => {
+          // The store failed: what it holds is unknown, so forget the in-memory state.
+          this.loading = undefined;
+          for (const job of jobs) job.reject(error);
+        });
+      }
+    } finally {
+      this.running = false;
+      this.lastUsed = Date.now();
+    }
+  }
+
+  private async process(jobs: Job[]): Promise<void> {
+    let pending = jobs;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > this.options.maxAttempts) {
+        const error = new ContentionError(`${this.streamId}: too many concurrent writers`);
+        for (const job of pending) job.reject(error);
+        return;
+      }
+      await this.ensureLoaded();
+      pending = await this.replayKnownReplies(pending);
+      pending = await this.attempt(pending);
+    }
+  }
+
+  /** Answers jobs whose idempotency key already has a stored reply; returns the rest. */
+  private async replayKnownReplies(jobs: Job[]): Promise<Job[]> {
+    const rest: Job[] = [];
+    for (const job of jobs) {
+      const idem = job.request.idempotency;
+      const stored = job.lookupReply && idem ? await this.store.findReply(idem.key) : undefined;
+      job.lookupReply = false;
+      if (stored && idem) {
+        job.resolve({
+          kind: "replayed",
+          reply: stored,
+          sameRequest: stored.fingerprint === idem.fingerprint,
+        });
+      } else rest.push(job);
+    }
+    return rest;
+  }
+
+  /** Decides every job against the current state and appends the result; returns the jobs to retry. */
+  private async attempt(jobs: Job[]): Promise<Job[]> {
+    const { aggregate } = this;
+    let state = this.state;
+    let version = this.version;
+    const events: NewEvent[] = [];
+    const replies: StoredReply[] = [];
+    const decided: { job: Job; outcome: DecidedOutcome<unknown> }[] = [];
+    const deferred: Job[] = [];
+    const keys = new Set<string>();
+
+    for (const job of jobs) {
+      const { request } = job;
+      const idem = request.idempotency;
+      if (idem && keys.has(idem.key)) {
+        // Same key twice in one batch: the second must see the first one's stored answer.
+        job.lookupReply = true;
+        deferred.push(job);
+        continue;
+      }
+      let outcome: DecidedOutcome<unknown>;
+      if (request.expectedVersion !== undefined && request.expectedVersion !== version) {
+        outcome = {
+          kind: "refused",
+          rejection: preconditionFailed(request.expectedVersion, version),
+          state,
+          version,
+        };
+      } else {
+        const decision = aggregate.decide(state, request.command);
+        if (isRejection(decision)) {
+          outcome = { kind: "refused", rejection: decision, state, version };
+        } else {
+          for (const event of decision) {
+            state = aggregate.evolve(state, event);
+            version += 1;
+            events.push(this.toNewEvent(event, request));
+          }
+          outcome = { kind: "accepted", state, version, events: decision, updatedAt: "" };
+        }
+      }
+      if (idem) {
+        keys.add(idem.key);
+        replies.push({ key: idem.key, fingerprint: idem.fingerprint, ...idem.toReply(outcome) });
+      }
+      decided.push({ job, outcome });
+    }
+
+    if (events.length === 0) {
+      await this.store.saveReplies(replies);
+      for (const { job, outcome } of decided) job.resolve(outcome);
+      return deferred;
+    }
+
+    const result = await this.store.append({
+      streamId: this.streamId,
+      aggregateType: aggregate.type,
+      expectedVersion: this.version,
+      events,
+      replies,
+      final: aggregate.isFinal?.(state) ?? false,
+    });
+    if (!result.ok) {
+      this.loading = undefined;
+      if (result.reason === "version_conflict") this.options.onConflict?.(this.streamId);
+      if (result.reason === "idempotency_conflict") {
+        for (const job of jobs) if (job.request.idempotency?.key === result.key) job.lookupReply = true;
+      }
+      return jobs;
+    }
+
+    const before = this.version;
+    this.state = state;
+    this.version = result.version;
+    this.updatedAt = result.time;
+    for (const { job, outcome } of decided) {
+      job.resolve(outcome.kind === "accepted" ? { ...outcome, updatedAt: result.time } : outcome);
+    }
+    this.maybeSnapshot(before);
+    return deferred;
+  }
+
+  private toNewEvent(event: Message, request: CommandRequest<Message>): NewEvent {
+    const { type, ...data } = event;
+    const { metadata, idempotency } = request;
+    return {
+      eventId: Bun.randomUUIDv7(),
+      type,
+      schemaVersion: this.aggregate.eventSchemaVersion ?? 1,
+      data,
+      metadata: idempotency ? { ...metadata, idempotencyKey: idempotency.key } : metadata,
+    };
+  }
+
+  private maybeSnapshot(before: number): void {
+    const every = this.options.snapshotEvery;
+    if (every <= 0 || Math.floor(before / every) === Math.floor(this.version / every)) return;
+    this.store
+      .saveSnapshot({
+        streamId: this.streamId,
+        version: this.version,
+        snapshotVersion: this.aggregate.snapshotVersion ?? 1,
+        state: this.state,
+      })
+      .catch((error) => this.options.onSnapshotError?.(error));
+  }
+}
+
+const preconditionFailed = (expected: number, actual: number): Rejection => ({
+  kind: "precondition",
+  code: "version_conflict",
+  detail: `If-Match expected version ${expected}, the aggregate is at version ${actual}`,
+});
