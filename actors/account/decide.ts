@@ -1,0 +1,101 @@
+import { type Decision, type Rejection, reject } from "../../src/aggregate.ts";
+import type { AccountCommand } from "./commands.ts";
+import type { AccountEvent } from "./events.ts";
+import type { AccountState } from "./state.ts";
+
+const notFound = reject("not_found", "not_found", "no such account");
+const closed = reject("conflict", "account_closed", "the account is closed");
+
+/** Refuses any command but opening on an account that is not open. */
+const mustBeOpen = (state: AccountState): Rejection | undefined =>
+  state.status === "none" ? notFound : state.status === "closed" ? closed : undefined;
+
+const insufficientFunds = (state: AccountState, amount: number): Rejection | undefined =>
+  amount > state.balance
+    ? reject("conflict", "insufficient_funds", `balance ${state.balance} is less than ${amount}`)
+    : undefined;
+
+export const decide = (state: AccountState, command: AccountCommand): Decision<AccountEvent> => {
+  switch (command.type) {
+    case "OpenAccount":
+      if (state.status !== "none") return reject("conflict", "account_exists", "the account already exists");
+      return [{ type: "AccountOpened", owner: command.owner, currency: command.currency }];
+
+    case "Deposit": {
+      const refused = mustBeOpen(state);
+      if (refused) return refused;
+      const balance = state.balance + command.amount;
+      return [
+        {
+          type: "MoneyDeposited",
+          amount: command.amount,
+          balance,
+          currency: state.currency,
+          ...withReference(command.reference),
+        },
+      ];
+    }
+
+    case "Withdraw": {
+      const refused = mustBeOpen(state) ?? insufficientFunds(state, command.amount);
+      if (refused) return refused;
+      const balance = state.balance - command.amount;
+      return [
+        {
+          type: "MoneyWithdrawn",
+          amount: command.amount,
+          balance,
+          currency: state.currency,
+          ...withReference(command.reference),
+        },
+      ];
+    }
+
+    case "CloseAccount": {
+      const refused = mustBeOpen(state);
+      if (refused) return refused;
+      if (state.balance !== 0) {
+        return reject("conflict", "balance_not_zero", `the balance is ${state.balance}, not 0`);
+      }
+      return [{ type: "AccountClosed" }];
+    }
+
+    case "DebitForTransfer": {
+      const refused = mustBeOpen(state) ?? insufficientFunds(state, command.amount);
+      if (refused) return refused;
+      const { transferId, to, amount } = command;
+      const { currency } = state;
+      return [{ type: "TransferDebited", transferId, to, amount, balance: state.balance - amount, currency }];
+    }
+
+    case "CreditFromTransfer": {
+      const refused = mustBeOpen(state);
+      if (refused) return refused;
+      if (state.currency !== command.currency) {
+        return reject(
+          "conflict",
+          "currency_mismatch",
+          `the account holds ${state.currency}, not ${command.currency}`,
+        );
+      }
+      const { transferId, from, amount } = command;
+      const { currency } = state;
+      return [
+        { type: "TransferCredited", transferId, from, amount, balance: state.balance + amount, currency },
+      ];
+    }
+
+    // A reversal gives back money that left this account, so it is accepted even after closing:
+    // refusing it would destroy money.
+    case "ReverseTransferDebit": {
+      if (state.status === "none") return notFound;
+      const { transferId, amount } = command;
+      const { currency } = state;
+      return [
+        { type: "TransferDebitReversed", transferId, amount, balance: state.balance + amount, currency },
+      ];
+    }
+  }
+};
+
+const withReference = (reference: string | undefined) => (reference === undefined ? {} : { reference });

@@ -1,0 +1,169 @@
+import { z } from "zod";
+import { streamIdOf } from "../../src/aggregate.ts";
+import { sendCommand } from "../../src/http/outcome.ts";
+import { fail } from "../../src/http/problem.ts";
+import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
+import type { Reply } from "../../src/runtime/command.ts";
+import { replayAggregate } from "../../src/runtime/replay.ts";
+import { AccountParams, CloseAccountBody, MoneyMovementBody, OpenAccountBody } from "./commands.ts";
+import { account } from "./index.ts";
+import type { AccountState } from "./state.ts";
+
+const tag = "accounts";
+const commandErrors = {
+  400: "validation_failed",
+  404: "not_found",
+  409: "account_closed, insufficient_funds or balance_not_zero",
+  412: "version_conflict (If-Match)",
+  422: "idempotency_key_reused",
+  429: "overloaded",
+};
+
+/** The read model of API.md, as the write side knows it. */
+export const accountView = (accountId: string, state: AccountState, version: number, updatedAt?: string) => ({
+  accountId,
+  owner: state.owner,
+  currency: state.currency,
+  balance: state.balance,
+  status: state.status,
+  version,
+  updatedAt: updatedAt ?? null,
+});
+
+const balanceReply =
+  (accountId: string) =>
+  (o: { state: AccountState; version: number }): Reply => ({
+    status: 200,
+    body: { accountId, version: o.version, balance: o.state.balance },
+  });
+
+const openAccount = defineRoute({
+  method: "post",
+  path: "/v1/accounts",
+  summary: "Open an account",
+  tag,
+  role: "writer",
+  body: OpenAccountBody,
+  command: { storesReply: true },
+  responses: { 201: "opened", ...commandErrors, 409: "account_exists" },
+  headers: (reply) => ({ Location: `/v1/accounts/${(reply.body as { accountId: string }).accountId}` }),
+  handle: (ctx) => {
+    const accountId = ctx.body.accountId ?? Bun.randomUUIDv7();
+    const { owner, currency } = ctx.body;
+    return sendCommand(ctx, account, accountId, { type: "OpenAccount", owner, currency }, (o) => ({
+      status: 201,
+      body: { accountId, version: o.version, balance: o.state.balance, status: o.state.status },
+    }));
+  },
+});
+
+const deposit = defineRoute({
+  method: "post",
+  path: "/v1/accounts/:id/deposits",
+  summary: "Deposit money",
+  tag,
+  role: "writer",
+  params: AccountParams,
+  body: MoneyMovementBody,
+  command: { storesReply: true },
+  responses: { 200: "deposited", ...commandErrors },
+  handle: (ctx) => {
+    const { amount, reference } = ctx.body;
+    const command = { type: "Deposit", amount, ...(reference ? { reference } : {}) } as const;
+    return sendCommand(ctx, account, ctx.params.id, command, balanceReply(ctx.params.id));
+  },
+});
+
+const withdraw = defineRoute({
+  method: "post",
+  path: "/v1/accounts/:id/withdrawals",
+  summary: "Withdraw money",
+  tag,
+  role: "writer",
+  params: AccountParams,
+  body: MoneyMovementBody,
+  command: { storesReply: true },
+  responses: { 200: "withdrawn", ...commandErrors },
+  handle: (ctx) => {
+    const { amount, reference } = ctx.body;
+    const command = { type: "Withdraw", amount, ...(reference ? { reference } : {}) } as const;
+    return sendCommand(ctx, account, ctx.params.id, command, balanceReply(ctx.params.id));
+  },
+});
+
+const close = defineRoute({
+  method: "post",
+  path: "/v1/accounts/:id/close",
+  summary: "Close an account whose balance is 0",
+  tag,
+  role: "writer",
+  params: AccountParams,
+  body: CloseAccountBody,
+  command: { storesReply: true },
+  responses: { 200: "closed", ...commandErrors },
+  handle: (ctx) =>
+    sendCommand(ctx, account, ctx.params.id, { type: "CloseAccount" }, (o) => ({
+      status: 200,
+      body: { accountId: ctx.params.id, version: o.version, status: o.state.status },
+    })),
+});
+
+const EventsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const getEvents = defineRoute({
+  method: "get",
+  path: "/v1/accounts/:id/events",
+  summary: "An account's events in version order, a page at a time",
+  tag,
+  role: "reader",
+  params: AccountParams,
+  query: EventsQuery,
+  responses: {
+    200: "{ events, next }: pass next as after for the next page; null at the end",
+    404: "not_found",
+  },
+  handle: async (ctx) => {
+    const streamId = streamIdOf(account.type, ctx.params.id);
+    const { after, limit } = ctx.query;
+    const [info, events] = await Promise.all([
+      ctx.engine.store.streamInfo(streamId),
+      ctx.engine.store.readStream(streamId, { after, limit }),
+    ]);
+    if (!info) fail(404, "not_found", "no such account");
+    const last = events.at(-1);
+    return { status: 200, body: { events, next: events.length === limit && last ? last.version : null } };
+  },
+});
+
+const StateQuery = z.strictObject({ atVersion: z.coerce.number().int().min(1).optional() });
+
+const getState = defineRoute({
+  method: "get",
+  path: "/v1/accounts/:id/state",
+  summary: "The account as it was right after event atVersion (default: now), replayed from the store",
+  tag,
+  role: "reader",
+  params: AccountParams,
+  query: StateQuery,
+  responses: { 200: "the account at that version", 404: "not_found, or atVersion past the last event" },
+  handle: async (ctx) => {
+    const { atVersion } = ctx.query;
+    const { state, version, updatedAt } = await replayAggregate(
+      ctx.engine.store,
+      account,
+      ctx.params.id,
+      atVersion,
+    );
+    if (version === 0) fail(404, "not_found", "no such account");
+    if (atVersion !== undefined && version < atVersion) {
+      fail(404, "not_found", `the account has ${version} events, fewer than ${atVersion}`);
+    }
+    return { status: 200, body: accountView(ctx.params.id, state, version, updatedAt) };
+  },
+});
+
+/** `GET /v1/accounts/:id` is served by the hot-lookup projection (projections/accounts). */
+export const accountRoutes: HttpRoute[] = [openAccount, deposit, withdraw, close, getEvents, getState];

@@ -1,0 +1,14 @@
+import { z } from "zod";
+import { Amount, Id } from "../account/commands.ts";
+
+export const TransferBody = z
+  .strictObject({ transferId: Id.optional(), from: Id, to: Id, amount: Amount })
+  .refine((body) => body.from !== body.to, { message: "from and to must differ", path: ["to"] });
+export const TransferParams = z.strictObject({ id: Id });
+
+export type TransferCommand =
+  | { readonly type: "RequestTransfer"; readonly from: string; readonly to: string; readonly amount: number }
+  | { readonly type: "RecordDebit"; readonly currency: string }
+  | { readonly type: "RejectTransfer"; readonly code: string; readonly detail: string }
+  | { readonly type: "CompleteTransfer" }
+  | { readonly type: "RecordRefund"; readonly code: string; readonly detail: string };
