@@ -1,0 +1,214 @@
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+import type { Engine } from "../engine.ts";
+import type { CommandMetadata, Reply } from "../runtime/command.ts";
+import { ContentionError, MailboxFullError, ShuttingDownError } from "../runtime/errors.ts";
+import { StoreOverloadedError } from "../store/event-store.ts";
+import { createAuthenticator, mayCall, type Principal } from "./auth.ts";
+import { fingerprint, scopeKey } from "./idempotency.ts";
+import { buildOpenApi } from "./openapi.ts";
+import { fail, ProblemError, problem } from "./problem.ts";
+import { parseIdempotencyKey, parseIfMatch, readJsonBody, validate } from "./request.ts";
+import type { HttpRoute } from "./route.ts";
+
+export interface ReadinessCheck {
+  readonly name: string;
+  readonly check: () => Promise<unknown>;
+}
+
+export interface AppOptions {
+  readonly readiness?: readonly ReadinessCheck[];
+  /** Routes beyond the domain modules' own: read models, analytics, admin. */
+  readonly routes?: readonly HttpRoute[];
+}
+
+type Env = { Variables: { metadata: CommandMetadata; principal: Principal | undefined } };
+
+const NoQuery = z.strictObject({});
+const visibleAscii = /^[\x21-\x7e]{1,128}$/;
+const traceparentFormat = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
+
+const send = (c: Context, reply: Reply, headers: Record<string, string> = {}): Response => {
+  const body = reply.body as { version?: unknown } | null;
+  const all: Record<string, string> = {
+    "Content-Type": reply.status >= 400 ? "application/problem+json" : "application/json",
+    ...headers,
+  };
+  if (reply.status < 300 && typeof body?.version === "number") all.ETag = `"${body.version}"`;
+  return c.body(JSON.stringify(reply.body), reply.status as ContentfulStatusCode, all);
+};
+
+/** Maps the runtime's exceptions to answers; anything unexpected is a 500 without internals. */
+const errorReply = (error: unknown): { reply: Reply; headers: Record<string, string> } => {
+  if (error instanceof ProblemError) return { reply: error.reply, headers: error.headers };
+  const retry = { "Retry-After": "1" };
+  if (error instanceof MailboxFullError) {
+    return {
+      reply: problem(429, "overloaded", "this account is receiving too many commands"),
+      headers: retry,
+    };
+  }
+  if (error instanceof StoreOverloadedError || error instanceof ContentionError) {
+    return { reply: problem(503, "overloaded", "the write pipeline is full; retry shortly"), headers: retry };
+  }
+  if (error instanceof ShuttingDownError) {
+    return { reply: problem(503, "unavailable", "the server is shutting down"), headers: retry };
+  }
+  return { reply: problem(500, "internal_error", "an unexpected error occurred"), headers: {} };
+};
+
+export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> => {
+  const { config, log, metrics } = engine;
+  const authenticate = config.apiKeys ? createAuthenticator(config.apiKeys) : undefined;
+  const routes = [...engine.modules.flatMap((m) => m.routes), ...(options.routes ?? [])];
+  const app = new Hono<Env>();
+
+  app.use(async (c, next) => {
+    const requestId = Bun.randomUUIDv7();
+    const correlation = c.req.header("x-correlation-id");
+    const traceparent = c.req.header("traceparent");
+    const correlationId = correlation && visibleAscii.test(correlation) ? correlation : requestId;
+    c.set("metadata", {
+      commandId: requestId,
+      correlationId,
+      causationId: requestId,
+      ...(traceparent && traceparentFormat.test(traceparent) ? { traceparent } : {}),
+    });
+    await next();
+    c.header("X-Correlation-Id", correlationId);
+  });
+
+  app.onError((error, c) => {
+    const { reply, headers } = errorReply(error);
+    if (reply.status >= 500) {
+      log.error(
+        { err: error, correlationId: c.get("metadata")?.correlationId, path: c.req.path },
+        "request failed",
+      );
+    }
+    return send(c, reply, headers);
+  });
+  app.notFound((c) => send(c, problem(404, "not_found", `no route for ${c.req.method} ${c.req.path}`)));
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", async (c) => {
+    const checks = options.readiness ?? [];
+    const results = await Promise.all(
+      checks.map(async ({ name, check }) => {
+        try {
+          await check();
+          return [name, "ok"] as const;
+        } catch (error) {
+          return [name, error instanceof Error ? error.message : "unavailable"] as const;
+        }
+      }),
+    );
+    const down = results.filter(([, status]) => status !== "ok");
+    return c.json(
+      { status: down.length ? "unavailable" : "ready", checks: Object.fromEntries(results) },
+      down.length ? 503 : 200,
+    );
+  });
+  app.get("/metrics", async (c) =>
+    c.body(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }),
+  );
+  const openapi = buildOpenApi(routes);
+  app.get("/openapi.json", (c) => c.json(openapi));
+
+  const limit = bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: (c) =>
+      send(c, problem(413, "payload_too_large", `bodies are limited to ${config.maxBodyBytes} bytes`)),
+  });
+
+  for (const route of routes) {
+    const handler = async (c: Context<Env>) => {
+      const started = performance.now();
+      const reply = await handle(c, route).catch((error: unknown) => {
+        const { reply, headers } = errorReply(error);
+        if (error instanceof MailboxFullError) metrics.overloaded.inc({ where: "mailbox" });
+        if (error instanceof StoreOverloadedError) metrics.overloaded.inc({ where: "store" });
+        if (reply.status >= 500 && !(error instanceof ProblemError)) {
+          const level = reply.status === 500 ? "error" : "warn";
+          log[level](
+            { err: error, correlationId: c.get("metadata").correlationId, route: route.path },
+            "command failed",
+          );
+        }
+        return { reply, headers };
+      });
+      if (route.command) {
+        const code =
+          reply.reply.status < 300 ? "accepted" : ((reply.reply.body as { code?: string }).code ?? "error");
+        metrics.commands.inc({ route: route.path, outcome: code });
+        metrics.commandSeconds.observe({ route: route.path }, (performance.now() - started) / 1000);
+      }
+      metrics.httpRequests.inc({ method: route.method, route: route.path, status: reply.reply.status });
+      return send(c, reply.reply, reply.headers);
+    };
+    if (route.method === "post") app.post(route.path, limit, handler);
+    else app.get(route.path, handler);
+  }
+
+  const handle = async (
+    c: Context<Env>,
+    route: HttpRoute,
+  ): Promise<{ reply: Reply; headers: Record<string, string> }> => {
+    let principal: Principal | undefined;
+    if (authenticate) {
+      principal = authenticate(c.req.header("authorization"));
+      if (!principal) fail(401, "unauthorized", "send Authorization: Bearer <token>");
+      if (!mayCall(principal.role, route.role))
+        fail(403, "forbidden", `this route needs the ${route.role} role`);
+    }
+    const params = route.params ? validate(route.params, c.req.param(), "path") : {};
+    const query = validate(route.query ?? NoQuery, c.req.query(), "query");
+    const body = route.body ? validate(route.body, await readJsonBody(c), "body") : undefined;
+
+    let expectedVersion: number | undefined;
+    let idempotency: { key: string; fingerprint: string } | undefined;
+    if (route.command) {
+      expectedVersion = parseIfMatch(c.req.header("if-match"));
+      const key = parseIdempotencyKey(c.req.header("idempotency-key"));
+      if (key !== undefined) {
+        idempotency = {
+          key: scopeKey(principal?.name, key),
+          fingerprint: fingerprint(route.method, c.req.path, expectedVersion, body),
+        };
+        const stored = await engine.store.findReply(idempotency.key);
+        if (stored) {
+          if (stored.fingerprint !== idempotency.fingerprint) {
+            fail(422, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
+          }
+          const reply = { status: stored.status, body: stored.body };
+          return { reply, headers: { ...route.headers?.(reply), "Idempotent-Replayed": "true" } };
+        }
+      }
+    }
+
+    const reply = await route.handle({
+      engine,
+      params,
+      query,
+      body,
+      expectedVersion,
+      idempotency,
+      metadata: c.get("metadata"),
+      signal: c.req.raw.signal,
+    });
+    if (
+      idempotency &&
+      route.command &&
+      !route.command.storesReply &&
+      reply.status < 500 &&
+      reply.status !== 429
+    ) {
+      await engine.store.saveReplies([{ ...idempotency, ...reply }]);
+    }
+    return { reply, headers: reply.status < 300 ? (route.headers?.(reply) ?? {}) : {} };
+  };
+
+  return app;
+};

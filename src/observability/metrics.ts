@@ -1,0 +1,104 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** The engine's Prometheus metrics, one registry per engine so tests can run several side by side. */
+export const createMetrics = () => {
+  const registry = new Registry();
+  const metrics = {
+    registry,
+    commands: new Counter({
+      name: "eventfold_commands_total",
+      help: "Commands handled, by route and outcome (accepted, a refusal code, or an error)",
+      labelNames: ["route", "outcome"] as const,
+      registers: [registry],
+    }),
+    commandSeconds: new Histogram({
+      name: "eventfold_command_duration_seconds",
+      help: "Time from request to answer for commands, including the durable append",
+      labelNames: ["route"] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    httpRequests: new Counter({
+      name: "eventfold_http_requests_total",
+      help: "HTTP requests by method, route and status",
+      labelNames: ["method", "route", "status"] as const,
+      registers: [registry],
+    }),
+    appendBatchSize: new Histogram({
+      name: "eventfold_append_batch_size",
+      help: "Writes per group-committed store round trip",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: [registry],
+    }),
+    appendConflicts: new Counter({
+      name: "eventfold_append_conflicts_total",
+      help: "Appends refused by optimistic concurrency (another writer won); each is reloaded and retried",
+      registers: [registry],
+    }),
+    projectionLag: new Histogram({
+      name: "eventfold_projection_lag_seconds",
+      help: "Time from an event's append to its being applied by a projection",
+      labelNames: ["projection"] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    projectionFailures: new Counter({
+      name: "eventfold_projection_failures_total",
+      help: "Events a projection failed to apply (each is retried, then dead-lettered)",
+      labelNames: ["projection"] as const,
+      registers: [registry],
+    }),
+    relayPublished: new Counter({
+      name: "eventfold_relay_published_total",
+      help: "Events published by the outbox relay with broker confirms",
+      registers: [registry],
+    }),
+    overloaded: new Counter({
+      name: "eventfold_overloaded_total",
+      help: "Commands shed because a mailbox or the write pipeline was full",
+      labelNames: ["where"] as const,
+      registers: [registry],
+    }),
+  };
+  return metrics;
+};
+
+/** A gauge read from `read()` at scrape time, so nothing has to keep it up to date. */
+export const observeGauge = (
+  metrics: Metrics,
+  name: string,
+  help: string,
+  read: () => number | Promise<number>,
+) => {
+  new Gauge({
+    name,
+    help,
+    registers: [metrics.registry],
+    async collect() {
+      this.set(await read());
+    },
+  });
+};
+
+/** Like `observeGauge`, with one value per label set. */
+export const observeLabelledGauge = <L extends string>(
+  metrics: Metrics,
+  name: string,
+  help: string,
+  label: L,
+  read: () => Promise<Record<string, number>>,
+) => {
+  new Gauge({
+    name,
+    help,
+    labelNames: [label],
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      for (const [value, n] of Object.entries(await read()))
+        this.set({ [label]: value } as Record<L, string>, n);
+    },
+  });
+};
+
+export type Metrics = ReturnType<typeof createMetrics>;
