@@ -1,0 +1,21 @@
+import type { AccountEvent } from "../../actors/account/events.ts";
+import type { HotStore } from "../../src/hotstore/hot-store.ts";
+import { documentProjection } from "../../src/projection/document-projection.ts";
+import type { EventEnvelope } from "../../src/store/envelope.ts";
+
+/** What one account event sets in the account's hot document (the read model of API.md). */
+export const accountFields = (envelope: EventEnvelope): Record<string, string> => {
+  const event = { type: envelope.type, ...(envelope.data as object) } as AccountEvent;
+  const updatedAt = envelope.time;
+  switch (event.type) {
+    case "AccountOpened":
+      return { owner: event.owner, currency: event.currency, balance: "0", status: "open", updatedAt };
+    case "AccountClosed":
+      return { status: "closed", updatedAt };
+    default:
+      return { balance: String(event.balance), updatedAt };
+  }
+};
+
+export const accountsProjection = (hot: HotStore, keyPrefix: string) =>
+  documentProjection({ name: "accounts", aggregateType: "account", hot, keyPrefix, fieldsOf: accountFields });

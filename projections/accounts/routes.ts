@@ -1,0 +1,47 @@
+import { z } from "zod";
+import { AccountParams } from "../../actors/account/commands.ts";
+import type { HotDocument, HotStore } from "../../src/hotstore/hot-store.ts";
+import { fail } from "../../src/http/problem.ts";
+import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
+
+const ReadQuery = z.strictObject({ minVersion: z.coerce.number().int().min(1).optional() });
+const READ_YOUR_WRITES_MS = 5_000;
+
+const view = (accountId: string, d: HotDocument) => ({
+  accountId,
+  owner: d.owner ?? "",
+  currency: d.currency ?? "",
+  balance: Number(d.balance ?? 0),
+  status: d.status ?? "open",
+  version: Number(d.version ?? 0),
+  updatedAt: d.updatedAt ?? null,
+});
+
+/** `GET /v1/accounts/:id`, served from the hot lookup; `minVersion` waits for the projection. */
+export const accountReadRoutes = (hot: HotStore, keyPrefix: string): HttpRoute[] => [
+  defineRoute({
+    method: "get",
+    path: "/v1/accounts/:id",
+    summary:
+      "An account, from the hot lookup; with minVersion, waits up to 5 s for that version (read-your-writes)",
+    tag: "accounts",
+    role: "reader",
+    params: AccountParams,
+    query: ReadQuery,
+    responses: { 200: "the account", 404: "not_found", 504: "projection_behind" },
+    handle: async (ctx) => {
+      const key = keyPrefix + ctx.params.id;
+      const { minVersion } = ctx.query;
+      if (minVersion === undefined) {
+        const document = await hot.get(key);
+        if (!document) fail(404, "not_found", "no such account");
+        return { status: 200, body: view(ctx.params.id, document) };
+      }
+      const document = await hot.waitForVersion(key, minVersion, READ_YOUR_WRITES_MS);
+      if (!document) {
+        fail(504, "projection_behind", `the read model did not reach version ${minVersion} within 5 s`);
+      }
+      return { status: 200, body: view(ctx.params.id, document) };
+    },
+  }),
+];

@@ -1,0 +1,141 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import { queryRows } from "../../src/analytics/clickhouse.ts";
+import type { Projection } from "../../src/projection/projection.ts";
+import type { EventEnvelope } from "../../src/store/envelope.ts";
+import { schemaStatements, tables } from "./schema.ts";
+
+interface Row {
+  stream_id: string;
+  version: number;
+  position: number;
+  event_id: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  type: string;
+  time: number;
+  currency: string;
+  amount: number;
+  balance: number;
+  data: string;
+}
+
+const toRow = (event: EventEnvelope): Row => {
+  const data = event.data as { currency?: unknown; amount?: unknown; balance?: unknown };
+  return {
+    stream_id: event.streamId,
+    version: event.version,
+    position: event.position,
+    event_id: event.eventId,
+    aggregate_type: event.aggregateType,
+    aggregate_id: event.streamId.slice(event.aggregateType.length + 1),
+    type: event.type,
+    time: Math.floor(Date.parse(event.time) / 1000),
+    currency: typeof data.currency === "string" ? data.currency : "",
+    amount: typeof data.amount === "number" ? data.amount : 0,
+    balance: typeof data.balance === "number" ? data.balance : 0,
+    data: JSON.stringify(event.data),
+  };
+};
+
+/** Remembers how far recent streams are, so most batches need no lookup; bounded, oldest out first. */
+class VersionCache {
+  private readonly versions = new Map<string, number>();
+  constructor(private readonly capacity: number) {}
+  get(streamId: string): number | undefined {
+    return this.versions.get(streamId);
+  }
+  set(streamId: string, version: number): void {
+    this.versions.delete(streamId);
+    this.versions.set(streamId, version);
+    if (this.versions.size > this.capacity) {
+      const oldest = this.versions.keys().next().value;
+      if (oldest !== undefined) this.versions.delete(oldest);
+    }
+  }
+  clear(): void {
+    this.versions.clear();
+  }
+}
+
+export interface AnalyticsProjectionOptions {
+  readonly client: ClickHouseClient;
+  readonly database: string;
+  readonly aggregateTypes: readonly string[];
+}
+
+/**
+ * Events into ClickHouse, each exactly once. Before a batch is inserted, it learns how far each of its
+ * streams already is (cache, else one indexed query), drops what is there, and reads from the event
+ * store any events missing in between. One shard queue has one consumer, so nobody else inserts
+ * these streams meanwhile, and an insert is atomic: after a crash the retry sees what got in.
+ */
+export const analyticsProjection = (
+  options: AnalyticsProjectionOptions,
+): Projection & { migrate(): Promise<void> } => {
+  const { client, database: db } = options;
+  const cache = new VersionCache(200_000);
+
+  const currentVersions = async (streamIds: string[]): Promise<Map<string, number>> => {
+    const known = new Map<string, number>();
+    const unknown = streamIds.filter((id) => {
+      const v = cache.get(id);
+      if (v !== undefined) known.set(id, v);
+      return v === undefined;
+    });
+    if (unknown.length > 0) {
+      const rows = await queryRows<{ stream_id: string; version: string }>(
+        client,
+        `SELECT stream_id, max(version) AS version FROM ${db}.events
+         WHERE stream_id IN {ids:Array(String)} GROUP BY stream_id`,
+        { ids: unknown },
+      );
+      for (const id of unknown) known.set(id, 0);
+      for (const row of rows) known.set(row.stream_id, Number(row.version));
+    }
+    return known;
+  };
+
+  const migrate = async () => {
+    for (const statement of schemaStatements(db)) await client.command({ query: statement });
+  };
+
+  return {
+    name: "analytics",
+    aggregateTypes: options.aggregateTypes,
+    migrate,
+    async apply(events, { store }) {
+      const byStream = Map.groupBy(events, (e) => e.streamId);
+      const current = await currentVersions([...byStream.keys()]);
+      const rows: Row[] = [];
+      const reached = new Map<string, number>();
+      for (const [streamId, stream] of byStream) {
+        let version = current.get(streamId) ?? 0;
+        for (const event of stream.toSorted((a, b) => a.version - b.version)) {
+          if (event.version <= version) continue;
+          if (event.version > version + 1) {
+            const missing = await store.readStream(streamId, { after: version, upTo: event.version - 1 });
+            if (missing.at(-1)?.version !== event.version - 1) {
+              throw new Error(
+                `${streamId}: events ${version + 1}..${event.version - 1} are not in the event store`,
+              );
+            }
+            rows.push(...missing.map(toRow));
+          }
+          rows.push(toRow(event));
+          version = event.version;
+        }
+        reached.set(streamId, version);
+      }
+      if (rows.length > 0)
+        await client.insert({ table: `${db}.events`, values: rows, format: "JSONEachRow" });
+      for (const [streamId, version] of reached) cache.set(streamId, version);
+    },
+    async reset() {
+      cache.clear();
+      for (const table of tables) await client.command({ query: `TRUNCATE TABLE IF EXISTS ${db}.${table}` });
+    },
+    async ping() {
+      await client.ping();
+    },
+  };
+};

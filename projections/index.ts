@@ -1,0 +1,56 @@
+import { openClickHouse } from "../src/analytics/clickhouse.ts";
+import type { Config } from "../src/config.ts";
+import type { HotStore } from "../src/hotstore/hot-store.ts";
+import { MemoryHotStore } from "../src/hotstore/memory-hot-store.ts";
+import { RedisHotStore } from "../src/hotstore/redis-hot-store.ts";
+import type { ReadinessCheck } from "../src/http/app.ts";
+import type { HttpRoute } from "../src/http/route.ts";
+import type { Projection } from "../src/projection/projection.ts";
+import { accountsProjection } from "./accounts/projection.ts";
+import { accountReadRoutes } from "./accounts/routes.ts";
+import { analyticsProjection } from "./analytics/projection.ts";
+import { analyticsRoutes } from "./analytics/routes.ts";
+import { assertIdentifier } from "./analytics/schema.ts";
+
+/** The read side: the projections, the routes that read them, and the stores they live in. */
+export interface ReadSide {
+  readonly projections: readonly Projection[];
+  readonly routes: readonly HttpRoute[];
+  readonly readiness: readonly ReadinessCheck[];
+  readonly hot: HotStore;
+  close(): Promise<void>;
+}
+
+/** The registry of projections: Redis (or a map) for hot lookups, ClickHouse (or chDB) for analytics. */
+export const createReadSide = async (config: Config): Promise<ReadSide> => {
+  const hot: HotStore = config.redisUrl ? new RedisHotStore(config.redisUrl) : new MemoryHotStore();
+  const clickhouse = await openClickHouse({ url: config.clickhouseUrl, chdbPath: config.chdbPath });
+  const database = assertIdentifier(config.clickhouseDatabase);
+  const analytics = analyticsProjection({
+    client: clickhouse,
+    database,
+    aggregateTypes: ["account", "transfer"],
+  });
+  await analytics.migrate();
+  const accountKeys = `${config.redisPrefix}account:`;
+
+  return {
+    hot,
+    projections: [accountsProjection(hot, accountKeys), analytics],
+    routes: [...accountReadRoutes(hot, accountKeys), ...analyticsRoutes(clickhouse, database)],
+    readiness: [
+      { name: "hotLookup", check: () => hot.ping() },
+      {
+        name: "analytics",
+        check: async () => {
+          const { success } = await clickhouse.ping();
+          if (!success) throw new Error("ClickHouse does not answer");
+        },
+      },
+    ],
+    close: async () => {
+      await hot.close();
+      await clickhouse.close();
+    },
+  };
+};

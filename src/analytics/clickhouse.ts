@@ -1,0 +1,38 @@
+import { mkdirSync } from "node:fs";
+import { type ClickHouseClient, createClient } from "@clickhouse/client";
+
+type ClickHouseConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>["connection"]>;
+
+export interface ClickHouseTarget {
+  /** A ClickHouse server; unset: chDB in-process at `chdbPath`. */
+  readonly url?: string;
+  readonly chdbPath: string;
+}
+
+/**
+ * One client type for both: `@clickhouse/client` over HTTP to a server, or over chDB's connection
+ * (ClickHouse in-process, same SQL). chDB binds one data directory per process.
+ */
+export const openClickHouse = async (target: ClickHouseTarget): Promise<ClickHouseClient> => {
+  if (target.url) {
+    return createClient({ url: target.url, clickhouse_settings: { date_time_input_format: "best_effort" } });
+  }
+  mkdirSync(target.chdbPath, { recursive: true });
+  const { createChdbConnection } = await import("chdb/connection");
+  // chdb types its connection against its own copy of @clickhouse/client-common; same interface.
+  const connection = createChdbConnection({ path: target.chdbPath }) as unknown as ClickHouseConnection;
+  return createClient({
+    connection,
+    clickhouse_settings: { date_time_input_format: "best_effort" },
+  });
+};
+
+/** Reads all rows of a query with bound parameters. */
+export const queryRows = async <T>(
+  client: ClickHouseClient,
+  query: string,
+  params: Record<string, unknown> = {},
+): Promise<T[]> => {
+  const result = await client.query({ query, query_params: params, format: "JSONEachRow" });
+  return result.json<T>();
+};

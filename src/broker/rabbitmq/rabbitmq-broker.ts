@@ -1,0 +1,329 @@
+import {
+  type AsyncMessage,
+  Connection,
+  ConsumerStatus,
+  type Publisher,
+  type SyncMessage,
+} from "rabbitmq-client";
+import type { EventEnvelope } from "../../store/envelope.ts";
+import { Batcher } from "../batcher.ts";
+import type {
+  BatchHandler,
+  Broker,
+  BrokerOptions,
+  DeadLetter,
+  Delivery,
+  ProjectionRoute,
+  Subscription,
+  Verdict,
+} from "../broker.ts";
+import { shardOf } from "../shard.ts";
+import { headers, routingKey, type Topology, topology } from "./topology.ts";
+
+type MessageHeaders = Record<string, unknown> | undefined;
+
+const decode = (body: unknown): EventEnvelope =>
+  (Buffer.isBuffer(body) ? JSON.parse(body.toString("utf8")) : body) as EventEnvelope;
+
+const attemptOf = (h: MessageHeaders): number => Number(h?.[headers.attempt] ?? 1) || 1;
+
+export interface RabbitMqBrokerOptions extends BrokerOptions {
+  readonly url: string;
+  /** Prefix of every exchange and queue name. */
+  readonly namespace: string;
+  /** RabbitMQ's own redelivery cap for messages whose consumer dies mid-handling. */
+  readonly deliveryLimit?: number;
+  readonly onError?: (error: unknown) => void;
+}
+
+/**
+ * RabbitMQ: a durable topic exchange, per projection a quorum queue per shard, persistent messages,
+ * publisher confirms and manual acks. A failed event is re-published to the shard's retry queue with
+ * a growing per-message TTL, which dead-letters it back to the shard queue; after the last attempt it
+ * goes to the projection's dead-letter queue with its error. A message is acked only after its
+ * outcome (applied, retry or dead letter) is confirmed, so nothing is lost on a crash in between.
+ * `rabbitmq-client` reconnects and re-declares by itself.
+ */
+export class RabbitMqBroker implements Broker {
+  readonly name = "rabbitmq";
+  private readonly connection: Connection;
+  private readonly publisher: Publisher;
+  private readonly routes = new Map<string, ProjectionRoute>();
+  private readonly subscriptions = new Set<Subscription>();
+  private readonly names: Topology;
+
+  constructor(private readonly options: RabbitMqBrokerOptions) {
+    this.names = topology(options.namespace);
+    this.connection = new Connection({ url: options.url, connectionName: "eventfold", retryHigh: 5_000 });
+    this.connection.on("error", (error) => options.onError?.(error));
+    this.publisher = this.connection.createPublisher({
+      confirm: true,
+      maxAttempts: 5,
+      exchanges: [{ exchange: this.names.eventsExchange, type: "topic", durable: true }],
+    });
+  }
+
+  private get deliveryLimit(): number {
+    return this.options.deliveryLimit ?? Math.max(10, this.options.retry.maxAttempts * 2);
+  }
+
+  async declare(routes: readonly ProjectionRoute[]): Promise<void> {
+    const c = this.connection;
+    await c.exchangeDeclare({ exchange: this.names.eventsExchange, type: "topic", durable: true });
+    await c.exchangeDeclare({ exchange: this.names.deadLetterExchange, type: "direct", durable: true });
+    for (const route of routes) {
+      this.routes.set(route.name, route);
+      const dlq = this.names.deadLetterQueue(route.name);
+      await c.queueDeclare({ queue: dlq, durable: true });
+      await c.queueBind({ queue: dlq, exchange: this.names.deadLetterExchange, routingKey: route.name });
+      for (let shard = 0; shard < this.options.shards; shard++) {
+        const queue = this.names.shardQueue(route.name, shard);
+        await c.queueDeclare({
+          queue,
+          durable: true,
+          arguments: this.names.shardQueueArguments(route.name, this.deliveryLimit),
+        });
+        for (const type of route.aggregateTypes) {
+          await c.queueBind({ queue, exchange: this.names.eventsExchange, routingKey: `${shard}.${type}.#` });
+        }
+        await c.queueDeclare({
+          queue: this.names.retryQueue(route.name, shard),
+          durable: true,
+          arguments: this.names.retryQueueArguments(route.name, shard),
+        });
+      }
+    }
+  }
+
+  async publish(events: readonly EventEnvelope[]): Promise<void> {
+    // Sent back to back on one confirming channel: AMQP keeps their order, confirms come back in bulk.
+    await Promise.all(
+      events.map((event) =>
+        this.publisher.send(
+          {
+            exchange: this.names.eventsExchange,
+            routingKey: routingKey(
+              shardOf(event.streamId, this.options.shards),
+              event.aggregateType,
+              event.type,
+            ),
+            durable: true,
+            messageId: event.eventId,
+            correlationId: event.metadata.correlationId,
+            contentType: "application/json",
+            type: event.type,
+            headers: {
+              streamId: event.streamId,
+              version: event.version,
+              ...(event.metadata.traceparent ? { traceparent: event.metadata.traceparent } : {}),
+            },
+          },
+          Buffer.from(JSON.stringify(event)),
+        ),
+      ),
+    );
+  }
+
+  async subscribe(projection: string, handler: BatchHandler): Promise<Subscription> {
+    const { batchSize, batchWaitMs, shards } = this.options;
+    const consumers = Array.from({ length: shards }, (_, shard) => {
+      const batcher = new Batcher<Delivery, Verdict>((batch) => handler(batch), {
+        maxSize: batchSize,
+        maxWaitMs: batchWaitMs,
+      });
+      const queue = this.names.shardQueue(projection, shard);
+      const start = () =>
+        this.connection.createConsumer(
+          {
+            queue,
+            queueOptions: {
+              durable: true,
+              arguments: this.names.shardQueueArguments(projection, this.deliveryLimit),
+            },
+            qos: { prefetchCount: batchSize * 2 },
+            concurrency: batchSize * 2,
+            requeue: true,
+          },
+          (message) => this.onMessage(projection, shard, batcher, message),
+        );
+      let consumer = start();
+      consumer.on("error", (error) => this.options.onError?.(error));
+      return {
+        pause: async () => {
+          await consumer.close();
+          await batcher.idle();
+        },
+        resume: async () => {
+          consumer = start();
+          consumer.on("error", (error) => this.options.onError?.(error));
+        },
+      };
+    });
+    const subscription: Subscription = {
+      pause: async () => {
+        await Promise.all(consumers.map((c) => c.pause()));
+      },
+      resume: async () => {
+        await Promise.all(consumers.map((c) => c.resume()));
+      },
+      close: async () => {
+        await Promise.all(consumers.map((c) => c.pause()));
+        this.subscriptions.delete(subscription);
+      },
+    };
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  private async onMessage(
+    projection: string,
+    shard: number,
+    batcher: Batcher<Delivery, Verdict>,
+    message: AsyncMessage,
+  ): Promise<ConsumerStatus> {
+    const event = decode(message.body);
+    const attempt = attemptOf(message.headers);
+    const verdict = await batcher.add({ event, attempt });
+    if (verdict.ok) return ConsumerStatus.ACK;
+    if (attempt < this.options.retry.maxAttempts) {
+      await this.publisher.send(
+        {
+          exchange: "",
+          routingKey: this.names.retryQueue(projection, shard),
+          durable: true,
+          expiration: String(this.options.retry.backoffMs(attempt)),
+          messageId: message.messageId,
+          contentType: "application/json",
+          headers: { ...message.headers, [headers.attempt]: attempt + 1, [headers.error]: verdict.error },
+        },
+        Buffer.from(JSON.stringify(event)),
+      );
+    } else {
+      await this.publisher.send(
+        {
+          exchange: this.names.deadLetterExchange,
+          routingKey: projection,
+          durable: true,
+          messageId: message.messageId,
+          contentType: "application/json",
+          headers: {
+            ...message.headers,
+            [headers.attempt]: attempt,
+            [headers.error]: verdict.error,
+            [headers.deadLetteredAt]: new Date().toISOString(),
+          },
+        },
+        Buffer.from(JSON.stringify(event)),
+      );
+    }
+    // The retry or dead letter is confirmed: only now may the original go.
+    return ConsumerStatus.ACK;
+  }
+
+  async deadLetters(projection: string, limit = 1000): Promise<DeadLetter[]> {
+    // Unacknowledged gets on a channel of our own: closing it puts every message back, in order.
+    const channel = await this.connection.acquire();
+    try {
+      const letters: DeadLetter[] = [];
+      while (letters.length < limit) {
+        const message = await channel.basicGet({ queue: this.names.deadLetterQueue(projection) });
+        if (!message) break;
+        letters.push(toDeadLetter(message));
+      }
+      return letters;
+    } finally {
+      await channel.close();
+    }
+  }
+
+  async replayDeadLetters(
+    projection: string,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<number> {
+    const queue = this.names.deadLetterQueue(projection);
+    const { messageCount: total } = await this.connection.queueDeclare({ queue, passive: true });
+    const channel = await this.connection.acquire();
+    let done = 0;
+    try {
+      while (done < total) {
+        const message = await channel.basicGet({ queue });
+        if (!message) break;
+        const event = decode(message.body);
+        await this.publisher.send(
+          {
+            exchange: "",
+            routingKey: this.names.shardQueue(projection, shardOf(event.streamId, this.options.shards)),
+            durable: true,
+            messageId: message.messageId,
+            contentType: "application/json",
+            headers: { streamId: event.streamId, version: event.version, [headers.attempt]: 1 },
+          },
+          Buffer.from(JSON.stringify(event)),
+        );
+        channel.basicAck({ deliveryTag: message.deliveryTag });
+        onProgress?.(++done, total);
+      }
+    } finally {
+      await channel.close();
+    }
+    return done;
+  }
+
+  async depth(projection: string) {
+    let queued = 0;
+    for (let shard = 0; shard < this.options.shards; shard++) {
+      for (const queue of [
+        this.names.shardQueue(projection, shard),
+        this.names.retryQueue(projection, shard),
+      ]) {
+        queued += (await this.connection.queueDeclare({ queue, passive: true })).messageCount;
+      }
+    }
+    const dead = await this.connection.queueDeclare({
+      queue: this.names.deadLetterQueue(projection),
+      passive: true,
+    });
+    return { queued, deadLettered: dead.messageCount };
+  }
+
+  async ping(): Promise<void> {
+    await this.connection.exchangeDeclare({
+      exchange: this.names.eventsExchange,
+      type: "topic",
+      passive: true,
+    });
+  }
+
+  /** Deletes every queue and exchange of this namespace (for tests and teardown). */
+  async deleteTopology(): Promise<void> {
+    for (const route of this.routes.values()) {
+      await this.connection.queueDelete({ queue: this.names.deadLetterQueue(route.name) });
+      for (let shard = 0; shard < this.options.shards; shard++) {
+        await this.connection.queueDelete({ queue: this.names.shardQueue(route.name, shard) });
+        await this.connection.queueDelete({ queue: this.names.retryQueue(route.name, shard) });
+      }
+    }
+    await this.connection.exchangeDelete({ exchange: this.names.eventsExchange });
+    await this.connection.exchangeDelete({ exchange: this.names.deadLetterExchange });
+  }
+
+  async close(): Promise<void> {
+    for (const subscription of [...this.subscriptions]) await subscription.close();
+    await this.publisher.close();
+    await this.connection.close();
+  }
+}
+
+const toDeadLetter = (message: SyncMessage): DeadLetter => {
+  const h = message.headers as MessageHeaders;
+  const death = (h?.["x-death"] as { count?: number }[] | undefined)?.[0];
+  return {
+    event: decode(message.body),
+    // A message RabbitMQ itself dead-lettered (delivery limit) carries x-death instead of our error.
+    error: String(
+      h?.[headers.error] ?? (death ? "delivery limit reached: the consumer kept failing" : "unknown"),
+    ),
+    attempts: Number(h?.[headers.attempt] ?? death?.count ?? 0),
+    deadLetteredAt: String(h?.[headers.deadLetteredAt] ?? ""),
+  };
+};

@@ -1,0 +1,163 @@
+import type { Broker, Subscription } from "../broker/broker.ts";
+import type { EventStore } from "../store/event-store.ts";
+import type { Projection } from "./projection.ts";
+import { projectionHandler, type WorkerHooks } from "./worker.ts";
+
+export interface RebuildProgress {
+  readonly done: number;
+  readonly total: number;
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  readonly error?: string;
+}
+
+export interface ProjectionStatus {
+  readonly name: string;
+  readonly state: "running" | "rebuilding" | "stopped";
+  readonly rebuild?: RebuildProgress;
+  /** Time of the newest event applied, and when it was applied. */
+  readonly lastEventTime?: string;
+  readonly lastAppliedAt?: string;
+}
+
+export interface ProjectorHooks {
+  /** Seconds from an event's append to its being applied, per applied batch. */
+  readonly onLag?: (projection: string, seconds: number, count: number) => void;
+  readonly onFailed?: (projection: string, error: unknown, eventId: string) => void;
+}
+
+interface Entry {
+  readonly projection: Projection;
+  subscription?: Subscription;
+  state: ProjectionStatus["state"];
+  rebuild?: RebuildProgress;
+  rebuilding?: Promise<void>;
+  lastEventTime?: string;
+  lastAppliedAt?: string;
+}
+
+/** Runs the projections: one broker subscription each, plus rebuilds from the event store. */
+export class Projector {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly broker: Broker,
+    projections: readonly Projection[],
+    private readonly hooks: ProjectorHooks = {},
+  ) {
+    for (const projection of projections) this.entries.set(projection.name, { projection, state: "stopped" });
+  }
+
+  get names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  async start(): Promise<void> {
+    await this.broker.declare([...this.entries.values()].map((e) => e.projection));
+    for (const entry of this.entries.values()) {
+      // A projection that kept nothing across the restart starts from the whole store.
+      if (entry.projection.volatile) await this.replay(entry);
+      entry.subscription = await this.broker.subscribe(
+        entry.projection.name,
+        projectionHandler(entry.projection, this.store, this.workerHooks(entry)),
+      );
+      entry.state = "running";
+    }
+  }
+
+  /** Drops the projection and refills it from the event store, in the background; see `status`. */
+  rebuild(name: string): RebuildProgress {
+    const entry = this.entries.get(name);
+    if (!entry) throw new Error(`no such projection: ${name}`);
+    if (entry.state !== "rebuilding") {
+      entry.rebuild = { done: 0, total: 0, startedAt: new Date().toISOString() };
+      entry.rebuilding = this.runRebuild(entry);
+    }
+    return entry.rebuild ?? { done: 0, total: 0, startedAt: new Date().toISOString() };
+  }
+
+  /** Resolves when the rebuild of `name` (if any) has finished. */
+  async settled(name: string): Promise<void> {
+    await this.entries.get(name)?.rebuilding;
+  }
+
+  status(): ProjectionStatus[] {
+    return [...this.entries.values()].map((e) => ({
+      name: e.projection.name,
+      state: e.state,
+      ...(e.rebuild ? { rebuild: e.rebuild } : {}),
+      ...(e.lastEventTime ? { lastEventTime: e.lastEventTime, lastAppliedAt: e.lastAppliedAt } : {}),
+    }));
+  }
+
+  async ping(): Promise<void> {
+    await Promise.all([...this.entries.values()].map((e) => e.projection.ping()));
+  }
+
+  async stop(): Promise<void> {
+    for (const entry of this.entries.values()) {
+      await entry.rebuilding;
+      await entry.subscription?.close();
+      entry.state = "stopped";
+    }
+  }
+
+  private async runRebuild(entry: Entry): Promise<void> {
+    const previous = entry.state;
+    entry.state = "rebuilding";
+    try {
+      await entry.subscription?.pause();
+      await entry.projection.reset();
+      await this.replay(entry);
+    } catch (error) {
+      entry.rebuild = {
+        ...(entry.rebuild as RebuildProgress),
+        error: error instanceof Error ? error.message : String(error),
+        finishedAt: new Date().toISOString(),
+      };
+    } finally {
+      // Whatever queued up meanwhile is now either a duplicate of what the rebuild read, or newer.
+      await entry.subscription?.resume();
+      entry.state = previous === "stopped" ? "stopped" : "running";
+    }
+  }
+
+  /** Applies every stored event of the projection's aggregate types, in position order. */
+  private async replay(entry: Entry): Promise<void> {
+    const { projection } = entry;
+    const total = await this.store.headPosition();
+    const startedAt = entry.rebuild?.startedAt ?? new Date().toISOString();
+    entry.rebuild = { done: 0, total, startedAt };
+    const context = { store: this.store };
+    for (let after = 0; after < total; ) {
+      const page = await this.store.readAll(after, 2_000);
+      const last = page.at(-1);
+      if (!last) break;
+      const ours = page.filter(
+        (e) => projection.aggregateTypes.includes(e.aggregateType) && e.position <= total,
+      );
+      if (ours.length > 0) await projection.apply(ours, context);
+      after = last.position;
+      entry.rebuild = { done: Math.min(after, total), total, startedAt };
+    }
+    entry.rebuild = { done: total, total, startedAt, finishedAt: new Date().toISOString() };
+  }
+
+  private workerHooks(entry: Entry): WorkerHooks {
+    const name = entry.projection.name;
+    return {
+      onApplied: (count, lastEventTime) => {
+        const now = Date.now();
+        entry.lastEventTime = lastEventTime;
+        entry.lastAppliedAt = new Date(now).toISOString();
+        this.hooks.onLag?.(name, Math.max(0, (now - Date.parse(lastEventTime)) / 1000), count);
+      },
+      onFailed: (error, eventId) => this.hooks.onFailed?.(name, error, eventId),
+    };
+  }
+}

@@ -1,0 +1,45 @@
+import type { BatchHandler, Verdict } from "../broker/broker.ts";
+import type { EventStore } from "../store/event-store.ts";
+import type { Projection } from "./projection.ts";
+
+export interface WorkerHooks {
+  readonly onApplied?: (count: number, lastEventTime: string) => void;
+  readonly onFailed?: (error: unknown, eventId: string) => void;
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Turns a projection into the broker's batch handler. A batch is applied in one go; if that fails,
+ * its events are applied one at a time, in order, so that one poison event fails alone and the
+ * others are not retried with it (re-applying the ones that did get through is harmless).
+ */
+export const projectionHandler = (
+  projection: Projection,
+  store: EventStore,
+  hooks: WorkerHooks = {},
+): BatchHandler => {
+  const context = { store };
+  return async (batch) => {
+    const events = batch.map((d) => d.event);
+    try {
+      await projection.apply(events, context);
+      const last = events.at(-1);
+      if (last) hooks.onApplied?.(events.length, last.time);
+      return batch.map((): Verdict => ({ ok: true }));
+    } catch {
+      const verdicts: Verdict[] = [];
+      for (const event of events) {
+        try {
+          await projection.apply([event], context);
+          hooks.onApplied?.(1, event.time);
+          verdicts.push({ ok: true });
+        } catch (error) {
+          hooks.onFailed?.(error, event.eventId);
+          verdicts.push({ ok: false, error: message(error) });
+        }
+      }
+      return verdicts;
+    }
+  };
+};
