@@ -1,0 +1,160 @@
+import { modules as defaultModules } from "../actors/index.ts";
+import { createReadSide } from "../projections/index.ts";
+import type { Broker } from "./broker/broker.ts";
+import { openBroker } from "./broker/open.ts";
+import type { Config } from "./config.ts";
+import { createEngine, type DomainModule, drainEngine, type Engine, resumeProcesses } from "./engine.ts";
+import { adminRoutes } from "./http/admin-routes.ts";
+import { createApp, type ReadinessCheck } from "./http/app.ts";
+import type { HttpRoute } from "./http/route.ts";
+import { createLogger } from "./observability/log.ts";
+import { createMetrics, observeGauge, observeLabelledGauge } from "./observability/metrics.ts";
+import type { Projection } from "./projection/projection.ts";
+import { Projector } from "./projection/projector.ts";
+import { OutboxRelay } from "./relay/outbox-relay.ts";
+import { openEventStore } from "./store/open.ts";
+
+/** `all`: one process does everything (`npm start`); `edge` takes HTTP; `projector` relays and projects. */
+export type ServiceRole = "all" | "edge" | "projector";
+
+export interface Service {
+  readonly url: string;
+  readonly role: ServiceRole;
+  readonly engine: Engine;
+  /** Present where the projector runs. */
+  readonly projector?: Projector;
+  readonly relay?: OutboxRelay;
+  readonly broker?: Broker;
+  /** Drains and closes: in-flight commands finish, batches flush, consumers ack, connections close. */
+  stop(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  readonly role?: ServiceRole;
+  readonly modules?: readonly DomainModule[];
+  /** Decorates the projections before they run (tests inject faults this way). */
+  readonly projections?: (projections: readonly Projection[]) => readonly Projection[];
+}
+
+const embeddedOnlyInOneProcess = (config: Config) => {
+  if (!config.redisUrl || !config.clickhouseUrl) {
+    throw new Error(
+      "npm run edge needs REDIS_URL and CLICKHOUSE_URL: the embedded read models live inside the projector's " +
+        "process. Run everything in one process with npm start, or point both at servers.",
+    );
+  }
+};
+
+/** Wires the engine, the stores, the broker and the HTTP edge for one role, and starts listening. */
+export const startService = async (config: Config, options: ServiceOptions = {}): Promise<Service> => {
+  const role = options.role ?? "all";
+  if (role === "edge") embeddedOnlyInOneProcess(config);
+  const runsEdge = role !== "projector";
+  const runsProjector = role !== "edge";
+
+  const log = createLogger(config.logLevel);
+  const metrics = createMetrics();
+  let relay: OutboxRelay | undefined;
+  const store = await openEventStore(config, {
+    onBatch: (size) => {
+      metrics.appendBatchSize.observe(size);
+      relay?.wake();
+    },
+  });
+  const engine = createEngine({ config, store, metrics, log, modules: options.modules ?? defaultModules });
+  const readSide = await createReadSide(config);
+  const readiness: ReadinessCheck[] = [
+    { name: "eventStore", check: () => store.ping() },
+    ...readSide.readiness,
+  ];
+  const routes: HttpRoute[] = runsEdge ? [...readSide.routes] : [];
+
+  let broker: Broker | undefined;
+  let projector: Projector | undefined;
+  if (runsProjector) {
+    broker = await openBroker(config, (error) => log.warn({ err: error }, "broker connection trouble"));
+    const projections = options.projections?.(readSide.projections) ?? readSide.projections;
+    projector = new Projector(store, broker, projections, {
+      onLag: (projection, seconds, count) => {
+        for (let i = 0; i < Math.min(count, 100); i++) metrics.projectionLag.observe({ projection }, seconds);
+      },
+      onFailed: (projection, error, eventId) => {
+        metrics.projectionFailures.inc({ projection });
+        log.warn({ err: error, projection, eventId }, "projection failed on an event; it will be retried");
+      },
+    });
+    relay = new OutboxRelay(store, broker, {
+      batchSize: 1000,
+      idleMs: 100,
+      leaseTtlMs: 10_000,
+      onError: (error) => log.warn({ err: error }, "outbox relay: publishing failed; retrying"),
+      onPublished: (count) => metrics.relayPublished.inc(count),
+    });
+    readiness.push({ name: "broker", check: () => (broker as Broker).ping() });
+    routes.push(...adminRoutes(projector, broker));
+    const activeRelay = relay;
+    const activeBroker = broker;
+    const activeProjector = projector;
+    observeGauge(metrics, "eventfold_outbox_lag_events", "Stored events not yet published", async () =>
+      Math.max(0, (await store.headPosition()) - activeRelay.position),
+    );
+    const depths = async (field: "queued" | "deadLettered") =>
+      Object.fromEntries(
+        await Promise.all(
+          activeProjector.names.map(async (name) => [name, (await activeBroker.depth(name))[field]] as const),
+        ),
+      );
+    observeLabelledGauge(
+      metrics,
+      "eventfold_projection_queued",
+      "Events waiting for a projection",
+      "projection",
+      () => depths("queued"),
+    );
+    observeLabelledGauge(
+      metrics,
+      "eventfold_dead_letters",
+      "Dead-lettered events per projection",
+      "projection",
+      () => depths("deadLettered"),
+    );
+    await projector.start();
+    relay.start();
+  }
+
+  const app = createApp(engine, { readiness, routes });
+  const server = Bun.serve({
+    port: config.port,
+    hostname: "0.0.0.0",
+    fetch: app.fetch,
+    // Bodies are checked at 64 KiB by the edge; this only stops absurd uploads early.
+    maxRequestBodySize: 1024 * 1024,
+  });
+  const url = `http://127.0.0.1:${server.port}`;
+
+  if (config.apiKeys)
+    log.info({ keys: config.apiKeys.map((k) => ({ name: k.name, role: k.role })) }, "auth is on");
+  else log.warn("auth is OFF: EVENTFOLD_API_KEYS is not set, every route is open");
+  const resumed = runsEdge ? await resumeProcesses(engine) : 0;
+  log.info(
+    { url, role, store: store.name, broker: broker?.name, hotLookup: readSide.hot.name, resumed },
+    "eventfold is serving",
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      log.info("draining");
+      await server.stop(false);
+      await drainEngine(engine);
+      await relay?.stop();
+      await projector?.stop();
+      await broker?.close();
+      await readSide.close();
+      await store.close();
+      log.info("stopped");
+    })();
+    return stopping;
+  };
+  return { url, role, engine, projector, relay, broker, stop };
+};
