@@ -1,0 +1,141 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { client, eventually, openAccount } from "./support/http.ts";
+import { startTestService, tempDir } from "./support/service.ts";
+
+describe("Idempotency-Key", () => {
+  const dataDir = tempDir();
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test("same key, same body: the first answer again and one event, also after a restart", async () => {
+    const first = await startTestService({ dataDir });
+    const api = client(first.url);
+    await openAccount(api, "idem");
+    const key = { "Idempotency-Key": "deposit-0001" };
+    const a = await api.post("/v1/accounts/idem/deposits", { amount: 250 }, key);
+    const b = await api.post("/v1/accounts/idem/deposits", { amount: 250 }, key);
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(a.status);
+    expect(b.body).toEqual(a.body);
+    expect(b.headers.get("etag")).toBe(a.headers.get("etag"));
+    expect(b.headers.get("idempotent-replayed")).toBe("true");
+    expect(await first.engine.store.readStream("account-idem")).toHaveLength(2);
+
+    // A different body under the same key is refused and writes nothing.
+    const other = await api.post("/v1/accounts/idem/deposits", { amount: 999 }, key);
+    expect(other.status).toBe(422);
+    expect(other.body).toMatchObject({ code: "idempotency_key_reused" });
+    await first.stop();
+
+    const second = await startTestService({ dataDir });
+    try {
+      const again = await client(second.url).post("/v1/accounts/idem/deposits", { amount: 250 }, key);
+      expect(again.status).toBe(a.status);
+      expect(again.body).toEqual(a.body);
+      expect(await second.engine.store.readStream("account-idem")).toHaveLength(2);
+      expect((await client(second.url).get("/v1/accounts/idem/state")).body).toMatchObject({
+        balance: 250,
+        version: 2,
+      });
+    } finally {
+      await second.stop();
+    }
+  });
+
+  test("a refusal is remembered too: the retry gets the same 409 even once it would succeed", async () => {
+    const service = await startTestService();
+    try {
+      const api = client(service.url);
+      await openAccount(api, "idem-refused", "EUR", 10);
+      const key = { "Idempotency-Key": "withdraw-big" };
+      const refused = await api.post("/v1/accounts/idem-refused/withdrawals", { amount: 50 }, key);
+      expect(refused.status).toBe(409);
+      await api.post("/v1/accounts/idem-refused/deposits", { amount: 100 });
+      const retried = await api.post("/v1/accounts/idem-refused/withdrawals", { amount: 50 }, key);
+      expect(retried.status).toBe(409);
+      expect(retried.body).toEqual(refused.body);
+      expect((await api.get("/v1/accounts/idem-refused/state")).body.balance).toBe(110);
+    } finally {
+      await service.dispose();
+    }
+  });
+
+  test("many concurrent requests with one key write once and all get the same answer", async () => {
+    const service = await startTestService();
+    try {
+      const api = client(service.url);
+      await openAccount(api, "idem-race");
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          api.post("/v1/accounts/idem-race/deposits", { amount: 7 }, { "Idempotency-Key": "race" }),
+        ),
+      );
+      expect(new Set(answers.map((a) => JSON.stringify([a.status, a.body]))).size).toBe(1);
+      expect(answers[0]?.body).toMatchObject({ balance: 7, version: 2 });
+      expect(await service.engine.store.readStream("account-idem-race")).toHaveLength(2);
+    } finally {
+      await service.dispose();
+    }
+  });
+
+  test("opening without an id: the retry returns the same generated id, not a second account", async () => {
+    const service = await startTestService();
+    try {
+      const api = client(service.url);
+      const key = { "Idempotency-Key": "open-once" };
+      const a = await api.post("/v1/accounts", { owner: "Ann", currency: "EUR" }, key);
+      const b = await api.post("/v1/accounts", { owner: "Ann", currency: "EUR" }, key);
+      expect(a.status).toBe(201);
+      expect(b.body).toEqual(a.body);
+      expect(b.headers.get("location")).toBe(`/v1/accounts/${a.body.accountId}`);
+      expect(await service.engine.store.headPosition()).toBe(1);
+    } finally {
+      await service.dispose();
+    }
+  });
+
+  test("a transfer retried with its key moves the money once", async () => {
+    const service = await startTestService();
+    try {
+      const api = client(service.url);
+      await openAccount(api, "idem-from", "EUR", 100);
+      await openAccount(api, "idem-to", "EUR");
+      const key = { "Idempotency-Key": "pay-rent" };
+      const body = { from: "idem-from", to: "idem-to", amount: 60 };
+      const a = await api.post("/v1/transfers", body, key);
+      const b = await api.post("/v1/transfers", body, key);
+      expect(a.status).toBe(202);
+      expect(b.body).toEqual(a.body);
+      await eventually(
+        () => api.get(`/v1/transfers/${a.body.transferId}`),
+        (t) => t.body.status === "completed",
+      );
+      expect((await api.get("/v1/accounts/idem-from/state")).body.balance).toBe(40);
+      expect((await api.get("/v1/accounts/idem-to/state")).body.balance).toBe(60);
+      expect((await api.post("/v1/transfers", { ...body, amount: 61 }, key)).status).toBe(422);
+    } finally {
+      await service.dispose();
+    }
+  });
+
+  test("keys are per caller: two API keys may use the same Idempotency-Key", async () => {
+    const service = await startTestService({
+      apiKeys: [
+        { name: "alice", role: "writer", token: "alice-token" },
+        { name: "bob", role: "writer", token: "bob-token" },
+      ],
+    });
+    try {
+      const alice = client(service.url, { Authorization: "Bearer alice-token" });
+      const bob = client(service.url, { Authorization: "Bearer bob-token" });
+      await openAccount(alice, "idem-shared");
+      const key = { "Idempotency-Key": "same-key" };
+      expect((await alice.post("/v1/accounts/idem-shared/deposits", { amount: 1 }, key)).body.balance).toBe(
+        1,
+      );
+      expect((await bob.post("/v1/accounts/idem-shared/deposits", { amount: 1 }, key)).body.balance).toBe(2);
+    } finally {
+      await service.dispose();
+    }
+  });
+});

@@ -1,0 +1,131 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { account } from "../actors/account/index.ts";
+import { client, eventually, openAccount } from "./support/http.ts";
+import { startTestService, tempDir } from "./support/service.ts";
+
+describe("actor runtime", () => {
+  test("a full mailbox answers 429 overloaded with Retry-After, and only accepted commands count", async () => {
+    const service = await startTestService({ mailboxCapacity: 2 });
+    try {
+      const api = client(service.url);
+      await openAccount(api, "busy");
+      const answers = await Promise.all(
+        Array.from({ length: 300 }, () => api.post("/v1/accounts/busy/deposits", { amount: 1 })),
+      );
+      const shed = answers.filter((a) => a.status === 429);
+      const accepted = answers.filter((a) => a.status === 200);
+      expect(shed.length).toBeGreaterThan(0);
+      expect(accepted.length + shed.length).toBe(300);
+      expect(shed[0]?.headers.get("retry-after")).toBe("1");
+      expect(shed[0]?.body).toMatchObject({ status: 429, code: "overloaded" });
+      expect((await api.get("/v1/accounts/busy/state")).body).toMatchObject({ balance: accepted.length });
+      expect(await service.engine.store.readStream("account-busy")).toHaveLength(accepted.length + 1);
+      const metrics = await (await fetch(`${service.url}/metrics`)).text();
+      expect(metrics).toMatch(/eventfold_overloaded_total\{where="mailbox"\} [1-9]/);
+    } finally {
+      await service.dispose();
+    }
+  });
+
+  test("live actors are bounded: the least recently used idle ones are passivated, then rehydrated", async () => {
+    const service = await startTestService({ maxActors: 10 });
+    try {
+      const api = client(service.url);
+      for (let i = 0; i < 60; i++) await openAccount(api, `lru-${i}`, "EUR", i + 1);
+      expect(service.engine.actors.size).toBeLessThanOrEqual(10);
+      // The first accounts were passivated long ago; their state comes back from the store.
+      expect((await api.get("/v1/accounts/lru-0/state")).body).toMatchObject({ balance: 1, version: 2 });
+      expect((await api.post("/v1/accounts/lru-1/deposits", { amount: 5 })).body).toMatchObject({
+        balance: 7,
+        version: 3,
+      });
+      expect(service.engine.actors.size).toBeLessThanOrEqual(10);
+    } finally {
+      await service.dispose();
+    }
+  });
+
+  test("idle actors are passivated after the idle time", async () => {
+    const service = await startTestService({ actorIdleMs: 100 });
+    try {
+      const api = client(service.url);
+      for (let i = 0; i < 5; i++) await openAccount(api, `idle-${i}`);
+      expect(service.engine.actors.size).toBe(5);
+      const size = await eventually(
+        async () => service.engine.actors.size,
+        (n) => n === 0,
+        5_000,
+      );
+      expect(size).toBe(0);
+    } finally {
+      await service.dispose();
+    }
+  });
+});
+
+describe("snapshots", () => {
+  const dataDir = tempDir();
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test("a snapshot is taken every N events and rehydration starts from it", async () => {
+    const first = await startTestService({ dataDir, snapshotEvery: 10 });
+    const api = client(first.url);
+    await openAccount(api, "snap");
+    for (let i = 1; i <= 24; i++) await api.post("/v1/accounts/snap/deposits", { amount: 1 });
+    const snapshot = await first.engine.store.loadSnapshot("account-snap");
+    expect(snapshot?.version).toBe(20);
+    expect(snapshot?.state).toMatchObject({ status: "open", balance: 19 });
+    await first.stop();
+
+    // Rehydration reads the snapshot, then only the events after it.
+    const second = await startTestService({ dataDir, snapshotEvery: 10 });
+    try {
+      expect((await client(second.url).get("/v1/accounts/snap/state")).body).toMatchObject({
+        balance: 24,
+        version: 25,
+      });
+      // Proof that the snapshot is what was read: plant one that disagrees with the events.
+      await second.engine.store.saveSnapshot({
+        streamId: "account-snap",
+        version: 25,
+        snapshotVersion: account.snapshotVersion ?? 1,
+        state: { status: "open", owner: "planted", currency: "EUR", balance: 1_000 },
+      });
+      // The actor decides against the state it rehydrated: only the planted snapshot allows this withdrawal.
+      const fresh = await startTestService({ dataDir, snapshotEvery: 10 });
+      try {
+        expect((await client(fresh.url).post("/v1/accounts/snap/withdrawals", { amount: 500 })).body).toEqual(
+          {
+            accountId: "snap",
+            version: 26,
+            balance: 500,
+          },
+        );
+        // A snapshot of another state shape is ignored: the events are replayed instead.
+        await fresh.engine.store.saveSnapshot({
+          streamId: "account-snap",
+          version: 26,
+          snapshotVersion: 999,
+          state: { nonsense: true },
+        });
+      } finally {
+        await fresh.stop();
+      }
+      const replayed = await startTestService({ dataDir, snapshotEvery: 10 });
+      try {
+        const api = client(replayed.url);
+        expect((await api.post("/v1/accounts/snap/deposits", { amount: 1 })).body).toEqual({
+          accountId: "snap",
+          version: 27,
+          balance: 501,
+        });
+        expect((await api.get("/v1/accounts/snap/state")).body).toMatchObject({ owner: "owner of snap" });
+      } finally {
+        await replayed.stop();
+      }
+    } finally {
+      await second.stop();
+    }
+  });
+});
