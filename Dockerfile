@@ -1,0 +1,7 @@
+FROM oven/bun:1.3-debian
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN bun install --frozen-lockfile --production --ignore-scripts || bun install --production --ignore-scripts
+COPY . .
+EXPOSE 3000
+CMD ["bun", "run", "src/main.ts"]
