@@ -73,6 +73,8 @@ export interface MongoEventStoreOptions extends Partial<GroupCommitOptions> {
   readonly url: string;
   /** Database name; defaults to the one in the URL, else `eventfold`. */
   readonly database?: string;
+  /** How long `readAll` waits for a hole in the positions to fill before passing it (default 5 s). */
+  readonly holeGraceMs?: number;
 }
 
 export class MongoEventStore implements EventStore {
@@ -85,11 +87,14 @@ export class MongoEventStore implements EventStore {
   private readonly leases: Collection<{ _id: string; owner: string; expiresAt: Date }>;
   private readonly committer: GroupCommitter<AppendRequest, Outcome>;
 
+  private readonly holeGraceMs: number;
+
   private constructor(
     private readonly client: MongoClient,
     private readonly db: Db,
     options: MongoEventStoreOptions,
   ) {
+    this.holeGraceMs = options.holeGraceMs ?? 5_000;
     this.commits = db.collection("commits");
     this.replies = db.collection("replies");
     this.snapshots = db.collection("snapshots");
@@ -242,13 +247,23 @@ export class MongoEventStore implements EventStore {
       : undefined;
   }
 
+  /**
+   * Positions come from a counter before the insert, so a commit can become visible after one with a
+   * higher position (another batch still in flight), and an append that lost a clash leaves a hole for
+   * good. Reading stops at a hole until it is `holeGraceMs` old: by then the writer either finished or
+   * failed, and the relay never skips a commit that was merely slow.
+   */
   async readAll(after: number, limit: number): Promise<EventEnvelope[]> {
     const cursor = this.commits.find({ lastPosition: { $gt: after } }).sort({ lastPosition: 1 });
     const out: EventEnvelope[] = [];
+    const settledBefore = Date.now() - this.holeGraceMs;
+    let next = after + 1;
     for await (const commit of cursor) {
+      if (commit.position > next && commit.time.getTime() > settledBefore) break;
       for (let i = 0; i < commit.events.length && out.length < limit; i++) {
         if (commit.position + i > after) out.push(toEnvelope(commit, i));
       }
+      next = commit.lastPosition + 1;
       if (out.length >= limit) break;
     }
     await cursor.close();
