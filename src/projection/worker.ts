@@ -27,7 +27,11 @@ export const projectionHandler = (
       const last = events.at(-1);
       if (last) hooks.onApplied?.(events.length, last.time);
       return batch.map((): Verdict => ({ ok: true }));
-    } catch {
+    } catch (error) {
+      if (events.length === 1) {
+        hooks.onFailed?.(error, events[0]?.eventId ?? "");
+        return [{ ok: false, error: message(error) }];
+      }
       const verdicts: Verdict[] = [];
       for (const event of events) {
         try {

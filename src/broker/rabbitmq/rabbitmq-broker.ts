@@ -241,14 +241,18 @@ export class RabbitMqBroker implements Broker {
     onProgress?: (done: number, total: number) => void,
   ): Promise<number> {
     const queue = this.names.deadLetterQueue(projection);
-    const { messageCount: total } = await this.connection.queueDeclare({ queue, passive: true });
     const channel = await this.connection.acquire();
-    let done = 0;
+    // Until the queue is empty, or a letter comes round again (it failed anew during the replay).
+    const replayed = new Set<string>();
     try {
-      while (done < total) {
+      for (;;) {
         const message = await channel.basicGet({ queue });
         if (!message) break;
         const event = decode(message.body);
+        if (replayed.has(event.eventId)) {
+          channel.basicNack({ deliveryTag: message.deliveryTag, requeue: true });
+          break;
+        }
         await this.publisher.send(
           {
             exchange: "",
@@ -261,12 +265,13 @@ export class RabbitMqBroker implements Broker {
           Buffer.from(JSON.stringify(event)),
         );
         channel.basicAck({ deliveryTag: message.deliveryTag });
-        onProgress?.(++done, total);
+        replayed.add(event.eventId);
+        onProgress?.(replayed.size, replayed.size + message.messageCount);
       }
     } finally {
       await channel.close();
     }
-    return done;
+    return replayed.size;
   }
 
   async depth(projection: string) {

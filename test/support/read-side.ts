@@ -1,0 +1,251 @@
+import { expect } from "bun:test";
+import Redis from "ioredis";
+import { account } from "../../actors/account/index.ts";
+import { RabbitMqBroker } from "../../src/broker/rabbitmq/rabbitmq-broker.ts";
+import type { Config } from "../../src/config.ts";
+import type { EventEnvelope } from "../../src/store/envelope.ts";
+import type { EventStore } from "../../src/store/event-store.ts";
+import { type Client, eventually } from "./http.ts";
+
+/** The RabbitMQ and Redis that `.ci/run` makes sure of. */
+export const fullStack = {
+  amqpUrl: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672",
+  redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
+} satisfies Partial<Config>;
+
+/** Deletes what a test service left on the shared RabbitMQ and Redis (its namespace and key prefix). */
+export const removeServerState = async (config: Config): Promise<void> => {
+  if (config.amqpUrl) {
+    const broker = new RabbitMqBroker({
+      url: config.amqpUrl,
+      namespace: config.amqpNamespace,
+      shards: config.shards,
+      batchSize: 1,
+      batchWaitMs: 1,
+      retry: { maxAttempts: 1, backoffMs: () => 0 },
+    });
+    await broker.declare([
+      { name: "accounts", aggregateTypes: ["account"] },
+      { name: "analytics", aggregateTypes: ["account", "transfer"] },
+    ]);
+    await broker.deleteTopology();
+    await broker.close();
+  }
+  if (config.redisUrl) {
+    const redis = new Redis(config.redisUrl);
+    const keys = await redis.keys(`${config.redisPrefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  }
+};
+
+/** Deterministic, so a failing run can be replayed with its seed. */
+const random = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+
+export interface Workload {
+  readonly accounts: readonly string[];
+  readonly transfers: string[];
+  /** HTTP status → how many answers had it. */
+  readonly statuses: Map<number, number>;
+  /** How many commands were answered 2xx. */
+  acknowledged: number;
+}
+
+export interface WorkloadOptions {
+  readonly prefix: string;
+  readonly accounts: number;
+  readonly commands: number;
+  readonly concurrency?: number;
+  readonly seed?: number;
+  /** Stops sending new commands once it returns false (e.g. the server went away). */
+  readonly keepGoing?: () => boolean;
+}
+
+/**
+ * Opens accounts (a few in USD, a few closed at once), then sends random deposits, withdrawals and
+ * transfers, `concurrency` at a time. Refusals (insufficient funds, closed account, currency mismatch)
+ * are part of the mix; a 5xx is not, and the caller checks `statuses`.
+ */
+export const runWorkload = async (api: Client, options: WorkloadOptions): Promise<Workload> => {
+  const next = random(options.seed ?? 42);
+  const accounts = Array.from({ length: options.accounts }, (_, i) => `${options.prefix}-${i}`);
+  const workload: Workload = { accounts, transfers: [], statuses: new Map(), acknowledged: 0 };
+  const count = (status: number) => {
+    workload.statuses.set(status, (workload.statuses.get(status) ?? 0) + 1);
+    if (status < 300) workload.acknowledged += 1;
+  };
+  for (const [i, id] of accounts.entries()) {
+    const opened = await api.post("/v1/accounts", {
+      accountId: id,
+      owner: `owner of ${id}`,
+      currency: i % 10 === 9 ? "USD" : "EUR",
+    });
+    count(opened.status);
+    if (i % 25 === 24) count((await api.post(`/v1/accounts/${id}/close`, {})).status);
+  }
+  const pick = () => accounts[Math.floor(next() * accounts.length)] as string;
+  let sent = 0;
+  const worker = async () => {
+    while (sent < options.commands && (options.keepGoing?.() ?? true)) {
+      sent += 1;
+      const roll = next();
+      const amount = 1 + Math.floor(next() * 5_000);
+      try {
+        if (roll < 0.45) {
+          count((await api.post(`/v1/accounts/${pick()}/deposits`, { amount })).status);
+        } else if (roll < 0.7) {
+          count((await api.post(`/v1/accounts/${pick()}/withdrawals`, { amount })).status);
+        } else {
+          const from = pick();
+          const to = pick();
+          if (from === to) continue;
+          const answer = await api.post<{ transferId: string }>("/v1/transfers", { from, to, amount });
+          count(answer.status);
+          if (answer.status === 202) workload.transfers.push(answer.body.transferId);
+        }
+      } catch (error) {
+        if (options.keepGoing) return; // the server went away on purpose
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency ?? 16 }, worker));
+  return workload;
+};
+
+export const serverErrors = (workload: Workload): [number, number][] =>
+  [...workload.statuses].filter(([status]) => status >= 500);
+
+export const readEverything = async (store: EventStore): Promise<EventEnvelope[]> => {
+  const all: EventEnvelope[] = [];
+  for (let after = 0; ; ) {
+    const page = await store.readAll(after, 5_000);
+    const last = page.at(-1);
+    if (!last) return all;
+    all.push(...page);
+    after = last.position;
+  }
+};
+
+/** What the read models must show, computed from the event store alone. */
+export interface StoreTruth {
+  readonly versions: Map<string, number>;
+  readonly balances: Map<string, number>;
+  /** Sum of the amounts of every movement of the account (top-accounts' volume). */
+  readonly volumes: Map<string, number>;
+  readonly counts: Record<string, number>;
+  readonly deposits: { count: number; amount: number };
+  readonly withdrawals: { count: number; amount: number };
+  readonly transfers: { count: number; amount: number };
+}
+
+export const storeTruth = async (store: EventStore): Promise<StoreTruth> => {
+  const events = await readEverything(store);
+  const versions = new Map<string, number>();
+  const balances = new Map<string, number>();
+  const volumes = new Map<string, number>();
+  const states = new Map<string, typeof account.initialState>();
+  const counts: Record<string, number> = {};
+  const total = (type: string) => {
+    const of = events.filter((e) => e.type === type);
+    return { count: of.length, amount: of.reduce((n, e) => n + (e.data as { amount: number }).amount, 0) };
+  };
+  for (const event of events) {
+    counts[event.type] = (counts[event.type] ?? 0) + 1;
+    if (event.aggregateType !== "account") continue;
+    const id = event.streamId.slice("account-".length);
+    const state = account.evolve(states.get(id) ?? account.initialState, {
+      type: event.type,
+      ...(event.data as object),
+    } as never);
+    states.set(id, state);
+    versions.set(id, event.version);
+    balances.set(id, state.balance);
+    const amount = (event.data as { amount?: number }).amount ?? 0;
+    volumes.set(id, (volumes.get(id) ?? 0) + amount);
+  }
+  return {
+    versions,
+    balances,
+    volumes,
+    counts,
+    deposits: total("MoneyDeposited"),
+    withdrawals: total("MoneyWithdrawn"),
+    transfers: total("TransferDebited"),
+  };
+};
+
+const epoch = "2020-01-01T00:00:00Z";
+const farFuture = () => new Date(Date.now() + 86_400_000).toISOString();
+
+/** Waits until every transfer has finished and both read models hold every stored event. */
+export const quiesce = async (api: Client, store: EventStore, workload: Workload, ms = 60_000) => {
+  const deadline = Date.now() + ms;
+  for (const id of workload.transfers) {
+    const status = await eventually(
+      async () => (await api.get(`/v1/transfers/${id}`)).body.status,
+      (s) => s === "completed" || s === "refunded",
+      Math.max(1, deadline - Date.now()),
+    );
+    expect([id, status]).toEqual([id, expect.stringMatching(/^(completed|refunded)$/)]);
+  }
+  const truth = await storeTruth(store);
+  for (const [id, version] of truth.versions) {
+    const hot = await api.get(`/v1/accounts/${id}?minVersion=${version}`);
+    expect([id, hot.status]).toEqual([id, 200]);
+  }
+  const counts = await eventually(
+    async () => (await api.get(`/v1/analytics/event-counts?from=${epoch}&to=${farFuture()}`)).body.counts,
+    (c) => Bun.deepEquals(c, truth.counts),
+    Math.max(1, deadline - Date.now()),
+  );
+  expect(counts).toEqual(truth.counts);
+  return truth;
+};
+
+/**
+ * The read models against the store: each account in the hot lookup equals its replay from the store;
+ * ClickHouse's event counts, volume sums and per-account balances equal the store's; money is conserved.
+ */
+export const expectReadModelsMatchStore = async (api: Client, truth: StoreTruth) => {
+  for (const id of truth.versions.keys()) {
+    const [hot, replayed] = await Promise.all([
+      api.get(`/v1/accounts/${id}`),
+      api.get(`/v1/accounts/${id}/state`),
+    ]);
+    expect(hot.body).toEqual(replayed.body);
+  }
+
+  const counts = await api.get(`/v1/analytics/event-counts?from=${epoch}&to=${farFuture()}`);
+  expect(counts.body.counts).toEqual(truth.counts);
+
+  const volume = await api.get<{ buckets: Record<string, number>[] }>(
+    `/v1/analytics/volume?from=${epoch}&to=${farFuture()}&interval=day`,
+  );
+  const sum = (field: string) => volume.body.buckets.reduce((n, b) => n + (b[field] ?? 0), 0);
+  expect({
+    deposits: { count: sum("deposits"), amount: sum("depositAmount") },
+    withdrawals: { count: sum("withdrawals"), amount: sum("withdrawalAmount") },
+    transfers: { count: sum("transfers"), amount: sum("transferAmount") },
+  }).toEqual({ deposits: truth.deposits, withdrawals: truth.withdrawals, transfers: truth.transfers });
+
+  if (truth.balances.size <= 100) {
+    const top = await api.get<{ accounts: { accountId: string; balance: number; volume: number }[] }>(
+      `/v1/analytics/top-accounts?by=balance&limit=100`,
+    );
+    const analytics = new Map(top.body.accounts.map((a) => [a.accountId, [a.balance, a.volume]]));
+    const expected = new Map(
+      [...truth.balances].map(([id, balance]) => [id, [balance, truth.volumes.get(id) ?? 0]]),
+    );
+    expect(analytics).toEqual(expected);
+  }
+
+  // Money is conserved: every balance together is what came in minus what went out.
+  const balances = [...truth.balances.values()].reduce((n, b) => n + b, 0);
+  expect(balances).toBe(truth.deposits.amount - truth.withdrawals.amount);
+};
