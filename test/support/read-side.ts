@@ -196,8 +196,13 @@ export const quiesce = async (api: Client, store: EventStore, workload: Workload
   }
   const truth = await storeTruth(store);
   for (const [id, version] of truth.versions) {
-    const hot = await api.get(`/v1/accounts/${id}?minVersion=${version}`);
-    expect([id, hot.status]).toEqual([id, 200]);
+    // Each read waits up to 5 s; a restarted relay may first wait out its crashed predecessor's lease.
+    const status = await eventually(
+      async () => (await api.get(`/v1/accounts/${id}?minVersion=${version}`)).status,
+      (s) => s === 200,
+      Math.max(1, deadline - Date.now()),
+    );
+    expect([id, status]).toEqual([id, 200]);
   }
   const counts = await eventually(
     async () => (await api.get(`/v1/analytics/event-counts?from=${epoch}&to=${farFuture()}`)).body.counts,
