@@ -1,0 +1,116 @@
+import { AdminApiError, type AdminClient, adminClient } from "./admin-client.ts";
+import { progressBar } from "./progress.ts";
+
+const usage = `usage: npm run eventfold -- <command>
+
+  projections                 each projection: state, queued, dead letters, rebuild progress
+  dead-letters [projection]   the dead-lettered events with their last error
+  replay <projection>         puts a projection's dead letters back on its queues
+  rebuild <projection>        drops a projection and refills it from the event store
+
+Talks to EVENTFOLD_URL (default http://127.0.0.1:3000) with EVENTFOLD_TOKEN (an admin key), if set.`;
+
+const POLL_MS = 250;
+
+const table = (rows: string[][]) => {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+};
+
+const commands: Record<string, (api: AdminClient, args: string[]) => Promise<void>> = {
+  async projections(api) {
+    const rows = (await api.projections()).map((p) => [
+      p.name,
+      p.state,
+      String(p.queued),
+      String(p.deadLettered),
+      p.rebuild ? `${p.rebuild.done}/${p.rebuild.total}${p.rebuild.finishedAt ? " done" : ""}` : "-",
+    ]);
+    console.log(table([["projection", "state", "queued", "dead letters", "last rebuild"], ...rows]));
+  },
+
+  async "dead-letters"(api, [projection]) {
+    const letters = await api.deadLetters(projection);
+    for (const [name, list] of Object.entries(letters)) {
+      console.log(`${name}: ${list.length} dead letter${list.length === 1 ? "" : "s"}`);
+      for (const l of list) {
+        console.log(`  ${l.event.eventId}  ${l.event.streamId}@${l.event.version} ${l.event.type}`);
+        console.log(`    after ${l.attempts} attempts, ${l.deadLetteredAt}: ${l.error}`);
+      }
+    }
+  },
+
+  async replay(api, [projection]) {
+    if (!projection) throw new UsageError("replay needs a projection name");
+    const depth = async () => (await api.projections()).find((p) => p.name === projection)?.deadLettered ?? 0;
+    const total = await depth();
+    const bar = progressBar(`replay ${projection}`);
+    bar.update(0, total);
+    let finished = false;
+    const replaying = api.replay(projection).finally(() => {
+      finished = true;
+    });
+    while (!finished) {
+      await Bun.sleep(POLL_MS);
+      if (!finished) bar.update(Math.max(0, total - (await depth())), total);
+    }
+    const replayed = await replaying;
+    bar.update(replayed, Math.max(replayed, total));
+    bar.finish();
+    console.log(`replayed ${replayed} dead letter${replayed === 1 ? "" : "s"} of ${projection}`);
+  },
+
+  async rebuild(api, [projection]) {
+    if (!projection) throw new UsageError("rebuild needs a projection name");
+    const started = await api.rebuild(projection);
+    const bar = progressBar(`rebuild ${projection}`);
+    for (;;) {
+      const rebuild = (await api.projections()).find((p) => p.name === projection)?.rebuild;
+      if (rebuild && rebuild.startedAt === started.rebuild?.startedAt) {
+        bar.update(rebuild.done, rebuild.total);
+        if (rebuild.error) {
+          bar.finish();
+          throw new AdminApiError(`rebuild of ${projection} failed: ${rebuild.error}`);
+        }
+        if (rebuild.finishedAt) {
+          bar.finish();
+          console.log(`rebuilt ${projection} from ${rebuild.total} stored events`);
+          return;
+        }
+      }
+      await Bun.sleep(POLL_MS);
+    }
+  },
+};
+
+class UsageError extends Error {}
+
+const [command, ...args] = process.argv.slice(2);
+const run = command ? commands[command] : undefined;
+if (!run) {
+  console.error(command ? `unknown command: ${command}\n\n${usage}` : usage);
+  process.exit(2);
+}
+try {
+  await run(
+    adminClient(process.env.EVENTFOLD_URL ?? "http://127.0.0.1:3000", process.env.EVENTFOLD_TOKEN),
+    args,
+  );
+} catch (error) {
+  if (error instanceof UsageError) {
+    console.error(`${error.message}\n\n${usage}`);
+    process.exit(2);
+  }
+  if (error instanceof AdminApiError) {
+    console.error(`eventfold: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
+}

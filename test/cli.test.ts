@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Projection } from "../src/projection/projection.ts";
+import { client, eventually } from "./support/http.ts";
+import { expectReadModelsMatchStore, quiesce, runWorkload } from "./support/read-side.ts";
+import { startTestService, type TestService } from "./support/service.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const TOKEN = "cli-admin-token";
+
+const cli = async (service: TestService, ...args: string[]) => {
+  const proc = Bun.spawn([process.execPath, "run", "src/cli/main.ts", ...args], {
+    cwd: root,
+    env: { ...process.env, EVENTFOLD_URL: service.url, EVENTFOLD_TOKEN: TOKEN },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { stdout, stderr, code };
+};
+
+describe("npm run eventfold -- …", () => {
+  let broken = true;
+  let service: TestService;
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  beforeAll(async () => {
+    const projections = (list: readonly Projection[]) =>
+      list.map((p) => ({
+        ...p,
+        apply: async (...a: Parameters<Projection["apply"]>) => {
+          const cursed = a[0].some((e) => (e.data as { amount?: number }).amount === 777);
+          if (p.name === "accounts" && cursed && broken) throw new Error("amount 777 is cursed");
+          await p.apply(...a);
+        },
+      }));
+    service = await startTestService(
+      { retryAttempts: 2, apiKeys: [{ name: "ops", role: "admin", token: TOKEN }] },
+      { projections },
+    );
+  });
+  afterAll(() => service.dispose());
+
+  test("dead-letters lists the poison event with its error; replay puts it back once fixed", async () => {
+    const api = client(service.url, auth);
+    await api.post("/v1/accounts", { accountId: "cli-1", owner: "cli", currency: "EUR" });
+    const deposit = await api.post<{ version: number }>("/v1/accounts/cli-1/deposits", { amount: 777 });
+    await eventually(
+      async () => (await cli(service, "dead-letters", "accounts")).stdout,
+      (out) => out.includes("accounts: 1 dead letter"),
+      10_000,
+    );
+    const listed = await cli(service, "dead-letters");
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain("account-cli-1@2 MoneyDeposited");
+    expect(listed.stdout).toContain("after 2 attempts");
+    expect(listed.stdout).toContain("amount 777 is cursed");
+
+    const status = await cli(service, "projections");
+    expect(status.stdout).toMatch(/^accounts\s+running\s+0\s+1\s/m);
+
+    broken = false;
+    const replayed = await cli(service, "replay", "accounts");
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toContain("replayed 1 dead letter of accounts");
+    expect(replayed.stderr).toContain("replay accounts [");
+    const read = await api.get(`/v1/accounts/cli-1?minVersion=${deposit.body.version}`);
+    expect(read.body).toMatchObject({ balance: 777, version: 2 });
+  });
+
+  test("rebuild shows progress and leaves the same read models", async () => {
+    const api = client(service.url, auth);
+    const workload = await runWorkload(api, { prefix: "cli-rebuild", accounts: 20, commands: 400 });
+    const truth = await quiesce(api, service.engine.store, workload);
+    const rebuilt = await cli(service, "rebuild", "analytics");
+    expect(rebuilt.code).toBe(0);
+    expect(rebuilt.stderr).toContain("100%");
+    expect(rebuilt.stdout).toMatch(/^rebuilt analytics from \d+ stored events$/m);
+    await expectReadModelsMatchStore(api, truth);
+  });
+
+  test("a wrong command or a missing name prints the usage and exits 2; a refused call exits 1", async () => {
+    const unknown = await cli(service, "frobnicate");
+    expect([unknown.code, unknown.stderr]).toEqual([
+      2,
+      expect.stringContaining("unknown command: frobnicate"),
+    ]);
+    const missing = await cli(service, "rebuild");
+    expect([missing.code, missing.stderr]).toEqual([
+      2,
+      expect.stringContaining("rebuild needs a projection name"),
+    ]);
+    const noSuch = await cli(service, "replay", "nope");
+    expect([noSuch.code, noSuch.stderr]).toEqual([1, expect.stringContaining("404")]);
+  });
+});
