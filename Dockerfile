@@ -1,4 +1,4 @@
-FROM oven/bun:1.3-debian
+FROM oven/bun:1.4-debian
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN bun install --frozen-lockfile --production --ignore-scripts || bun install --production --ignore-scripts
