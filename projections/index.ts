@@ -22,8 +22,11 @@ export interface ReadSide {
 }
 
 /** The registry of projections: Redis (or a map) for hot lookups, ClickHouse (or chDB) for analytics. */
-export const createReadSide = async (config: Config): Promise<ReadSide> => {
-  const hot: HotStore = config.redisUrl ? new RedisHotStore(config.redisUrl) : new MemoryHotStore();
+export const createReadSide = async (
+  config: Config,
+  onError: (error: unknown) => void = () => {},
+): Promise<ReadSide> => {
+  const hot: HotStore = config.redisUrl ? new RedisHotStore(config.redisUrl, onError) : new MemoryHotStore();
   const clickhouse = await openClickHouse({ url: config.clickhouseUrl, chdbPath: config.chdbPath });
   const database = assertIdentifier(config.clickhouseDatabase);
   const analytics = analyticsProjection({

@@ -27,11 +27,20 @@ export class RedisHotStore implements HotStore {
   readonly name = "redis";
   private readonly redis: RedisWithScript;
 
-  constructor(url: string) {
+  constructor(url: string, onError: (error: unknown) => void = () => {}) {
     const redis = new Redis(url, {
       maxRetriesPerRequest: 20,
       enableAutoPipelining: true,
       lazyConnect: false,
+    });
+    // ioredis reconnects by itself; without a listener every failed attempt is printed as unhandled.
+    let reported = false;
+    redis.on("error", (error) => {
+      if (!reported) onError(error);
+      reported = true;
+    });
+    redis.on("ready", () => {
+      reported = false;
     });
     redis.defineCommand("applyVersioned", { numberOfKeys: 1, lua: applyVersioned });
     this.redis = redis as RedisWithScript;
@@ -82,6 +91,8 @@ export class RedisHotStore implements HotStore {
   }
 
   async close(): Promise<void> {
-    await this.redis.quit();
+    // QUIT waits for pending replies; a connection that never came up has none worth waiting for.
+    if (this.redis.status === "ready") await this.redis.quit();
+    else this.redis.disconnect();
   }
 }

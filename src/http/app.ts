@@ -27,6 +27,16 @@ export interface AppOptions {
 type Env = { Variables: { metadata: CommandMetadata; principal: Principal | undefined } };
 
 const NoQuery = z.strictObject({});
+// A probe must answer promptly: a dependency that hangs is as down as one that refuses.
+const READINESS_TIMEOUT_MS = 2_000;
+
+const withTimeout = <T>(work: Promise<T>, ms: number, message: string): Promise<T> => {
+  let timer: Timer | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+};
 const visibleAscii = /^[\x21-\x7e]{1,128}$/;
 const traceparentFormat = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 
@@ -98,7 +108,7 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
     const results = await Promise.all(
       checks.map(async ({ name, check }) => {
         try {
-          await check();
+          await withTimeout(check(), READINESS_TIMEOUT_MS, `no answer within ${READINESS_TIMEOUT_MS} ms`);
           return [name, "ok"] as const;
         } catch (error) {
           return [name, error instanceof Error ? error.message : "unavailable"] as const;
