@@ -11,6 +11,13 @@ const bucketExpression: Record<Interval, string> = {
 };
 
 export const MAX_BUCKETS = 10_000;
+
+/** Per minute, currency and type, over [from, to): the shape of the `by_minute` table projection. */
+const perMinute = (db: string) =>
+  `SELECT toStartOfMinute(time) AS minute, currency, type, count() AS n, sum(amount) AS total
+   FROM ${db}.events
+   WHERE toStartOfMinute(time) >= toStartOfMinute(toDateTime({from:UInt32}, 'UTC'))
+     AND toStartOfMinute(time) < toDateTime({to:UInt32}, 'UTC')`;
 export const bucketCount = (from: Date, to: Date, interval: Interval) =>
   Math.ceil((alignDown(to, interval) - alignDown(from, interval)) / 1000 / seconds[interval]) + 1;
 const alignDown = (at: Date, interval: Interval) =>
@@ -39,13 +46,16 @@ export const volume = async (
   const rows = await queryRows<Record<string, string>>(
     client,
     `SELECT toUnixTimestamp(${bucketExpression[q.interval]}) AS start,
-            sum(deposits) AS deposits, sum(withdrawals) AS withdrawals, sum(transfers) AS transfers,
-            sum(deposit_amount) AS depositAmount, sum(withdrawal_amount) AS withdrawalAmount,
-            sum(transfer_amount) AS transferAmount
-     FROM ${db}.volume_minute
-     WHERE minute >= toStartOfMinute(toDateTime({from:UInt32}, 'UTC'))
-       AND minute < toDateTime({to:UInt32}, 'UTC')
-       AND ({currency:String} = '' OR currency = {currency:String})
+            sumIf(n, type = 'MoneyDeposited') AS deposits,
+            sumIf(n, type = 'MoneyWithdrawn') AS withdrawals,
+            sumIf(n, type = 'TransferDebited') AS transfers,
+            sumIf(total, type = 'MoneyDeposited') AS depositAmount,
+            sumIf(total, type = 'MoneyWithdrawn') AS withdrawalAmount,
+            sumIf(total, type = 'TransferDebited') AS transferAmount
+     FROM (${perMinute(db)}
+           AND type IN ('MoneyDeposited', 'MoneyWithdrawn', 'TransferDebited')
+           AND ({currency:String} = '' OR currency = {currency:String})
+           GROUP BY minute, currency, type)
      GROUP BY start ORDER BY start`,
     {
       from: Math.floor(q.from.getTime() / 1000),
@@ -74,8 +84,8 @@ export const volume = async (
 export const eventCounts = async (client: ClickHouseClient, db: string, q: { from: Date; to: Date }) => {
   const rows = await queryRows<{ type: string; events: string }>(
     client,
-    `SELECT type, sum(events) AS events FROM ${db}.event_counts_minute
-     WHERE minute >= toStartOfMinute(toDateTime({from:UInt32}, 'UTC')) AND minute < toDateTime({to:UInt32}, 'UTC')
+    `SELECT type, sum(n) AS events
+     FROM (${perMinute(db)} GROUP BY minute, currency, type)
      GROUP BY type ORDER BY type`,
     { from: Math.floor(q.from.getTime() / 1000), to: Math.ceil(q.to.getTime() / 1000) },
   );
@@ -83,10 +93,11 @@ export const eventCounts = async (client: ClickHouseClient, db: string, q: { fro
 };
 
 const topQuery = (db: string, by: "balance" | "volume") =>
-  `SELECT account_id AS accountId, argMaxMerge(balance) AS balance, sum(volume) AS volume
-   FROM ${db}.account_stats
-   WHERE {currency:String} = '' OR currency = {currency:String}
-   GROUP BY account_id
+  `SELECT aggregate_id AS accountId, argMax(balance, version) AS balance, sum(amount) AS volume
+   FROM ${db}.events
+   WHERE aggregate_type = 'account'
+   GROUP BY aggregate_type, aggregate_id
+   HAVING {currency:String} = '' OR max(currency) = {currency:String}
    ORDER BY ${by === "balance" ? "balance" : "volume"} DESC, accountId
    LIMIT {limit:UInt32}`;
 
