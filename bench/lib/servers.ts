@@ -1,0 +1,130 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { RabbitMqBroker } from "../../src/broker/rabbitmq/rabbitmq-broker.ts";
+import { RedisHotStore } from "../../src/hotstore/redis-hot-store.ts";
+
+const root = new URL("../..", import.meta.url).pathname;
+
+export type Mode = "embedded" | "full stack";
+
+export interface RunningServer {
+  readonly url: string;
+  readonly pid: number;
+  /** Resident set size of the server process, in bytes. */
+  rss(): number;
+  stop(): Promise<void>;
+}
+
+const waitUntilReady = async (url: string, proc: Subprocess, path: string) => {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`${url}: the server exited with ${proc.exitCode}`);
+    try {
+      if ((await fetch(url + path)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error(`${url} did not become ready`);
+};
+
+const rssOf = (pid: number) => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+};
+
+const spawn = async (argv: string[], env: Record<string, string>, port: number, readyPath: string) => {
+  const proc = Bun.spawn(argv, {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), LOG_LEVEL: "warn", ...env },
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilReady(url, proc, readyPath);
+  return { proc, url };
+};
+
+export const fullStackUrls = {
+  amqp: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672",
+  redis: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
+};
+
+/** Is RabbitMQ and Redis reachable, so the full-stack mode can run? */
+export const fullStackAvailable = async (): Promise<boolean> => {
+  const answers = async (port: number) => {
+    try {
+      const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      socket.end();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return (await answers(5672)) && (await answers(6379));
+};
+
+/** eventfold in its own process with a fresh data directory and names of its own on shared servers. */
+export const startEventfold = async (
+  mode: Mode,
+  port: number,
+  extraEnv: Record<string, string> = {},
+): Promise<RunningServer> => {
+  const dataDir = mkdtempSync(join(tmpdir(), "eventfold-bench-"));
+  const namespace = `bench_${process.pid}_${port}`;
+  const env: Record<string, string> = {
+    EVENTFOLD_DATA_DIR: dataDir,
+    EVENTFOLD_AMQP_NAMESPACE: namespace,
+    EVENTFOLD_REDIS_PREFIX: `${namespace}:`,
+    EVENTFOLD_CLICKHOUSE_DATABASE: namespace,
+    ...(mode === "full stack" ? { AMQP_URL: fullStackUrls.amqp, REDIS_URL: fullStackUrls.redis } : {}),
+    ...extraEnv,
+  };
+  const { proc, url } = await spawn([process.execPath, "run", "src/main.ts"], env, port, "/readyz");
+  return {
+    url,
+    pid: proc.pid,
+    rss: () => rssOf(proc.pid),
+    stop: async () => {
+      proc.kill("SIGTERM");
+      const exited = await Promise.race([proc.exited, Bun.sleep(30_000).then(() => undefined)]);
+      if (exited === undefined) proc.kill(9);
+      rmSync(dataDir, { recursive: true, force: true });
+      if (mode === "full stack") {
+        const hot = new RedisHotStore(fullStackUrls.redis);
+        await hot.clear(`${namespace}:`);
+        await hot.close();
+        const broker = new RabbitMqBroker({
+          url: fullStackUrls.amqp,
+          namespace,
+          shards: 4,
+          batchSize: 1,
+          batchWaitMs: 1,
+          retry: { maxAttempts: 1, backoffMs: () => 0 },
+        });
+        await broker.declare([
+          { name: "accounts", aggregateTypes: ["account"] },
+          { name: "analytics", aggregateTypes: ["account", "transfer"] },
+        ]);
+        await broker.deleteTopology();
+        await broker.close();
+      }
+    },
+  };
+};
+
+export const startCeiling = async (port: number): Promise<RunningServer> => {
+  const { proc, url } = await spawn([process.execPath, "run", "bench/ceiling.ts"], {}, port, "/requests");
+  return {
+    url,
+    pid: proc.pid,
+    rss: () => rssOf(proc.pid),
+    stop: async () => {
+      proc.kill(9);
+      await proc.exited;
+    },
+  };
+};

@@ -1,0 +1,72 @@
+/** Runs wrk (C, epoll, keep-alive connections) with the scenario script and reads its summary. */
+const script = new URL("../wrk/eventfold.lua", import.meta.url).pathname;
+
+export interface WrkResult {
+  readonly requests: number;
+  readonly durationUs: number;
+  readonly errors: {
+    readonly connect: number;
+    readonly read: number;
+    readonly write: number;
+    /** Answers with a status of 400 or more. */
+    readonly status: number;
+    readonly timeout: number;
+  };
+  readonly latencyUs: {
+    readonly p50: number;
+    readonly p90: number;
+    readonly p99: number;
+    readonly p999: number;
+    readonly max: number;
+    readonly mean: number;
+  };
+}
+
+export interface WrkRun {
+  readonly url: string;
+  readonly scenario: "deposits" | "hotspot" | "transfers" | "mixed";
+  readonly accounts: number;
+  readonly prefix: string;
+  readonly seconds: number;
+  readonly connections: number;
+  /** Pause before each request on each connection; 0 runs flat out (saturation). */
+  readonly delayMs?: number;
+}
+
+export const wrkAvailable = (): boolean => Bun.which("wrk") !== null;
+
+export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
+  const threads = Math.min(2, run.connections);
+  const proc = Bun.spawn(
+    [
+      "wrk",
+      `-t${threads}`,
+      `-c${run.connections}`,
+      `-d${run.seconds}s`,
+      "--timeout",
+      "10s",
+      "--latency",
+      "-s",
+      script,
+      run.url,
+      "--",
+      run.scenario,
+      String(run.accounts),
+      run.prefix,
+      String(run.delayMs ?? 0),
+    ],
+    { stdout: "pipe", stderr: "pipe" },
+  );
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  const line = out.split("\n").find((l) => l.startsWith("WRK_RESULT "));
+  if (code !== 0 || !line) throw new Error(`wrk failed (${code}): ${err || out}`);
+  return JSON.parse(line.slice("WRK_RESULT ".length)) as WrkResult;
+};
+
+export const throughput = (r: WrkResult): number => r.requests / (r.durationUs / 1e6);
+export const failures = (r: WrkResult): number =>
+  r.errors.connect + r.errors.read + r.errors.write + r.errors.status + r.errors.timeout;

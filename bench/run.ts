@@ -1,0 +1,282 @@
+/**
+ * npm run bench [-- --full]: the load benchmark. See bench/README.md for what it measures and why.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { progressBar } from "../src/cli/progress.ts";
+import { histogramBuckets, percentile, probeRedisLag, quantileBetween } from "./lib/lag.ts";
+import { writeReport } from "./lib/report.ts";
+import { counterTotal, type RateSeries, sampleRate } from "./lib/sampler.ts";
+import { seedAccounts } from "./lib/seed.ts";
+import {
+  fullStackAvailable,
+  type Mode,
+  type RunningServer,
+  startCeiling,
+  startEventfold,
+} from "./lib/servers.ts";
+import { failures, runWrk, throughput, type WrkResult, type WrkRun, wrkAvailable } from "./lib/wrk.ts";
+
+const full = process.argv.includes("--full");
+const plan = full
+  ? { accounts: 100_000, seconds: 30, connections: 64, pacedConnections: 16, rehydrateEvents: 10_000 }
+  : { accounts: 10_000, seconds: 6, connections: 64, pacedConnections: 16, rehydrateEvents: 10_000 };
+const scenarios = ["deposits", "hotspot", "transfers", "mixed"] as const;
+type Scenario = (typeof scenarios)[number];
+
+export interface LoadFigures {
+  readonly rps: number;
+  readonly requests: number;
+  readonly failures: number;
+  readonly latencyMs: { p50: number; p99: number; p999: number };
+}
+
+export interface ScenarioResult {
+  readonly mode: Mode | "ceiling";
+  readonly scenario: Scenario;
+  readonly saturation: LoadFigures;
+  readonly atHalf: LoadFigures;
+  readonly ratioToCeiling: number;
+  readonly series: RateSeries;
+}
+
+export interface LagResult {
+  readonly mode: Mode;
+  /** ms from a deposit's 2xx to its version readable through GET /v1/accounts/:id?minVersion. */
+  readonly redisProbeMs: { p50: number | null; p99: number | null; samples: number };
+  /** seconds from append to applied, from the projector's histogram, over the 50% deposits run. */
+  readonly appliedSeconds: Record<string, { p50: number | null; p99: number | null }>;
+}
+
+export interface Results {
+  readonly startedAt: string;
+  readonly full: boolean;
+  readonly plan: typeof plan;
+  readonly machine: { cpus: number; bun: string };
+  readonly generator: string;
+  readonly ceiling: { rps: number; atHalf: LoadFigures; series: RateSeries };
+  readonly scenarios: ScenarioResult[];
+  readonly lag: LagResult[];
+  readonly memory: { mode: Mode; accountsTouched: number; rssBytes: number }[];
+  readonly rehydration: { events: number; firstCommandMs: number; warmCommandMs: number } | null;
+  readonly skipped: string[];
+}
+
+const figures = (r: WrkResult): LoadFigures => ({
+  rps: Math.round(throughput(r)),
+  requests: r.requests,
+  failures: failures(r),
+  latencyMs: { p50: r.latencyUs.p50 / 1000, p99: r.latencyUs.p99 / 1000, p999: r.latencyUs.p999 / 1000 },
+});
+
+const log = (message: string) => process.stderr.write(`${message}\n`);
+const metricsOf = async (url: string) => (await fetch(`${url}/metrics`)).text();
+let port = 41_000 + Math.floor(Math.random() * 1000);
+
+/** Saturation with `connections`, then paced at half that throughput, each sampled once a second. */
+const measure = async (
+  label: string,
+  base: Omit<WrkRun, "seconds" | "connections" | "delayMs">,
+  count: () => Promise<number>,
+  during?: () => { stop(): Promise<void> },
+) => {
+  log(`  ${label}: saturation, ${plan.connections} connections, ${plan.seconds}s`);
+  const sampler = sampleRate(label, count);
+  const saturation = await runWrk({ ...base, seconds: plan.seconds, connections: plan.connections });
+  const series = await sampler.stop();
+  const target = throughput(saturation) / 2;
+  // Each paced connection waits before every request; rate ≈ connections / (delay + latency).
+  const delayMs = Math.max(0, Math.round((plan.pacedConnections * 1000) / Math.max(1, target)));
+  log(`  ${label}: at 50% (${Math.round(target)} req/s target), ${plan.pacedConnections} paced connections`);
+  const side = during?.();
+  const atHalf = await runWrk({
+    ...base,
+    seconds: plan.seconds,
+    connections: plan.pacedConnections,
+    delayMs,
+  });
+  await side?.stop();
+  return { saturation, atHalf, series };
+};
+
+const main = async () => {
+  if (!wrkAvailable()) {
+    log("bench needs wrk: apt-get install wrk (see bench/README.md)");
+    process.exit(1);
+  }
+  const startedAt = new Date().toISOString();
+  const skipped: string[] = [];
+  const modes: Mode[] = ["embedded"];
+  if (await fullStackAvailable()) modes.push("full stack");
+  else skipped.push("full stack: RabbitMQ or Redis does not answer on 127.0.0.1");
+  if (process.env.MONGO_URL)
+    skipped.push("MongoDB: the bench runs the SQLite event store; MONGO_URL is not used yet");
+  log(
+    `eventfold bench (${full ? "full" : "quick"}): ${modes.join(", ")}; ${plan.accounts} accounts, ${plan.seconds}s per run`,
+  );
+
+  // The ceiling, under the same generator, connections and body.
+  log("ceiling: bare Hono route, same body and validation, answers from memory");
+  const ceilingServer = await startCeiling(port++);
+  const ceilingRun = await measure(
+    "ceiling",
+    { url: ceilingServer.url, scenario: "deposits", accounts: plan.accounts, prefix: "c-" },
+    async () =>
+      ((await (await fetch(`${ceilingServer.url}/requests`)).json()) as { requests: number }).requests,
+  );
+  await ceilingServer.stop();
+  const ceilingRps = throughput(ceilingRun.saturation);
+  log(`ceiling: ${Math.round(ceilingRps)} req/s`);
+
+  const results: ScenarioResult[] = [];
+  const lag: LagResult[] = [];
+  const memory: Results["memory"] = [];
+  for (const mode of modes) {
+    log(`\n${mode}: starting eventfold`);
+    const server: RunningServer = await startEventfold(mode, port++);
+    try {
+      await seedAccounts(
+        server.url,
+        "a-",
+        plan.accounts,
+        progressBar(`${mode}: opening ${plan.accounts} accounts`),
+      );
+      await seedAccounts(server.url, "probe-", 1, progressBar(`${mode}: probe account`));
+      const requestsServed = async () =>
+        counterTotal(await metricsOf(server.url), "eventfold_http_requests_total");
+      for (const scenario of scenarios) {
+        let probe: ReturnType<typeof probeRedisLag> | undefined;
+        let before = "";
+        const run = await measure(
+          `${mode} ${scenario}`,
+          { url: server.url, scenario, accounts: plan.accounts, prefix: "a-" },
+          requestsServed,
+          scenario === "deposits"
+            ? () => {
+                probe = probeRedisLag(server.url, "probe-0");
+                const scraping = metricsOf(server.url).then((text) => {
+                  before = text;
+                });
+                return {
+                  stop: async () => {
+                    await scraping;
+                    const lags = (await probe?.stop()) ?? [];
+                    const after = await metricsOf(server.url);
+                    const applied = Object.fromEntries(
+                      ["accounts", "analytics"].map((projection) => {
+                        const name = "eventfold_projection_lag_seconds";
+                        const labels = `projection="${projection}"`;
+                        const b = histogramBuckets(before, name, labels);
+                        const a = histogramBuckets(after, name, labels);
+                        return [
+                          projection,
+                          { p50: quantileBetween(b, a, 0.5), p99: quantileBetween(b, a, 0.99) },
+                        ];
+                      }),
+                    );
+                    lag.push({
+                      mode,
+                      redisProbeMs: {
+                        p50: percentile(lags, 50),
+                        p99: percentile(lags, 99),
+                        samples: lags.length,
+                      },
+                      appliedSeconds: applied,
+                    });
+                  },
+                };
+              }
+            : undefined,
+        );
+        const result: ScenarioResult = {
+          mode,
+          scenario,
+          saturation: figures(run.saturation),
+          atHalf: figures(run.atHalf),
+          ratioToCeiling: throughput(run.saturation) / ceilingRps,
+          series: run.series,
+        };
+        results.push(result);
+        log(
+          `  ${scenario}: ${result.saturation.rps} req/s (${result.ratioToCeiling.toFixed(2)}× ceiling), ` +
+            `p99 at 50% ${result.atHalf.latencyMs.p99.toFixed(1)} ms, failures ${result.saturation.failures + result.atHalf.failures}`,
+        );
+      }
+      memory.push({ mode, accountsTouched: plan.accounts, rssBytes: server.rss() });
+    } finally {
+      await server.stop();
+    }
+  }
+
+  log("\nrehydration: one account with 10 000 events, then a cold start");
+  const rehydration = await measureRehydration();
+
+  const all: Results = {
+    startedAt,
+    full,
+    plan,
+    machine: { cpus: navigator.hardwareConcurrency, bun: Bun.version },
+    generator: "wrk 4 (closed loop, keep-alive; paced with delay() for the 50% runs)",
+    ceiling: { rps: Math.round(ceilingRps), atHalf: figures(ceilingRun.atHalf), series: ceilingRun.series },
+    scenarios: results,
+    lag,
+    memory,
+    rehydration,
+    skipped,
+  };
+  const dir = join(new URL(".", import.meta.url).pathname, "results", startedAt.replace(/[:.]/g, "-"));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "results.json"), `${JSON.stringify(all, null, 2)}\n`);
+  writeReport(dir, all);
+  log(`\nresults: ${join(dir, "report.md")}`);
+};
+
+/** Time of the first command on a 10 000-event account after a restart (snapshot + tail), vs a warm one. */
+const measureRehydration = async (): Promise<Results["rehydration"]> => {
+  const dataDir = `${process.env.TMPDIR ?? "/tmp"}/eventfold-bench-rehydrate-${process.pid}`;
+  const first = await startEventfold("embedded", port++, { EVENTFOLD_DATA_DIR: dataDir });
+  const bar = progressBar("rehydration: appending events");
+  try {
+    await seedAccounts(first.url, "long-", 1, progressBar("rehydration: account"));
+    let sent = 1;
+    const worker = async () => {
+      while (sent < plan.rehydrateEvents - 1) {
+        sent++;
+        await (
+          await fetch(`${first.url}/v1/accounts/long-0/deposits`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: '{"amount":1}',
+          })
+        ).arrayBuffer();
+        if (sent % 500 === 0) bar.update(sent, plan.rehydrateEvents);
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    bar.finish();
+  } finally {
+    await first.stop().catch(() => {});
+  }
+  const second = await startEventfold("embedded", port++, { EVENTFOLD_DATA_DIR: dataDir });
+  try {
+    const timed = async () => {
+      const started = performance.now();
+      const answer = await fetch(`${second.url}/v1/accounts/long-0/deposits`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: '{"amount":1}',
+      });
+      await answer.arrayBuffer();
+      return performance.now() - started;
+    };
+    const firstCommandMs = await timed();
+    const warm: number[] = [];
+    for (let i = 0; i < 20; i++) warm.push(await timed());
+    return { events: plan.rehydrateEvents, firstCommandMs, warmCommandMs: percentile(warm, 50) ?? 0 };
+  } finally {
+    await second.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+};
+
+await main();
