@@ -3,8 +3,8 @@
  * Self-contained text: readable in any browser and in GitHub's Markdown preview.
  */
 const W = 760;
-const H = 360;
-const M = { top: 40, right: 180, bottom: 50, left: 70 };
+const H = 400;
+const M = { top: 40, right: 180, bottom: 110, left: 70 };
 const palette = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000"];
 
 const xmlEscape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -110,7 +110,9 @@ export const barChart = (
           return `<rect x="${(x0 + i * bar).toFixed(1)}" y="${(M.top + plotH - h).toFixed(1)}" width="${(bar - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${palette[i % palette.length]}"><title>${xmlEscape(`${category} ${s.name}: ${v}`)}</title></rect>`;
         })
         .join("");
-      return `${rects}<text x="${x0 + group * 0.4}" y="${H - M.bottom + 16}" text-anchor="middle">${xmlEscape(category)}</text>`;
+      const lx = x0 + group * 0.4;
+      const ly = H - M.bottom + 14;
+      return `${rects}<text x="${lx}" y="${ly}" text-anchor="end" transform="rotate(-35 ${lx} ${ly})">${xmlEscape(category)}</text>`;
     })
     .join("");
   return frame(
