@@ -1,7 +1,11 @@
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import Redis from "ioredis";
+import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
 import { client, eventually } from "./support/http.ts";
 import { fullStack, removeServerState } from "./support/read-side.ts";
-import { startTestService } from "./support/service.ts";
+import { startTestService, tempDir, testConfig } from "./support/service.ts";
+import { freePort, spawnServer } from "./support/subprocess.ts";
 
 const metric = (text: string, name: string) =>
   Number(new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
@@ -73,5 +77,67 @@ describe("operations of the read side", () => {
     } finally {
       await service.dispose();
     }
+  });
+});
+
+describe("roles: npm run projector and npm run edge", () => {
+  test("the projector relays and projects on its own: stored events reach Redis with no edge running", async () => {
+    const config = testConfig(fullStack);
+    const store = new SqliteEventStore({ path: join(config.dataDir, "events.sqlite") });
+    const projector = await spawnServer(
+      config.dataDir,
+      freePort(),
+      {
+        AMQP_URL: fullStack.amqpUrl,
+        REDIS_URL: fullStack.redisUrl,
+        EVENTFOLD_AMQP_NAMESPACE: config.amqpNamespace,
+        EVENTFOLD_REDIS_PREFIX: config.redisPrefix,
+      },
+      "projector",
+    );
+    try {
+      // Written straight to the store, as an edge process would.
+      await store.append({
+        streamId: "account-solo",
+        aggregateType: "account",
+        expectedVersion: 0,
+        events: [
+          { type: "AccountOpened", data: { owner: "solo", currency: "EUR" } },
+          { type: "MoneyDeposited", data: { amount: 5, balance: 5, currency: "EUR" } },
+        ].map((e) => ({
+          ...e,
+          eventId: Bun.randomUUIDv7(),
+          schemaVersion: 1,
+          metadata: { commandId: "c", correlationId: "c", causationId: "c" },
+        })),
+      });
+      const redis = new Redis(fullStack.redisUrl);
+      const document = await eventually(
+        () => redis.hgetall(`${config.redisPrefix}account:solo`),
+        (d) => d.version === "2",
+      );
+      redis.disconnect();
+      expect(document).toMatchObject({ version: "2", balance: "5", owner: "solo", status: "open" });
+      // It serves operations, not the public API.
+      expect((await client(projector.url).get("/v1/admin/projections")).status).toBe(200);
+      expect((await client(projector.url).get("/v1/accounts/solo")).status).toBe(404);
+    } finally {
+      projector.process.kill();
+      await projector.exited;
+      await store.close();
+      await removeServerState(config);
+    }
+  }, 60_000);
+
+  test("the edge alone refuses to start on embedded read models, and says why", async () => {
+    const proc = Bun.spawn([process.execPath, "run", "src/main.ts", "edge"], {
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { ...process.env, PORT: String(freePort()), EVENTFOLD_DATA_DIR: tempDir() },
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain("npm run edge needs REDIS_URL and CLICKHOUSE_URL");
   });
 });

@@ -16,8 +16,13 @@ process.on("exit", () => {
 });
 
 /** Runs `npm start`'s entry point in its own process, so a test can kill -9 it. */
-export const spawnServer = async (dataDir: string, port: number, env: Record<string, string> = {}) => {
-  const proc = Bun.spawn([process.execPath, "run", "src/main.ts"], {
+export const spawnServer = async (
+  dataDir: string,
+  port: number,
+  env: Record<string, string> = {},
+  role: "all" | "edge" | "projector" = "all",
+) => {
+  const proc = Bun.spawn([process.execPath, "run", "src/main.ts", role], {
     cwd: root,
     env: { ...process.env, PORT: String(port), EVENTFOLD_DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env },
     stdout: "inherit",
