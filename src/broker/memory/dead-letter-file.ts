@@ -20,7 +20,16 @@ export class DeadLetterFile {
     mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true, strict: true });
     this.db.exec("PRAGMA busy_timeout = 5000");
-    this.db.exec("PRAGMA journal_mode = WAL");
+    // Two processes opening a new file at once: switching to WAL ignores busy_timeout, so retry it.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.db.exec("PRAGMA journal_mode = WAL");
+        break;
+      } catch (error) {
+        if (attempt >= 50 || (error as { code?: string }).code !== "SQLITE_BUSY") throw error;
+        Bun.sleepSync(20 * attempt);
+      }
+    }
     this.db.exec(`CREATE TABLE IF NOT EXISTS dead_letters (
       id INTEGER PRIMARY KEY, projection TEXT NOT NULL, event TEXT NOT NULL, error TEXT NOT NULL,
       attempts INTEGER NOT NULL, dead_lettered_at TEXT NOT NULL)`);
