@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { EventEnvelope } from "../../store/envelope.ts";
+import { enableWal } from "../../store/sqlite/wal.ts";
 import type { DeadLetter } from "../broker.ts";
 
 interface Row {
@@ -20,16 +21,7 @@ export class DeadLetterFile {
     mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true, strict: true });
     this.db.exec("PRAGMA busy_timeout = 5000");
-    // Two processes opening a new file at once: switching to WAL ignores busy_timeout, so retry it.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        this.db.exec("PRAGMA journal_mode = WAL");
-        break;
-      } catch (error) {
-        if (attempt >= 50 || (error as { code?: string }).code !== "SQLITE_BUSY") throw error;
-        Bun.sleepSync(20 * attempt);
-      }
-    }
+    enableWal(this.db);
     this.db.exec(`CREATE TABLE IF NOT EXISTS dead_letters (
       id INTEGER PRIMARY KEY, projection TEXT NOT NULL, event TEXT NOT NULL, error TEXT NOT NULL,
       attempts INTEGER NOT NULL, dead_lettered_at TEXT NOT NULL)`);

@@ -13,6 +13,7 @@ import type {
 } from "../event-store.ts";
 import { type GroupCommitOptions, GroupCommitter } from "../group-commit.ts";
 import { schema } from "./schema.ts";
+import { enableWal } from "./wal.ts";
 
 interface EventRow {
   position: number;
@@ -81,7 +82,7 @@ export class SqliteEventStore implements EventStore {
     this.db = new Database(options.path, { create: true, strict: true });
     // First, so that another process opening the same file makes us wait rather than fail.
     this.db.exec("PRAGMA busy_timeout = 10000");
-    this.db.exec("PRAGMA journal_mode = WAL");
+    enableWal(this.db);
     this.db.exec("PRAGMA synchronous = FULL");
     this.db.exec(schema);
     this.sql = prepare(this.db);
