@@ -12,6 +12,9 @@ import { analyticsProjection } from "./analytics/projection.ts";
 import { analyticsRoutes } from "./analytics/routes.ts";
 import { assertIdentifier } from "./analytics/schema.ts";
 
+/** The names of the projections below; teardown deletes their queues by these names. */
+export const projectionNames = ["accounts", "analytics"] as const;
+
 /** The read side: the projections, the routes that read them, and the stores they live in. */
 export interface ReadSide {
   readonly projections: readonly Projection[];

@@ -2,13 +2,13 @@ import { describe, expect, test } from "bun:test";
 import type { Config } from "../src/config.ts";
 import type { Projection } from "../src/projection/projection.ts";
 import type { ServiceOptions } from "../src/service.ts";
+import { removeDeployment } from "../src/teardown.ts";
 import { client, eventually } from "./support/http.ts";
 import {
   expectReadModelsMatchStore,
   fullStack,
   quiesce,
   readEverything,
-  removeServerState,
   runWorkload,
   serverErrors,
 } from "./support/read-side.ts";
@@ -29,7 +29,7 @@ const withService = async (
     await body(service);
   } finally {
     await service.dispose();
-    await removeServerState(service.config);
+    await removeDeployment(service.config);
   }
 };
 

@@ -2,12 +2,12 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { removeDeployment } from "../src/teardown.ts";
 import { client, eventually } from "./support/http.ts";
 import {
   expectReadModelsMatchStore,
   fullStack,
   quiesce,
-  removeServerState,
   runWorkload,
   serverErrors,
 } from "./support/read-side.ts";
@@ -49,14 +49,14 @@ describe("read side under faults (RabbitMQ, Redis, chDB)", () => {
       await expectReadModelsMatchStore(api, truth);
     } finally {
       await service.dispose();
-      await removeServerState(service.config);
+      await removeDeployment(service.config);
     }
   }, 180_000);
 
   describe("kill -9 of the process running the projector", () => {
     const config = testConfig(fullStack);
     afterAll(async () => {
-      await removeServerState(config);
+      await removeDeployment(config);
       rmSync(config.dataDir, { recursive: true, force: true });
     });
 

@@ -1,9 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import Redis from "ioredis";
+import { projectionNames } from "../projections/index.ts";
 import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { removeDeployment } from "../src/teardown.ts";
 import { client, eventually } from "./support/http.ts";
-import { fullStack, removeServerState } from "./support/read-side.ts";
+import { fullStack } from "./support/read-side.ts";
 import { startTestService, tempDir, testConfig } from "./support/service.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
 
@@ -20,9 +22,14 @@ describe("operations of the read side", () => {
         status: "ready",
         checks: { eventStore: "ok", hotLookup: "ok", analytics: "ok", broker: "ok" },
       });
+      // Teardown deletes queues by these names: they must be the projections that run.
+      const running = await client(service.url).get<{ projections: { name: string }[] }>(
+        "/v1/admin/projections",
+      );
+      expect(running.body.projections.map((p) => p.name)).toEqual([...projectionNames]);
     } finally {
       await service.dispose();
-      await removeServerState(service.config);
+      await removeDeployment(service.config);
     }
   });
 
@@ -125,7 +132,7 @@ describe("roles: npm run projector and npm run edge", () => {
       projector.process.kill();
       await projector.exited;
       await store.close();
-      await removeServerState(config);
+      await removeDeployment(config);
     }
   }, 60_000);
 

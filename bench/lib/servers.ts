@@ -2,8 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { RabbitMqBroker } from "../../src/broker/rabbitmq/rabbitmq-broker.ts";
-import { RedisHotStore } from "../../src/hotstore/redis-hot-store.ts";
+import { removeDeployment } from "../../src/teardown.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -94,23 +93,13 @@ export const startEventfold = async (
       if (exited === undefined) proc.kill(9);
       rmSync(dataDir, { recursive: true, force: true });
       if (mode === "full stack") {
-        const hot = new RedisHotStore(fullStackUrls.redis);
-        await hot.clear(`${namespace}:`);
-        await hot.close();
-        const broker = new RabbitMqBroker({
-          url: fullStackUrls.amqp,
-          namespace,
+        await removeDeployment({
+          amqpUrl: fullStackUrls.amqp,
+          amqpNamespace: namespace,
           shards: 4,
-          batchSize: 1,
-          batchWaitMs: 1,
-          retry: { maxAttempts: 1, backoffMs: () => 0 },
+          redisUrl: fullStackUrls.redis,
+          redisPrefix: `${namespace}:`,
         });
-        await broker.declare([
-          { name: "accounts", aggregateTypes: ["account"] },
-          { name: "analytics", aggregateTypes: ["account", "transfer"] },
-        ]);
-        await broker.deleteTopology();
-        await broker.close();
       }
     },
   };

@@ -1,7 +1,5 @@
 import { expect } from "bun:test";
-import Redis from "ioredis";
 import { account } from "../../actors/account/index.ts";
-import { RabbitMqBroker } from "../../src/broker/rabbitmq/rabbitmq-broker.ts";
 import type { Config } from "../../src/config.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 import type { EventStore } from "../../src/store/event-store.ts";
@@ -12,32 +10,6 @@ export const fullStack = {
   amqpUrl: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672",
   redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
 } satisfies Partial<Config>;
-
-/** Deletes what a test service left on the shared RabbitMQ and Redis (its namespace and key prefix). */
-export const removeServerState = async (config: Config): Promise<void> => {
-  if (config.amqpUrl) {
-    const broker = new RabbitMqBroker({
-      url: config.amqpUrl,
-      namespace: config.amqpNamespace,
-      shards: config.shards,
-      batchSize: 1,
-      batchWaitMs: 1,
-      retry: { maxAttempts: 1, backoffMs: () => 0 },
-    });
-    await broker.declare([
-      { name: "accounts", aggregateTypes: ["account"] },
-      { name: "analytics", aggregateTypes: ["account", "transfer"] },
-    ]);
-    await broker.deleteTopology();
-    await broker.close();
-  }
-  if (config.redisUrl) {
-    const redis = new Redis(config.redisUrl);
-    const keys = await redis.keys(`${config.redisPrefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  }
-};
 
 /** Deterministic, so a failing run can be replayed with its seed. */
 const random = (seed: number) => () => {

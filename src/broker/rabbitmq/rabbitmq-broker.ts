@@ -299,13 +299,13 @@ export class RabbitMqBroker implements Broker {
     });
   }
 
-  /** Deletes every queue and exchange of this namespace (for tests and teardown). */
-  async deleteTopology(): Promise<void> {
-    for (const route of this.routes.values()) {
-      await this.connection.queueDelete({ queue: this.names.deadLetterQueue(route.name) });
+  /** Deletes the projections' queues and this namespace's exchanges (teardown of a deployment). */
+  async deleteTopology(projections: readonly string[]): Promise<void> {
+    for (const projection of projections) {
+      await this.connection.queueDelete({ queue: this.names.deadLetterQueue(projection) });
       for (let shard = 0; shard < this.options.shards; shard++) {
-        await this.connection.queueDelete({ queue: this.names.shardQueue(route.name, shard) });
-        await this.connection.queueDelete({ queue: this.names.retryQueue(route.name, shard) });
+        await this.connection.queueDelete({ queue: this.names.shardQueue(projection, shard) });
+        await this.connection.queueDelete({ queue: this.names.retryQueue(projection, shard) });
       }
     }
     await this.connection.exchangeDelete({ exchange: this.names.eventsExchange });
