@@ -4,7 +4,13 @@ export interface GroupCommitOptions {
   /** Most requests written in one store round trip. */
   readonly maxBatch: number;
   /** Most requests waiting for a batch; beyond it `submit` fails fast with `StoreOverloadedError`. */
-  readonly maxPending: number;
+  readonly maxPending?: number;
+  /**
+   * How long a first request waits for others before its batch goes; 0 (the default) is the next turn
+   * of the event loop. Requests that trickle in one by one (a broker consumer's messages) need longer
+   * to make a batch; a full batch never waits.
+   */
+  readonly lingerMs?: number;
   /** Observes each flushed batch's size, for metrics. */
   readonly onBatch?: (size: number) => void;
 }
@@ -18,12 +24,15 @@ interface Pending<Req, Res> {
 /**
  * Group commit: requests that arrive while a batch is being written wait and go together in the next
  * one, so under load one durable round trip serves many writers. Idle, a request is written on the
- * next turn of the event loop, so batching costs no latency.
+ * next turn of the event loop (or after `lingerMs`), so batching costs little latency. Batches run one
+ * after another, in submission order. The event store batches appends with it, and the RabbitMQ
+ * consumer batches deliveries for a projection with it.
  */
 export class GroupCommitter<Req, Res> {
   private queue: Pending<Req, Res>[] = [];
   private flushing = false;
   private scheduled = false;
+  private lingering: Timer | undefined;
   private idle: (() => void)[] = [];
 
   constructor(
@@ -36,7 +45,7 @@ export class GroupCommitter<Req, Res> {
   }
 
   submit(request: Req): Promise<Res> {
-    if (this.queue.length >= this.options.maxPending) {
+    if (this.queue.length >= (this.options.maxPending ?? Number.POSITIVE_INFINITY)) {
       return Promise.reject(new StoreOverloadedError("the write pipeline is full"));
     }
     return new Promise<Res>((resolve, reject) => {
@@ -52,12 +61,22 @@ export class GroupCommitter<Req, Res> {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
-    this.scheduled = true;
-    setImmediate(() => {
+    if (this.flushing) return;
+    const linger = this.options.lingerMs ?? 0;
+    if (linger > 0 && this.queue.length >= this.options.maxBatch) {
+      clearTimeout(this.lingering);
       this.scheduled = false;
       void this.flush();
-    });
+      return;
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const go = () => {
+      this.scheduled = false;
+      void this.flush();
+    };
+    if (linger > 0) this.lingering = setTimeout(go, linger);
+    else setImmediate(go);
   }
 
   private async flush(): Promise<void> {

@@ -6,7 +6,7 @@ import {
   type SyncMessage,
 } from "rabbitmq-client";
 import type { EventEnvelope } from "../../store/envelope.ts";
-import { Batcher } from "../batcher.ts";
+import { GroupCommitter } from "../../store/group-commit.ts";
 import type {
   BatchHandler,
   Broker,
@@ -127,9 +127,10 @@ export class RabbitMqBroker implements Broker {
   async subscribe(projection: string, handler: BatchHandler): Promise<Subscription> {
     const { batchSize, batchWaitMs, shards } = this.options;
     const consumers = Array.from({ length: shards }, (_, shard) => {
-      const batcher = new Batcher<Delivery, Verdict>((batch) => handler(batch), {
-        maxSize: batchSize,
-        maxWaitMs: batchWaitMs,
+      // Messages arrive one at a time; they are handed to the projection in batches, in arrival order.
+      const batcher = new GroupCommitter<Delivery, Verdict>((batch) => handler(batch), {
+        maxBatch: batchSize,
+        lingerMs: Math.max(1, batchWaitMs),
       });
       const queue = this.names.shardQueue(projection, shard);
       const start = () =>
@@ -151,7 +152,7 @@ export class RabbitMqBroker implements Broker {
       return {
         pause: async () => {
           await consumer.close();
-          await batcher.idle();
+          await batcher.drain();
         },
         resume: async () => {
           consumer = start();
@@ -178,12 +179,12 @@ export class RabbitMqBroker implements Broker {
   private async onMessage(
     projection: string,
     shard: number,
-    batcher: Batcher<Delivery, Verdict>,
+    batcher: GroupCommitter<Delivery, Verdict>,
     message: AsyncMessage,
   ): Promise<ConsumerStatus> {
     const event = decode(message.body);
     const attempt = attemptOf(message.headers);
-    const verdict = await batcher.add({ event, attempt });
+    const verdict = await batcher.submit({ event, attempt });
     if (verdict.ok) return ConsumerStatus.ACK;
     if (attempt < this.options.retry.maxAttempts) {
       await this.publisher.send(
