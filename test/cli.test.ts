@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Projection } from "../src/projection/projection.ts";
 import { client, eventually } from "./support/http.ts";
-import { expectReadModelsMatchStore, quiesce, runWorkload } from "./support/read-side.ts";
+import { expectReadModelsMatchStore, poisonAmount, quiesce, runWorkload } from "./support/read-side.ts";
 import { startTestService, type TestService } from "./support/service.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -28,15 +27,7 @@ describe("npm run eventfold -- …", () => {
   const auth = { authorization: `Bearer ${TOKEN}` };
 
   beforeAll(async () => {
-    const projections = (list: readonly Projection[]) =>
-      list.map((p) => ({
-        ...p,
-        apply: async (...a: Parameters<Projection["apply"]>) => {
-          const cursed = a[0].some((e) => (e.data as { amount?: number }).amount === 777);
-          if (p.name === "accounts" && cursed && broken) throw new Error("amount 777 is cursed");
-          await p.apply(...a);
-        },
-      }));
+    const projections = poisonAmount("accounts", 777, "amount 777 is cursed", () => broken);
     service = await startTestService(
       { retryAttempts: 2, apiKeys: [{ name: "ops", role: "admin", token: TOKEN }] },
       { projections },

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import type { Config } from "../src/config.ts";
-import type { Projection } from "../src/projection/projection.ts";
 import type { ServiceOptions } from "../src/service.ts";
 import { removeDeployment } from "../src/teardown.ts";
 import { client, eventually } from "./support/http.ts";
 import {
+  decorate,
   expectReadModelsMatchStore,
   fullStack,
   quiesce,
@@ -32,12 +32,6 @@ const withService = async (
     await removeDeployment(service.config);
   }
 };
-
-/** Wraps each projection's `apply`, to inject faults. */
-const decorate =
-  (wrap: (projection: Projection, apply: Projection["apply"]) => Projection["apply"]) =>
-  (projections: readonly Projection[]) =>
-    projections.map((p) => ({ ...p, apply: wrap(p, p.apply.bind(p)) }));
 
 describe.each(modes)("read side, %s", (_, overrides) => {
   test("thousands of random commands: Redis equals the store's replay, ClickHouse sums equal the store's, money conserved", async () => {

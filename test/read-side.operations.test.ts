@@ -5,7 +5,7 @@ import { projectionNames } from "../projections/index.ts";
 import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
 import { removeDeployment } from "../src/teardown.ts";
 import { client, eventually } from "./support/http.ts";
-import { fullStack } from "./support/read-side.ts";
+import { fullStack, poisonAmount } from "./support/read-side.ts";
 import { startTestService, tempDir, testConfig } from "./support/service.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
 
@@ -56,15 +56,7 @@ describe("operations of the read side", () => {
     const service = await startTestService(
       { retryAttempts: 1 },
       {
-        projections: (list) =>
-          list.map((p) => ({
-            ...p,
-            apply: async (...a) => {
-              if (p.name === "analytics" && a[0].some((e) => (e.data as { amount?: number }).amount === 13))
-                throw new Error("13 is unlucky");
-              await p.apply(...a);
-            },
-          })),
+        projections: poisonAmount("analytics", 13, "13 is unlucky"),
       },
     );
     try {

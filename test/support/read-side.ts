@@ -1,6 +1,7 @@
 import { expect } from "bun:test";
 import { account } from "../../actors/account/index.ts";
 import type { Config } from "../../src/config.ts";
+import type { Projection } from "../../src/projection/projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 import type { EventStore } from "../../src/store/event-store.ts";
 import { type Client, eventually } from "./http.ts";
@@ -10,6 +11,20 @@ export const fullStack = {
   amqpUrl: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672",
   redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
 } satisfies Partial<Config>;
+
+/** Wraps each projection's `apply`, to inject faults. */
+export const decorate =
+  (wrap: (projection: Projection, apply: Projection["apply"]) => Projection["apply"]) =>
+  (projections: readonly Projection[]) =>
+    projections.map((p) => ({ ...p, apply: wrap(p, p.apply.bind(p)) }));
+
+/** `projection` cannot apply a batch holding an event of this amount while `broken()` says so. */
+export const poisonAmount = (projection: string, amount: number, message: string, broken = () => true) =>
+  decorate((p, apply) => async (events, context) => {
+    const poisoned = events.some((e) => (e.data as { amount?: number }).amount === amount);
+    if (p.name === projection && poisoned && broken()) throw new Error(message);
+    await apply(events, context);
+  });
 
 /** Deterministic, so a failing run can be replayed with its seed. */
 const random = (seed: number) => () => {
