@@ -1,4 +1,4 @@
-import { Database, type Statement } from "bun:sqlite";
+import type { Database, Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { EventEnvelope } from "../envelope.ts";
@@ -12,8 +12,8 @@ import type {
   StreamInfo,
 } from "../event-store.ts";
 import { type GroupCommitOptions, GroupCommitter } from "../group-commit.ts";
-import { schema } from "./schema.ts";
-import { enableWal } from "./wal.ts";
+import { openDatabase, type WriteOp, type WriteResult } from "./writer.ts";
+import { WriterClient } from "./writer-client.ts";
 
 interface EventRow {
   position: number;
@@ -43,12 +43,6 @@ interface ReplyRow {
   body: string;
 }
 
-type WriteOp =
-  | { readonly kind: "append"; readonly request: AppendRequest }
-  | { readonly kind: "replies"; readonly replies: readonly StoredReply[] }
-  | { readonly kind: "snapshot"; readonly snapshot: Snapshot }
-  | { readonly kind: "checkpoint"; readonly name: string; readonly value: string };
-
 export interface SqliteEventStoreOptions extends Partial<GroupCommitOptions> {
   readonly path: string;
 }
@@ -68,25 +62,23 @@ const toEnvelope = (row: EventRow): EventEnvelope => ({
 
 /**
  * The embedded event store: one SQLite file in WAL mode with `synchronous=FULL`, so a committed batch
- * is fsynced before any of its writers is answered. Several processes may share the file: each batch
- * is a `BEGIN IMMEDIATE` transaction that re-checks every stream's version under the write lock.
+ * is fsynced before any of its writers is answered. Writes are group-committed on a writer thread
+ * (see `writer.ts`), so the fsync never blocks the event loop; reads use this thread's own connection,
+ * which WAL lets run beside the writer. Several processes may share the file.
  */
 export class SqliteEventStore implements EventStore {
   readonly name = "sqlite";
   private readonly db: Database;
-  private readonly committer: GroupCommitter<WriteOp, AppendResult | undefined>;
+  private readonly writer: WriterClient;
+  private readonly committer: GroupCommitter<WriteOp, WriteResult>;
   private readonly sql: ReturnType<typeof prepare>;
 
   constructor(options: SqliteEventStoreOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path, { create: true, strict: true });
-    // First, so that another process opening the same file makes us wait rather than fail.
-    this.db.exec("PRAGMA busy_timeout = 10000");
-    enableWal(this.db);
-    this.db.exec("PRAGMA synchronous = FULL");
-    this.db.exec(schema);
+    this.db = openDatabase(options.path);
     this.sql = prepare(this.db);
-    this.committer = new GroupCommitter((batch) => this.writeBatch(batch), {
+    this.writer = new WriterClient(options.path);
+    this.committer = new GroupCommitter((batch) => this.writer.write(batch), {
       maxBatch: options.maxBatch ?? 512,
       maxPending: options.maxPending ?? 20_000,
       onBatch: options.onBatch,
@@ -95,7 +87,7 @@ export class SqliteEventStore implements EventStore {
 
   async append(request: AppendRequest): Promise<AppendResult> {
     const result = await this.committer.submit({ kind: "append", request });
-    if (!result) throw new Error("append produced no result");
+    if (typeof result !== "object") throw new Error("append produced no result");
     return result;
   }
 
@@ -171,13 +163,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
-    const now = Date.now();
-    const row = this.sql.takeLease.get(name, owner, now + ttlMs, owner, now);
-    return row?.owner === owner;
+    return (await this.committer.submit({ kind: "takeLease", name, owner, ttlMs })) === true;
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
-    this.sql.releaseLease.run(name, owner);
+    await this.committer.submit({ kind: "releaseLease", name, owner });
   }
 
   async ping(): Promise<void> {
@@ -186,107 +176,12 @@ export class SqliteEventStore implements EventStore {
 
   async close(): Promise<void> {
     await this.committer.drain();
+    await this.writer.close();
     this.db.close();
-  }
-
-  /** One transaction for the whole batch; a savepoint per append so a clash only undoes its own writes. */
-  private writeBatch(batch: readonly WriteOp[]): (AppendResult | undefined)[] {
-    const now = Date.now();
-    const time = new Date(now).toISOString();
-    const results: (AppendResult | undefined)[] = [];
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      for (const op of batch) {
-        if (op.kind === "append") results.push(this.appendOne(op.request, now, time));
-        else if (op.kind === "replies") {
-          for (const r of op.replies)
-            this.sql.insertReplyIfAbsent.run(r.key, r.fingerprint, r.status, JSON.stringify(r.body));
-          results.push(undefined);
-        } else if (op.kind === "snapshot") {
-          const s = op.snapshot;
-          this.sql.upsertSnapshot.run(s.streamId, s.version, s.snapshotVersion, JSON.stringify(s.state));
-          results.push(undefined);
-        } else {
-          this.sql.upsertCheckpoint.run(op.name, op.value);
-          results.push(undefined);
-        }
-      }
-      this.db.exec("COMMIT");
-    } catch (error) {
-      this.db.exec("ROLLBACK");
-      throw error;
-    }
-    return results;
-  }
-
-  private appendOne(request: AppendRequest, now: number, time: string): AppendResult {
-    const actualVersion = this.sql.streamVersion.get(request.streamId)?.version ?? 0;
-    if (actualVersion !== request.expectedVersion)
-      return { ok: false, reason: "version_conflict", actualVersion };
-    for (const reply of request.replies ?? []) {
-      if (this.sql.reply.get(reply.key)) return { ok: false, reason: "idempotency_conflict", key: reply.key };
-    }
-    this.db.exec("SAVEPOINT append");
-    try {
-      let version = request.expectedVersion;
-      for (const event of request.events) {
-        version += 1;
-        this.sql.insertEvent.run(
-          event.eventId,
-          request.streamId,
-          request.aggregateType,
-          version,
-          event.type,
-          event.schemaVersion,
-          now,
-          JSON.stringify(event.data),
-          JSON.stringify(event.metadata),
-        );
-      }
-      if (request.events.length > 0) {
-        this.sql.upsertStream.run(
-          request.streamId,
-          request.aggregateType,
-          version,
-          now,
-          request.final ? 1 : 0,
-        );
-      }
-      for (const r of request.replies ?? []) {
-        this.sql.insertReply.run(r.key, r.fingerprint, r.status, JSON.stringify(r.body));
-      }
-      this.db.exec("RELEASE append");
-      return { ok: true, version, time };
-    } catch (error) {
-      this.db.exec("ROLLBACK TO append");
-      this.db.exec("RELEASE append");
-      // Another process won the race between our check and our insert.
-      if (isUniqueViolation(error)) {
-        const now = this.sql.streamVersion.get(request.streamId)?.version ?? 0;
-        return { ok: false, reason: "version_conflict", actualVersion: now };
-      }
-      throw error;
-    }
   }
 }
 
-const isUniqueViolation = (error: unknown): boolean =>
-  error instanceof Error && /UNIQUE constraint failed/.test(error.message);
-
 const prepare = (db: Database) => ({
-  insertEvent: db.prepare(
-    `INSERT INTO events (event_id, stream_id, aggregate_type, version, type, schema_version, time, data, metadata)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ),
-  upsertStream: db.prepare(
-    `INSERT INTO streams (stream_id, aggregate_type, version, updated_at, final) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,
-       final = excluded.final`,
-  ),
-  streamVersion: db.prepare("SELECT version FROM streams WHERE stream_id = ?") as Statement<
-    { version: number },
-    [string]
-  >,
   stream: db.prepare("SELECT * FROM streams WHERE stream_id = ?") as Statement<StreamRow, [string]>,
   openStreams: db.prepare(
     "SELECT stream_id FROM streams WHERE aggregate_type = ? AND final = 0",
@@ -306,30 +201,9 @@ const prepare = (db: Database) => ({
     { version: number; snapshot_version: number; state: string },
     [string]
   >,
-  upsertSnapshot: db.prepare(
-    `INSERT INTO snapshots (stream_id, version, snapshot_version, state) VALUES (?, ?, ?, ?)
-     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version,
-       snapshot_version = excluded.snapshot_version, state = excluded.state
-     WHERE excluded.version > snapshots.version`,
-  ),
   checkpoint: db.prepare("SELECT value FROM checkpoints WHERE name = ?") as Statement<
     { value: string },
     [string]
   >,
-  upsertCheckpoint: db.prepare(
-    "INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-  ),
-  // Takes a free or expired lease, or renews our own; RETURNING shows who holds it afterwards.
-  takeLease: db.prepare(
-    `INSERT INTO leases (name, owner, expires_at) VALUES (?1, ?2, ?3)
-     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-     WHERE leases.owner = ?4 OR leases.expires_at < ?5
-     RETURNING owner`,
-  ) as Statement<{ owner: string }, [string, string, number, string, number]>,
-  releaseLease: db.prepare("DELETE FROM leases WHERE name = ? AND owner = ?"),
   reply: db.prepare("SELECT * FROM replies WHERE key = ?") as Statement<ReplyRow, [string]>,
-  insertReply: db.prepare("INSERT INTO replies (key, fingerprint, status, body) VALUES (?, ?, ?, ?)"),
-  insertReplyIfAbsent: db.prepare(
-    "INSERT INTO replies (key, fingerprint, status, body) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-  ),
 });

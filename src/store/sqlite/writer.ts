@@ -1,0 +1,177 @@
+import { Database } from "bun:sqlite";
+import type { AppendRequest, AppendResult, Snapshot, StoredReply } from "../event-store.ts";
+import { schema } from "./schema.ts";
+import { enableWal } from "./wal.ts";
+
+/** Everything that writes to the file: it all goes through one connection, on the writer thread. */
+export type WriteOp =
+  | { readonly kind: "append"; readonly request: AppendRequest }
+  | { readonly kind: "replies"; readonly replies: readonly StoredReply[] }
+  | { readonly kind: "snapshot"; readonly snapshot: Snapshot }
+  | { readonly kind: "checkpoint"; readonly name: string; readonly value: string }
+  | { readonly kind: "takeLease"; readonly name: string; readonly owner: string; readonly ttlMs: number }
+  | { readonly kind: "releaseLease"; readonly name: string; readonly owner: string };
+
+/** An append's result, whether a lease is held after `takeLease`, nothing for the others. */
+export type WriteResult = AppendResult | boolean | undefined;
+
+/** Opens a connection with the settings every connection to the file needs, creating the schema. */
+export const openDatabase = (path: string): Database => {
+  const db = new Database(path, { create: true, strict: true });
+  // First, so that another process opening the same file makes us wait rather than fail.
+  db.exec("PRAGMA busy_timeout = 10000");
+  enableWal(db);
+  db.exec("PRAGMA synchronous = FULL");
+  db.exec(schema);
+  return db;
+};
+
+/**
+ * Writes batches of operations, each batch one `BEGIN IMMEDIATE` transaction that re-checks every
+ * stream's version under the write lock, so several processes may share the file. The commit is
+ * fsynced (`synchronous=FULL`) before the batch's results are returned.
+ */
+export class SqliteWriter {
+  private readonly db: Database;
+  private readonly sql: ReturnType<typeof prepare>;
+
+  constructor(path: string) {
+    this.db = openDatabase(path);
+    this.sql = prepare(this.db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** One transaction for the whole batch; a savepoint per append so a clash only undoes its own writes. */
+  write(batch: readonly WriteOp[]): WriteResult[] {
+    const now = Date.now();
+    const time = new Date(now).toISOString();
+    const results: WriteResult[] = [];
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const op of batch) results.push(this.writeOne(op, now, time));
+      this.db.exec("COMMIT");
+    } catch (error) {
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
+    return results;
+  }
+
+  private writeOne(op: WriteOp, now: number, time: string): WriteResult {
+    switch (op.kind) {
+      case "append":
+        return this.append(op.request, now, time);
+      case "replies":
+        for (const r of op.replies)
+          this.sql.insertReplyIfAbsent.run(r.key, r.fingerprint, r.status, JSON.stringify(r.body));
+        return undefined;
+      case "snapshot": {
+        const s = op.snapshot;
+        this.sql.upsertSnapshot.run(s.streamId, s.version, s.snapshotVersion, JSON.stringify(s.state));
+        return undefined;
+      }
+      case "checkpoint":
+        this.sql.upsertCheckpoint.run(op.name, op.value);
+        return undefined;
+      case "takeLease": {
+        const row = this.sql.takeLease.get(op.name, op.owner, now + op.ttlMs, op.owner, now);
+        return row?.owner === op.owner;
+      }
+      case "releaseLease":
+        this.sql.releaseLease.run(op.name, op.owner);
+        return undefined;
+    }
+  }
+
+  private append(request: AppendRequest, now: number, time: string): AppendResult {
+    const actualVersion = this.sql.streamVersion.get(request.streamId)?.version ?? 0;
+    if (actualVersion !== request.expectedVersion)
+      return { ok: false, reason: "version_conflict", actualVersion };
+    for (const reply of request.replies ?? []) {
+      if (this.sql.replyExists.get(reply.key))
+        return { ok: false, reason: "idempotency_conflict", key: reply.key };
+    }
+    this.db.exec("SAVEPOINT append");
+    try {
+      let version = request.expectedVersion;
+      for (const event of request.events) {
+        version += 1;
+        this.sql.insertEvent.run(
+          event.eventId,
+          request.streamId,
+          request.aggregateType,
+          version,
+          event.type,
+          event.schemaVersion,
+          now,
+          JSON.stringify(event.data),
+          JSON.stringify(event.metadata),
+        );
+      }
+      if (request.events.length > 0) {
+        this.sql.upsertStream.run(
+          request.streamId,
+          request.aggregateType,
+          version,
+          now,
+          request.final ? 1 : 0,
+        );
+      }
+      for (const r of request.replies ?? []) {
+        this.sql.insertReply.run(r.key, r.fingerprint, r.status, JSON.stringify(r.body));
+      }
+      this.db.exec("RELEASE append");
+      return { ok: true, version, time };
+    } catch (error) {
+      this.db.exec("ROLLBACK TO append");
+      this.db.exec("RELEASE append");
+      // Another process won the race between our check and our insert.
+      if (isUniqueViolation(error)) {
+        const now = this.sql.streamVersion.get(request.streamId)?.version ?? 0;
+        return { ok: false, reason: "version_conflict", actualVersion: now };
+      }
+      throw error;
+    }
+  }
+}
+
+const isUniqueViolation = (error: unknown): boolean =>
+  error instanceof Error && /UNIQUE constraint failed/.test(error.message);
+
+const prepare = (db: Database) => ({
+  insertEvent: db.prepare(
+    `INSERT INTO events (event_id, stream_id, aggregate_type, version, type, schema_version, time, data, metadata)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ),
+  upsertStream: db.prepare(
+    `INSERT INTO streams (stream_id, aggregate_type, version, updated_at, final) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,
+       final = excluded.final`,
+  ),
+  streamVersion: db.query<{ version: number }, [string]>("SELECT version FROM streams WHERE stream_id = ?"),
+  replyExists: db.query<{ found: number }, [string]>("SELECT 1 AS found FROM replies WHERE key = ?"),
+  upsertSnapshot: db.prepare(
+    `INSERT INTO snapshots (stream_id, version, snapshot_version, state) VALUES (?, ?, ?, ?)
+     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version,
+       snapshot_version = excluded.snapshot_version, state = excluded.state
+     WHERE excluded.version > snapshots.version`,
+  ),
+  upsertCheckpoint: db.prepare(
+    "INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+  ),
+  // Takes a free or expired lease, or renews our own; RETURNING shows who holds it afterwards.
+  takeLease: db.query<{ owner: string }, [string, string, number, string, number]>(
+    `INSERT INTO leases (name, owner, expires_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+     WHERE leases.owner = ?4 OR leases.expires_at < ?5
+     RETURNING owner`,
+  ),
+  releaseLease: db.prepare("DELETE FROM leases WHERE name = ? AND owner = ?"),
+  insertReply: db.prepare("INSERT INTO replies (key, fingerprint, status, body) VALUES (?, ?, ?, ?)"),
+  insertReplyIfAbsent: db.prepare(
+    "INSERT INTO replies (key, fingerprint, status, body) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+  ),
+});
