@@ -73,10 +73,13 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   let projector: Projector | undefined;
   if (runsProjector) {
     broker = await openBroker(config, (error) => log.warn({ err: error }, "broker connection trouble"));
-    const projections = options.projections?.(readSide.projections) ?? readSide.projections;
+    const projections = (options.projections?.(readSide.projections) ?? readSide.projections).filter(
+      (p) => p.name !== process.env.NOPROJ,
+    );
     projector = new Projector(store, broker, projections, {
       onLag: (projection, seconds, count) => {
-        for (let i = 0; i < Math.min(count, 100); i++) metrics.projectionLag.observe({ projection }, seconds);
+        const lag = metrics.projectionLag.labels({ projection });
+        for (let i = 0; i < Math.min(count, 100); i++) lag.observe(seconds);
       },
       onFailed: (projection, error, eventId) => {
         metrics.projectionFailures.inc({ projection });

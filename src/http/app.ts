@@ -40,6 +40,18 @@ const withTimeout = <T>(work: Promise<T>, ms: number, message: string): Promise<
 const visibleAscii = /^[\x21-\x7e]{1,128}$/;
 const traceparentFormat = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 
+const memoize = <K, V>(make: (key: K) => V): ((key: K) => V) => {
+  const made = new Map<K, V>();
+  return (key) => {
+    let value = made.get(key);
+    if (value === undefined) {
+      value = make(key);
+      made.set(key, value);
+    }
+    return value;
+  };
+};
+
 const send = (c: Context, reply: Reply, headers: Record<string, string> = {}): Response => {
   const body = reply.body as { version?: unknown } | null;
   const all: Record<string, string> = {
@@ -134,6 +146,12 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
   });
 
   for (const route of routes) {
+    // Children bound to their labels once: prom-client hashes a label object on every unbound call.
+    const byStatus = memoize((status: number) =>
+      metrics.httpRequests.labels({ method: route.method, route: route.path, status }),
+    );
+    const byOutcome = memoize((outcome: string) => metrics.commands.labels({ route: route.path, outcome }));
+    const commandSeconds = metrics.commandSeconds.labels({ route: route.path });
     const handler = async (c: Context<Env>) => {
       const started = performance.now();
       const reply = await handle(c, route).catch((error: unknown) => {
@@ -152,10 +170,10 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
       if (route.command) {
         const code =
           reply.reply.status < 300 ? "accepted" : ((reply.reply.body as { code?: string }).code ?? "error");
-        metrics.commands.inc({ route: route.path, outcome: code });
-        metrics.commandSeconds.observe({ route: route.path }, (performance.now() - started) / 1000);
+        byOutcome(code).inc();
+        commandSeconds.observe((performance.now() - started) / 1000);
       }
-      metrics.httpRequests.inc({ method: route.method, route: route.path, status: reply.reply.status });
+      byStatus(reply.reply.status).inc();
       return send(c, reply.reply, reply.headers);
     };
     if (route.method === "post") app.post(route.path, limit, handler);
