@@ -4,6 +4,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { progressBar } from "../src/cli/progress.ts";
+import { type AnalyticsResult, measureAnalytics } from "./lib/analytics.ts";
 import { histogramBuckets, percentile, probeRedisLag, quantileBetween } from "./lib/lag.ts";
 import { writeReport } from "./lib/report.ts";
 import { counterTotal, type RateSeries, sampleRate } from "./lib/sampler.ts";
@@ -18,9 +19,24 @@ import {
 import { failures, runWrk, throughput, type WrkResult, type WrkRun, wrkAvailable } from "./lib/wrk.ts";
 
 const full = process.argv.includes("--full");
+const common = { connections: 64, pacedConnections: 16, rehydrateEvents: 10_000 };
 const plan = full
-  ? { accounts: 100_000, seconds: 30, connections: 64, pacedConnections: 16, rehydrateEvents: 10_000 }
-  : { accounts: 10_000, seconds: 6, connections: 64, pacedConnections: 16, rehydrateEvents: 10_000 };
+  ? {
+      ...common,
+      accounts: 100_000,
+      seconds: 30,
+      memoryAccounts: 1_000_000,
+      analyticsEvents: 10_000_000,
+      analyticsSamples: 100,
+    }
+  : {
+      ...common,
+      accounts: 10_000,
+      seconds: 6,
+      memoryAccounts: 100_000,
+      analyticsEvents: 1_000_000,
+      analyticsSamples: 30,
+    };
 const scenarios = ["deposits", "hotspot", "transfers", "mixed"] as const;
 type Scenario = (typeof scenarios)[number];
 
@@ -58,6 +74,16 @@ export interface Results {
   readonly scenarios: ScenarioResult[];
   readonly lag: LagResult[];
   readonly memory: { mode: Mode; accountsTouched: number; rssBytes: number }[];
+  /** Scenario 7: accounts opened one after another in one embedded process, RSS sampled as they go. */
+  readonly touched: {
+    accounts: number;
+    seconds: number;
+    rssBytes: number;
+    peakRssBytes: number;
+    liveActors: number;
+    series: { accounts: number; rssBytes: number }[];
+  };
+  readonly analytics: AnalyticsResult;
   readonly rehydration: { events: number; firstCommandMs: number; warmCommandMs: number } | null;
   readonly skipped: string[];
 }
@@ -71,7 +97,8 @@ const figures = (r: WrkResult): LoadFigures => ({
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 const metricsOf = async (url: string) => (await fetch(`${url}/metrics`)).text();
-let port = 41_000 + Math.floor(Math.random() * 1000);
+// Below the ephemeral range (32768+ on Linux), where the generator's own client sockets could take it.
+let port = 21_000 + Math.floor(Math.random() * 1000);
 
 /** Saturation with `connections`, then paced at half that throughput, each sampled once a second. */
 const measure = async (
@@ -135,13 +162,11 @@ const main = async () => {
     log(`\n${mode}: starting eventfold`);
     const server: RunningServer = await startEventfold(mode, port++);
     try {
-      await seedAccounts(
-        server.url,
-        "a-",
-        plan.accounts,
-        progressBar(`${mode}: opening ${plan.accounts} accounts`),
-      );
-      await seedAccounts(server.url, "probe-", 1, progressBar(`${mode}: probe account`));
+      await seedAccounts(server.url, "a-", plan.accounts, {
+        open: progressBar(`${mode}: opening ${plan.accounts} accounts`),
+        fund: progressBar(`${mode}: funding them`),
+      });
+      await seedAccounts(server.url, "probe-", 1, { open: progressBar(`${mode}: probe account`) });
       const requestsServed = async () =>
         counterTotal(await metricsOf(server.url), "eventfold_http_requests_total");
       for (const scenario of scenarios) {
@@ -211,6 +236,16 @@ const main = async () => {
   log("\nrehydration: one account with 10 000 events, then a cold start");
   const rehydration = await measureRehydration();
 
+  log(`\nmemory: ${plan.memoryAccounts.toLocaleString("en")} accounts opened in one embedded process`);
+  const touched = await measureTouched();
+
+  log(`\nanalytics: ${plan.analyticsEvents.toLocaleString("en")} events, then each analytics route`);
+  const analytics = await measureAnalytics(
+    (env) => startEventfold("embedded", port++, env),
+    { events: plan.analyticsEvents, accounts: plan.accounts, samples: plan.analyticsSamples },
+    log,
+  );
+
   const all: Results = {
     startedAt,
     full,
@@ -221,6 +256,8 @@ const main = async () => {
     scenarios: results,
     lag,
     memory,
+    touched,
+    analytics,
     rehydration,
     skipped,
   };
@@ -231,13 +268,52 @@ const main = async () => {
   log(`\nresults: ${join(dir, "report.md")}`);
 };
 
+/** Scenario 7: RSS while `memoryAccounts` accounts are opened; passivation keeps the live actors bounded. */
+const measureTouched = async (): Promise<Results["touched"]> => {
+  const server = await startEventfold("embedded", port++);
+  try {
+    const series: { accounts: number; rssBytes: number }[] = [];
+    let peak = 0;
+    const started = performance.now();
+    const bar = progressBar("memory: opening accounts");
+    await seedAccounts(server.url, "m-", plan.memoryAccounts, {
+      open: {
+        update: (done, total) => {
+          bar.update(done, total);
+          const rssBytes = server.rss();
+          peak = Math.max(peak, rssBytes);
+          series.push({ accounts: done, rssBytes });
+        },
+        finish: () => bar.finish(),
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const liveActors = counterTotal(await metricsOf(server.url), "eventfold_live_actors");
+    const rssBytes = server.rss();
+    log(
+      `  ${plan.memoryAccounts} accounts in ${seconds.toFixed(0)} s; RSS ${(rssBytes / 2 ** 20).toFixed(0)} MiB ` +
+        `(peak ${(Math.max(peak, rssBytes) / 2 ** 20).toFixed(0)} MiB), ${liveActors} actors live`,
+    );
+    return {
+      accounts: plan.memoryAccounts,
+      seconds,
+      rssBytes,
+      peakRssBytes: Math.max(peak, rssBytes),
+      liveActors,
+      series,
+    };
+  } finally {
+    await server.stop();
+  }
+};
+
 /** Time of the first command on a 10 000-event account after a restart (snapshot + tail), vs a warm one. */
 const measureRehydration = async (): Promise<Results["rehydration"]> => {
   const dataDir = `${process.env.TMPDIR ?? "/tmp"}/eventfold-bench-rehydrate-${process.pid}`;
   const first = await startEventfold("embedded", port++, { EVENTFOLD_DATA_DIR: dataDir });
   const bar = progressBar("rehydration: appending events");
   try {
-    await seedAccounts(first.url, "long-", 1, progressBar("rehydration: account"));
+    await seedAccounts(first.url, "long-", 1, { open: progressBar("rehydration: account") });
     let sent = 1;
     const worker = async () => {
       while (sent < plan.rehydrateEvents - 1) {

@@ -24,13 +24,15 @@ export interface WrkResult {
 
 export interface WrkRun {
   readonly url: string;
-  readonly scenario: "deposits" | "hotspot" | "transfers" | "mixed";
+  readonly scenario: "open" | "fund" | "deposits" | "hotspot" | "transfers" | "mixed";
   readonly accounts: number;
   readonly prefix: string;
   readonly seconds: number;
   readonly connections: number;
   /** Pause before each request on each connection; 0 runs flat out (saturation). */
   readonly delayMs?: number;
+  /** Polled twice a second; once true, wrk is stopped (seeding runs have work, not time, to do). */
+  readonly stopWhen?: () => Promise<boolean>;
 }
 
 export const wrkAvailable = (): boolean => Bun.which("wrk") !== null;
@@ -54,9 +56,23 @@ export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
       String(run.accounts),
       run.prefix,
       String(run.delayMs ?? 0),
+      String(threads),
     ],
     { stdout: "pipe", stderr: "pipe" },
   );
+  const { stopWhen } = run;
+  if (stopWhen) {
+    void (async () => {
+      while (proc.exitCode === null) {
+        await Bun.sleep(500);
+        if (await stopWhen().catch(() => false)) {
+          // wrk prints its summary (and the script's done()) on SIGINT.
+          proc.kill("SIGINT");
+          return;
+        }
+      }
+    })();
+  }
   const [out, err, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),

@@ -1,4 +1,6 @@
--- Requests for one bench scenario. Arguments (after --): scenario accounts prefix [delay_ms]
+-- Requests for one bench scenario. Arguments (after --): scenario accounts prefix [delay_ms] [threads]
+--   open       opens accounts <prefix>0 .. <prefix>(accounts-1), each once (seeding)
+--   fund       deposits 1 000 000 000 into each of them, once (seeding)
 --   deposits   deposits spread uniformly over the accounts
 --   hotspot    80% of deposits on the first 100 accounts
 --   transfers  transfers of 1 between two random accounts
@@ -15,7 +17,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local scenario, accounts, prefix, pause
+local scenario, accounts, prefix, pause, threads, next_id
 local json_headers = { ["Content-Type"] = "application/json" }
 
 function init(args)
@@ -23,6 +25,13 @@ function init(args)
   accounts = tonumber(args[2])
   prefix = args[3]
   pause = tonumber(args[4] or "0")
+  threads = tonumber(args[5] or "1")
+  -- wrk calls request() once on the first thread before the run, to check the script, and never sends
+  -- it: that thread starts one step early so the request thrown away is not an account's.
+  next_id = tid - 1
+  if tid == 1 then
+    next_id = next_id - threads
+  end
   math.randomseed(os.time() * 1000 + tid)
 end
 
@@ -38,8 +47,34 @@ local function deposit()
   return wrk.format("POST", "/v1/accounts/" .. account() .. "/deposits", json_headers, body)
 end
 
+-- Seeding: thread t takes ids t-1, t-1+threads, ...; when they run out its connections idle until the
+-- runner ends wrk (wrk.thread:stop() would drop requests already made but not yet written).
+local exhausted = false
+local function sequential()
+  local id = next_id
+  if id >= accounts then
+    exhausted = true
+    return nil
+  end
+  next_id = next_id + threads
+  if id < 0 then
+    return nil
+  end
+  return prefix .. id
+end
+
 function request()
-  if scenario == "transfers" then
+  if scenario == "open" or scenario == "fund" then
+    local id = sequential()
+    if not id then
+      -- Nothing to do (or the check call): a request that changes nothing.
+      return wrk.format("GET", "/healthz")
+    elseif scenario == "open" then
+      local body = '{"accountId":"' .. id .. '","owner":"bench","currency":"EUR"}'
+      return wrk.format("POST", "/v1/accounts", json_headers, body)
+    end
+    return wrk.format("POST", "/v1/accounts/" .. id .. "/deposits", json_headers, '{"amount":1000000000}')
+  elseif scenario == "transfers" then
     local from, to = account(), account()
     local body = '{"from":"' .. from .. '","to":"' .. to .. '","amount":1}'
     return wrk.format("POST", "/v1/transfers", json_headers, body)
@@ -50,6 +85,9 @@ function request()
 end
 
 function delay()
+  if exhausted then
+    return 1000
+  end
   return pause
 end
 

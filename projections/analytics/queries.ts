@@ -18,6 +18,24 @@ const perMinute = (db: string) =>
    FROM ${db}.events
    WHERE toStartOfMinute(time) >= toStartOfMinute(toDateTime({from:UInt32}, 'UTC'))
      AND toStartOfMinute(time) < toDateTime({to:UInt32}, 'UTC')`;
+/** The SQL behind each route, exported so the bench can EXPLAIN exactly what the routes run. */
+export const volumeSql = (db: string, interval: Interval) =>
+  `SELECT toUnixTimestamp(${bucketExpression[interval]}) AS start,
+          sumIf(n, type = 'MoneyDeposited') AS deposits,
+          sumIf(n, type = 'MoneyWithdrawn') AS withdrawals,
+          sumIf(n, type = 'TransferDebited') AS transfers,
+          sumIf(total, type = 'MoneyDeposited') AS depositAmount,
+          sumIf(total, type = 'MoneyWithdrawn') AS withdrawalAmount,
+          sumIf(total, type = 'TransferDebited') AS transferAmount
+   FROM (${perMinute(db)}
+         AND type IN ('MoneyDeposited', 'MoneyWithdrawn', 'TransferDebited')
+         AND ({currency:String} = '' OR currency = {currency:String})
+         GROUP BY minute, currency, type)
+   GROUP BY start ORDER BY start`;
+export const eventCountsSql = (db: string) =>
+  `SELECT type, sum(n) AS events
+   FROM (${perMinute(db)} GROUP BY minute, currency, type)
+   GROUP BY type ORDER BY type`;
 export const bucketCount = (from: Date, to: Date, interval: Interval) =>
   Math.ceil((alignDown(to, interval) - alignDown(from, interval)) / 1000 / seconds[interval]) + 1;
 const alignDown = (at: Date, interval: Interval) =>
@@ -43,26 +61,11 @@ export const volume = async (
   db: string,
   q: { from: Date; to: Date; interval: Interval; currency?: string },
 ): Promise<VolumeBucket[]> => {
-  const rows = await queryRows<Record<string, string>>(
-    client,
-    `SELECT toUnixTimestamp(${bucketExpression[q.interval]}) AS start,
-            sumIf(n, type = 'MoneyDeposited') AS deposits,
-            sumIf(n, type = 'MoneyWithdrawn') AS withdrawals,
-            sumIf(n, type = 'TransferDebited') AS transfers,
-            sumIf(total, type = 'MoneyDeposited') AS depositAmount,
-            sumIf(total, type = 'MoneyWithdrawn') AS withdrawalAmount,
-            sumIf(total, type = 'TransferDebited') AS transferAmount
-     FROM (${perMinute(db)}
-           AND type IN ('MoneyDeposited', 'MoneyWithdrawn', 'TransferDebited')
-           AND ({currency:String} = '' OR currency = {currency:String})
-           GROUP BY minute, currency, type)
-     GROUP BY start ORDER BY start`,
-    {
-      from: Math.floor(q.from.getTime() / 1000),
-      to: Math.ceil(q.to.getTime() / 1000),
-      currency: q.currency ?? "",
-    },
-  );
+  const rows = await queryRows<Record<string, string>>(client, volumeSql(db, q.interval), {
+    from: Math.floor(q.from.getTime() / 1000),
+    to: Math.ceil(q.to.getTime() / 1000),
+    currency: q.currency ?? "",
+  });
   const found = new Map(rows.map((r) => [Number(r.start) * 1000, r]));
   const buckets: VolumeBucket[] = [];
   const step = seconds[q.interval] * 1000;
@@ -82,17 +85,14 @@ export const volume = async (
 };
 
 export const eventCounts = async (client: ClickHouseClient, db: string, q: { from: Date; to: Date }) => {
-  const rows = await queryRows<{ type: string; events: string }>(
-    client,
-    `SELECT type, sum(n) AS events
-     FROM (${perMinute(db)} GROUP BY minute, currency, type)
-     GROUP BY type ORDER BY type`,
-    { from: Math.floor(q.from.getTime() / 1000), to: Math.ceil(q.to.getTime() / 1000) },
-  );
+  const rows = await queryRows<{ type: string; events: string }>(client, eventCountsSql(db), {
+    from: Math.floor(q.from.getTime() / 1000),
+    to: Math.ceil(q.to.getTime() / 1000),
+  });
   return Object.fromEntries(rows.map((r) => [r.type, Number(r.events)]));
 };
 
-const topQuery = (db: string, by: "balance" | "volume") =>
+export const topAccountsSql = (db: string, by: "balance" | "volume") =>
   `SELECT aggregate_id AS accountId, argMax(balance, version) AS balance, sum(amount) AS volume
    FROM ${db}.events
    WHERE aggregate_type = 'account'
@@ -108,7 +108,7 @@ export const topAccounts = async (
 ) => {
   const rows = await queryRows<{ accountId: string; balance: string; volume: string }>(
     client,
-    topQuery(db, q.by),
+    topAccountsSql(db, q.by),
     {
       limit: q.limit,
       currency: q.currency ?? "",
