@@ -11,6 +11,12 @@ export interface GroupCommitOptions {
    * to make a batch; a full batch never waits.
    */
   readonly lingerMs?: number;
+  /**
+   * Batches sent before the previous one is answered (default 1). A writer that takes batches in
+   * order (one thread, one connection) can start the next as soon as it finishes one, instead of
+   * idling for the round trip; answers still come back in submission order.
+   */
+  readonly maxInFlight?: number;
   /** Observes each flushed batch's size, for metrics. */
   readonly onBatch?: (size: number) => void;
 }
@@ -30,7 +36,7 @@ interface Pending<Req, Res> {
  */
 export class GroupCommitter<Req, Res> {
   private queue: Pending<Req, Res>[] = [];
-  private flushing = false;
+  private inFlight = 0;
   private scheduled = false;
   private lingering: Timer | undefined;
   private idle: (() => void)[] = [];
@@ -56,45 +62,50 @@ export class GroupCommitter<Req, Res> {
 
   /** Resolves once every request submitted so far is written. */
   drain(): Promise<void> {
-    if (!this.flushing && this.queue.length === 0) return Promise.resolve();
+    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
   private schedule(): void {
-    if (this.flushing) return;
+    if (this.inFlight >= (this.options.maxInFlight ?? 1)) return;
     const linger = this.options.lingerMs ?? 0;
     if (linger > 0 && this.queue.length >= this.options.maxBatch) {
       clearTimeout(this.lingering);
       this.scheduled = false;
-      void this.flush();
+      this.flush();
       return;
     }
     if (this.scheduled) return;
     this.scheduled = true;
     const go = () => {
       this.scheduled = false;
-      void this.flush();
+      this.flush();
     };
     if (linger > 0) this.lingering = setTimeout(go, linger);
     else setImmediate(go);
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.options.maxBatch);
-      try {
-        const results = await this.write(batch.map((p) => p.request));
-        this.options.onBatch?.(batch.length);
-        for (const [i, p] of batch.entries()) p.resolve(results[i] as Res);
-      } catch (error) {
-        for (const p of batch) p.reject(error);
-      }
-      // Let the requests that came in during the write join the next batch.
-      if (this.queue.length > 0 && this.queue.length < this.options.maxBatch) await yieldToEventLoop();
+  private flush(): void {
+    const maxInFlight = this.options.maxInFlight ?? 1;
+    while (this.queue.length > 0 && this.inFlight < maxInFlight) {
+      this.inFlight += 1;
+      void this.writeBatch(this.queue.splice(0, this.options.maxBatch));
     }
-    this.flushing = false;
-    for (const resolve of this.idle.splice(0)) resolve();
+  }
+
+  private async writeBatch(batch: Pending<Req, Res>[]): Promise<void> {
+    try {
+      const results = await this.write(batch.map((p) => p.request));
+      this.options.onBatch?.(batch.length);
+      for (const [i, p] of batch.entries()) p.resolve(results[i] as Res);
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    }
+    // Let the requests that came in during the write join the next batch.
+    if (this.queue.length > 0 && this.queue.length < this.options.maxBatch) await yieldToEventLoop();
+    this.inFlight -= 1;
+    this.flush();
+    if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
   }
 }
 

@@ -81,6 +81,7 @@ export class SqliteEventStore implements EventStore {
     this.committer = new GroupCommitter((batch) => this.writer.write(batch), {
       maxBatch: options.maxBatch ?? 512,
       maxPending: options.maxPending ?? 20_000,
+      maxInFlight: options.maxInFlight ?? 2,
       onBatch: options.onBatch,
     });
   }

@@ -49,12 +49,12 @@ export class SqliteWriter {
     const now = Date.now();
     const time = new Date(now).toISOString();
     const results: WriteResult[] = [];
-    this.db.exec("BEGIN IMMEDIATE");
+    this.sql.begin.run();
     try {
       for (const op of batch) results.push(this.writeOne(op, now, time));
-      this.db.exec("COMMIT");
+      this.sql.commit.run();
     } catch (error) {
-      this.db.exec("ROLLBACK");
+      this.sql.rollback.run();
       throw error;
     }
     return results;
@@ -94,7 +94,7 @@ export class SqliteWriter {
       if (this.sql.replyExists.get(reply.key))
         return { ok: false, reason: "idempotency_conflict", key: reply.key };
     }
-    this.db.exec("SAVEPOINT append");
+    this.sql.savepoint.run();
     try {
       let version = request.expectedVersion;
       for (const event of request.events) {
@@ -123,11 +123,11 @@ export class SqliteWriter {
       for (const r of request.replies ?? []) {
         this.sql.insertReply.run(r.key, r.fingerprint, r.status, JSON.stringify(r.body));
       }
-      this.db.exec("RELEASE append");
+      this.sql.release.run();
       return { ok: true, version, time };
     } catch (error) {
-      this.db.exec("ROLLBACK TO append");
-      this.db.exec("RELEASE append");
+      this.sql.rollbackToSavepoint.run();
+      this.sql.release.run();
       // Another process won the race between our check and our insert.
       if (isUniqueViolation(error)) {
         const now = this.sql.streamVersion.get(request.streamId)?.version ?? 0;
@@ -141,7 +141,14 @@ export class SqliteWriter {
 const isUniqueViolation = (error: unknown): boolean =>
   error instanceof Error && /UNIQUE constraint failed/.test(error.message);
 
+// Statements, transaction control included, are compiled once: a batch runs several per append.
 const prepare = (db: Database) => ({
+  begin: db.prepare("BEGIN IMMEDIATE"),
+  commit: db.prepare("COMMIT"),
+  rollback: db.prepare("ROLLBACK"),
+  savepoint: db.prepare("SAVEPOINT append"),
+  release: db.prepare("RELEASE append"),
+  rollbackToSavepoint: db.prepare("ROLLBACK TO append"),
   insertEvent: db.prepare(
     `INSERT INTO events (event_id, stream_id, aggregate_type, version, type, schema_version, time, data, metadata)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,

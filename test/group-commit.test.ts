@@ -1,0 +1,73 @@
+import { describe, expect, test } from "bun:test";
+import { GroupCommitter } from "../src/store/group-commit.ts";
+
+/** A writer that takes batches in order and answers each only when the test says so. */
+const manualWriter = () => {
+  const batches: { requests: readonly number[]; answer: () => void }[] = [];
+  const write = (requests: readonly number[]) =>
+    new Promise<readonly string[]>((resolve) => {
+      batches.push({ requests, answer: () => resolve(requests.map((r) => `done ${r}`)) });
+    });
+  return { batches, write };
+};
+
+describe("group commit", () => {
+  test("one batch in flight by default: requests that arrive meanwhile wait and go together", async () => {
+    const writer = manualWriter();
+    const committer = new GroupCommitter(writer.write, { maxBatch: 100 });
+    const first = committer.submit(1);
+    await Bun.sleep(1);
+    const later = [2, 3, 4].map((r) => committer.submit(r));
+    await Bun.sleep(1);
+    expect(writer.batches.map((b) => b.requests)).toEqual([[1]]);
+    writer.batches[0]?.answer();
+    expect(await first).toBe("done 1");
+    await Bun.sleep(1);
+    expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3, 4]]);
+    writer.batches[1]?.answer();
+    expect(await Promise.all(later)).toEqual(["done 2", "done 3", "done 4"]);
+  });
+
+  test("two in flight: the next batch is handed over before the first is answered, each request gets its own answer", async () => {
+    const writer = manualWriter();
+    const committer = new GroupCommitter(writer.write, { maxBatch: 100, maxInFlight: 2 });
+    const first = committer.submit(1);
+    await Bun.sleep(1);
+    const second = [2, 3].map((r) => committer.submit(r));
+    await Bun.sleep(1);
+    const third = [4, 5].map((r) => committer.submit(r));
+    await Bun.sleep(1);
+    expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3]]);
+
+    let drained = false;
+    const draining = committer.drain().then(() => {
+      drained = true;
+    });
+    writer.batches[0]?.answer();
+    expect(await first).toBe("done 1");
+    await Bun.sleep(1);
+    expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3], [4, 5]]);
+    writer.batches[1]?.answer();
+    writer.batches[2]?.answer();
+    expect(await Promise.all([...second, ...third])).toEqual(["done 2", "done 3", "done 4", "done 5"]);
+    await draining;
+    expect(drained).toBe(true);
+  });
+
+  test("a failed batch rejects its own requests only", async () => {
+    let calls = 0;
+    const committer = new GroupCommitter(
+      async (batch: readonly number[]) => {
+        calls += 1;
+        if (calls === 1) throw new Error("disk full");
+        return batch.map((r) => r * 10);
+      },
+      { maxBatch: 100, maxInFlight: 2 },
+    );
+    const doomed = committer.submit(1).catch((error: Error) => error.message);
+    await Bun.sleep(1);
+    const fine = committer.submit(2);
+    expect(await doomed).toBe("disk full");
+    expect(await fine).toBe(20);
+  });
+});
