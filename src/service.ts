@@ -73,9 +73,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   let projector: Projector | undefined;
   if (runsProjector) {
     broker = await openBroker(config, (error) => log.warn({ err: error }, "broker connection trouble"));
-    const projections = (options.projections?.(readSide.projections) ?? readSide.projections).filter(
-      (p) => p.name !== process.env.NOPROJ,
-    );
+    const projections = options.projections?.(readSide.projections) ?? readSide.projections;
     projector = new Projector(store, broker, projections, {
       onLag: (projection, seconds, count) => {
         const lag = metrics.projectionLag.labels({ projection });
@@ -88,6 +86,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     });
     relay = new OutboxRelay(store, broker, {
       batchSize: 1000,
+      maxInFlight: 32,
       idleMs: 100,
       leaseTtlMs: 10_000,
       onError: (error) => log.warn({ err: error }, "outbox relay: publishing failed; retrying"),

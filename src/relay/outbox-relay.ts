@@ -4,6 +4,11 @@ import type { EventStore } from "../store/event-store.ts";
 export interface RelayOptions {
   /** Events read and published per round. */
   readonly batchSize: number;
+  /**
+   * Rounds published and not yet confirmed (default 1). More keeps events flowing to a fast consumer
+   * while a slow one (a projection that batches its writes) is still confirming an earlier round.
+   */
+  readonly maxInFlight?: number;
   /** Sleep when there is nothing to publish and nobody said there is. */
   readonly idleMs: number;
   readonly leaseTtlMs: number;
@@ -14,11 +19,20 @@ export interface RelayOptions {
 const CHECKPOINT = "outbox-relay";
 const LEASE = "outbox-relay";
 
+interface Round {
+  readonly count: number;
+  readonly lastPosition: number;
+  readonly confirmed: Promise<void>;
+}
+
 /**
  * The outbox relay: the event store is the outbox. It reads stored events in position order,
- * publishes them, and only after the broker confirmed them records the last position. A crash
- * anywhere re-publishes from the checkpoint (duplicates, which projections ignore), never skips.
- * A lease lets one relay publish at a time, so running several (one per projector) wastes nothing.
+ * publishes them, and only after the broker confirmed them records the last position. Rounds are
+ * confirmed, and the checkpoint advanced, strictly in order; a failed round drops the rounds after it
+ * and reading starts again from the checkpoint, so events sent behind it may arrive before it is sent
+ * again (a gap, which projections fill from the store). A crash anywhere re-publishes from the
+ * checkpoint (duplicates, which projections ignore), never skips. A lease lets one relay publish at a time, so
+ * running several (one per projector) wastes nothing.
  */
 export class OutboxRelay {
   private readonly owner = `relay-${Bun.randomUUIDv7()}`;
@@ -26,6 +40,9 @@ export class OutboxRelay {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private checkpoint = 0;
+  /** The last position read and handed to the broker; ahead of `checkpoint` by the rounds in flight. */
+  private readPosition: number | undefined;
+  private inFlight: Round[] = [];
   private leaseRenewedAt = 0;
 
   constructor(
@@ -61,29 +78,61 @@ export class OutboxRelay {
     while (this.running) {
       try {
         if (!(await this.holdLease())) {
+          await this.abandonRounds();
           await this.sleep(this.options.leaseTtlMs / 3);
           continue;
         }
-        this.checkpoint = Number((await this.store.loadCheckpoint(CHECKPOINT)) ?? 0);
-        const published = await this.publishOnce();
-        if (published === 0) await this.sleep(this.options.idleMs);
+        if (this.readPosition === undefined) {
+          this.checkpoint = Number((await this.store.loadCheckpoint(CHECKPOINT)) ?? 0);
+          this.readPosition = this.checkpoint;
+        }
+        const published = await this.publishRound(this.readPosition);
+        if (this.inFlight.length >= (published === 0 ? 1 : (this.options.maxInFlight ?? 1))) {
+          await this.confirmOldest();
+        } else if (published === 0) {
+          await this.sleep(this.options.idleMs);
+        }
       } catch (error) {
         this.options.onError(error);
+        await this.abandonRounds();
         await this.sleep(500);
       }
     }
+    await this.confirmAll().catch((error) => this.options.onError(error));
   }
 
-  /** Publishes one batch after the checkpoint; returns how many events it published. */
-  async publishOnce(): Promise<number> {
-    const events = await this.store.readAll(this.checkpoint, this.options.batchSize);
+  /** Reads the events after `after` and hands them to the broker; returns how many. */
+  private async publishRound(after: number): Promise<number> {
+    const events = await this.store.readAll(after, this.options.batchSize);
     const last = events.at(-1);
     if (!last) return 0;
-    await this.broker.publish(events);
-    await this.store.saveCheckpoint(CHECKPOINT, String(last.position));
-    this.checkpoint = last.position;
-    this.options.onPublished?.(events.length, last.position);
+    const confirmed = this.broker.publish(events);
+    // Observed by confirmOldest; until then a rejection must not count as unhandled.
+    confirmed.catch(() => {});
+    this.inFlight.push({ count: events.length, lastPosition: last.position, confirmed });
+    this.readPosition = last.position;
     return events.length;
+  }
+
+  private async confirmOldest(): Promise<void> {
+    const round = this.inFlight[0];
+    if (!round) return;
+    await round.confirmed;
+    this.inFlight.shift();
+    await this.store.saveCheckpoint(CHECKPOINT, String(round.lastPosition));
+    this.checkpoint = round.lastPosition;
+    this.options.onPublished?.(round.count, round.lastPosition);
+  }
+
+  private async confirmAll(): Promise<void> {
+    while (this.inFlight.length > 0) await this.confirmOldest();
+  }
+
+  /** After a failure or a lost lease: wait out what is in flight, read again from the checkpoint. */
+  private async abandonRounds(): Promise<void> {
+    await Promise.allSettled(this.inFlight.map((r) => r.confirmed));
+    this.inFlight = [];
+    this.readPosition = undefined;
   }
 
   private async holdLease(): Promise<boolean> {
