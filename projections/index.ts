@@ -36,6 +36,7 @@ export const createReadSide = async (
     client: clickhouse,
     database,
     aggregateTypes: ["account", "transfer"],
+    insertLingerMs: 100,
   });
   await analytics.migrate();
   const accountKeys = `${config.redisPrefix}account:`;

@@ -2,6 +2,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "../../src/analytics/clickhouse.ts";
 import type { Projection } from "../../src/projection/projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
+import { GroupCommitter } from "../../src/store/group-commit.ts";
 import { schemaStatements, tables } from "./schema.ts";
 
 interface Row {
@@ -61,7 +62,36 @@ export interface AnalyticsProjectionOptions {
   readonly client: ClickHouseClient;
   readonly database: string;
   readonly aggregateTypes: readonly string[];
+  /**
+   * How long the first batch waits for others before they go as one insert. Each insert is a new data
+   * part (files, then merges), so a few large inserts cost ClickHouse far less than many small ones.
+   */
+  readonly insertLingerMs?: number;
 }
+
+/**
+ * Applies from all shard consumers, coalesced into one insert. If that insert fails, each apply's rows
+ * are inserted alone, so a bad batch fails only its own apply and not its neighbours'.
+ */
+const coalescingInserter = (client: ClickHouseClient, table: string, lingerMs: number) => {
+  const insert = (rows: readonly Row[]) => client.insert({ table, values: rows, format: "JSONEachRow" });
+  return new GroupCommitter<readonly Row[], Error | undefined>(
+    async (parts) => {
+      try {
+        await insert(parts.flat());
+        return parts.map(() => undefined);
+      } catch (error) {
+        if (parts.length === 1) return [toError(error)];
+        const outcomes: (Error | undefined)[] = [];
+        for (const rows of parts) outcomes.push(await insert(rows).then(() => undefined, toError));
+        return outcomes;
+      }
+    },
+    { maxBatch: 64, lingerMs },
+  );
+};
+
+const toError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 /**
  * Events into ClickHouse, each exactly once. Before a batch is inserted, it learns how far each of its
@@ -74,6 +104,7 @@ export const analyticsProjection = (
 ): Projection & { migrate(): Promise<void> } => {
   const { client, database: db } = options;
   const cache = new VersionCache(200_000);
+  const inserter = coalescingInserter(client, `${db}.events`, options.insertLingerMs ?? 0);
 
   const currentVersions = async (streamIds: string[]): Promise<Map<string, number>> => {
     const known = new Map<string, number>();
@@ -126,8 +157,10 @@ export const analyticsProjection = (
         }
         reached.set(streamId, version);
       }
-      if (rows.length > 0)
-        await client.insert({ table: `${db}.events`, values: rows, format: "JSONEachRow" });
+      if (rows.length > 0) {
+        const failure = await inserter.submit(rows);
+        if (failure) throw failure;
+      }
       for (const [streamId, version] of reached) cache.set(streamId, version);
     },
     async reset() {

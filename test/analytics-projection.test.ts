@@ -1,0 +1,81 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { analyticsProjection } from "../projections/analytics/projection.ts";
+import { openClickHouse, queryRows } from "../src/analytics/clickhouse.ts";
+import type { EventEnvelope } from "../src/store/envelope.ts";
+import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { tempDir, testConfig } from "./support/service.ts";
+
+const dir = tempDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let position = 0;
+const deposit = (accountId: string, version: number, amount: number): EventEnvelope => ({
+  eventId: Bun.randomUUIDv7(),
+  streamId: `account-${accountId}`,
+  aggregateType: "account",
+  type: "Deposited",
+  version,
+  schemaVersion: 1,
+  time: new Date().toISOString(),
+  data: { amount, currency: "EUR", balance: amount * version },
+  metadata: { commandId: "c", correlationId: "c", causationId: "c" },
+  position: ++position,
+});
+
+/** The real chDB client, except that an insert holding a row of `poisoned` fails, as a bad part would. */
+const failingFor = (client: ClickHouseClient, poisoned: string, inserts: string[][]) =>
+  Object.assign(Object.create(client) as ClickHouseClient, {
+    insert: (params: Parameters<ClickHouseClient["insert"]>[0]) => {
+      const rows = params.values as { stream_id: string }[];
+      inserts.push([...new Set(rows.map((r) => r.stream_id))].sort());
+      if (rows.some((r) => r.stream_id === poisoned)) return Promise.reject(new Error("bad part"));
+      return client.insert(params);
+    },
+  });
+
+describe("analytics projection", () => {
+  test("applies from several shards go as one insert; if it fails, each is inserted alone and only the bad one fails", async () => {
+    const { chdbPath, clickhouseDatabase: database } = testConfig();
+    const client = await openClickHouse({ chdbPath });
+    const store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+    const inserts: string[][] = [];
+    const projection = analyticsProjection({
+      client: failingFor(client, "account-poison", inserts),
+      database,
+      aggregateTypes: ["account"],
+      insertLingerMs: 20,
+    });
+    try {
+      await projection.migrate();
+      const context = { store };
+      const [good, other, bad] = await Promise.allSettled([
+        projection.apply([deposit("a", 1, 10), deposit("a", 2, 5)], context),
+        projection.apply([deposit("b", 1, 7)], context),
+        projection.apply([deposit("poison", 1, 1)], context),
+      ]);
+      expect([good.status, other.status, bad.status]).toEqual(["fulfilled", "fulfilled", "rejected"]);
+      expect(inserts).toEqual([
+        ["account-a", "account-b", "account-poison"],
+        ["account-a"],
+        ["account-b"],
+        ["account-poison"],
+      ]);
+      const rows = await queryRows<{ stream_id: string; events: string; amount: string }>(
+        client,
+        `SELECT stream_id, count() AS events, sum(amount) AS amount FROM ${database}.events
+         GROUP BY stream_id ORDER BY stream_id`,
+      );
+      expect(rows.map((r) => [r.stream_id, Number(r.events), Number(r.amount)])).toEqual([
+        ["account-a", 2, 15],
+        ["account-b", 1, 7],
+      ]);
+    } finally {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await client.close();
+      await store.close();
+    }
+  });
+});
