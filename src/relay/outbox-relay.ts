@@ -23,6 +23,7 @@ interface Round {
   readonly count: number;
   readonly lastPosition: number;
   readonly confirmed: Promise<void>;
+  settled: boolean;
 }
 
 /**
@@ -87,11 +88,9 @@ export class OutboxRelay {
           this.readPosition = this.checkpoint;
         }
         const published = await this.publishRound(this.readPosition);
-        if (this.inFlight.length >= (published === 0 ? 1 : (this.options.maxInFlight ?? 1))) {
-          await this.confirmOldest();
-        } else if (published === 0) {
-          await this.sleep(this.options.idleMs);
-        }
+        const full = this.inFlight.length >= (this.options.maxInFlight ?? 1);
+        await this.confirmRounds(full);
+        if (!full && published === 0) await this.waitForWork();
       } catch (error) {
         this.options.onError(error);
         await this.abandonRounds();
@@ -106,26 +105,63 @@ export class OutboxRelay {
     const events = await this.store.readAll(after, this.options.batchSize);
     const last = events.at(-1);
     if (!last) return 0;
-    const confirmed = this.broker.publish(events);
-    // Observed by confirmOldest; until then a rejection must not count as unhandled.
-    confirmed.catch(() => {});
-    this.inFlight.push({ count: events.length, lastPosition: last.position, confirmed });
+    const round: Round = {
+      count: events.length,
+      lastPosition: last.position,
+      confirmed: this.broker.publish(events),
+      settled: false,
+    };
+    // A rejection is observed by confirmRounds; until then it must not count as unhandled.
+    round.confirmed.then(
+      () => {
+        round.settled = true;
+      },
+      () => {
+        round.settled = true;
+      },
+    );
+    this.inFlight.push(round);
     this.readPosition = last.position;
     return events.length;
   }
 
-  private async confirmOldest(): Promise<void> {
-    const round = this.inFlight[0];
-    if (!round) return;
-    await round.confirmed;
-    this.inFlight.shift();
-    await this.store.saveCheckpoint(CHECKPOINT, String(round.lastPosition));
-    this.checkpoint = round.lastPosition;
-    this.options.onPublished?.(round.count, round.lastPosition);
+  /**
+   * Takes the rounds at the head that the broker has confirmed, waiting for the oldest if asked, and
+   * saves one checkpoint after the last of them. A refused round is thrown once those before it count.
+   */
+  private async confirmRounds(waitForOldest: boolean): Promise<void> {
+    if (waitForOldest) await this.inFlight[0]?.confirmed.catch(() => {});
+    let count = 0;
+    let lastPosition: number | undefined;
+    let refused: unknown;
+    for (let round = this.inFlight[0]; round?.settled; round = this.inFlight[0]) {
+      try {
+        await round.confirmed;
+      } catch (error) {
+        refused = error ?? new Error("the broker refused a round");
+        break;
+      }
+      this.inFlight.shift();
+      count += round.count;
+      lastPosition = round.lastPosition;
+    }
+    if (lastPosition !== undefined) {
+      await this.store.saveCheckpoint(CHECKPOINT, String(lastPosition));
+      this.checkpoint = lastPosition;
+      this.options.onPublished?.(count, lastPosition);
+    }
+    if (refused !== undefined) throw refused;
+  }
+
+  /** Nothing new to read: wait for an append, the oldest round's confirmation, or the idle timeout. */
+  private async waitForWork(): Promise<void> {
+    const oldest = this.inFlight[0];
+    const sleeping = this.sleep(this.options.idleMs);
+    await (oldest ? Promise.race([sleeping, oldest.confirmed.catch(() => {})]) : sleeping);
   }
 
   private async confirmAll(): Promise<void> {
-    while (this.inFlight.length > 0) await this.confirmOldest();
+    while (this.inFlight.length > 0) await this.confirmRounds(true);
   }
 
   /** After a failure or a lost lease: wait out what is in flight, read again from the checkpoint. */
