@@ -12,6 +12,7 @@ import type {
   StreamInfo,
 } from "../event-store.ts";
 import { type GroupCommitOptions, GroupCommitter } from "../group-commit.ts";
+import { startCheckpointer } from "./checkpointer.ts";
 import { openDatabase, type WriteOp, type WriteResult } from "./writer.ts";
 import { WriterClient } from "./writer-client.ts";
 
@@ -63,13 +64,15 @@ const toEnvelope = (row: EventRow): EventEnvelope => ({
 /**
  * The embedded event store: one SQLite file in WAL mode with `synchronous=FULL`, so a committed batch
  * is fsynced before any of its writers is answered. Writes are group-committed on a writer thread
- * (see `writer.ts`), so the fsync never blocks the event loop; reads use this thread's own connection,
- * which WAL lets run beside the writer. Several processes may share the file.
+ * (see `writer.ts`), so the fsync never blocks the event loop, and the WAL is checkpointed on a third
+ * thread, so no commit waits for that; reads use this thread's own connection, which WAL lets run
+ * beside the writer. Several processes may share the file.
  */
 export class SqliteEventStore implements EventStore {
   readonly name = "sqlite";
   private readonly db: Database;
   private readonly writer: WriterClient;
+  private readonly checkpointer: { stop(): void };
   private readonly committer: GroupCommitter<WriteOp, WriteResult>;
   private readonly sql: ReturnType<typeof prepare>;
 
@@ -78,6 +81,7 @@ export class SqliteEventStore implements EventStore {
     this.db = openDatabase(options.path);
     this.sql = prepare(this.db);
     this.writer = new WriterClient(options.path);
+    this.checkpointer = startCheckpointer(options.path, 200);
     this.committer = new GroupCommitter((batch) => this.writer.write(batch), {
       maxBatch: options.maxBatch ?? 512,
       maxPending: options.maxPending ?? 20_000,
@@ -178,6 +182,7 @@ export class SqliteEventStore implements EventStore {
   async close(): Promise<void> {
     await this.committer.drain();
     await this.writer.close();
+    this.checkpointer.stop();
     this.db.close();
   }
 }

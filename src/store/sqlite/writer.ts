@@ -37,6 +37,8 @@ export class SqliteWriter {
 
   constructor(path: string) {
     this.db = openDatabase(path);
+    // The checkpointer thread keeps the WAL short; this is only the backstop should it fall behind.
+    this.db.exec("PRAGMA wal_autocheckpoint = 16384");
     this.sql = prepare(this.db);
   }
 
