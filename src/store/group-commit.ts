@@ -30,9 +30,10 @@ interface Pending<Req, Res> {
 /**
  * Group commit: requests that arrive while a batch is being written wait and go together in the next
  * one, so under load one durable round trip serves many writers. Idle, a request is written on the
- * next turn of the event loop (or after `lingerMs`), so batching costs little latency. Batches run one
- * after another, in submission order. The event store batches appends with it, and the RabbitMQ
- * consumer batches deliveries for a projection with it.
+ * next turn of the event loop (or after `lingerMs`), so batching costs little latency. Batches are
+ * handed to the writer in submission order, `maxInFlight` at a time. The event stores batch appends
+ * with it, the RabbitMQ consumer batches deliveries for a projection, and the analytics projection
+ * batches inserts.
  */
 export class GroupCommitter<Req, Res> {
   private queue: Pending<Req, Res>[] = [];
