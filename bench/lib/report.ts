@@ -94,7 +94,8 @@ export const writeReport = (dir: string, r: Results): void => {
 
 Machine: ${r.machine.cpus} cores, Bun ${r.machine.bun}; generator: ${r.generator}, on the same machine.
 Plan: ${r.plan.accounts} accounts, ${r.plan.seconds} s per run, ${r.plan.connections} connections at saturation,
-${r.plan.pacedConnections} paced connections at 50%.
+${r.plan.pacedConnections} paced connections at 50%; actor cap ${r.plan.maxActors} for scenarios 1-4
+(\`EVENTFOLD_MAX_ACTORS\`, sized to the working set), the default 50000 for scenario 7.
 ${r.skipped.length ? `\nNot run: ${r.skipped.join("; ")}.\n` : ""}
 ## Against the targets
 
