@@ -11,6 +11,7 @@ import { counterTotal, type RateSeries, sampleRate } from "./lib/sampler.ts";
 import { seedAccounts } from "./lib/seed.ts";
 import {
   fullStackAvailable,
+  fullStackUrls,
   type Mode,
   type RunningServer,
   startCeiling,
@@ -78,6 +79,8 @@ export interface Results {
   readonly plan: typeof plan;
   readonly machine: { cpus: number; bun: string };
   readonly generator: string;
+  /** The event store of each mode. */
+  readonly eventStores: string;
   readonly ceiling: { rps: number; atHalf: LoadFigures; series: RateSeries };
   readonly scenarios: ScenarioResult[];
   readonly lag: LagResult[];
@@ -144,8 +147,6 @@ const main = async () => {
   const modes: Mode[] = ["embedded"];
   if (await fullStackAvailable()) modes.push("full stack");
   else skipped.push("full stack: RabbitMQ or Redis does not answer on 127.0.0.1");
-  if (process.env.MONGO_URL)
-    skipped.push("MongoDB: the bench runs the SQLite event store; MONGO_URL is not used yet");
   log(
     `eventfold bench (${full ? "full" : "quick"}): ${modes.join(", ")}; ${plan.accounts} accounts, ${plan.seconds}s per run`,
   );
@@ -262,6 +263,7 @@ const main = async () => {
     plan,
     machine: { cpus: navigator.hardwareConcurrency, bun: Bun.version },
     generator: "wrk 4 (closed loop, keep-alive; paced with delay() for the 50% runs)",
+    eventStores: `embedded: SQLite; full stack: ${fullStackUrls.mongo ? "MongoDB (MONGO_URL)" : "SQLite (MONGO_URL not set)"}`,
     ceiling: { rps: Math.round(ceilingRps), atHalf: figures(ceilingRun.atHalf), series: ceilingRun.series },
     scenarios: results,
     lag,

@@ -50,6 +50,26 @@ const spawn = async (argv: string[], env: Record<string, string>, port: number, 
 export const fullStackUrls = {
   amqp: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672",
   redis: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
+  /** The full stack's event store when set; the embedded mode always runs SQLite. */
+  mongo: process.env.MONGO_URL || undefined,
+};
+
+/** The same MongoDB deployment, database `name` (the path of a connection string names the database). */
+const withDatabase = (url: string, name: string) => {
+  const [base = url, query] = url.split("?", 2);
+  const hostsEnd = base.indexOf("/", base.indexOf("://") + 3);
+  const hosts = hostsEnd === -1 ? base : base.slice(0, hostsEnd);
+  return `${hosts}/${name}${query ? `?${query}` : ""}`;
+};
+
+const dropMongoDatabase = async (url: string) => {
+  const { MongoClient } = await import("mongodb");
+  const client = new MongoClient(url);
+  try {
+    await client.db().dropDatabase();
+  } finally {
+    await client.close();
+  }
 };
 
 /** Is RabbitMQ and Redis reachable, so the full-stack mode can run? */
@@ -80,6 +100,8 @@ export const startEventfold = async (
     EVENTFOLD_REDIS_PREFIX: `${namespace}:`,
     EVENTFOLD_CLICKHOUSE_DATABASE: namespace,
     ...(mode === "full stack" ? { AMQP_URL: fullStackUrls.amqp, REDIS_URL: fullStackUrls.redis } : {}),
+    MONGO_URL:
+      mode === "full stack" && fullStackUrls.mongo ? withDatabase(fullStackUrls.mongo, namespace) : "",
     ...extraEnv,
   };
   const { proc, url } = await spawn([process.execPath, "run", "src/main.ts"], env, port, "/readyz");
@@ -92,6 +114,7 @@ export const startEventfold = async (
       const exited = await Promise.race([proc.exited, Bun.sleep(30_000).then(() => undefined)]);
       if (exited === undefined) proc.kill(9);
       rmSync(dataDir, { recursive: true, force: true });
+      if (env.MONGO_URL) await dropMongoDatabase(env.MONGO_URL);
       if (mode === "full stack") {
         await removeDeployment({
           amqpUrl: fullStackUrls.amqp,
