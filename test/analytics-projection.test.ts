@@ -6,7 +6,7 @@ import { analyticsProjection } from "../projections/analytics/projection.ts";
 import { openClickHouse, queryRows } from "../src/analytics/clickhouse.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
 import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
-import { tempDir, testConfig } from "./support/service.ts";
+import { chdbPath, tempDir, uniqueName } from "./support/service.ts";
 
 const dir = tempDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,7 +38,7 @@ const failingFor = (client: ClickHouseClient, poisoned: string, inserts: string[
 
 describe("analytics projection", () => {
   test("applies from several shards go as one insert; if it fails, each is inserted alone and only the bad one fails", async () => {
-    const { chdbPath, clickhouseDatabase: database } = testConfig();
+    const database = uniqueName("analytics");
     const client = await openClickHouse({ chdbPath });
     const store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
     const inserts: string[][] = [];

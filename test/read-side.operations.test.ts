@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import Redis from "ioredis";
 import { projectionNames } from "../projections/index.ts";
@@ -125,17 +126,20 @@ describe("roles: npm run projector and npm run edge", () => {
       await projector.exited;
       await store.close();
       await removeDeployment(config);
+      rmSync(config.dataDir, { recursive: true, force: true });
     }
   }, 60_000);
 
   test("the edge alone refuses to start on embedded read models, and says why", async () => {
+    const dataDir = tempDir();
     const proc = Bun.spawn([process.execPath, "run", "src/main.ts", "edge"], {
       cwd: new URL("..", import.meta.url).pathname,
-      env: { ...process.env, PORT: String(freePort()), EVENTFOLD_DATA_DIR: tempDir() },
+      env: { ...process.env, PORT: String(freePort()), EVENTFOLD_DATA_DIR: dataDir },
       stdout: "ignore",
       stderr: "pipe",
     });
     const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    rmSync(dataDir, { recursive: true, force: true });
     expect(code).not.toBe(0);
     expect(stderr).toContain("npm run edge needs REDIS_URL and CLICKHOUSE_URL");
   });

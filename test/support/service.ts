@@ -6,9 +6,11 @@ import { type Service, type ServiceOptions, startService } from "../../src/servi
 
 export const tempDir = (prefix = "eventfold-test-"): string => mkdtempSync(join(tmpdir(), prefix));
 
-/** chDB binds one data directory per process: every in-process service shares it, each with its own database. */
-const chdbPath = tempDir("eventfold-chdb-");
-process.on("exit", () => rmSync(chdbPath, { recursive: true, force: true }));
+/**
+ * chDB binds one data directory per process: every in-process service shares it, each with its own
+ * database. `setup.ts` (preloaded) removes it after the run.
+ */
+export const chdbPath = tempDir("eventfold-chdb-");
 
 let services = 0;
 /** A name no other service of this test run uses: ClickHouse database, Redis key prefix, RabbitMQ namespace. */
@@ -19,7 +21,7 @@ export const testConfig = (overrides: Partial<Config> = {}): Config => {
   return {
     ...loadConfig({ LOG_LEVEL: "silent" }),
     port: 0,
-    dataDir: tempDir(),
+    dataDir: overrides.dataDir ?? tempDir(),
     chdbPath,
     clickhouseDatabase: name,
     redisPrefix: `${name}:`,
