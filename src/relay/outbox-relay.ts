@@ -32,8 +32,8 @@ interface Round {
  * confirmed, and the checkpoint advanced, strictly in order; a failed round drops the rounds after it
  * and reading starts again from the checkpoint, so events sent behind it may arrive before it is sent
  * again (a gap, which projections fill from the store). A crash anywhere re-publishes from the
- * checkpoint (duplicates, which projections ignore), never skips. A lease lets one relay publish at a time, so
- * running several (one per projector) wastes nothing.
+ * checkpoint (duplicates, which projections ignore), never skips. A lease lets one relay publish at a
+ * time, so running several (one per projector) wastes nothing.
  */
 export class OutboxRelay {
   private readonly owner = `relay-${Bun.randomUUIDv7()}`;
@@ -111,15 +111,11 @@ export class OutboxRelay {
       confirmed: this.broker.publish(events),
       settled: false,
     };
-    // A rejection is observed by confirmRounds; until then it must not count as unhandled.
-    round.confirmed.then(
-      () => {
-        round.settled = true;
-      },
-      () => {
-        round.settled = true;
-      },
-    );
+    // Either way it is settled; a rejection is observed by confirmRounds, and must not count as unhandled.
+    const settle = () => {
+      round.settled = true;
+    };
+    round.confirmed.then(settle, settle);
     this.inFlight.push(round);
     this.readPosition = last.position;
     return events.length;
