@@ -70,4 +70,56 @@ describe("group commit", () => {
     expect(await doomed).toBe("disk full");
     expect(await fine).toBe(20);
   });
+
+  test("weighted: a lingering batch closes once its requests weigh maxBatch, and a batch never exceeds it", async () => {
+    const writer = manualWriter();
+    const committer = new GroupCommitter(writer.write, {
+      maxBatch: 10,
+      lingerMs: 60_000,
+      weigh: (request: number) => request,
+    });
+    const small = [3, 4].map((r) => committer.submit(r));
+    await Bun.sleep(5);
+    // 7 of 10: still lingering.
+    expect(writer.batches).toHaveLength(0);
+    const heavy = [5, 12].map((r) => committer.submit(r));
+    await Bun.sleep(5);
+    // 3 + 4 + 5 would be 12: the batch goes at 7; then 5 alone (5 + 12 is over); 12 is over on its own.
+    expect(writer.batches.map((b) => b.requests)).toEqual([[3, 4]]);
+    writer.batches[0]?.answer();
+    expect(await Promise.all(small)).toEqual(["done 3", "done 4"]);
+    await Bun.sleep(5);
+    expect(writer.batches.map((b) => b.requests)).toEqual([[3, 4], [5]]);
+    writer.batches[1]?.answer();
+    await Bun.sleep(5);
+    expect(writer.batches.map((b) => b.requests)).toEqual([[3, 4], [5], [12]]);
+    writer.batches[2]?.answer();
+    expect(await Promise.all(heavy)).toEqual(["done 5", "done 12"]);
+  });
+
+  test("min interval: after a quiet spell a request goes at once; the next batch waits out the interval, unless full", async () => {
+    const writer = manualWriter();
+    const committer = new GroupCommitter(writer.write, { maxBatch: 3, minIntervalMs: 300 });
+    const first = committer.submit(1);
+    await Bun.sleep(5);
+    expect(writer.batches.map((b) => b.requests)).toEqual([[1]]);
+    writer.batches[0]?.answer();
+    await first;
+
+    const steady = [2, 3].map((r) => committer.submit(r));
+    await Bun.sleep(100);
+    // 100 ms after the first batch began: these two wait for the interval.
+    expect(writer.batches).toHaveLength(1);
+    await Bun.sleep(300);
+    expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3]]);
+    writer.batches[1]?.answer();
+    await Promise.all(steady);
+
+    const full = [4, 5, 6].map((r) => committer.submit(r));
+    await Bun.sleep(5);
+    // Within the interval again, but the batch is full: it goes now.
+    expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3], [4, 5, 6]]);
+    writer.batches[2]?.answer();
+    expect(await Promise.all(full)).toEqual(["done 4", "done 5", "done 6"]);
+  });
 });

@@ -1,8 +1,13 @@
 import { StoreOverloadedError } from "./event-store.ts";
 
-export interface GroupCommitOptions {
-  /** Most requests written in one store round trip. */
+export interface GroupCommitOptions<Req = unknown> {
+  /** Most requests written in one store round trip (or most weight, with `weigh`). */
   readonly maxBatch: number;
+  /**
+   * How much a request counts toward `maxBatch` (default 1). A request that is itself a batch (the
+   * analytics inserter's rows) weighs its size, so a batch closes at so many rows, not so many parts.
+   */
+  readonly weigh?: (request: Req) => number;
   /** Most requests waiting for a batch; beyond it `submit` fails fast with `StoreOverloadedError`. */
   readonly maxPending?: number;
   /**
@@ -11,6 +16,12 @@ export interface GroupCommitOptions {
    * to make a batch; a full batch never waits.
    */
   readonly lingerMs?: number;
+  /**
+   * Instead of lingering after the first request: batches start at least this far apart, unless one
+   * is full. A steady stream goes once per interval and waits less than one interval; a request after
+   * a quiet spell goes at once. For writers that want few, large writes (ClickHouse inserts).
+   */
+  readonly minIntervalMs?: number;
   /**
    * Batches sent before the previous one is answered (default 1). A writer that takes batches in
    * order (one thread, one connection) can start the next as soon as it finishes one, instead of
@@ -23,6 +34,7 @@ export interface GroupCommitOptions {
 
 interface Pending<Req, Res> {
   readonly request: Req;
+  readonly weight: number;
   readonly resolve: (result: Res) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -37,14 +49,16 @@ interface Pending<Req, Res> {
  */
 export class GroupCommitter<Req, Res> {
   private queue: Pending<Req, Res>[] = [];
+  private queuedWeight = 0;
   private inFlight = 0;
   private scheduled = false;
   private lingering: Timer | undefined;
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
   private idle: (() => void)[] = [];
 
   constructor(
     private readonly write: (batch: readonly Req[]) => Promise<readonly Res[]> | readonly Res[],
-    private readonly options: GroupCommitOptions,
+    private readonly options: GroupCommitOptions<Req>,
   ) {}
 
   get pending(): number {
@@ -55,8 +69,10 @@ export class GroupCommitter<Req, Res> {
     if (this.queue.length >= (this.options.maxPending ?? Number.POSITIVE_INFINITY)) {
       return Promise.reject(new StoreOverloadedError("the write pipeline is full"));
     }
+    const weight = this.options.weigh?.(request) ?? 1;
     return new Promise<Res>((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.queue.push({ request, weight, resolve, reject });
+      this.queuedWeight += weight;
       this.schedule();
     });
   }
@@ -69,8 +85,12 @@ export class GroupCommitter<Req, Res> {
 
   private schedule(): void {
     if (this.inFlight >= (this.options.maxInFlight ?? 1)) return;
-    const linger = this.options.lingerMs ?? 0;
-    if (linger > 0 && this.queue.length >= this.options.maxBatch) {
+    const { minIntervalMs } = this.options;
+    const linger =
+      minIntervalMs === undefined
+        ? (this.options.lingerMs ?? 0)
+        : Math.max(0, this.lastFlushAt + minIntervalMs - performance.now());
+    if (linger > 0 && this.queuedWeight >= this.options.maxBatch) {
       clearTimeout(this.lingering);
       this.scheduled = false;
       this.flush();
@@ -90,8 +110,22 @@ export class GroupCommitter<Req, Res> {
     const maxInFlight = this.options.maxInFlight ?? 1;
     while (this.queue.length > 0 && this.inFlight < maxInFlight) {
       this.inFlight += 1;
-      void this.writeBatch(this.queue.splice(0, this.options.maxBatch));
+      this.lastFlushAt = performance.now();
+      void this.writeBatch(this.takeBatch());
     }
+  }
+
+  /** The oldest requests up to `maxBatch` in weight; at least one, however heavy. */
+  private takeBatch(): Pending<Req, Res>[] {
+    let count = 0;
+    let weight = 0;
+    for (const p of this.queue) {
+      if (count > 0 && weight + p.weight > this.options.maxBatch) break;
+      count += 1;
+      weight += p.weight;
+    }
+    this.queuedWeight -= weight;
+    return this.queue.splice(0, count);
   }
 
   private async writeBatch(batch: Pending<Req, Res>[]): Promise<void> {
@@ -103,9 +137,10 @@ export class GroupCommitter<Req, Res> {
       for (const p of batch) p.reject(error);
     }
     // Let the requests that came in during the write join the next batch.
-    if (this.queue.length > 0 && this.queue.length < this.options.maxBatch) await yieldToEventLoop();
+    if (this.queue.length > 0 && this.queuedWeight < this.options.maxBatch) await yieldToEventLoop();
     this.inFlight -= 1;
-    this.flush();
+    if (this.options.minIntervalMs === undefined) this.flush();
+    else if (this.queue.length > 0) this.schedule();
     if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
   }
 }

@@ -7,7 +7,7 @@ import { SqliteEventStore } from "./sqlite/sqlite-event-store.ts";
 /** MongoDB when `MONGO_URL` is set, else the embedded SQLite file under the data directory. */
 export const openEventStore = async (
   config: Pick<Config, "mongoUrl" | "dataDir">,
-  batching: Partial<GroupCommitOptions> = {},
+  batching: Partial<Omit<GroupCommitOptions, "weigh">> = {},
 ): Promise<EventStore> => {
   if (config.mongoUrl) {
     const { MongoEventStore } = await import("./mongo/mongo-event-store.ts");

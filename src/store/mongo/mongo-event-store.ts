@@ -69,7 +69,7 @@ type Outcome = AppendResult | { readonly failed: Error };
 const durable = { writeConcern: { w: "majority" as const, j: true } };
 const DUPLICATE_KEY = 11000;
 
-export interface MongoEventStoreOptions extends Partial<GroupCommitOptions> {
+export interface MongoEventStoreOptions extends Partial<Omit<GroupCommitOptions, "weigh">> {
   readonly url: string;
   /** Database name; defaults to the one in the URL, else `eventfold`. */
   readonly database?: string;

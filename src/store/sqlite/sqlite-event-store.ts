@@ -44,7 +44,7 @@ interface ReplyRow {
   body: string;
 }
 
-export interface SqliteEventStoreOptions extends Partial<GroupCommitOptions> {
+export interface SqliteEventStoreOptions extends Partial<Omit<GroupCommitOptions, "weigh">> {
   readonly path: string;
 }
 
