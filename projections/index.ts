@@ -36,7 +36,7 @@ export const createReadSide = async (
     client: clickhouse,
     database,
     aggregateTypes: ["account", "transfer"],
-    insertLingerMs: 100,
+    insertIntervalMs: config.analyticsInsertIntervalMs,
   });
   await analytics.migrate();
   const accountKeys = `${config.redisPrefix}account:`;

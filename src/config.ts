@@ -27,6 +27,11 @@ export interface Config {
   readonly shards: number;
   readonly projectionBatchSize: number;
   readonly projectionBatchMs: number;
+  /**
+   * Analytics inserts start at least this far apart (sooner at 4 000 rows waiting). Each insert is a
+   * data part to write and merge; ClickHouse asks for about one insert a second.
+   */
+  readonly analyticsInsertIntervalMs: number;
   /** Tries per event before it is dead-lettered, and the first backoff (doubling up to 10 s). */
   readonly retryAttempts: number;
   readonly retryBaseMs: number;
@@ -81,8 +86,13 @@ export const loadConfig = (env: Record<string, string | undefined> = process.env
     snapshotEvery: int(env.EVENTFOLD_SNAPSHOT_EVERY, 100, "EVENTFOLD_SNAPSHOT_EVERY"),
     maxBodyBytes: 64 * 1024,
     shards: Math.max(1, int(env.EVENTFOLD_SHARDS, 4, "EVENTFOLD_SHARDS")),
-    projectionBatchSize: Math.max(1, int(env.EVENTFOLD_PROJECTION_BATCH, 500, "EVENTFOLD_PROJECTION_BATCH")),
+    projectionBatchSize: Math.max(1, int(env.EVENTFOLD_PROJECTION_BATCH, 2000, "EVENTFOLD_PROJECTION_BATCH")),
     projectionBatchMs: int(env.EVENTFOLD_PROJECTION_BATCH_MS, 25, "EVENTFOLD_PROJECTION_BATCH_MS"),
+    analyticsInsertIntervalMs: int(
+      env.EVENTFOLD_ANALYTICS_INSERT_INTERVAL_MS,
+      1000,
+      "EVENTFOLD_ANALYTICS_INSERT_INTERVAL_MS",
+    ),
     retryAttempts: Math.max(1, int(env.EVENTFOLD_RETRY_ATTEMPTS, 5, "EVENTFOLD_RETRY_ATTEMPTS")),
     retryBaseMs: int(env.EVENTFOLD_RETRY_BASE_MS, 200, "EVENTFOLD_RETRY_BASE_MS"),
     redisPrefix: env.EVENTFOLD_REDIS_PREFIX || "eventfold:",

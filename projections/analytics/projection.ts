@@ -63,17 +63,24 @@ export interface AnalyticsProjectionOptions {
   readonly database: string;
   readonly aggregateTypes: readonly string[];
   /**
-   * How long the first batch waits for others before they go as one insert. Each insert is a new data
-   * part (files, then merges), so a few large inserts cost ClickHouse far less than many small ones.
+   * Inserts start at least this far apart (unless `insertMaxRows` are waiting); applies from all shards
+   * in between go as one. Each insert is a new data part (files, then merges), so a few large inserts
+   * cost ClickHouse far less than many small ones; ClickHouse asks for about one a second.
    */
-  readonly insertLingerMs?: number;
+  readonly insertIntervalMs?: number;
+  /** Rows at which a lingering insert goes at once (default 4 000). */
+  readonly insertMaxRows?: number;
 }
 
 /**
  * Applies from all shard consumers, coalesced into one insert. If that insert fails, each apply's rows
  * are inserted alone, so a bad batch fails only its own apply and not its neighbours'.
  */
-const coalescingInserter = (client: ClickHouseClient, table: string, lingerMs: number) => {
+const coalescingInserter = (
+  client: ClickHouseClient,
+  table: string,
+  options: { readonly intervalMs: number; readonly maxRows: number },
+) => {
   const insert = (rows: readonly Row[]) => client.insert({ table, values: rows, format: "JSONEachRow" });
   return new GroupCommitter<readonly Row[], Error | undefined>(
     async (parts) => {
@@ -87,7 +94,7 @@ const coalescingInserter = (client: ClickHouseClient, table: string, lingerMs: n
         return outcomes;
       }
     },
-    { maxBatch: 64, lingerMs },
+    { maxBatch: options.maxRows, weigh: (rows) => rows.length, minIntervalMs: options.intervalMs },
   );
 };
 
@@ -104,7 +111,10 @@ export const analyticsProjection = (
 ): Projection & { migrate(): Promise<void> } => {
   const { client, database: db } = options;
   const cache = new VersionCache(200_000);
-  const inserter = coalescingInserter(client, `${db}.events`, options.insertLingerMs ?? 0);
+  const inserter = coalescingInserter(client, `${db}.events`, {
+    intervalMs: options.insertIntervalMs ?? 0,
+    maxRows: options.insertMaxRows ?? 4_000,
+  });
 
   const currentVersions = async (streamIds: string[]): Promise<Map<string, number>> => {
     const known = new Map<string, number>();
