@@ -86,7 +86,12 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     });
     relay = new OutboxRelay(store, broker, {
       batchSize: 1000,
-      maxInFlight: 32,
+      // The in-process broker confirms a round only once every projection has applied it, and the
+      // analytics projection inserts about once a second: the rounds of that second (about a hundred,
+      // one per 10 ms) wait on it while the hot lookups move on.
+      maxInFlight: 1024,
+      minRoundIntervalMs: 10,
+      checkpointEveryMs: 100,
       idleMs: 100,
       leaseTtlMs: 10_000,
       onError: (error) => log.warn({ err: error }, "outbox relay: publishing failed; retrying"),

@@ -103,4 +103,81 @@ describe("outbox relay", () => {
       await store.close();
     }
   });
+
+  test("events that trickle in go in few rounds, and the checkpoint is saved once they stop, not after every round", async () => {
+    const store = new SqliteEventStore({ path: join(dir, "relay-trickle.sqlite") });
+    const broker = new MemoryBroker({
+      shards: 1,
+      batchSize: 50,
+      batchWaitMs: 1,
+      retry: { maxAttempts: 3, backoffMs: () => 10 },
+      deadLetterPath: join(dir, "dead-letters-trickle.sqlite"),
+    });
+    await broker.declare([{ name: "everything", aggregateTypes: ["account"] }]);
+    const received: EventEnvelope[] = [];
+    const subscription = await broker.subscribe("everything", async (batch) => {
+      for (const delivery of batch) received.push(delivery.event);
+      return batch.map(() => ({ ok: true as const }));
+    });
+    let rounds = 0;
+    const counting = Object.assign(Object.create(broker) as MemoryBroker, {
+      publish: (events: readonly EventEnvelope[]) => {
+        rounds += 1;
+        return broker.publish(events);
+      },
+    });
+    let saves = 0;
+    const countingStore = Object.assign(Object.create(store) as SqliteEventStore, {
+      saveCheckpoint: (name: string, value: string) => {
+        saves += 1;
+        return store.saveCheckpoint(name, value);
+      },
+    });
+    const relay = new OutboxRelay(countingStore, counting, {
+      batchSize: 1000,
+      maxInFlight: 64,
+      minRoundIntervalMs: 250,
+      checkpointEveryMs: 60_000,
+      idleMs: 10,
+      leaseTtlMs: 10_000,
+      onError: () => {},
+    });
+    try {
+      relay.start();
+      // Twelve appends, one every 20 ms: each wakes the relay, but a round waits out the interval.
+      for (let i = 0; i < 12; i++) {
+        await store.append({
+          streamId: `trickle-${i}`,
+          aggregateType: "account",
+          expectedVersion: 0,
+          events: [
+            {
+              eventId: Bun.randomUUIDv7(),
+              type: "Deposited",
+              schemaVersion: 1,
+              data: { amount: 1 },
+              metadata: { commandId: "c", correlationId: "c", causationId: "c" },
+            },
+          ],
+        });
+        await Bun.sleep(20);
+      }
+      const head = await store.headPosition();
+      await eventually(
+        async () => Number(await store.loadCheckpoint("outbox-relay")),
+        (saved) => saved === head,
+        10_000,
+      );
+      expect(new Set(received.map((e) => e.eventId)).size).toBe(head);
+      // 240 ms of appends at one round per 250 ms: two rounds, three at most on a slow machine.
+      expect(rounds).toBeLessThanOrEqual(3);
+      // Saved when the events stopped (and perhaps once more at the very end), not once per round.
+      expect(saves).toBeLessThanOrEqual(2);
+    } finally {
+      await relay.stop();
+      await subscription.close();
+      await broker.close();
+      await store.close();
+    }
+  });
 });

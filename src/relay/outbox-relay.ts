@@ -11,6 +11,17 @@ export interface RelayOptions {
   readonly maxInFlight?: number;
   /** Sleep when there is nothing to publish and nobody said there is. */
   readonly idleMs: number;
+  /**
+   * A round that was not full is followed by at least this pause (default 0), so that events that
+   * trickle in go in fewer, larger rounds: each round costs a read, a publish and a checkpoint.
+   */
+  readonly minRoundIntervalMs?: number;
+  /**
+   * Confirmed progress is saved at most this often while events flow (default: after every round),
+   * and at once when they stop. A crash re-publishes what was confirmed since: duplicates, which
+   * projections ignore.
+   */
+  readonly checkpointEveryMs?: number;
   readonly leaseTtlMs: number;
   readonly onError: (error: unknown) => void;
   readonly onPublished?: (count: number, lastPosition: number) => void;
@@ -41,6 +52,7 @@ export class OutboxRelay {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private checkpoint = 0;
+  private saved = { position: 0, at: 0 };
   /** The last position read and handed to the broker; ahead of `checkpoint` by the rounds in flight. */
   private readPosition: number | undefined;
   private inFlight: Round[] = [];
@@ -85,12 +97,15 @@ export class OutboxRelay {
         }
         if (this.readPosition === undefined) {
           this.checkpoint = Number((await this.store.loadCheckpoint(CHECKPOINT)) ?? 0);
+          this.saved = { position: this.checkpoint, at: performance.now() };
           this.readPosition = this.checkpoint;
         }
+        const roundStarted = performance.now();
         const published = await this.publishRound(this.readPosition);
         const full = this.inFlight.length >= (this.options.maxInFlight ?? 1);
         await this.confirmRounds(full);
         if (!full && published === 0) await this.waitForWork();
+        else if (published < this.options.batchSize) await this.pauseAfter(roundStarted);
       } catch (error) {
         this.options.onError(error);
         await this.abandonRounds();
@@ -98,6 +113,14 @@ export class OutboxRelay {
       }
     }
     await this.confirmAll().catch((error) => this.options.onError(error));
+  }
+
+  private async saveCheckpoint(force: boolean): Promise<void> {
+    if (this.checkpoint === this.saved.position) return;
+    const now = performance.now();
+    if (!force && now - this.saved.at < (this.options.checkpointEveryMs ?? 0)) return;
+    await this.store.saveCheckpoint(CHECKPOINT, String(this.checkpoint));
+    this.saved = { position: this.checkpoint, at: now };
   }
 
   /** Reads the events after `after` and hands them to the broker; returns how many. */
@@ -142,22 +165,29 @@ export class OutboxRelay {
       lastPosition = round.lastPosition;
     }
     if (lastPosition !== undefined) {
-      await this.store.saveCheckpoint(CHECKPOINT, String(lastPosition));
       this.checkpoint = lastPosition;
       this.options.onPublished?.(count, lastPosition);
+      await this.saveCheckpoint(false);
     }
     if (refused !== undefined) throw refused;
   }
 
   /** Nothing new to read: wait for an append, the oldest round's confirmation, or the idle timeout. */
   private async waitForWork(): Promise<void> {
+    await this.saveCheckpoint(true);
     const oldest = this.inFlight[0];
     const sleeping = this.sleep(this.options.idleMs);
     await (oldest ? Promise.race([sleeping, oldest.confirmed.catch(() => {})]) : sleeping);
   }
 
+  private async pauseAfter(roundStarted: number): Promise<void> {
+    const left = roundStarted + (this.options.minRoundIntervalMs ?? 0) - performance.now();
+    if (left > 0 && this.running) await Bun.sleep(left);
+  }
+
   private async confirmAll(): Promise<void> {
     while (this.inFlight.length > 0) await this.confirmRounds(true);
+    await this.saveCheckpoint(true);
   }
 
   /** After a failure or a lost lease: wait out what is in flight, read again from the checkpoint. */
