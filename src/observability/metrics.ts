@@ -39,7 +39,7 @@ export const createMetrics = () => {
       name: "eventfold_projection_lag_seconds",
       help: "Time from an event's append to its being applied by a projection",
       labelNames: ["projection"] as const,
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 10, 30],
       registers: [registry],
     }),
     projectionFailures: new Counter({
