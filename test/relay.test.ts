@@ -11,12 +11,17 @@ import { tempDir } from "./support/service.ts";
 const dir = tempDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const appendDeposits = async (store: SqliteEventStore, streams: number, perStream: number) => {
+const appendDeposits = async (
+  store: SqliteEventStore,
+  streams: number,
+  perStream: number,
+  prefix = "account-",
+) => {
   for (let version = 0; version < perStream; version++) {
     await Promise.all(
       Array.from({ length: streams }, (_, s) =>
         store.append({
-          streamId: `account-${s}`,
+          streamId: `${prefix}${s}`,
           aggregateType: "account",
           expectedVersion: version,
           events: [
@@ -34,22 +39,35 @@ const appendDeposits = async (store: SqliteEventStore, streams: number, perStrea
   }
 };
 
+/** An in-process broker with one projection that records every event it is given. */
+const recordingBroker = async (name: string, shards: number) => {
+  const broker = new MemoryBroker({
+    shards,
+    batchSize: 50,
+    batchWaitMs: 1,
+    retry: { maxAttempts: 3, backoffMs: () => 10 },
+    deadLetterPath: join(dir, `${name}-dead-letters.sqlite`),
+  });
+  await broker.declare([{ name: "everything", aggregateTypes: ["account"] }]);
+  const received: EventEnvelope[] = [];
+  const subscription = await broker.subscribe("everything", async (batch) => {
+    for (const delivery of batch) received.push(delivery.event);
+    return batch.map(() => ({ ok: true as const }));
+  });
+  return {
+    broker,
+    received,
+    close: async () => {
+      await subscription.close();
+      await broker.close();
+    },
+  };
+};
+
 describe("outbox relay", () => {
   test("with rounds in flight, a rejected round holds the checkpoint back; every event still arrives", async () => {
     const store = new SqliteEventStore({ path: join(dir, "relay.sqlite") });
-    const broker = new MemoryBroker({
-      shards: 2,
-      batchSize: 50,
-      batchWaitMs: 1,
-      retry: { maxAttempts: 3, backoffMs: () => 10 },
-      deadLetterPath: join(dir, "dead-letters.sqlite"),
-    });
-    await broker.declare([{ name: "everything", aggregateTypes: ["account"] }]);
-    const received: EventEnvelope[] = [];
-    const subscription = await broker.subscribe("everything", async (batch) => {
-      for (const delivery of batch) received.push(delivery.event);
-      return batch.map(() => ({ ok: true as const }));
-    });
+    const { broker, received, close } = await recordingBroker("refused", 2);
     // The broker refuses the third round it is given, after the relay has sent more behind it.
     let publishes = 0;
     const flaky = Object.assign(Object.create(broker) as MemoryBroker, {
@@ -98,27 +116,14 @@ describe("outbox relay", () => {
       expect(refusedAgain).toBeGreaterThan(0);
     } finally {
       await relay.stop();
-      await subscription.close();
-      await broker.close();
+      await close();
       await store.close();
     }
   });
 
   test("events that trickle in go in few rounds, and the checkpoint is saved once they stop, not after every round", async () => {
     const store = new SqliteEventStore({ path: join(dir, "relay-trickle.sqlite") });
-    const broker = new MemoryBroker({
-      shards: 1,
-      batchSize: 50,
-      batchWaitMs: 1,
-      retry: { maxAttempts: 3, backoffMs: () => 10 },
-      deadLetterPath: join(dir, "dead-letters-trickle.sqlite"),
-    });
-    await broker.declare([{ name: "everything", aggregateTypes: ["account"] }]);
-    const received: EventEnvelope[] = [];
-    const subscription = await broker.subscribe("everything", async (batch) => {
-      for (const delivery of batch) received.push(delivery.event);
-      return batch.map(() => ({ ok: true as const }));
-    });
+    const { broker, received, close } = await recordingBroker("trickle", 1);
     let rounds = 0;
     const counting = Object.assign(Object.create(broker) as MemoryBroker, {
       publish: (events: readonly EventEnvelope[]) => {
@@ -146,20 +151,7 @@ describe("outbox relay", () => {
       relay.start();
       // Twelve appends, one every 20 ms: each wakes the relay, but a round waits out the interval.
       for (let i = 0; i < 12; i++) {
-        await store.append({
-          streamId: `trickle-${i}`,
-          aggregateType: "account",
-          expectedVersion: 0,
-          events: [
-            {
-              eventId: Bun.randomUUIDv7(),
-              type: "Deposited",
-              schemaVersion: 1,
-              data: { amount: 1 },
-              metadata: { commandId: "c", correlationId: "c", causationId: "c" },
-            },
-          ],
-        });
+        await appendDeposits(store, 1, 1, `trickle-${i}-`);
         await Bun.sleep(20);
       }
       const head = await store.headPosition();
@@ -175,8 +167,7 @@ describe("outbox relay", () => {
       expect(saves).toBeLessThanOrEqual(2);
     } finally {
       await relay.stop();
-      await subscription.close();
-      await broker.close();
+      await close();
       await store.close();
     }
   });
