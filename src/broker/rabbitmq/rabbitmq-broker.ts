@@ -22,8 +22,20 @@ import { headers, routingKey, type Topology, topology } from "./topology.ts";
 
 type MessageHeaders = Record<string, unknown> | undefined;
 
-const decode = (body: unknown): EventEnvelope =>
-  (Buffer.isBuffer(body) ? JSON.parse(body.toString("utf8")) : body) as EventEnvelope;
+/** A message holds one event, or (as published by the relay) several of one shard and aggregate type. */
+const decode = (body: unknown): EventEnvelope[] => {
+  const parsed = (Buffer.isBuffer(body) ? JSON.parse(body.toString("utf8")) : body) as
+    | EventEnvelope
+    | EventEnvelope[];
+  return Array.isArray(parsed) ? parsed : [parsed];
+};
+
+/** Headers that name the event, for a message that holds one. */
+const eventHeaders = (event: EventEnvelope) => ({
+  streamId: event.streamId,
+  version: event.version,
+  ...(event.metadata.traceparent ? { traceparent: event.metadata.traceparent } : {}),
+});
 
 const attemptOf = (h: MessageHeaders): number => Number(h?.[headers.attempt] ?? 1) || 1;
 
@@ -33,16 +45,22 @@ export interface RabbitMqBrokerOptions extends BrokerOptions {
   readonly namespace: string;
   /** RabbitMQ's own redelivery cap for messages whose consumer dies mid-handling. */
   readonly deliveryLimit?: number;
+  /** Most events in one message (default 100). */
+  readonly eventsPerMessage?: number;
+  /** Unacknowledged messages per shard consumer (default 256). */
+  readonly prefetch?: number;
   readonly onError?: (error: unknown) => void;
 }
 
 /**
  * RabbitMQ: a durable topic exchange, per projection a quorum queue per shard, persistent messages,
- * publisher confirms and manual acks. A failed event is re-published to the shard's retry queue with
- * a growing per-message TTL, which dead-letters it back to the shard queue; after the last attempt it
- * goes to the projection's dead-letter queue with its error. A message is acked only after its
- * outcome (applied, retry or dead letter) is confirmed, so nothing is lost on a crash in between.
- * `rabbitmq-client` reconnects and re-declares by itself.
+ * publisher confirms and manual acks. The relay's events go as one message per shard and aggregate
+ * type (up to `eventsPerMessage`, in stream order): publishing, routing, storing and acking a message
+ * cost RabbitMQ and this process much the same whatever it holds. A failed event is re-published alone
+ * to the shard's retry queue with a growing per-message TTL, which dead-letters it back to the shard
+ * queue; after the last attempt it goes to the projection's dead-letter queue with its error. A message
+ * is acked only after the outcome of each of its events (applied, retry or dead letter) is confirmed,
+ * so nothing is lost on a crash in between. `rabbitmq-client` reconnects and re-declares by itself.
  */
 export class RabbitMqBroker implements Broker {
   readonly name = "rabbitmq";
@@ -98,30 +116,42 @@ export class RabbitMqBroker implements Broker {
   async publish(events: readonly EventEnvelope[]): Promise<void> {
     // Sent back to back on one confirming channel: AMQP keeps their order, confirms come back in bulk.
     await Promise.all(
-      events.map((event) =>
-        this.publisher.send(
+      this.toMessages(events).map(({ shard, aggregateType, events: held }) => {
+        const first = held[0] as EventEnvelope;
+        return this.publisher.send(
           {
             exchange: this.names.eventsExchange,
-            routingKey: routingKey(
-              shardOf(event.streamId, this.options.shards),
-              event.aggregateType,
-              event.type,
-            ),
+            routingKey: routingKey(shard, aggregateType, held.length === 1 ? first.type : "batch"),
             durable: true,
-            messageId: event.eventId,
-            correlationId: event.metadata.correlationId,
+            messageId: first.eventId,
+            correlationId: first.metadata.correlationId,
             contentType: "application/json",
-            type: event.type,
-            headers: {
-              streamId: event.streamId,
-              version: event.version,
-              ...(event.metadata.traceparent ? { traceparent: event.metadata.traceparent } : {}),
-            },
+            ...(held.length === 1 ? { type: first.type } : {}),
+            headers: { [headers.count]: held.length, ...(held.length === 1 ? eventHeaders(first) : {}) },
           },
-          Buffer.from(JSON.stringify(event)),
-        ),
-      ),
+          Buffer.from(JSON.stringify(held)),
+        );
+      }),
     );
+  }
+
+  /** Events grouped by shard and aggregate type (a stream's events stay in order), in message-sized runs. */
+  private toMessages(events: readonly EventEnvelope[]) {
+    const limit = this.options.eventsPerMessage ?? 100;
+    const open = new Map<string, { shard: number; aggregateType: string; events: EventEnvelope[] }>();
+    const messages: { shard: number; aggregateType: string; events: EventEnvelope[] }[] = [];
+    for (const event of events) {
+      const shard = shardOf(event.streamId, this.options.shards);
+      const key = `${shard} ${event.aggregateType}`;
+      let message = open.get(key);
+      if (!message || message.events.length >= limit) {
+        message = { shard, aggregateType: event.aggregateType, events: [] };
+        open.set(key, message);
+        messages.push(message);
+      }
+      message.events.push(event);
+    }
+    return messages;
   }
 
   async subscribe(projection: string, handler: BatchHandler): Promise<Subscription> {
@@ -141,8 +171,8 @@ export class RabbitMqBroker implements Broker {
               durable: true,
               arguments: this.names.shardQueueArguments(projection, this.deliveryLimit),
             },
-            qos: { prefetchCount: batchSize * 2 },
-            concurrency: batchSize * 2,
+            qos: { prefetchCount: this.options.prefetch ?? 256 },
+            concurrency: this.options.prefetch ?? 256,
             requeue: true,
           },
           (message) => this.onMessage(projection, shard, batcher, message),
@@ -182,43 +212,46 @@ export class RabbitMqBroker implements Broker {
     batcher: GroupCommitter<Delivery, Verdict>,
     message: AsyncMessage,
   ): Promise<ConsumerStatus> {
-    const event = decode(message.body);
     const attempt = attemptOf(message.headers);
-    const verdict = await batcher.submit({ event, attempt });
-    if (verdict.ok) return ConsumerStatus.ACK;
-    if (attempt < this.options.retry.maxAttempts) {
-      await this.publisher.send(
-        {
-          exchange: "",
-          routingKey: this.names.retryQueue(projection, shard),
-          durable: true,
-          expiration: String(this.options.retry.backoffMs(attempt)),
-          messageId: message.messageId,
-          contentType: "application/json",
-          headers: { ...message.headers, [headers.attempt]: attempt + 1, [headers.error]: verdict.error },
-        },
-        Buffer.from(JSON.stringify(event)),
-      );
-    } else {
-      await this.publisher.send(
-        {
-          exchange: this.names.deadLetterExchange,
-          routingKey: projection,
-          durable: true,
-          messageId: message.messageId,
-          contentType: "application/json",
-          headers: {
-            ...message.headers,
-            [headers.attempt]: attempt,
-            [headers.error]: verdict.error,
-            [headers.deadLetteredAt]: new Date().toISOString(),
-          },
-        },
-        Buffer.from(JSON.stringify(event)),
-      );
-    }
-    // The retry or dead letter is confirmed: only now may the original go.
+    const events = decode(message.body);
+    const verdicts = await Promise.all(events.map((event) => batcher.submit({ event, attempt })));
+    // Each failed event goes on alone: to wait out its backoff, or to the dead letters.
+    await Promise.all(
+      events.map((event, i) => {
+        const verdict = verdicts[i];
+        return verdict && !verdict.ok
+          ? this.fail(projection, shard, event, attempt, verdict.error)
+          : undefined;
+      }),
+    );
+    // Every retry or dead letter is confirmed: only now may the original go.
     return ConsumerStatus.ACK;
+  }
+
+  private fail(projection: string, shard: number, event: EventEnvelope, attempt: number, error: string) {
+    const retry = attempt < this.options.retry.maxAttempts;
+    return this.publisher.send(
+      {
+        ...(retry
+          ? {
+              exchange: "",
+              routingKey: this.names.retryQueue(projection, shard),
+              expiration: String(this.options.retry.backoffMs(attempt)),
+            }
+          : { exchange: this.names.deadLetterExchange, routingKey: projection }),
+        durable: true,
+        messageId: event.eventId,
+        contentType: "application/json",
+        headers: {
+          ...eventHeaders(event),
+          [headers.count]: 1,
+          [headers.attempt]: retry ? attempt + 1 : attempt,
+          [headers.error]: error,
+          ...(retry ? {} : { [headers.deadLetteredAt]: new Date().toISOString() }),
+        },
+      },
+      Buffer.from(JSON.stringify([event])),
+    );
   }
 
   async deadLetters(projection: string, limit = 1000): Promise<DeadLetter[]> {
@@ -229,9 +262,9 @@ export class RabbitMqBroker implements Broker {
       while (letters.length < limit) {
         const message = await channel.basicGet({ queue: this.names.deadLetterQueue(projection) });
         if (!message) break;
-        letters.push(toDeadLetter(message));
+        letters.push(...toDeadLetters(message));
       }
-      return letters;
+      return letters.slice(0, limit);
     } finally {
       await channel.close();
     }
@@ -249,24 +282,30 @@ export class RabbitMqBroker implements Broker {
       for (;;) {
         const message = await channel.basicGet({ queue });
         if (!message) break;
-        const event = decode(message.body);
-        if (replayed.has(event.eventId)) {
+        const events = decode(message.body);
+        const first = events[0];
+        if (!first || replayed.has(first.eventId)) {
           channel.basicNack({ deliveryTag: message.deliveryTag, requeue: true });
           break;
         }
+        // A message holds the events of one shard, so it goes back as it is.
         await this.publisher.send(
           {
             exchange: "",
-            routingKey: this.names.shardQueue(projection, shardOf(event.streamId, this.options.shards)),
+            routingKey: this.names.shardQueue(projection, shardOf(first.streamId, this.options.shards)),
             durable: true,
             messageId: message.messageId,
             contentType: "application/json",
-            headers: { streamId: event.streamId, version: event.version, [headers.attempt]: 1 },
+            headers: {
+              [headers.count]: events.length,
+              [headers.attempt]: 1,
+              ...(events.length === 1 ? eventHeaders(first) : {}),
+            },
           },
-          Buffer.from(JSON.stringify(event)),
+          Buffer.from(JSON.stringify(events)),
         );
         channel.basicAck({ deliveryTag: message.deliveryTag });
-        replayed.add(event.eventId);
+        for (const event of events) replayed.add(event.eventId);
         onProgress?.(replayed.size, replayed.size + message.messageCount);
       }
     } finally {
@@ -320,16 +359,14 @@ export class RabbitMqBroker implements Broker {
   }
 }
 
-const toDeadLetter = (message: SyncMessage): DeadLetter => {
+const toDeadLetters = (message: SyncMessage): DeadLetter[] => {
   const h = message.headers as MessageHeaders;
   const death = (h?.["x-death"] as { count?: number }[] | undefined)?.[0];
-  return {
-    event: decode(message.body),
-    // A message RabbitMQ itself dead-lettered (delivery limit) carries x-death instead of our error.
-    error: String(
-      h?.[headers.error] ?? (death ? "delivery limit reached: the consumer kept failing" : "unknown"),
-    ),
-    attempts: Number(h?.[headers.attempt] ?? death?.count ?? 0),
-    deadLetteredAt: String(h?.[headers.deadLetteredAt] ?? ""),
-  };
+  // A message RabbitMQ itself dead-lettered (delivery limit) carries x-death instead of our error.
+  const error = String(
+    h?.[headers.error] ?? (death ? "delivery limit reached: the consumer kept failing" : "unknown"),
+  );
+  const attempts = Number(h?.[headers.attempt] ?? death?.count ?? 0);
+  const deadLetteredAt = String(h?.[headers.deadLetteredAt] ?? "");
+  return decode(message.body).map((event) => ({ event, error, attempts, deadLetteredAt }));
 };

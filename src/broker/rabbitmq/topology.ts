@@ -34,11 +34,16 @@ export const topology = (namespace: string) => {
 
 export type Topology = ReturnType<typeof topology>;
 
-/** `<shard>.<aggregateType>.<eventType>`: a shard queue binds `<shard>.<aggregateType>.#`. */
+/**
+ * `<shard>.<aggregateType>.<eventType>`, or `….batch` for a message of several events: a shard queue
+ * binds `<shard>.<aggregateType>.#`.
+ */
 export const routingKey = (shard: number, aggregateType: string, type: string) =>
   `${shard}.${aggregateType}.${type}`;
 
 export const headers = {
+  /** How many events the message holds. */
+  count: "x-eventfold-count",
   attempt: "x-eventfold-attempt",
   error: "x-eventfold-error",
   deadLetteredAt: "x-eventfold-dead-lettered-at",
