@@ -1,6 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { account } from "../actors/account/index.ts";
+import { ActorSystem } from "../src/runtime/actor-system.ts";
+import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
 import { client, eventually, openAccount } from "./support/http.ts";
 import { startTestService, tempDir } from "./support/service.ts";
 
@@ -43,6 +46,36 @@ describe("actor runtime", () => {
       expect(service.engine.actors.size).toBeLessThanOrEqual(10);
     } finally {
       await service.dispose();
+    }
+  });
+
+  test("over the bound, an actor used since the eviction hand last passed stays; the oldest unused one goes", async () => {
+    const dir = tempDir();
+    const store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+    const loaded: string[] = [];
+    const counting = Object.assign(Object.create(store) as SqliteEventStore, {
+      streamInfo: (streamId: string) => {
+        loaded.push(streamId);
+        return store.streamInfo(streamId);
+      },
+    });
+    const actors = new ActorSystem(counting, {
+      maxActors: 3,
+      idleMs: 60_000,
+      mailboxCapacity: 10,
+      maxBatch: 10,
+      snapshotEvery: 100,
+      maxAttempts: 3,
+    });
+    try {
+      for (const id of ["a", "b", "c", "a", "d", "a", "b"]) await actors.view(account, id);
+      // "a" was used again before "d" came, so "b", the oldest unused, made room; "b" came back from the store.
+      expect(loaded).toEqual(["account-a", "account-b", "account-c", "account-d", "account-b"]);
+      expect(actors.size).toBe(3);
+    } finally {
+      await actors.drain();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

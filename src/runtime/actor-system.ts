@@ -17,13 +17,22 @@ export interface AggregateView<S> {
   readonly updatedAt: string | undefined;
 }
 
+/** A live actor, and whether it was used since the eviction hand last passed it. */
+interface Resident {
+  readonly actor: Actor;
+  used: boolean;
+}
+
 /**
- * Routes each command to the one actor that owns its aggregate, creating it on demand. Live actors
- * are kept in a Map in least-recently-used order, so the bound on their number is enforced by
- * dropping idle actors from the front; their state comes back from the store when next needed.
+ * Routes each command to the one actor that owns its aggregate, creating it on demand. The bound on
+ * live actors is kept by second-chance eviction (CLOCK, an approximation of least-recently-used): the
+ * hand goes from the oldest; an actor used since it last passed goes to the back once more, an idle one
+ * that was not is dropped, and its state comes back from the store when next needed. A use only sets a
+ * flag: moving the actor to the back of the Map on every command, as an exact LRU would, churns a Map of
+ * a hundred thousand actors into rehashes that stall the event loop for tens of milliseconds.
  */
 export class ActorSystem {
-  private readonly actors = new Map<string, Actor>();
+  private readonly actors = new Map<string, Resident>();
   private readonly sweeper: Timer;
   private draining = false;
 
@@ -62,28 +71,35 @@ export class ActorSystem {
   async drain(): Promise<void> {
     this.draining = true;
     clearInterval(this.sweeper);
-    while ([...this.actors.values()].some((actor) => !actor.idle)) await Bun.sleep(5);
+    while ([...this.actors.values()].some(({ actor }) => !actor.idle)) await Bun.sleep(5);
   }
 
   private actorFor(aggregate: AnyAggregate, id: string): Actor {
     const streamId = streamIdOf(aggregate.type, id);
-    let actor = this.actors.get(streamId);
-    if (actor) {
-      // Re-insert to keep the Map in least-recently-used order.
-      this.actors.delete(streamId);
-    } else {
-      actor = new Actor(aggregate, streamId, this.store, this.options);
+    const resident = this.actors.get(streamId);
+    if (resident) {
+      resident.used = true;
+      return resident.actor;
     }
-    this.actors.set(streamId, actor);
-    if (this.actors.size > this.options.maxActors) this.evictLeastRecentlyUsed();
+    const actor = new Actor(aggregate, streamId, this.store, this.options);
+    this.actors.set(streamId, { actor, used: false });
+    const excess = this.actors.size - this.options.maxActors;
+    if (excess > 0) this.evict(excess, streamId);
     return actor;
   }
 
-  private evictLeastRecentlyUsed(): void {
-    let excess = this.actors.size - this.options.maxActors;
-    for (const [streamId, actor] of this.actors) {
-      if (excess <= 0) break;
-      if (actor.idle) {
+  /** Drops `excess` idle actors, never `keep` (the one being handed a command). */
+  private evict(excess: number, keep: string): void {
+    // Twice round at most: the first pass may only take away second chances.
+    let steps = this.actors.size * 2;
+    for (const [streamId, resident] of this.actors) {
+      if (excess <= 0 || steps-- <= 0) break;
+      if (streamId === keep) continue;
+      if (resident.used) {
+        resident.used = false;
+        this.actors.delete(streamId);
+        this.actors.set(streamId, resident);
+      } else if (resident.actor.idle) {
         this.actors.delete(streamId);
         excess -= 1;
       }
@@ -92,7 +108,7 @@ export class ActorSystem {
 
   private passivateIdle(): void {
     const cutoff = Date.now() - this.options.idleMs;
-    for (const [streamId, actor] of this.actors) {
+    for (const [streamId, { actor }] of this.actors) {
       if (actor.idle && actor.lastUsed < cutoff) this.actors.delete(streamId);
     }
   }
