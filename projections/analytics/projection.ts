@@ -38,7 +38,11 @@ const toRow = (event: EventEnvelope): Row => {
   };
 };
 
-/** Remembers how far recent streams are, so most batches need no lookup; bounded, oldest out first. */
+/**
+ * Remembers how far streams are, so most batches need no lookup; bounded, first remembered first
+ * out. An update stays in place: moving the entry to the back on every event (an exact LRU) churns a
+ * large Map into rehashes that stall the event loop, and a forgotten stream costs only one query.
+ */
 class VersionCache {
   private readonly versions = new Map<string, number>();
   constructor(private readonly capacity: number) {}
@@ -46,7 +50,6 @@ class VersionCache {
     return this.versions.get(streamId);
   }
   set(streamId: string, version: number): void {
-    this.versions.delete(streamId);
     this.versions.set(streamId, version);
     if (this.versions.size > this.capacity) {
       const oldest = this.versions.keys().next().value;
