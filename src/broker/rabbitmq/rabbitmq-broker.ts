@@ -30,12 +30,24 @@ const decode = (body: unknown): EventEnvelope[] => {
   return Array.isArray(parsed) ? parsed : [parsed];
 };
 
-/** Headers that name the event, for a message that holds one. */
-const eventHeaders = (event: EventEnvelope) => ({
-  streamId: event.streamId,
-  version: event.version,
-  ...(event.metadata.traceparent ? { traceparent: event.metadata.traceparent } : {}),
-});
+/**
+ * The body and headers of a message holding `events`: how many, and, for a single event, which one
+ * and its trace context (several events each carry theirs in their metadata).
+ */
+const eventsMessage = (events: readonly EventEnvelope[]) => {
+  const only = events.length === 1 ? events[0] : undefined;
+  return {
+    body: Buffer.from(JSON.stringify(events)),
+    headers: {
+      [headers.count]: events.length,
+      ...(only && {
+        streamId: only.streamId,
+        version: only.version,
+        ...(only.metadata.traceparent ? { traceparent: only.metadata.traceparent } : {}),
+      }),
+    },
+  };
+};
 
 const attemptOf = (h: MessageHeaders): number => Number(h?.[headers.attempt] ?? 1) || 1;
 
@@ -118,18 +130,20 @@ export class RabbitMqBroker implements Broker {
     await Promise.all(
       this.toMessages(events).map(({ shard, aggregateType, events: held }) => {
         const first = held[0] as EventEnvelope;
+        const type = held.length === 1 ? first.type : undefined;
+        const message = eventsMessage(held);
         return this.publisher.send(
           {
             exchange: this.names.eventsExchange,
-            routingKey: routingKey(shard, aggregateType, held.length === 1 ? first.type : "batch"),
+            routingKey: routingKey(shard, aggregateType, type ?? "batch"),
             durable: true,
             messageId: first.eventId,
             correlationId: first.metadata.correlationId,
             contentType: "application/json",
-            ...(held.length === 1 ? { type: first.type } : {}),
-            headers: { [headers.count]: held.length, ...(held.length === 1 ? eventHeaders(first) : {}) },
+            ...(type ? { type } : {}),
+            headers: message.headers,
           },
-          Buffer.from(JSON.stringify(held)),
+          message.body,
         );
       }),
     );
@@ -230,6 +244,7 @@ export class RabbitMqBroker implements Broker {
 
   private fail(projection: string, shard: number, event: EventEnvelope, attempt: number, error: string) {
     const retry = attempt < this.options.retry.maxAttempts;
+    const message = eventsMessage([event]);
     return this.publisher.send(
       {
         ...(retry
@@ -243,14 +258,13 @@ export class RabbitMqBroker implements Broker {
         messageId: event.eventId,
         contentType: "application/json",
         headers: {
-          ...eventHeaders(event),
-          [headers.count]: 1,
+          ...message.headers,
           [headers.attempt]: retry ? attempt + 1 : attempt,
           [headers.error]: error,
           ...(retry ? {} : { [headers.deadLetteredAt]: new Date().toISOString() }),
         },
       },
-      Buffer.from(JSON.stringify([event])),
+      message.body,
     );
   }
 
@@ -289,6 +303,7 @@ export class RabbitMqBroker implements Broker {
           break;
         }
         // A message holds the events of one shard, so it goes back as it is.
+        const replay = eventsMessage(events);
         await this.publisher.send(
           {
             exchange: "",
@@ -296,13 +311,9 @@ export class RabbitMqBroker implements Broker {
             durable: true,
             messageId: message.messageId,
             contentType: "application/json",
-            headers: {
-              [headers.count]: events.length,
-              [headers.attempt]: 1,
-              ...(events.length === 1 ? eventHeaders(first) : {}),
-            },
+            headers: { ...replay.headers, [headers.attempt]: 1 },
           },
-          Buffer.from(JSON.stringify(events)),
+          replay.body,
         );
         channel.basicAck({ deliveryTag: message.deliveryTag });
         for (const event of events) replayed.add(event.eventId);
