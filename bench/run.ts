@@ -17,10 +17,18 @@ import {
   startCeiling,
   startEventfold,
 } from "./lib/servers.ts";
-import { failures, runWrk, throughput, type WrkResult, type WrkRun, wrkAvailable } from "./lib/wrk.ts";
+import {
+  failures,
+  pacedDelayMs,
+  runWrk,
+  throughput,
+  type WrkResult,
+  type WrkRun,
+  wrkAvailable,
+} from "./lib/wrk.ts";
 
 const full = process.argv.includes("--full");
-const common = { connections: 64, pacedConnections: 16, rehydrateEvents: 10_000 };
+const common = { connections: 64, pacedConnections: 32, rehydrateEvents: 10_000 };
 /**
  * Scenarios 1-4 size the actor cap to their working set (every account, and the transfers' own actors),
  * as a deployment would: under the default cap (50 000) 100 000 uniformly hit accounts would mostly be
@@ -33,6 +41,7 @@ const plan = full
       accounts: 100_000,
       maxActors: maxActorsFor(100_000),
       seconds: 30,
+      calibrationSeconds: 5,
       memoryAccounts: 1_000_000,
       analyticsEvents: 10_000_000,
       analyticsSamples: 100,
@@ -42,6 +51,7 @@ const plan = full
       accounts: 10_000,
       maxActors: maxActorsFor(10_000),
       seconds: 6,
+      calibrationSeconds: 2,
       memoryAccounts: 100_000,
       analyticsEvents: 1_000_000,
       analyticsSamples: 30,
@@ -123,16 +133,20 @@ const measure = async (
   const saturation = await runWrk({ ...base, seconds: plan.seconds, connections: plan.connections });
   const series = await sampler.stop();
   const target = throughput(saturation) / 2;
-  // Each paced connection waits before every request; rate ≈ connections / (delay + latency).
-  const delayMs = Math.max(0, Math.round((plan.pacedConnections * 1000) / Math.max(1, target)));
-  log(`  ${label}: at 50% (${Math.round(target)} req/s target), ${plan.pacedConnections} paced connections`);
+  const paced = { ...base, seconds: plan.calibrationSeconds, connections: plan.pacedConnections };
+  let delayMs = pacedDelayMs(plan.pacedConnections, target);
+  for (const step of [1, 2]) {
+    const probe = await runWrk({ ...paced, delayMs });
+    log(
+      `  ${label}: calibrating the pace (${step}/2): ${Math.round(throughput(probe))} of ${Math.round(target)} req/s`,
+    );
+    delayMs = pacedDelayMs(plan.pacedConnections, target, { delayMs, rps: throughput(probe) });
+  }
+  log(
+    `  ${label}: at 50% (${Math.round(target)} req/s target), ${plan.pacedConnections} paced connections, ${delayMs.toFixed(1)} ms apart`,
+  );
   const side = during?.();
-  const atHalf = await runWrk({
-    ...base,
-    seconds: plan.seconds,
-    connections: plan.pacedConnections,
-    delayMs,
-  });
+  const atHalf = await runWrk({ ...paced, seconds: plan.seconds, delayMs });
   await side?.stop();
   return { saturation, atHalf, series };
 };

@@ -111,7 +111,9 @@ A bare Hono route on \`Bun.serve\` that parses and validates the deposit body an
 
 ## Throughput and latency
 
-Saturation: ${r.plan.connections} connections flat out. "At 50%": paced to half the saturation throughput.
+Saturation: ${r.plan.connections} connections flat out. "At 50%": paced to half the saturation throughput
+(each connection pauses between requests; the pause is calibrated by two probe runs of ${r.plan.calibrationSeconds} s,
+and the rate column shows what was reached).
 Failures are every non-2xx answer and every socket error or timeout.
 
 | mode | scenario | req/s | / ceiling | failures | req/s at 50% | p50 | p99 | p99.9 | failures |

@@ -29,7 +29,7 @@ export interface WrkRun {
   readonly prefix: string;
   readonly seconds: number;
   readonly connections: number;
-  /** Pause before each request on each connection; 0 runs flat out (saturation). */
+  /** Pause before each request on each connection, fractions dithered; 0 runs flat out (saturation). */
   readonly delayMs?: number;
   /** Polled twice a second; once true, wrk is stopped (seeding runs have work, not time, to do). */
   readonly stopWhen?: () => Promise<boolean>;
@@ -84,5 +84,21 @@ export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
 };
 
 export const throughput = (r: WrkResult): number => r.requests / (r.durationUs / 1e6);
+
+/**
+ * The pause that has `connections` paced connections send `targetRps` together. A connection's cycle is
+ * its pause plus what a request costs it (the latency, and wrk's own timer slack), so a pause computed
+ * from the target alone undershoots it (it reached 30-40% of saturation instead of 50%): a probe run at a
+ * known pause measures that cost, and the pause is shortened by it.
+ */
+export const pacedDelayMs = (
+  connections: number,
+  targetRps: number,
+  probe?: { readonly delayMs: number; readonly rps: number },
+): number => {
+  const cycleMs = (connections * 1000) / Math.max(1, targetRps);
+  const costMs = probe ? (connections * 1000) / Math.max(1, probe.rps) - probe.delayMs : 0;
+  return Math.max(0, cycleMs - Math.max(0, costMs));
+};
 export const failures = (r: WrkResult): number =>
   r.errors.connect + r.errors.read + r.errors.write + r.errors.status + r.errors.timeout;
