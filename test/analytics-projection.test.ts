@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { analyticsProjection } from "../projections/analytics/projection.ts";
 import { openClickHouse, queryRows } from "../src/analytics/clickhouse.ts";
@@ -28,11 +29,16 @@ const deposit = (accountId: string, version: number, amount: number): EventEnvel
 /** The real chDB client, except that an insert holding a row of `poisoned` fails, as a bad part would. */
 const failingFor = (client: ClickHouseClient, poisoned: string, inserts: string[][]) =>
   Object.assign(Object.create(client) as ClickHouseClient, {
-    insert: (params: Parameters<ClickHouseClient["insert"]>[0]) => {
-      const rows = params.values as { stream_id: string }[];
-      inserts.push([...new Set(rows.map((r) => r.stream_id))].sort());
-      if (rows.some((r) => r.stream_id === poisoned)) return Promise.reject(new Error("bad part"));
-      return client.insert(params);
+    exec: async (params: Parameters<ClickHouseClient["exec"]>[0]) => {
+      if (!("values" in params)) return client.exec(params);
+      const body = await new Response(params.values as Readable).text();
+      const streams = body
+        .split("\n")
+        .filter((line) => line.length > 0)
+        .map((line) => (JSON.parse(line) as { stream_id: string }).stream_id);
+      inserts.push([...new Set(streams)].sort());
+      if (streams.includes(poisoned)) throw new Error("bad part");
+      return client.exec({ ...params, values: Readable.from(body) });
     },
   });
 

@@ -1,5 +1,8 @@
+import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "../../src/analytics/clickhouse.ts";
+import { yieldToEventLoop } from "../../src/event-loop.ts";
 import type { Projection } from "../../src/projection/projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 import { GroupCommitter } from "../../src/store/group-commit.ts";
@@ -20,9 +23,10 @@ interface Row {
   data: string;
 }
 
-const toRow = (event: EventEnvelope): Row => {
+/** A row as a line of `JSONEachRow`: encoded while the apply runs in slices, not all at insert time. */
+const toLine = (event: EventEnvelope): string => {
   const data = event.data as { currency?: unknown; amount?: unknown; balance?: unknown };
-  return {
+  const row: Row = {
     stream_id: event.streamId,
     version: event.version,
     position: event.position,
@@ -36,7 +40,11 @@ const toRow = (event: EventEnvelope): Row => {
     balance: typeof data.balance === "number" ? data.balance : 0,
     data: JSON.stringify(event.data),
   };
+  return `${JSON.stringify(row)}\n`;
 };
+
+/** Streams applied between two turns of the event loop: about a millisecond's work. */
+const slice = 250;
 
 /**
  * Remembers how far streams are, so most batches need no lookup; bounded, first remembered first
@@ -84,8 +92,18 @@ const coalescingInserter = (
   table: string,
   options: { readonly intervalMs: number; readonly maxRows: number },
 ) => {
-  const insert = (rows: readonly Row[]) => client.insert({ table, values: rows, format: "JSONEachRow" });
-  return new GroupCommitter<readonly Row[], Error | undefined>(
+  // `exec` with values sends rows already encoded in the statement's format (`insert` would encode
+  // them all again, in one go).
+  const insert = async (lines: readonly string[]) => {
+    const { stream } = await client.exec({
+      query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+      values: Readable.from(lines.join("")),
+    });
+    // The answer to an INSERT is empty, but it must be read for the connection to be reused.
+    stream.resume();
+    await finished(stream);
+  };
+  return new GroupCommitter<readonly string[], Error | undefined>(
     async (parts) => {
       try {
         await insert(parts.flat());
@@ -93,11 +111,11 @@ const coalescingInserter = (
       } catch (error) {
         if (parts.length === 1) return [toError(error)];
         const outcomes: (Error | undefined)[] = [];
-        for (const rows of parts) outcomes.push(await insert(rows).then(() => undefined, toError));
+        for (const lines of parts) outcomes.push(await insert(lines).then(() => undefined, toError));
         return outcomes;
       }
     },
-    { maxBatch: options.maxRows, weigh: (rows) => rows.length, minIntervalMs: options.intervalMs },
+    { maxBatch: options.maxRows, weigh: (lines) => lines.length, minIntervalMs: options.intervalMs },
   );
 };
 
@@ -147,34 +165,45 @@ export const analyticsProjection = (
     name: "analytics",
     aggregateTypes: options.aggregateTypes,
     migrate,
+    // In slices of streams, with a turn of the event loop between them: a batch of 2 000 events took
+    // 10-30 ms in one go (a cache lookup in a Map of 200 000 streams alone costs ~1 µs), which every
+    // request arriving meanwhile waited for.
     async apply(events, { store }) {
-      const byStream = Map.groupBy(events, (e) => e.streamId);
-      const current = await currentVersions([...byStream.keys()]);
-      const rows: Row[] = [];
-      const reached = new Map<string, number>();
-      for (const [streamId, stream] of byStream) {
-        let version = current.get(streamId) ?? 0;
-        for (const event of stream.toSorted((a, b) => a.version - b.version)) {
-          if (event.version <= version) continue;
-          if (event.version > version + 1) {
-            const missing = await store.readStream(streamId, { after: version, upTo: event.version - 1 });
-            if (missing.at(-1)?.version !== event.version - 1) {
-              throw new Error(
-                `${streamId}: events ${version + 1}..${event.version - 1} are not in the event store`,
-              );
+      const streams = [...Map.groupBy(events, (e) => e.streamId)];
+      const lines: string[] = [];
+      const reached: [string, number][] = [];
+      for (let from = 0; from < streams.length; from += slice) {
+        if (from > 0) await yieldToEventLoop();
+        const part = streams.slice(from, from + slice);
+        const current = await currentVersions(part.map(([streamId]) => streamId));
+        for (const [streamId, stream] of part) {
+          let version = current.get(streamId) ?? 0;
+          for (const event of stream.toSorted((a, b) => a.version - b.version)) {
+            if (event.version <= version) continue;
+            if (event.version > version + 1) {
+              const missing = await store.readStream(streamId, { after: version, upTo: event.version - 1 });
+              if (missing.at(-1)?.version !== event.version - 1) {
+                throw new Error(
+                  `${streamId}: events ${version + 1}..${event.version - 1} are not in the event store`,
+                );
+              }
+              lines.push(...missing.map(toLine));
             }
-            rows.push(...missing.map(toRow));
+            lines.push(toLine(event));
+            version = event.version;
           }
-          rows.push(toRow(event));
-          version = event.version;
+          reached.push([streamId, version]);
         }
-        reached.set(streamId, version);
       }
-      if (rows.length > 0) {
-        const failure = await inserter.submit(rows);
+      if (lines.length > 0) {
+        const failure = await inserter.submit(lines);
         if (failure) throw failure;
       }
-      for (const [streamId, version] of reached) cache.set(streamId, version);
+      let remembered = 0;
+      for (const [streamId, version] of reached) {
+        if (++remembered % slice === 0) await yieldToEventLoop();
+        cache.set(streamId, version);
+      }
     },
     async reset() {
       cache.clear();

@@ -1,3 +1,4 @@
+import { yieldToEventLoop } from "../event-loop.ts";
 import { StoreOverloadedError } from "./event-store.ts";
 
 export interface GroupCommitOptions<Req = unknown> {
@@ -144,5 +145,3 @@ export class GroupCommitter<Req, Res> {
     if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
   }
 }
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
