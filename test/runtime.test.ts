@@ -79,6 +79,43 @@ describe("actor runtime", () => {
     }
   });
 
+  test("the idle sweep goes through more actors than one slice, and keeps the ones in use", async () => {
+    const dir = tempDir();
+    const store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+    let busyLoads = 0;
+    const counting = Object.assign(Object.create(store) as SqliteEventStore, {
+      streamInfo: (streamId: string) => {
+        if (streamId === "account-busy") busyLoads += 1;
+        return store.streamInfo(streamId);
+      },
+    });
+    const actors = new ActorSystem(counting, {
+      maxActors: 50_000,
+      idleMs: 1_000,
+      mailboxCapacity: 10,
+      maxBatch: 10,
+      snapshotEvery: 100,
+      maxAttempts: 3,
+    });
+    try {
+      for (let i = 0; i < 12_000; i++) await actors.view(account, `sleepy-${i}`);
+      expect(actors.size).toBe(12_000);
+      const deadline = Date.now() + 10_000;
+      do {
+        await actors.view(account, "busy");
+        await Bun.sleep(100);
+      } while (actors.size > 1 && Date.now() < deadline);
+      expect(actors.size).toBe(1);
+      await actors.view(account, "busy");
+      // Used every 100 ms, it was never passivated, so it was loaded from the store only once.
+      expect(busyLoads).toBe(1);
+    } finally {
+      await actors.drain();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("idle actors are passivated after the idle time", async () => {
     const service = await startTestService({ actorIdleMs: 100 });
     try {
