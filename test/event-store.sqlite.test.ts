@@ -51,3 +51,63 @@ describe("SQLite WAL", () => {
     }
   });
 });
+
+describe("SQLite committed tail", () => {
+  const opened = (id: string, amount: number) => ({
+    streamId: `account-${id}`,
+    aggregateType: "account",
+    expectedVersion: 0,
+    events: [
+      {
+        eventId: Bun.randomUUIDv7(),
+        type: "Opened",
+        schemaVersion: 1,
+        data: { amount, note: "é ✓" },
+        metadata: { commandId: `c-${id}`, correlationId: "c", causationId: "c" },
+      },
+      {
+        eventId: Bun.randomUUIDv7(),
+        type: "Deposited",
+        schemaVersion: 1,
+        data: { amount },
+        metadata: { commandId: `c-${id}`, correlationId: "c", causationId: "c" },
+      },
+    ],
+  });
+
+  test("readAll gives what SQLite holds, including the events another process appended in between", async () => {
+    const path = join(dir, "shared.sqlite");
+    const here = new SqliteEventStore({ path });
+    const elsewhere = new SqliteEventStore({ path });
+    try {
+      await here.append(opened("a", 1));
+      await elsewhere.append(opened("b", 2));
+      await Promise.all([here.append(opened("c", 3)), here.append(opened("d", 4))]);
+      const fromSqlite = await elsewhere.readAll(0, 100);
+      expect(fromSqlite.map((e) => `${e.streamId}@${e.version}#${e.position}`)).toEqual([
+        "account-a@1#1",
+        "account-a@2#2",
+        "account-b@1#3",
+        "account-b@2#4",
+        expect.stringMatching(/^account-[cd]@1#5$/),
+        expect.stringMatching(/^account-[cd]@2#6$/),
+        expect.stringMatching(/^account-[cd]@1#7$/),
+        expect.stringMatching(/^account-[cd]@2#8$/),
+      ]);
+      // Page by page, as the relay reads, from any start: the same events, the same fields.
+      for (const after of [0, 1, 2, 3, 4, 5, 6, 7]) {
+        const pages = [];
+        for (let from = after; ; ) {
+          const page = await here.readAll(from, 3);
+          if (page.length === 0) break;
+          pages.push(...page);
+          from = page.at(-1)?.position ?? from;
+        }
+        expect(pages).toEqual(fromSqlite.slice(after));
+      }
+    } finally {
+      await here.close();
+      await elsewhere.close();
+    }
+  });
+});

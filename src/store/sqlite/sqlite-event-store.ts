@@ -13,7 +13,8 @@ import type {
 } from "../event-store.ts";
 import { type GroupCommitOptions, GroupCommitter } from "../group-commit.ts";
 import { startCheckpointer } from "./checkpointer.ts";
-import { openDatabase, type WriteOp, type WriteResult } from "./writer.ts";
+import { CommittedTail } from "./committed-tail.ts";
+import { openDatabase, type WriteOp, type WriteResult, type WrittenAppend } from "./writer.ts";
 import { WriterClient } from "./writer-client.ts";
 
 interface EventRow {
@@ -82,6 +83,7 @@ export class SqliteEventStore implements EventStore {
   private readonly checkpointer: { stop(): void };
   private readonly committer: GroupCommitter<WriteOp, WriteResult>;
   private readonly sql: ReturnType<typeof prepare>;
+  private readonly tail = new CommittedTail(16_384);
 
   constructor(options: SqliteEventStoreOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
@@ -98,8 +100,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
-    const result = await this.committer.submit({ kind: "append", request });
-    if (typeof result !== "object") throw new Error("append produced no result");
+    const written = await this.committer.submit({ kind: "append", request });
+    if (typeof written !== "object") throw new Error("append produced no result");
+    const { lastPosition, ...result }: WrittenAppend = written;
+    if (result.ok && lastPosition !== undefined)
+      this.tail.remember(request, result.version, result.time, lastPosition);
     return result;
   }
 
@@ -135,7 +140,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readAll(after: number, limit: number): Promise<EventEnvelope[]> {
-    return this.sql.readAll.all(after, limit).map(toEnvelope);
+    return this.tail.read(after, limit) ?? this.sql.readAll.all(after, limit).map(toEnvelope);
   }
 
   async headPosition(): Promise<number> {

@@ -12,8 +12,11 @@ export type WriteOp =
   | { readonly kind: "takeLease"; readonly name: string; readonly owner: string; readonly ttlMs: number }
   | { readonly kind: "releaseLease"; readonly name: string; readonly owner: string };
 
+/** An append's result, with the position of its last event when it wrote any. */
+export type WrittenAppend = AppendResult & { readonly lastPosition?: number };
+
 /** An append's result, whether a lease is held after `takeLease`, nothing for the others. */
-export type WriteResult = AppendResult | boolean | undefined;
+export type WriteResult = WrittenAppend | boolean | undefined;
 
 /** Opens a connection with the settings every connection to the file needs, creating the schema. */
 export const openDatabase = (path: string): Database => {
@@ -88,7 +91,7 @@ export class SqliteWriter {
     }
   }
 
-  private append(request: AppendRequest, now: number, time: string): AppendResult {
+  private append(request: AppendRequest, now: number, time: string): WrittenAppend {
     const actualVersion = this.sql.streamVersion.get(request.streamId)?.version ?? 0;
     if (actualVersion !== request.expectedVersion)
       return { ok: false, reason: "version_conflict", actualVersion };
@@ -99,18 +102,21 @@ export class SqliteWriter {
     this.sql.savepoint.run();
     try {
       let version = request.expectedVersion;
+      let lastPosition: number | undefined;
       for (const event of request.events) {
         version += 1;
-        this.sql.insertEvent.run(
-          event.eventId,
-          request.streamId,
-          request.aggregateType,
-          version,
-          event.type,
-          event.schemaVersion,
-          now,
-          JSON.stringify(event.data),
-          JSON.stringify(event.metadata),
+        lastPosition = Number(
+          this.sql.insertEvent.run(
+            event.eventId,
+            request.streamId,
+            request.aggregateType,
+            version,
+            event.type,
+            event.schemaVersion,
+            now,
+            JSON.stringify(event.data),
+            JSON.stringify(event.metadata),
+          ).lastInsertRowid,
         );
       }
       if (request.events.length > 0) {
@@ -126,7 +132,7 @@ export class SqliteWriter {
         this.sql.insertReply.run(r.key, r.fingerprint, r.status, JSON.stringify(r.body));
       }
       this.sql.release.run();
-      return { ok: true, version, time };
+      return { ok: true, version, time, lastPosition };
     } catch (error) {
       this.sql.rollbackToSavepoint.run();
       this.sql.release.run();
