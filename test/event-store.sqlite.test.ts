@@ -1,12 +1,21 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { NewEvent } from "../src/store/envelope.ts";
 import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
 import { describeEventStoreConformance } from "./support/event-store-conformance.ts";
 import { eventually } from "./support/http.ts";
 import { tempDir } from "./support/service.ts";
 
 const dir = tempDir();
+
+const newEvent = (type: string, data: unknown, commandId = "c"): NewEvent => ({
+  eventId: Bun.randomUUIDv7(),
+  type,
+  schemaVersion: 1,
+  data,
+  metadata: { commandId, correlationId: "c", causationId: "c" },
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeEventStoreConformance(
@@ -27,15 +36,7 @@ describe("SQLite WAL", () => {
             streamId: `account-${i}`,
             aggregateType: "account",
             expectedVersion: 0,
-            events: [
-              {
-                eventId: Bun.randomUUIDv7(),
-                type: "Opened",
-                schemaVersion: 1,
-                data: { note: "x".repeat(500) },
-                metadata: { commandId: "c", correlationId: "c", causationId: "c" },
-              },
-            ],
+            events: [newEvent("Opened", { note: "x".repeat(500) })],
           }),
         ),
       );
@@ -57,22 +58,7 @@ describe("SQLite committed tail", () => {
     streamId: `account-${id}`,
     aggregateType: "account",
     expectedVersion: 0,
-    events: [
-      {
-        eventId: Bun.randomUUIDv7(),
-        type: "Opened",
-        schemaVersion: 1,
-        data: { amount, note: "é ✓" },
-        metadata: { commandId: `c-${id}`, correlationId: "c", causationId: "c" },
-      },
-      {
-        eventId: Bun.randomUUIDv7(),
-        type: "Deposited",
-        schemaVersion: 1,
-        data: { amount },
-        metadata: { commandId: `c-${id}`, correlationId: "c", causationId: "c" },
-      },
-    ],
+    events: [newEvent("Opened", { amount, note: "é ✓" }, id), newEvent("Deposited", { amount }, id)],
   });
 
   test("readAll gives what SQLite holds, including the events another process appended in between", async () => {

@@ -139,11 +139,13 @@ export const analyticsProjection = (
 
   const currentVersions = async (streamIds: string[]): Promise<Map<string, number>> => {
     const known = new Map<string, number>();
-    const unknown = streamIds.filter((id) => {
-      const v = cache.get(id);
-      if (v !== undefined) known.set(id, v);
-      return v === undefined;
-    });
+    const unknown: string[] = [];
+    for (const [i, id] of streamIds.entries()) {
+      if (i > 0 && i % slice === 0) await yieldToEventLoop();
+      const version = cache.get(id);
+      if (version === undefined) unknown.push(id);
+      else known.set(id, version);
+    }
     if (unknown.length > 0) {
       const rows = await queryRows<{ stream_id: string; version: string }>(
         client,
@@ -170,13 +172,13 @@ export const analyticsProjection = (
     // request arriving meanwhile waited for.
     async apply(events, { store }) {
       const streams = [...Map.groupBy(events, (e) => e.streamId)];
+      // One query for all the streams the cache does not know (one per slice made eight times as many).
+      const current = await currentVersions(streams.map(([streamId]) => streamId));
       const lines: string[] = [];
       const reached: [string, number][] = [];
       for (let from = 0; from < streams.length; from += slice) {
         if (from > 0) await yieldToEventLoop();
-        const part = streams.slice(from, from + slice);
-        const current = await currentVersions(part.map(([streamId]) => streamId));
-        for (const [streamId, stream] of part) {
+        for (const [streamId, stream] of streams.slice(from, from + slice)) {
           let version = current.get(streamId) ?? 0;
           for (const event of stream.toSorted((a, b) => a.version - b.version)) {
             if (event.version <= version) continue;
