@@ -90,6 +90,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       // analytics projection inserts about once a second: the rounds of that second (about a hundred,
       // one per 10 ms) wait on it while the hot lookups move on.
       maxInFlight: 1024,
+      maxEventsInFlight: 20_000,
       minRoundIntervalMs: 10,
       checkpointEveryMs: 100,
       idleMs: 100,

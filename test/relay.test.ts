@@ -121,6 +121,55 @@ describe("outbox relay", () => {
     }
   });
 
+  test("a projection that does not confirm holds at most maxEventsInFlight events in rounds, however many rounds are allowed", async () => {
+    const store = new SqliteEventStore({ path: join(dir, "relay-bounded.sqlite") });
+    const { broker, received, close } = await recordingBroker("bounded", 1);
+    // The broker takes rounds but confirms none until the gate opens, as a lagging projection would.
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const handed: number[] = [];
+    const gated = Object.assign(Object.create(broker) as MemoryBroker, {
+      publish: async (events: readonly EventEnvelope[]) => {
+        handed.push(events.length);
+        await gate;
+        return broker.publish(events);
+      },
+    });
+    const relay = new OutboxRelay(store, gated, {
+      batchSize: 10,
+      maxInFlight: 100,
+      maxEventsInFlight: 30,
+      idleMs: 10,
+      leaseTtlMs: 10_000,
+      onError: () => {},
+    });
+    try {
+      await appendDeposits(store, 25, 4);
+      const head = await store.headPosition();
+      relay.start();
+      await eventually(
+        async () => handed.length,
+        (rounds) => rounds >= 3,
+        5_000,
+      );
+      await Bun.sleep(300);
+      expect(handed).toEqual([10, 10, 10]);
+      open();
+      await eventually(
+        async () => relay.position,
+        (p) => p === head,
+        10_000,
+      );
+      expect(new Set(received.map((e) => e.eventId)).size).toBe(head);
+    } finally {
+      await relay.stop();
+      await close();
+      await store.close();
+    }
+  });
+
   test("events that trickle in go in few rounds, and the checkpoint is saved once they stop, not after every round", async () => {
     const store = new SqliteEventStore({ path: join(dir, "relay-trickle.sqlite") });
     const { broker, received, close } = await recordingBroker("trickle", 1);

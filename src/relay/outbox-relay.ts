@@ -9,6 +9,12 @@ export interface RelayOptions {
    * while a slow one (a projection that batches its writes) is still confirming an earlier round.
    */
   readonly maxInFlight?: number;
+  /**
+   * Events in the rounds in flight, at most (default: no bound but `maxInFlight`). Rounds are many
+   * and small when events trickle, few and full when a projection catches up; this bounds the memory
+   * the second case holds (1 024 rounds of 1 000 events would be a million).
+   */
+  readonly maxEventsInFlight?: number;
   /** Sleep when there is nothing to publish and nobody said there is. */
   readonly idleMs: number;
   /**
@@ -102,7 +108,9 @@ export class OutboxRelay {
         }
         const roundStarted = performance.now();
         const published = await this.publishRound(this.readPosition);
-        const full = this.inFlight.length >= (this.options.maxInFlight ?? 1);
+        const full =
+          this.inFlight.length >= (this.options.maxInFlight ?? 1) ||
+          this.eventsInFlight() >= (this.options.maxEventsInFlight ?? Number.POSITIVE_INFINITY);
         await this.confirmRounds(full);
         if (!full && published === 0) await this.waitForWork();
         else if (published < this.options.batchSize) await this.pauseAfter(roundStarted);
@@ -113,6 +121,12 @@ export class OutboxRelay {
       }
     }
     await this.confirmAll().catch((error) => this.options.onError(error));
+  }
+
+  private eventsInFlight(): number {
+    let events = 0;
+    for (const round of this.inFlight) events += round.count;
+    return events;
   }
 
   private async saveCheckpoint(force: boolean): Promise<void> {
