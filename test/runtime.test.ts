@@ -189,5 +189,6 @@ describe("snapshots", () => {
     } finally {
       await second.stop();
     }
-  });
+    // Four services start and stop here, each opening its store and chDB: 5 s on a busy machine.
+  }, 30_000);
 });
