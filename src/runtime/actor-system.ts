@@ -1,5 +1,5 @@
 import { type Aggregate, type AnyAggregate, type Message, streamIdOf } from "../aggregate.ts";
-import { yieldToEventLoop } from "../event-loop.ts";
+import { forEachInSlices } from "../event-loop.ts";
 import type { EventStore } from "../store/event-store.ts";
 import { Actor, type ActorOptions, type ActorView } from "./actor.ts";
 import type { CommandOutcome, CommandRequest } from "./command.ts";
@@ -124,11 +124,9 @@ export class ActorSystem {
     this.sweeping = true;
     try {
       const cutoff = Date.now() - this.options.idleMs;
-      let seen = 0;
-      for (const [streamId, { actor }] of this.actors) {
-        if (++seen % sweepSlice === 0) await yieldToEventLoop();
+      await forEachInSlices(this.actors, sweepSlice, ([streamId, { actor }]) => {
         if (actor.idle && actor.lastUsed < cutoff) this.actors.delete(streamId);
-      }
+      });
     } finally {
       this.sweeping = false;
     }
