@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -95,5 +96,66 @@ describe("SQLite committed tail", () => {
       await here.close();
       await elsewhere.close();
     }
+  });
+});
+
+describe("SQLite files from before open_streams", () => {
+  test("keep their open streams and versions; the per-stream table is dropped", async () => {
+    const path = join(dir, "legacy.sqlite");
+    const legacy = new Database(path, { create: true, strict: true });
+    legacy.exec(`
+      PRAGMA journal_mode = WAL;
+      CREATE TABLE events (
+        position INTEGER PRIMARY KEY, event_id TEXT NOT NULL, stream_id TEXT NOT NULL,
+        aggregate_type TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL,
+        schema_version INTEGER NOT NULL, time INTEGER NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL,
+        UNIQUE (stream_id, version));
+      CREATE TABLE streams (
+        stream_id TEXT PRIMARY KEY, aggregate_type TEXT NOT NULL, version INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL, final INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+      CREATE INDEX streams_open ON streams (aggregate_type) WHERE final = 0;`);
+    const insert = legacy.prepare(
+      "INSERT INTO events VALUES (NULL, ?, ?, 'transfer', ?, 'Step', 1, 1700000000000, '{}', '{}')",
+    );
+    for (const [streamId, versions, final] of [
+      ["transfer-running", 2, 0],
+      ["transfer-done", 3, 1],
+    ] as const) {
+      for (let v = 1; v <= versions; v++) insert.run(Bun.randomUUIDv7(), streamId, v);
+      legacy
+        .prepare("INSERT INTO streams VALUES (?, 'transfer', ?, 1700000000000, ?)")
+        .run(streamId, versions, final);
+    }
+    legacy.close();
+
+    const store = new SqliteEventStore({ path });
+    try {
+      const open: string[] = [];
+      for await (const id of store.openStreams("transfer")) open.push(id);
+      expect(open).toEqual(["transfer-running"]);
+      expect(await store.streamInfo("transfer-running")).toMatchObject({ version: 2, final: false });
+      expect(await store.streamInfo("transfer-done")).toMatchObject({ version: 3, final: true });
+      const next = await store.append({
+        streamId: "transfer-running",
+        aggregateType: "transfer",
+        expectedVersion: 2,
+        events: [newEvent("Step", {})],
+        final: true,
+      });
+      expect(next).toMatchObject({ ok: true, version: 3 });
+      const stale = await store.append({
+        streamId: "transfer-done",
+        aggregateType: "transfer",
+        expectedVersion: 2,
+        events: [newEvent("Step", {})],
+      });
+      expect(stale).toEqual({ ok: false, reason: "version_conflict", actualVersion: 3 });
+    } finally {
+      await store.close();
+    }
+    const reopened = new Database(path, { readonly: true });
+    const tables = reopened.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all();
+    reopened.close();
+    expect(tables.map((t) => (t as { name: string }).name)).not.toContain("streams");
   });
 });

@@ -237,10 +237,17 @@ export const describeEventStoreConformance = (name: string, open: OpenStore) => 
     test("lists the streams of a type that are not final", async () => {
       const store = await connect();
       const type = `proc${Date.now().toString(36)}${streams}`;
-      const [open1, done, open2] = [newStream(), newStream(), newStream()];
+      const [open1, done, open2, bornDone] = [newStream(), newStream(), newStream(), newStream()];
       for (const streamId of [open1, done, open2]) {
         await store.append({ streamId, aggregateType: type, expectedVersion: 0, events: [event("Started")] });
       }
+      await store.append({
+        streamId: bornDone,
+        aggregateType: type,
+        expectedVersion: 0,
+        events: [event("Started"), event("Done")],
+        final: true,
+      });
       await store.append({
         streamId: done,
         aggregateType: type,
@@ -252,6 +259,8 @@ export const describeEventStoreConformance = (name: string, open: OpenStore) => 
       for await (const id of store.openStreams(type)) listed.push(id);
       expect(listed.sort()).toEqual([open1, open2].sort());
       expect(await store.streamInfo(done)).toMatchObject({ version: 2, final: true });
+      expect(await store.streamInfo(bornDone)).toMatchObject({ version: 2, final: true });
+      expect(await store.streamInfo(open1)).toMatchObject({ aggregateType: type, version: 1, final: false });
     });
 
     test("keeps the newest snapshot", async () => {

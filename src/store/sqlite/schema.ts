@@ -1,7 +1,11 @@
 /**
  * `events.position` is the rowid: SQLite has one writer at a time and a rolled-back insert frees its
  * rowid, so positions are gap-free and in commit order, which is what the outbox relay needs.
- * `UNIQUE (stream_id, version)` is the optimistic-concurrency backstop and the stream read index.
+ * `UNIQUE (stream_id, version)` is the optimistic-concurrency backstop, the stream read index, and
+ * where a stream's version is read (its last entry). There is no per-stream row to update on every
+ * append: in WAL mode each B-tree page an append dirties is a 4 KiB page written twice (WAL, then the
+ * checkpoint), and such a row cost two random pages per append (the table's and its index's).
+ * `open_streams` holds the streams not yet final, written when a stream starts and when it ends.
  */
 export const schema = `
 CREATE TABLE IF NOT EXISTS events (
@@ -17,14 +21,11 @@ CREATE TABLE IF NOT EXISTS events (
   metadata       TEXT    NOT NULL,
   UNIQUE (stream_id, version)
 );
-CREATE TABLE IF NOT EXISTS streams (
-  stream_id      TEXT    PRIMARY KEY,
-  aggregate_type TEXT    NOT NULL,
-  version        INTEGER NOT NULL,
-  updated_at     INTEGER NOT NULL,
-  final          INTEGER NOT NULL DEFAULT 0
+CREATE TABLE IF NOT EXISTS open_streams (
+  aggregate_type TEXT NOT NULL,
+  stream_id      TEXT NOT NULL,
+  PRIMARY KEY (aggregate_type, stream_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS streams_open ON streams (aggregate_type) WHERE final = 0;
 CREATE TABLE IF NOT EXISTS snapshots (
   stream_id        TEXT    PRIMARY KEY,
   version          INTEGER NOT NULL,
@@ -46,4 +47,14 @@ CREATE TABLE IF NOT EXISTS replies (
   status      INTEGER NOT NULL,
   body        TEXT    NOT NULL
 ) WITHOUT ROWID;
+`;
+
+/**
+ * Files written before \`open_streams\` kept a row per stream in \`streams\`: carry its open streams over
+ * and drop it, once, under the write lock (another process may be opening the same file).
+ */
+export const migrateStreamsTable = `
+INSERT OR IGNORE INTO open_streams (aggregate_type, stream_id)
+  SELECT aggregate_type, stream_id FROM streams WHERE final = 0;
+DROP TABLE streams;
 `;

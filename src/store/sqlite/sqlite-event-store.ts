@@ -31,10 +31,9 @@ interface EventRow {
 }
 
 interface StreamRow {
-  stream_id: string;
   aggregate_type: string;
   version: number;
-  updated_at: number;
+  time: number;
   final: number;
 }
 
@@ -130,10 +129,10 @@ export class SqliteEventStore implements EventStore {
     const row = this.sql.stream.get(streamId);
     return row
       ? {
-          streamId: row.stream_id,
+          streamId,
           aggregateType: row.aggregate_type,
           version: row.version,
-          updatedAt: new Date(row.updated_at).toISOString(),
+          updatedAt: new Date(row.time).toISOString(),
           final: row.final === 1,
         }
       : undefined;
@@ -200,10 +199,17 @@ export class SqliteEventStore implements EventStore {
 }
 
 const prepare = (db: Database) => ({
-  stream: db.prepare("SELECT * FROM streams WHERE stream_id = ?") as Statement<StreamRow, [string]>,
-  openStreams: db.prepare(
-    "SELECT stream_id FROM streams WHERE aggregate_type = ? AND final = 0",
-  ) as Statement<{ stream_id: string }, [string]>,
+  // A stream is what its last event says, final once it has left open_streams.
+  stream: db.prepare(
+    `SELECT e.aggregate_type, e.version, e.time, NOT EXISTS (
+       SELECT 1 FROM open_streams o WHERE o.aggregate_type = e.aggregate_type AND o.stream_id = e.stream_id
+     ) AS final
+     FROM events e WHERE e.stream_id = ? ORDER BY e.version DESC LIMIT 1`,
+  ) as Statement<StreamRow, [string]>,
+  openStreams: db.prepare("SELECT stream_id FROM open_streams WHERE aggregate_type = ?") as Statement<
+    { stream_id: string },
+    [string]
+  >,
   readStream: db.prepare(
     `SELECT * FROM events WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?`,
   ) as Statement<EventRow, [string, number, number, number]>,

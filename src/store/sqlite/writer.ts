@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import type { AppendRequest, AppendResult, Snapshot, StoredReply } from "../event-store.ts";
-import { schema } from "./schema.ts";
+import { migrateStreamsTable, schema } from "./schema.ts";
 import { enableWal } from "./wal.ts";
 
 /** Everything that writes to the file: it all goes through one connection, on the writer thread. */
@@ -26,7 +26,21 @@ export const openDatabase = (path: string): Database => {
   enableWal(db);
   db.exec("PRAGMA synchronous = FULL");
   db.exec(schema);
+  migrateLegacyStreams(db);
   return db;
+};
+
+const migrateLegacyStreams = (db: Database): void => {
+  const legacy = db.query("SELECT 1 AS found FROM sqlite_schema WHERE type = 'table' AND name = 'streams'");
+  if (!legacy.get()) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    if (legacy.get()) db.exec(migrateStreamsTable);
+    db.exec("COMMIT");
+  } catch (error) {
+    db.exec("ROLLBACK");
+    throw error;
+  }
 };
 
 /**
@@ -120,13 +134,11 @@ export class SqliteWriter {
         );
       }
       if (request.events.length > 0) {
-        this.sql.upsertStream.run(
-          request.streamId,
-          request.aggregateType,
-          version,
-          now,
-          request.final ? 1 : 0,
-        );
+        // A stream is open from its first append until its final one; deposits touch neither.
+        if (request.expectedVersion === 0 && !request.final)
+          this.sql.openStream.run(request.aggregateType, request.streamId);
+        else if (request.expectedVersion > 0 && request.final)
+          this.sql.closeStream.run(request.aggregateType, request.streamId);
       }
       for (const r of request.replies ?? []) {
         this.sql.insertReply.run(r.key, r.fingerprint, r.status, JSON.stringify(r.body));
@@ -161,12 +173,12 @@ const prepare = (db: Database) => ({
     `INSERT INTO events (event_id, stream_id, aggregate_type, version, type, schema_version, time, data, metadata)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ),
-  upsertStream: db.prepare(
-    `INSERT INTO streams (stream_id, aggregate_type, version, updated_at, final) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,
-       final = excluded.final`,
+  openStream: db.prepare("INSERT INTO open_streams (aggregate_type, stream_id) VALUES (?, ?)"),
+  closeStream: db.prepare("DELETE FROM open_streams WHERE aggregate_type = ? AND stream_id = ?"),
+  // The last entry of the (stream_id, version) index: one seek, no table row read.
+  streamVersion: db.query<{ version: number | null }, [string]>(
+    "SELECT max(version) AS version FROM events WHERE stream_id = ?",
   ),
-  streamVersion: db.query<{ version: number }, [string]>("SELECT version FROM streams WHERE stream_id = ?"),
   replyExists: db.query<{ found: number }, [string]>("SELECT 1 AS found FROM replies WHERE key = ?"),
   upsertSnapshot: db.prepare(
     `INSERT INTO snapshots (stream_id, version, snapshot_version, state) VALUES (?, ?, ?, ?)
