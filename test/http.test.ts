@@ -83,6 +83,15 @@ describe("operations", () => {
     expect(text).toMatch(/eventfold_command_duration_seconds_bucket\{le="0\.1",route="\/v1\/accounts"\} 1/);
     expect(text).toMatch(/eventfold_append_batch_size_count [1-9]/);
     expect(text).toMatch(/eventfold_live_actors [1-9]/);
+    // Counts go on from one scrape to the next: each is added once, not again.
+    await api.post("/v1/accounts/metered/deposits", { amount: 1 });
+    const again = await (await fetch(`${service.url}/metrics`)).text();
+    expect(again).toContain(
+      'eventfold_commands_total{route="/v1/accounts/:id/deposits",outcome="accepted"} 2',
+    );
+    expect(again).toContain(
+      'eventfold_http_requests_total{method="post",route="/v1/accounts/:id/deposits",status="200"} 2',
+    );
   });
 
   test("openapi.json is OpenAPI 3.1 built from the validating schemas", async () => {
@@ -153,6 +162,8 @@ describe("operations", () => {
     const nowhere = await api.get("/v1/nowhere");
     expect(nowhere.body).toMatchObject({ status: 404, code: "not_found" });
     expect(nowhere.headers.get("content-type")).toStartWith("application/problem+json");
+    // Every answer, refusals included, names the correlation id the client can quote.
+    expect(nowhere.headers.get("x-correlation-id")).toMatch(/^[\da-f-]{36}$/);
   });
 
   test("correlation id and trace context travel into the events' metadata", async () => {

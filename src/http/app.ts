@@ -98,8 +98,9 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
       causationId: requestId,
       ...(traceparent && traceparentFormat.test(traceparent) ? { traceparent } : {}),
     });
-    await next();
+    // Before the answer exists: set on a finished answer, Hono copies the whole Response to add it.
     c.header("X-Correlation-Id", correlationId);
+    await next();
   });
 
   app.onError((error, c) => {
@@ -146,11 +147,12 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
   });
 
   for (const route of routes) {
-    // Children bound to their labels once: prom-client hashes a label object on every unbound call.
     const byStatus = memoize((status: number) =>
-      metrics.httpRequests.labels({ method: route.method, route: route.path, status }),
+      metrics.httpRequestCounts.child({ method: route.method, route: route.path, status }),
     );
-    const byOutcome = memoize((outcome: string) => metrics.commands.labels({ route: route.path, outcome }));
+    const byOutcome = memoize((outcome: string) =>
+      metrics.commandCounts.child({ route: route.path, outcome }),
+    );
     const commandSeconds = metrics.commandSeconds.labels({ route: route.path });
     const handler = async (c: Context<Env>) => {
       const started = performance.now();

@@ -1,15 +1,23 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { CounterTally } from "./tally.ts";
 
 /** The engine's Prometheus metrics, one registry per engine so tests can run several side by side. */
 export const createMetrics = () => {
   const registry = new Registry();
+  const commandCounts = new CounterTally<"route" | "outcome">();
+  const httpRequestCounts = new CounterTally<"method" | "route" | "status">();
   const metrics = {
     registry,
+    /** Per request: counted as plain numbers, handed to `commands` at scrape time. */
+    commandCounts,
     commands: new Counter({
       name: "eventfold_commands_total",
       help: "Commands handled, by route and outcome (accepted, a refusal code, or an error)",
       labelNames: ["route", "outcome"] as const,
       registers: [registry],
+      collect() {
+        commandCounts.flushInto(this);
+      },
     }),
     commandSeconds: new Histogram({
       name: "eventfold_command_duration_seconds",
@@ -18,11 +26,16 @@ export const createMetrics = () => {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    /** Per request: counted as plain numbers, handed to `httpRequests` at scrape time. */
+    httpRequestCounts,
     httpRequests: new Counter({
       name: "eventfold_http_requests_total",
       help: "HTTP requests by method, route and status",
       labelNames: ["method", "route", "status"] as const,
       registers: [registry],
+      collect() {
+        httpRequestCounts.flushInto(this);
+      },
     }),
     appendBatchSize: new Histogram({
       name: "eventfold_append_batch_size",
