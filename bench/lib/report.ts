@@ -152,8 +152,10 @@ ${(r.touched.peakRssBytes / 2 ** 20).toFixed(0)} MiB; ${r.touched.liveActors} ac
 
 ${
   r.rehydration
-    ? `A ${r.rehydration.events}-event account after a restart: first command ${ms(r.rehydration.firstCommandMs)} ` +
-      `(rehydration from the newest snapshot plus the events after it, plus one append), warm command p50 ${ms(r.rehydration.warmCommandMs)}.`
+    ? `${r.rehydration.firstCommandsMs.length} accounts of ${r.rehydration.events} events each, after a restart ` +
+      `(timed once start-up work has settled): first command median ${ms(r.rehydration.firstCommandMs)} ` +
+      `(each: ${r.rehydration.firstCommandsMs.map(ms).join(", ")}; rehydration from the newest snapshot plus the events ` +
+      `after it, plus one append), warm command p50 ${ms(r.rehydration.warmCommandMs)}.`
     : ""
 }
 `;
@@ -241,7 +243,7 @@ const targets = (r: Results): TargetRow[] => {
   });
   if (r.rehydration) {
     rows.push({
-      what: `first command on a ${r.rehydration.events}-event stream after a restart`,
+      what: `first command on a ${r.rehydration.events}-event stream after a restart (median of ${r.rehydration.firstCommandsMs.length})`,
       target: "≤ 20 ms",
       reached: ms(r.rehydration.firstCommandMs),
       met: r.rehydration.firstCommandMs <= 20,
