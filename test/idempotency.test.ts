@@ -60,6 +60,33 @@ describe("Idempotency-Key", () => {
     }
   });
 
+  test("a step applied once and sent again (a process resumed after a crash) gets its first answer, though deciding it again would refuse it", async () => {
+    const service = await startTestService();
+    try {
+      await openAccount(client(service.url), "idem-step", "EUR", 100);
+      const { account } = await import("../actors/account/index.ts");
+      const { replyFor } = await import("../src/http/outcome.ts");
+      const step = () =>
+        service.engine.actors.dispatch(account, "idem-step", {
+          command: { type: "Withdraw", amount: 80 },
+          metadata: { commandId: "c", correlationId: "c", causationId: "c" },
+          idempotency: {
+            key: "transfer:t1:debit",
+            fingerprint: "transfer:t1:debit",
+            toReply: (decided) => replyFor(decided, () => ({ status: 200, body: { applied: true } })),
+          },
+        });
+      const first = await step();
+      expect(first.kind).toBe("accepted");
+      // 20 left: decided afresh, the same withdrawal is now refused for want of funds.
+      const again = await step();
+      expect(again).toMatchObject({ kind: "replayed", sameRequest: true, reply: { status: 200 } });
+      expect((await client(service.url).get("/v1/accounts/idem-step/state")).body.balance).toBe(20);
+    } finally {
+      await service.dispose();
+    }
+  });
+
   test("many concurrent requests with one key write once and all get the same answer", async () => {
     const service = await startTestService();
     try {
