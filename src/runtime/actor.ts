@@ -209,21 +209,11 @@ export class Actor {
       // Nothing is appended, so nothing clashes with an answer stored earlier under the same key (a
       // process step retried after a crash that came just after its first try was applied): the store
       // is asked before a refusal is given, else the step would now be refused by its own effect.
-      const fresh: typeof decided = [];
-      for (const entry of decided) {
-        const idem = entry.job.request.idempotency;
-        const stored = idem ? await this.store.findReply(idem.key) : undefined;
-        if (stored && idem) {
-          entry.job.resolve({
-            kind: "replayed",
-            reply: stored,
-            sameRequest: stored.fingerprint === idem.fingerprint,
-          });
-        } else fresh.push(entry);
-      }
-      const freshKeys = new Set(fresh.map(({ job }) => job.request.idempotency?.key));
+      for (const { job } of decided) job.lookupReply = job.request.idempotency !== undefined;
+      const fresh = new Set(await this.replayKnownReplies(decided.map(({ job }) => job)));
+      const freshKeys = new Set([...fresh].map((job) => job.request.idempotency?.key));
       await this.store.saveReplies(replies.filter((reply) => freshKeys.has(reply.key)));
-      for (const { job, outcome } of fresh) job.resolve(outcome);
+      for (const { job, outcome } of decided) if (fresh.has(job)) job.resolve(outcome);
       return deferred;
     }
 
