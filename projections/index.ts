@@ -28,6 +28,7 @@ export interface ReadSide {
 export const createReadSide = async (
   config: Config,
   onError: (error: unknown) => void = () => {},
+  onNotice: (message: string) => void = () => {},
 ): Promise<ReadSide> => {
   const hot: HotStore = config.redisUrl ? new RedisHotStore(config.redisUrl, onError) : new MemoryHotStore();
   const clickhouse = await openClickHouse({ url: config.clickhouseUrl, chdbPath: config.chdbPath });
@@ -38,7 +39,7 @@ export const createReadSide = async (
     aggregateTypes: ["account", "transfer"],
     insertIntervalMs: config.analyticsInsertIntervalMs,
   });
-  await analytics.migrate();
+  for (const notice of await analytics.migrate()) onNotice(notice);
   const accountKeys = `${config.redisPrefix}account:`;
 
   return {

@@ -62,7 +62,11 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     },
   });
   const engine = createEngine({ config, store, metrics, log, modules: options.modules ?? defaultModules });
-  const readSide = await createReadSide(config, (error) => log.warn({ err: error }, "read store trouble"));
+  const readSide = await createReadSide(
+    config,
+    (error) => log.warn({ err: error }, "read store trouble"),
+    (notice) => log.warn(notice),
+  );
   const readiness: ReadinessCheck[] = [
     { name: "eventStore", check: () => store.ping() },
     ...readSide.readiness,
