@@ -87,24 +87,37 @@ const appendDeposits = async (store: SqliteEventStore, accountId: string, from: 
   return store.readStream(`account-${accountId}`, { after: from - 1 });
 };
 
+/** A fresh analytics database on chDB and a fresh event store, for one test; both dropped after it. */
+const withAnalytics = async (
+  run: (env: { client: ClickHouseClient; database: string; store: SqliteEventStore }) => Promise<void>,
+) => {
+  const database = uniqueName("analytics");
+  const client = await openClickHouse({ chdbPath });
+  const store = new SqliteEventStore({ path: join(dir, `${database}.sqlite`) });
+  try {
+    await run({ client, database, store });
+  } finally {
+    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    await client.close();
+    await store.close();
+  }
+};
+
 describe("analytics projection", () => {
   test("applies from several shards go as one insert; if it fails, each is inserted alone and only the bad one fails", async () => {
-    const database = uniqueName("analytics");
-    const client = await openClickHouse({ chdbPath });
-    const store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
-    const inserts: string[][] = [];
-    const projection = analyticsProjection({
-      client: intercepted(client, async (body, write) => {
-        const streams = streamsOf(body);
-        inserts.push([...new Set(streams)].sort());
-        if (streams.includes("account-poison")) throw new Error("bad part");
-        await write(body);
-      }),
-      database,
-      aggregateTypes: ["account"],
-      insertIntervalMs: 300,
-    });
-    try {
+    await withAnalytics(async ({ client, database, store }) => {
+      const inserts: string[][] = [];
+      const projection = analyticsProjection({
+        client: intercepted(client, async (body, write) => {
+          const streams = streamsOf(body);
+          inserts.push([...new Set(streams)].sort());
+          if (streams.includes("account-poison")) throw new Error("bad part");
+          await write(body);
+        }),
+        database,
+        aggregateTypes: ["account"],
+        insertIntervalMs: 300,
+      });
       await projection.migrate();
       const context = { store };
       // The first insert after a quiet spell goes at once; the applies after it, within the interval, wait.
@@ -128,33 +141,26 @@ describe("analytics projection", () => {
         ["account-b", 1, 7],
         ["account-first", 1, 1],
       ]);
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-      await store.close();
-    }
+    });
   });
   test("an insert that wrote part of its rows and then failed leaves, once retried, every event in the table once", async () => {
-    const database = uniqueName("analytics");
-    const client = await openClickHouse({ chdbPath });
-    const store = new SqliteEventStore({ path: join(dir, "torn.sqlite") });
-    let torn = false;
-    const projection = () =>
-      analyticsProjection({
-        // An insert (once `torn` is cleared) writes only its odd versions, then fails: a part written and
-        // its answer lost.
-        client: intercepted(client, async (body, write) => {
-          if (torn) return write(body);
-          torn = true;
-          const odd = body.split("\n").filter((line) => line && JSON.parse(line).version % 2 === 1);
-          await write(`${odd.join("\n")}\n`);
-          throw new Error("connection reset");
-        }),
-        database,
-        aggregateTypes: ["account"],
-      });
-    const first = projection();
-    try {
+    await withAnalytics(async ({ client, database, store }) => {
+      let torn = false;
+      const projection = () =>
+        analyticsProjection({
+          // An insert (once `torn` is cleared) writes only its odd versions, then fails: a part written and
+          // its answer lost.
+          client: intercepted(client, async (body, write) => {
+            if (torn) return write(body);
+            torn = true;
+            const odd = body.split("\n").filter((line) => line && JSON.parse(line).version % 2 === 1);
+            await write(`${odd.join("\n")}\n`);
+            throw new Error("connection reset");
+          }),
+          database,
+          aggregateTypes: ["account"],
+        });
+      const first = projection();
       await first.migrate();
       const context = { store };
       const events = await appendDeposits(store, "torn", 1, 4);
@@ -172,19 +178,12 @@ describe("analytics projection", () => {
       const next = await appendDeposits(store, "torn", 5, 5);
       await projection().apply([...events.slice(2), ...next], context);
       expect(await versionsIn(client, database)).toEqual({ "account-torn": [1, 2, 3, 4, 5] });
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-      await store.close();
-    }
+    });
   });
 
   test("a started projection fills a hole below a stream's last version from the event store", async () => {
-    const database = uniqueName("analytics");
-    const client = await openClickHouse({ chdbPath });
-    const store = new SqliteEventStore({ path: join(dir, "holes.sqlite") });
-    const projection = analyticsProjection({ client, database, aggregateTypes: ["account"] });
-    try {
+    await withAnalytics(async ({ client, database, store }) => {
+      const projection = analyticsProjection({ client, database, aggregateTypes: ["account"] });
       await projection.migrate();
       const context = { store };
       const events = await appendDeposits(store, "holey", 1, 6);
@@ -213,30 +212,23 @@ describe("analytics projection", () => {
         context,
       );
       expect(await versionsIn(client, database)).toEqual({ "account-holey": [1, 2, 3, 4, 5, 6] });
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-      await store.close();
-    }
+    });
   });
 
   test("a coalesced insert that got in but lost its answer: each apply finds its rows there and inserts nothing", async () => {
-    const database = uniqueName("analytics");
-    const client = await openClickHouse({ chdbPath });
-    const store = new SqliteEventStore({ path: join(dir, "lost.sqlite") });
-    const inserts: string[][] = [];
-    let lose = true;
-    const projection = analyticsProjection({
-      client: intercepted(client, async (body, write) => {
-        inserts.push([...new Set(streamsOf(body))].sort());
-        await write(body);
-        if (inserts.length === 2 && lose) throw new Error("timeout");
-      }),
-      database,
-      aggregateTypes: ["account"],
-      insertIntervalMs: 300,
-    });
-    try {
+    await withAnalytics(async ({ client, database, store }) => {
+      const inserts: string[][] = [];
+      let lose = true;
+      const projection = analyticsProjection({
+        client: intercepted(client, async (body, write) => {
+          inserts.push([...new Set(streamsOf(body))].sort());
+          await write(body);
+          if (inserts.length === 2 && lose) throw new Error("timeout");
+        }),
+        database,
+        aggregateTypes: ["account"],
+        insertIntervalMs: 300,
+      });
       await projection.migrate();
       const context = { store };
       const [x, y, z] = [
@@ -258,26 +250,20 @@ describe("analytics projection", () => {
         "account-y": [1],
         "account-z": [1, 2, 3],
       });
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-      await store.close();
-    }
+    });
   });
 
   test("a table made by an earlier schema (ReplacingMergeTree) is reported, and a reset moves it to the current one", async () => {
-    const database = uniqueName("analytics");
-    const client = await openClickHouse({ chdbPath });
-    const projection = analyticsProjection({ client, database, aggregateTypes: ["account"] });
-    const engine = async () =>
-      (
-        await queryRows<{ engine: string }>(
-          client,
-          "SELECT engine FROM system.tables WHERE database = {db:String} AND name = 'events'",
-          { db: database },
-        )
-      )[0]?.engine;
-    try {
+    await withAnalytics(async ({ client, database }) => {
+      const projection = analyticsProjection({ client, database, aggregateTypes: ["account"] });
+      const engine = async () =>
+        (
+          await queryRows<{ engine: string }>(
+            client,
+            "SELECT engine FROM system.tables WHERE database = {db:String} AND name = 'events'",
+            { db: database },
+          )
+        )[0]?.engine;
       await client.command({ query: `CREATE DATABASE ${database}` });
       await client.command({
         query: `CREATE TABLE ${database}.events (stream_id String, version UInt64)
@@ -287,9 +273,6 @@ describe("analytics projection", () => {
       await projection.reset();
       expect(await engine()).toBe("MergeTree");
       expect(await projection.migrate()).toEqual([]);
-    } finally {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await client.close();
-    }
+    });
   });
 });
