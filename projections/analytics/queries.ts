@@ -3,39 +3,42 @@ import { queryRows } from "../../src/analytics/clickhouse.ts";
 
 export type Interval = "minute" | "hour" | "day";
 const seconds: Record<Interval, number> = { minute: 60, hour: 3600, day: 86_400 };
-// Chosen from this table by a validated enum: never text from the request.
+// Chosen from this table by a validated enum: never text from the request. Each is an expression of
+// the `by_minute` projection's key, so ClickHouse reads the projection and groups straight into buckets.
 const bucketExpression: Record<Interval, string> = {
-  minute: "minute",
-  hour: "toStartOfHour(minute)",
-  day: "toStartOfDay(minute)",
+  minute: "toStartOfMinute(time)",
+  hour: "toStartOfHour(toStartOfMinute(time))",
+  day: "toStartOfDay(toStartOfMinute(time))",
 };
 
 export const MAX_BUCKETS = 10_000;
 
-/** Per minute, currency and type, over [from, to): the shape of the `by_minute` table projection. */
-const perMinute = (db: string) =>
-  `SELECT toStartOfMinute(time) AS minute, currency, type, count() AS n, sum(amount) AS total
-   FROM ${db}.events
-   WHERE toStartOfMinute(time) >= toStartOfMinute(toDateTime({from:UInt32}, 'UTC'))
+/**
+ * Events in [from, to) counted from the start of `from`'s minute: the filter of the `by_minute` table
+ * projection's shape. The queries group by coarser keys than the projection's (bucket and type, not
+ * minute, currency and type): an intermediate row per minute, currency and type, 216 000 of them over
+ * 30 days, cost three times the whole query (51 against 18 ms in chDB, 10 000 000 events).
+ */
+const inMinutes = `toStartOfMinute(time) >= toStartOfMinute(toDateTime({from:UInt32}, 'UTC'))
      AND toStartOfMinute(time) < toDateTime({to:UInt32}, 'UTC')`;
 /** The SQL behind each route, exported so the bench can EXPLAIN exactly what the routes run. */
 export const volumeSql = (db: string, interval: Interval) =>
-  `SELECT toUnixTimestamp(${bucketExpression[interval]}) AS start,
+  `SELECT toUnixTimestamp(bucket) AS start,
           sumIf(n, type = 'MoneyDeposited') AS deposits,
           sumIf(n, type = 'MoneyWithdrawn') AS withdrawals,
           sumIf(n, type = 'TransferDebited') AS transfers,
           sumIf(total, type = 'MoneyDeposited') AS depositAmount,
           sumIf(total, type = 'MoneyWithdrawn') AS withdrawalAmount,
           sumIf(total, type = 'TransferDebited') AS transferAmount
-   FROM (${perMinute(db)}
-         AND type IN ('MoneyDeposited', 'MoneyWithdrawn', 'TransferDebited')
-         AND ({currency:String} = '' OR currency = {currency:String})
-         GROUP BY minute, currency, type)
+   FROM (SELECT ${bucketExpression[interval]} AS bucket, type, count() AS n, sum(amount) AS total
+         FROM ${db}.events
+         WHERE ${inMinutes}
+           AND type IN ('MoneyDeposited', 'MoneyWithdrawn', 'TransferDebited')
+           AND ({currency:String} = '' OR currency = {currency:String})
+         GROUP BY bucket, type)
    GROUP BY start ORDER BY start`;
 export const eventCountsSql = (db: string) =>
-  `SELECT type, sum(n) AS events
-   FROM (${perMinute(db)} GROUP BY minute, currency, type)
-   GROUP BY type ORDER BY type`;
+  `SELECT type, count() AS events FROM ${db}.events WHERE ${inMinutes} GROUP BY type ORDER BY type`;
 export const bucketCount = (from: Date, to: Date, interval: Interval) =>
   Math.ceil((alignDown(to, interval) - alignDown(from, interval)) / 1000 / seconds[interval]) + 1;
 const alignDown = (at: Date, interval: Interval) =>
