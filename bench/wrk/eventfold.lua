@@ -3,7 +3,7 @@
 --   fund       deposits 1 000 000 000 into each of them, once (seeding)
 --   deposits   deposits spread uniformly over the accounts
 --   hotspot    80% of deposits on the first 100 accounts
---   transfers  transfers of 1 between two random accounts
+--   transfers  transfers of 1 between two different random accounts
 --   mixed      75% GET /v1/accounts/:id, 25% deposits
 -- delay_ms > 0 paces each connection (a pause before every request), for runs below saturation. wrk's
 -- timers count whole milliseconds, so a fractional delay is dithered: 3.3 is 3 seven times in ten, else 4.
@@ -76,7 +76,12 @@ function request()
     end
     return wrk.format("POST", "/v1/accounts/" .. id .. "/deposits", json_headers, '{"amount":1000000000}')
   elseif scenario == "transfers" then
+    -- Two different accounts: the API refuses a transfer to the same account (400), and 1 pick in
+    -- 100 000 would otherwise count as a failure.
     local from, to = account(), account()
+    while to == from do
+      to = account()
+    end
     local body = '{"from":"' .. from .. '","to":"' .. to .. '","amount":1}'
     return wrk.format("POST", "/v1/transfers", json_headers, body)
   elseif scenario == "mixed" and math.random() < 0.75 then
