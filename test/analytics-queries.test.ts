@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ClickHouseClient } from "@clickhouse/client";
-import { eventCounts, volume } from "../projections/analytics/queries.ts";
+import { eventCounts, type Interval, volume } from "../projections/analytics/queries.ts";
 import { schemaStatements } from "../projections/analytics/schema.ts";
 import { openClickHouse } from "../src/analytics/clickhouse.ts";
 import { chdbPath, uniqueName } from "./support/service.ts";
@@ -47,6 +47,8 @@ afterAll(async () => {
 });
 
 const at = (iso: string) => new Date(iso);
+const volumeOf = (from: string, to: string, interval: Interval, currency?: string) =>
+  volume(client, database, { from: at(from), to: at(to), interval, ...(currency ? { currency } : {}) });
 /** The buckets that hold something, as [start, deposits, depositAmount, withdrawals, transfers]. */
 const busy = (buckets: Awaited<ReturnType<typeof volume>>) =>
   buckets
@@ -55,50 +57,29 @@ const busy = (buckets: Awaited<ReturnType<typeof volume>>) =>
 
 describe("analytics queries", () => {
   test("volume per hour counts from the start of `from`'s minute, up to `to` excluded, each bucket present", async () => {
-    const buckets = await volume(client, database, {
-      from: at("2026-11-01T10:00:45Z"),
-      to: at("2026-11-01T12:00:00Z"),
-      interval: "hour",
-    });
+    const buckets = await volumeOf("2026-11-01T10:00:45Z", "2026-11-01T12:00:00Z", "hour");
     expect(buckets.map((b) => b.start)).toEqual(["2026-11-01T10:00:00.000Z", "2026-11-01T11:00:00.000Z"]);
     expect(busy(buckets)).toEqual([
       ["2026-11-01T10:00:00.000Z", 2, 15, 0, 0],
       ["2026-11-01T11:00:00.000Z", 1, 7, 1, 0],
     ]);
-    const before11 = await volume(client, database, {
-      from: at("2026-11-01T10:00:00Z"),
-      to: at("2026-11-01T11:00:00Z"),
-      interval: "hour",
-    });
+    const before11 = await volumeOf("2026-11-01T10:00:00Z", "2026-11-01T11:00:00Z", "hour");
     expect(busy(before11)).toEqual([["2026-11-01T10:00:00.000Z", 2, 15, 0, 0]]);
   });
 
   test("volume per minute and per day, and for one currency", async () => {
-    const minutes = await volume(client, database, {
-      from: at("2026-11-01T10:59:00Z"),
-      to: at("2026-11-01T11:01:00Z"),
-      interval: "minute",
-    });
+    const minutes = await volumeOf("2026-11-01T10:59:00Z", "2026-11-01T11:01:00Z", "minute");
     expect(busy(minutes)).toEqual([
       ["2026-11-01T10:59:00.000Z", 1, 5, 0, 0],
       ["2026-11-01T11:00:00.000Z", 1, 7, 0, 0],
     ]);
-    const days = await volume(client, database, {
-      from: at("2026-11-01T00:00:00Z"),
-      to: at("2026-11-03T00:00:00Z"),
-      interval: "day",
-    });
+    const days = await volumeOf("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", "day");
     expect(busy(days)).toEqual([
       ["2026-11-01T00:00:00.000Z", 3, 22, 1, 0],
       ["2026-11-02T00:00:00.000Z", 0, 0, 0, 1],
     ]);
     expect(days[1]?.transferAmount).toBe(4);
-    const euros = await volume(client, database, {
-      from: at("2026-11-01T00:00:00Z"),
-      to: at("2026-11-03T00:00:00Z"),
-      interval: "day",
-      currency: "EUR",
-    });
+    const euros = await volumeOf("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", "day", "EUR");
     expect(busy(euros)).toEqual([
       ["2026-11-01T00:00:00.000Z", 2, 17, 1, 0],
       ["2026-11-02T00:00:00.000Z", 0, 0, 0, 1],
