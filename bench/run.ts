@@ -340,12 +340,12 @@ const measureTouched = async (): Promise<Results["touched"]> => {
   }
 };
 
-/** Time of the first command on a 10 000-event account after a restart (snapshot + tail), vs a warm one. */
 /** Long streams timed after a restart: one first command is as noisy as the start-up work beside it. */
 const rehydrateStreams = 3;
 /** Start-up work (the relay's catch-up, chDB opening its tables) runs beside the first commands. */
 const settleAfterStartMs = 2_000;
 
+/** Time of the first command on 10 000-event accounts after a restart (snapshot + tail), vs a warm one. */
 const measureRehydration = async (): Promise<Results["rehydration"]> => {
   const dataDir = `${process.env.TMPDIR ?? "/tmp"}/eventfold-bench-rehydrate-${process.pid}`;
   const first = await startEventfold("embedded", port++, { EVENTFOLD_DATA_DIR: dataDir });

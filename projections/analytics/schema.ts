@@ -19,6 +19,9 @@
  * 84 and 433 when the projection's parts are merged as they are). Duplicates are kept out by the
  * projection instead, which is the only writer of a stream's rows and checks before it inserts.
  */
+/** The engine `events` is created with; a table made before by another one still works, but see `migrate`. */
+export const eventsEngine = "MergeTree";
+
 export const schemaStatements = (db: string): string[] => [
   `CREATE DATABASE IF NOT EXISTS ${db}`,
   `CREATE TABLE IF NOT EXISTS ${db}.events (
@@ -42,15 +45,12 @@ export const schemaStatements = (db: string): string[] => [
       SELECT aggregate_type, aggregate_id, max(currency), argMax(balance, version), sum(amount)
       GROUP BY aggregate_type, aggregate_id
     )
-  ) ENGINE = MergeTree
+  ) ENGINE = ${eventsEngine}
   PARTITION BY toYYYYMM(time)
   ORDER BY (stream_id, version)`,
 ];
 
 export const tables = ["events"] as const;
-
-/** The engine `events` is created with; a table made before by another one still works, but see `migrate`. */
-export const eventsEngine = "MergeTree";
 
 export const assertIdentifier = (name: string): string => {
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name))
