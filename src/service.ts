@@ -91,11 +91,11 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     relay = new OutboxRelay(store, broker, {
       batchSize: 1000,
       // The in-process broker confirms a round only once every projection has applied it, and the
-      // analytics projection inserts about once a second: the rounds of that second (about a hundred,
-      // one per 10 ms) wait on it while the hot lookups move on.
+      // analytics projection inserts about once a second: the rounds of that second (about a hundred
+      // at one per 10 ms) wait on it while the hot lookups move on.
       maxInFlight: 1024,
       maxEventsInFlight: 20_000,
-      minRoundIntervalMs: 10,
+      minRoundIntervalMs: config.relayIntervalMs,
       checkpointEveryMs: 100,
       idleMs: 100,
       leaseTtlMs: 10_000,
