@@ -64,6 +64,8 @@ export interface LoadFigures {
   readonly requests: number;
   readonly failures: number;
   readonly latencyMs: { p50: number; p99: number; p999: number };
+  /** Share of the machine's CPU time the hypervisor gave to other guests during the run (Linux only). */
+  readonly stealPct?: number;
 }
 
 export interface ScenarioResult {
@@ -91,7 +93,7 @@ export interface Results {
   readonly generator: string;
   /** The event store of each mode. */
   readonly eventStores: string;
-  readonly ceiling: { rps: number; atHalf: LoadFigures; series: RateSeries };
+  readonly ceiling: { rps: number; stealPct?: number; atHalf: LoadFigures; series: RateSeries };
   readonly scenarios: ScenarioResult[];
   readonly lag: LagResult[];
   readonly memory: { mode: Mode; accountsTouched: number; rssBytes: number }[];
@@ -116,11 +118,14 @@ export interface Results {
   readonly skipped: string[];
 }
 
+const stolen = (f: LoadFigures) => (f.stealPct === undefined ? "n/a" : `${f.stealPct.toFixed(1)}%`);
+
 const figures = (r: WrkResult): LoadFigures => ({
   rps: Math.round(throughput(r)),
   requests: r.requests,
   failures: failures(r),
   latencyMs: { p50: r.latencyUs.p50 / 1000, p99: r.latencyUs.p99 / 1000, p999: r.latencyUs.p999 / 1000 },
+  ...(r.cpu ? { stealPct: Math.round(r.cpu.stealPct * 10) / 10 } : {}),
 });
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
@@ -183,7 +188,7 @@ const main = async () => {
   );
   await ceilingServer.stop();
   const ceilingRps = throughput(ceilingRun.saturation);
-  log(`ceiling: ${Math.round(ceilingRps)} req/s`);
+  log(`ceiling: ${Math.round(ceilingRps)} req/s, CPU stolen ${stolen(figures(ceilingRun.saturation))}`);
 
   const results: ScenarioResult[] = [];
   const lag: LagResult[] = [];
@@ -256,7 +261,8 @@ const main = async () => {
         results.push(result);
         log(
           `  ${scenario}: ${result.saturation.rps} req/s (${result.ratioToCeiling.toFixed(2)}× ceiling), ` +
-            `p99 at 50% ${result.atHalf.latencyMs.p99.toFixed(1)} ms, failures ${result.saturation.failures + result.atHalf.failures}`,
+            `p99 at 50% ${result.atHalf.latencyMs.p99.toFixed(1)} ms, failures ${result.saturation.failures + result.atHalf.failures}, ` +
+            `CPU stolen ${stolen(result.saturation)} / ${stolen(result.atHalf)}`,
         );
       }
       memory.push({ mode, accountsTouched: plan.accounts, rssBytes: server.rss() });
@@ -285,7 +291,12 @@ const main = async () => {
     machine: { cpus: navigator.hardwareConcurrency, bun: Bun.version },
     generator: "wrk 4 (closed loop, keep-alive; paced with delay() for the 50% runs)",
     eventStores: `embedded: SQLite; full stack: ${fullStackUrls.mongo ? "MongoDB (MONGO_URL)" : "SQLite (MONGO_URL not set)"}`,
-    ceiling: { rps: Math.round(ceilingRps), atHalf: figures(ceilingRun.atHalf), series: ceilingRun.series },
+    ceiling: {
+      rps: Math.round(ceilingRps),
+      stealPct: figures(ceilingRun.saturation).stealPct,
+      atHalf: figures(ceilingRun.atHalf),
+      series: ceilingRun.series,
+    },
     scenarios: results,
     lag,
     memory,

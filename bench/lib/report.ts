@@ -4,6 +4,7 @@ import type { Results } from "../run.ts";
 import { barChart, lineChart } from "./svg.ts";
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? "–" : `${v.toFixed(1)} ms`);
+const pct = (v: number | undefined) => (v === undefined ? "–" : `${v.toFixed(1)}%`);
 const sec = (v: number | null | undefined) =>
   v === null || v === undefined ? "–" : `${(v * 1000).toFixed(0)} ms`;
 
@@ -61,7 +62,8 @@ export const writeReport = (dir: string, r: Results): void => {
     .map(
       (s) =>
         `| ${s.mode} | ${s.scenario} | ${s.saturation.rps} | ${s.ratioToCeiling.toFixed(2)}× | ${s.saturation.failures} | ` +
-        `${s.atHalf.rps} | ${ms(s.atHalf.latencyMs.p50)} | ${ms(s.atHalf.latencyMs.p99)} | ${ms(s.atHalf.latencyMs.p999)} | ${s.atHalf.failures} |`,
+        `${s.atHalf.rps} | ${ms(s.atHalf.latencyMs.p50)} | ${ms(s.atHalf.latencyMs.p99)} | ${ms(s.atHalf.latencyMs.p999)} | ${s.atHalf.failures} | ` +
+        `${pct(s.saturation.stealPct)} / ${pct(s.atHalf.stealPct)} |`,
     )
     .join("\n");
   const lagRows = r.lag
@@ -107,17 +109,20 @@ ${targetRows}
 ## Ceiling
 
 A bare Hono route on \`Bun.serve\` that parses and validates the deposit body and answers from memory:
-**${r.ceiling.rps} req/s** at saturation; at 50%: p50 ${ms(r.ceiling.atHalf.latencyMs.p50)}, p99 ${ms(r.ceiling.atHalf.latencyMs.p99)}.
+**${r.ceiling.rps} req/s** at saturation (CPU stolen ${pct(r.ceiling.stealPct)}); at 50%: p50 ${ms(r.ceiling.atHalf.latencyMs.p50)}, p99 ${ms(r.ceiling.atHalf.latencyMs.p99)}.
 
 ## Throughput and latency
 
 Saturation: ${r.plan.connections} connections flat out. "At 50%": paced to half the saturation throughput
 (each connection pauses between requests; the pause is calibrated by two probe runs of ${r.plan.calibrationSeconds} s,
 and the rate column shows what was reached).
-Failures are every non-2xx answer and every socket error or timeout.
+Failures are every non-2xx answer and every socket error or timeout. "CPU stolen" is the share of the
+machine's CPU time that the hypervisor gave to other guests during the saturation run / the 50% run
+(\`/proc/stat\`): figures taken while it is high are lower than the code allows, and they are not
+comparable with a run where it was low.
 
-| mode | scenario | req/s | / ceiling | failures | req/s at 50% | p50 | p99 | p99.9 | failures |
-| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| mode | scenario | req/s | / ceiling | failures | req/s at 50% | p50 | p99 | p99.9 | failures | CPU stolen |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${rows}
 
 ![throughput over time](throughput.svg)

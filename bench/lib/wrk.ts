@@ -1,4 +1,6 @@
 /** Runs wrk (C, epoll, keep-alive connections) with the scenario script and reads its summary. */
+import { type CpuShares, measureCpuShares } from "./cpu-steal.ts";
+
 const script = new URL("../wrk/eventfold.lua", import.meta.url).pathname;
 
 export interface WrkResult {
@@ -20,6 +22,8 @@ export interface WrkResult {
     readonly max: number;
     readonly mean: number;
   };
+  /** The machine's CPU over the run (measured here, not by wrk); undefined off Linux. */
+  readonly cpu?: CpuShares;
 }
 
 export interface WrkRun {
@@ -39,6 +43,7 @@ export const wrkAvailable = (): boolean => Bun.which("wrk") !== null;
 
 export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
   const threads = Math.min(2, run.connections);
+  const cpu = measureCpuShares();
   const proc = Bun.spawn(
     [
       "wrk",
@@ -80,7 +85,8 @@ export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
   ]);
   const line = out.split("\n").find((l) => l.startsWith("WRK_RESULT "));
   if (code !== 0 || !line) throw new Error(`wrk failed (${code}): ${err || out}`);
-  return JSON.parse(line.slice("WRK_RESULT ".length)) as WrkResult;
+  const summary = JSON.parse(line.slice("WRK_RESULT ".length)) as Omit<WrkResult, "cpu">;
+  return { ...summary, cpu: cpu.stop() };
 };
 
 export const throughput = (r: WrkResult): number => r.requests / (r.durationUs / 1e6);
