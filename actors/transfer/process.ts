@@ -58,25 +58,47 @@ const stepMetadata = async (engine: Engine, id: string): Promise<CommandMetadata
   };
 };
 
+const stepKey = (id: string, step: string) => `transfer:${id}:${step}`;
+
+/** A requested transfer's debit of its source account, and what it comes to on the transfer's stream. */
+export interface Debit {
+  readonly result: StepResult;
+  /** Records the debit's outcome on the transfer's stream: the step after it. */
+  readonly record: () => Promise<void>;
+}
+
+/**
+ * The debit of a requested transfer, durable when this returns, and not yet recorded on the transfer's
+ * stream; undefined when the transfer is no longer at that step. The debit is what a client waits for
+ * (its refusal is its answer); recording it can come after, since running the step again after a crash
+ * replays the debit's stored answer instead of debiting twice.
+ */
+export const debitTransfer = async (engine: Engine, id: string): Promise<Debit | undefined> => {
+  const { state } = await engine.actors.view(transfer, id);
+  if (state.status !== "requested") return undefined;
+  const metadata = await stepMetadata(engine, id);
+  const result = await accountStep(
+    engine,
+    state.from,
+    { type: "DebitForTransfer", transferId: id, to: state.to, amount: state.amount },
+    stepKey(id, "debit"),
+    metadata,
+  );
+  const next: TransferCommand = result.ok
+    ? { type: "RecordDebit", currency: result.currency }
+    : { type: "RejectTransfer", code: result.code, detail: result.detail };
+  return { result, record: () => record(engine, id, next, metadata) };
+};
+
 /** Moves the transfer one step on and returns its new state. */
 export const advanceTransfer = async (engine: Engine, id: string): Promise<TransferState> => {
   const { state } = await engine.actors.view(transfer, id);
   if (state.status === "none" || isFinished(state)) return state;
   const metadata = await stepMetadata(engine, id);
-  const key = (step: string) => `transfer:${id}:${step}`;
+  const key = (step: string) => stepKey(id, step);
 
   if (state.status === "requested") {
-    const debit = await accountStep(
-      engine,
-      state.from,
-      { type: "DebitForTransfer", transferId: id, to: state.to, amount: state.amount },
-      key("debit"),
-      metadata,
-    );
-    const next: TransferCommand = debit.ok
-      ? { type: "RecordDebit", currency: debit.currency }
-      : { type: "RejectTransfer", code: debit.code, detail: debit.detail };
-    await record(engine, id, next, metadata);
+    await (await debitTransfer(engine, id))?.record();
   } else {
     const credit = await accountStep(
       engine,

@@ -5,7 +5,7 @@ import type { Reply } from "../../src/runtime/command.ts";
 import { account } from "../account/index.ts";
 import { TransferBody, TransferParams } from "./commands.ts";
 import { transfer } from "./index.ts";
-import { advanceTransfer, rejectionReply, transferProcess } from "./process.ts";
+import { debitTransfer, rejectionReply, transferProcess } from "./process.ts";
 import type { TransferState } from "./state.ts";
 
 const tag = "transfers";
@@ -66,9 +66,16 @@ const startTransfer = defineRoute({
     });
     if (requested.kind === "refused") fail(409, requested.rejection.code, requested.rejection.detail);
 
-    const state = await advanceTransfer(engine, transferId);
+    // Answered once the debit is durable; recording it on the transfer's stream, then the credit, go on
+    // in the background (a third durable append the client need not wait for). A refusal is recorded
+    // first, so a GET right after the 409 finds the transfer rejected.
+    const debit = await debitTransfer(engine, transferId);
+    if (debit && !debit.result.ok) await debit.record();
+    const { state } = await engine.actors.view(transfer, transferId);
     if (state.status === "rejected") return rejectionReply(state);
-    void engine.processes.start(transferProcess, transferId);
+    const recorded = debit?.result.ok ? debit.record() : Promise.resolve();
+    // Should recording fail, the process finds the transfer still requested and replays the debit's answer.
+    void recorded.catch(() => {}).then(() => engine.processes.start(transferProcess, transferId));
     return { status: 202, body: { transferId, status: publicStatus(state) } };
   },
 });
