@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { progressBar } from "../src/cli/progress.ts";
 import { type AnalyticsResult, measureAnalytics } from "./lib/analytics.ts";
 import { histogramBuckets, percentile, probeRedisLag, quantileBetween } from "./lib/lag.ts";
-import { writeReport } from "./lib/report.ts";
+import { pct, writeReport } from "./lib/report.ts";
 import { counterTotal, type RateSeries, sampleRate } from "./lib/sampler.ts";
 import { seedAccounts } from "./lib/seed.ts";
 import {
@@ -118,7 +118,7 @@ export interface Results {
   readonly skipped: string[];
 }
 
-const stolen = (f: LoadFigures) => (f.stealPct === undefined ? "n/a" : `${f.stealPct.toFixed(1)}%`);
+const stolen = (f: LoadFigures) => pct(f.stealPct);
 
 const figures = (r: WrkResult): LoadFigures => ({
   rps: Math.round(throughput(r)),

@@ -76,7 +76,15 @@ export interface Debit {
 export const debitTransfer = async (engine: Engine, id: string): Promise<Debit | undefined> => {
   const { state } = await engine.actors.view(transfer, id);
   if (state.status !== "requested") return undefined;
-  const metadata = await stepMetadata(engine, id);
+  return debitStep(engine, id, state, await stepMetadata(engine, id));
+};
+
+const debitStep = async (
+  engine: Engine,
+  id: string,
+  state: TransferState,
+  metadata: CommandMetadata,
+): Promise<Debit> => {
   const result = await accountStep(
     engine,
     state.from,
@@ -98,7 +106,7 @@ export const advanceTransfer = async (engine: Engine, id: string): Promise<Trans
   const key = (step: string) => stepKey(id, step);
 
   if (state.status === "requested") {
-    await (await debitTransfer(engine, id))?.record();
+    await (await debitStep(engine, id, state, metadata)).record();
   } else {
     const credit = await accountStep(
       engine,

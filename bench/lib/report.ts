@@ -4,7 +4,8 @@ import type { Results } from "../run.ts";
 import { barChart, lineChart } from "./svg.ts";
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? "–" : `${v.toFixed(1)} ms`);
-const pct = (v: number | undefined) => (v === undefined ? "–" : `${v.toFixed(1)}%`);
+/** A share in percent, or a dash where it was not measured. */
+export const pct = (v: number | undefined) => (v === undefined ? "–" : `${v.toFixed(1)}%`);
 const sec = (v: number | null | undefined) =>
   v === null || v === undefined ? "–" : `${(v * 1000).toFixed(0)} ms`;
 
