@@ -9,13 +9,15 @@ export interface Message {
 }
 
 /**
- * Why a command was refused. `kind` is all the engine needs to pick an HTTP status; `precondition`
- * is the engine's own (a failed `If-Match`), domains use the other two.
+ * Why a command was refused: `code` is stable and machine-readable, `detail` is for people. Domains
+ * refuse with `not_found` (no such aggregate) or `conflict` (a rule forbids it in this state); the
+ * engine adds its own two, `precondition` (the aggregate is not at the expected version) and
+ * `key_reused` (an idempotency key sent again with another request).
  */
 export interface Rejection {
   readonly code: string;
   readonly detail: string;
-  readonly kind: "conflict" | "not_found" | "precondition";
+  readonly kind: "conflict" | "not_found" | "precondition" | "key_reused";
 }
 
 /** What `decide` returns: the events to append (possibly none), or a refusal. */
@@ -57,3 +59,7 @@ export const defineAggregate = <S, C extends Message, E extends Message>(
 ): Aggregate<S, C, E> => aggregate;
 
 export const streamIdOf = (aggregateType: string, id: string): string => `${aggregateType}-${id}`;
+
+/** The aggregate id inside a stream id made by `streamIdOf`. */
+export const idOfStream = (aggregateType: string, streamId: string): string =>
+  streamId.slice(aggregateType.length + 1);

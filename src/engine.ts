@@ -4,21 +4,24 @@ import type { HttpRoute } from "./http/route.ts";
 import type { Logger } from "./observability/log.ts";
 import { type Metrics, observeGauge } from "./observability/metrics.ts";
 import { ActorSystem } from "./runtime/actor-system.ts";
+import { createDomainApi, type DomainApi } from "./runtime/api.ts";
 import { type ProcessManager, ProcessRunner } from "./runtime/process-runner.ts";
-import type { EventStore } from "./store/event-store.ts";
+import { type EventStore, StoreUnavailableError } from "./store/event-store.ts";
 
 /** What a domain module gives the engine: its aggregates, its HTTP routes and its processes. */
 export interface DomainModule {
   readonly aggregates: readonly AnyAggregate[];
   readonly routes: readonly HttpRoute[];
-  readonly processes?: readonly ProcessManager<Engine>[];
+  readonly processes?: readonly ProcessManager<DomainApi>[];
 }
 
 export interface Engine {
   readonly config: Config;
   readonly store: EventStore;
   readonly actors: ActorSystem;
-  readonly processes: ProcessRunner<Engine>;
+  readonly processes: ProcessRunner<DomainApi>;
+  /** What routes and processes get: commands, queries, processes; not the store or the actors. */
+  readonly api: DomainApi;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly modules: readonly DomainModule[];
@@ -45,15 +48,15 @@ export const createEngine = (parts: EngineParts): Engine => {
     onConflict: () => metrics.appendConflicts.inc(),
   });
   observeGauge(metrics, "eventfold_live_actors", "Actors in memory", () => actors.size);
-  const engine: Engine = {
-    ...parts,
-    actors,
-    processes: new ProcessRunner<Engine>(() => engine, {
-      onError: (error, process, id, attempt) =>
-        log.warn({ err: error, process, id, attempt }, "process step failed; retrying"),
-    }),
-  };
-  return engine;
+  const processes = new ProcessRunner<DomainApi>(() => api, {
+    onError: (error, process, id, attempt) => {
+      // A store that cannot write is logged once per episode by the store.
+      if (!(error instanceof StoreUnavailableError))
+        log.warn({ err: error, process, id, attempt }, "process step failed; retrying");
+    },
+  });
+  const api = createDomainApi(store, actors, processes);
+  return { ...parts, actors, processes, api };
 };
 
 /** Resumes every process a crash left unfinished. */

@@ -12,6 +12,7 @@ import { createMetrics, observeGauge, observeLabelledGauge } from "./observabili
 import type { Projection } from "./projection/projection.ts";
 import { Projector } from "./projection/projector.ts";
 import { OutboxRelay } from "./relay/outbox-relay.ts";
+import { StoreUnavailableError } from "./store/event-store.ts";
 import { openEventStore } from "./store/open.ts";
 
 /** `all`: one process does everything (`npm start`); `edge` takes HTTP; `projector` relays and projects. */
@@ -55,12 +56,20 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   const log = createLogger(config.logLevel);
   const metrics = createMetrics();
   let relay: OutboxRelay | undefined;
-  const store = await openEventStore(config, {
-    onBatch: (size) => {
-      metrics.appendBatchSize.observe(size);
-      relay?.wake();
+  const store = await openEventStore(
+    config,
+    {
+      onBatch: (size) => {
+        metrics.appendBatchSize.observe(size);
+        relay?.wake();
+      },
     },
-  });
+    // Once per episode: while it lasts, every write fails alike and is answered 503.
+    (cause) =>
+      cause
+        ? log.error({ cause }, "the event store cannot write; writes are refused with 503 until it can")
+        : log.info("the event store writes again"),
+  );
   const engine = createEngine({ config, store, metrics, log, modules: options.modules ?? defaultModules });
   const readSide = await createReadSide(
     config,
@@ -99,7 +108,11 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       checkpointEveryMs: 100,
       idleMs: 100,
       leaseTtlMs: 10_000,
-      onError: (error) => log.warn({ err: error }, "outbox relay: publishing failed; retrying"),
+      onError: (error) => {
+        // A store that cannot write is logged once per episode by the store.
+        if (!(error instanceof StoreUnavailableError))
+          log.warn({ err: error }, "outbox relay: publishing failed; retrying");
+      },
       onPublished: (count) => metrics.relayPublished.inc(count),
     });
     readiness.push({ name: "broker", check: () => (broker as Broker).ping() });

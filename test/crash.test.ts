@@ -177,7 +177,7 @@ describe("crash safety", () => {
         command: { type: "RequestTransfer", from: "half-from", to: "half-to", amount: 40 },
         metadata,
       });
-      expect((await advanceTransfer(before.engine, "half")).status).toBe("debited");
+      expect((await advanceTransfer(before.engine.api, "half")).status).toBe("debited");
       await before.stop();
 
       const after = await startTestService({ dataDir: dir });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { callerKey } from "../src/runtime/idempotency.ts";
 import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
 import { client, openAccount } from "./support/http.ts";
 import { startTestService, type TestService, tempDir } from "./support/service.ts";
@@ -179,7 +180,7 @@ describe("operations", () => {
     expect(event?.metadata).toMatchObject({
       correlationId: "order-42",
       traceparent,
-      idempotencyKey: "-:trace-key",
+      idempotencyKey: callerKey(undefined, "trace-key"),
       commandId: expect.any(String),
       causationId: expect.any(String),
     });

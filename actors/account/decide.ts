@@ -15,6 +15,27 @@ const insufficientFunds = (state: AccountState, amount: number): Rejection | und
     ? reject("conflict", "insufficient_funds", `balance ${state.balance} is less than ${amount}`)
     : undefined;
 
+/**
+ * The most a balance may hold: beyond 2^53 - 1 a JSON number (and a JavaScript one) no longer tells
+ * neighbouring integers apart, so a deposit of 1 would leave the balance unchanged. Money stays exact
+ * by refusing what would go past it.
+ */
+export const MAX_BALANCE = Number.MAX_SAFE_INTEGER;
+
+const balanceLimit = (state: AccountState, amount: number): Rejection | undefined =>
+  state.balance + amount > MAX_BALANCE
+    ? reject(
+        "conflict",
+        "balance_limit_exceeded",
+        `the balance ${state.balance} plus ${amount} would pass the limit of ${MAX_BALANCE} minor units`,
+      )
+    : undefined;
+
+const currencyMismatch = (state: AccountState, currency: string | undefined): Rejection | undefined =>
+  currency !== undefined && currency !== state.currency
+    ? reject("conflict", "currency_mismatch", `the account holds ${state.currency}, not ${currency}`)
+    : undefined;
+
 export const decide = (state: AccountState, command: AccountCommand): Decision<AccountEvent> => {
   switch (command.type) {
     case "OpenAccount":
@@ -22,7 +43,7 @@ export const decide = (state: AccountState, command: AccountCommand): Decision<A
       return [{ type: "AccountOpened", owner: command.owner, currency: command.currency }];
 
     case "Deposit": {
-      const refused = mustBeOpen(state);
+      const refused = mustBeOpen(state) ?? balanceLimit(state, command.amount);
       if (refused) return refused;
       const balance = state.balance + command.amount;
       return [
@@ -61,7 +82,10 @@ export const decide = (state: AccountState, command: AccountCommand): Decision<A
     }
 
     case "DebitForTransfer": {
-      const refused = mustBeOpen(state) ?? insufficientFunds(state, command.amount);
+      const refused =
+        mustBeOpen(state) ??
+        currencyMismatch(state, command.toCurrency) ??
+        insufficientFunds(state, command.amount);
       if (refused) return refused;
       const { transferId, to, amount } = command;
       const { currency } = state;
@@ -69,15 +93,9 @@ export const decide = (state: AccountState, command: AccountCommand): Decision<A
     }
 
     case "CreditFromTransfer": {
-      const refused = mustBeOpen(state);
+      const refused =
+        mustBeOpen(state) ?? currencyMismatch(state, command.currency) ?? balanceLimit(state, command.amount);
       if (refused) return refused;
-      if (state.currency !== command.currency) {
-        return reject(
-          "conflict",
-          "currency_mismatch",
-          `the account holds ${state.currency}, not ${command.currency}`,
-        );
-      }
       const { transferId, from, amount } = command;
       const { currency } = state;
       return [
@@ -86,9 +104,12 @@ export const decide = (state: AccountState, command: AccountCommand): Decision<A
     }
 
     // A reversal gives back money that left this account, so it is accepted even after closing:
-    // refusing it would destroy money.
+    // refusing it would destroy money. Only the limit can hold it up (deposits since the debit took
+    // the balance near it): the transfer process then keeps the money and tries again later.
     case "ReverseTransferDebit": {
       if (state.status === "none") return notFound;
+      const refused = balanceLimit(state, command.amount);
+      if (refused) return refused;
       const { transferId, amount } = command;
       const { currency } = state;
       return [

@@ -1,10 +1,7 @@
 import { z } from "zod";
-import { streamIdOf } from "../../src/aggregate.ts";
 import { sendCommand } from "../../src/http/outcome.ts";
 import { fail } from "../../src/http/problem.ts";
-import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
-import type { Reply } from "../../src/runtime/command.ts";
-import { replayAggregate } from "../../src/runtime/replay.ts";
+import { defineRoute, type HttpRoute, type Reply } from "../../src/http/route.ts";
 import { AccountParams, CloseAccountBody, MoneyMovementBody, OpenAccountBody } from "./commands.ts";
 import { account } from "./index.ts";
 import type { AccountState } from "./state.ts";
@@ -13,7 +10,7 @@ const tag = "accounts";
 const commandErrors = {
   400: "validation_failed",
   404: "not_found",
-  409: "account_closed, insufficient_funds or balance_not_zero",
+  409: "account_closed, insufficient_funds, balance_not_zero or balance_limit_exceeded",
   412: "version_conflict (If-Match)",
   422: "idempotency_key_reused",
   429: "overloaded",
@@ -30,12 +27,10 @@ export const accountView = (accountId: string, state: AccountState, version: num
   updatedAt: updatedAt ?? null,
 });
 
-const balanceReply =
-  (accountId: string) =>
-  (o: { state: AccountState; version: number }): Reply => ({
-    status: 200,
-    body: { accountId, version: o.version, balance: o.state.balance },
-  });
+const balanceReply = (o: { id: string; state: AccountState; version: number }): Reply => ({
+  status: 200,
+  body: { accountId: o.id, version: o.version, balance: o.state.balance },
+});
 
 const openAccount = defineRoute({
   method: "post",
@@ -44,15 +39,16 @@ const openAccount = defineRoute({
   tag,
   role: "writer",
   body: OpenAccountBody,
-  command: { storesReply: true },
+  command: true,
   responses: { 201: "opened", ...commandErrors, 409: "account_exists" },
-  headers: (reply) => ({ Location: `/v1/accounts/${(reply.body as { accountId: string }).accountId}` }),
   handle: (ctx) => {
     const accountId = ctx.body.accountId ?? Bun.randomUUIDv7();
     const { owner, currency } = ctx.body;
+    // The id comes from the outcome: a retry replays the first one's, made up or not.
     return sendCommand(ctx, account, accountId, { type: "OpenAccount", owner, currency }, (o) => ({
       status: 201,
-      body: { accountId, version: o.version, balance: o.state.balance, status: o.state.status },
+      body: { accountId: o.id, version: o.version, balance: o.state.balance, status: o.state.status },
+      headers: { Location: `/v1/accounts/${o.id}` },
     }));
   },
 });
@@ -65,12 +61,12 @@ const deposit = defineRoute({
   role: "writer",
   params: AccountParams,
   body: MoneyMovementBody,
-  command: { storesReply: true },
+  command: true,
   responses: { 200: "deposited", ...commandErrors },
   handle: (ctx) => {
     const { amount, reference } = ctx.body;
     const command = { type: "Deposit", amount, ...(reference ? { reference } : {}) } as const;
-    return sendCommand(ctx, account, ctx.params.id, command, balanceReply(ctx.params.id));
+    return sendCommand(ctx, account, ctx.params.id, command, balanceReply);
   },
 });
 
@@ -82,12 +78,12 @@ const withdraw = defineRoute({
   role: "writer",
   params: AccountParams,
   body: MoneyMovementBody,
-  command: { storesReply: true },
+  command: true,
   responses: { 200: "withdrawn", ...commandErrors },
   handle: (ctx) => {
     const { amount, reference } = ctx.body;
     const command = { type: "Withdraw", amount, ...(reference ? { reference } : {}) } as const;
-    return sendCommand(ctx, account, ctx.params.id, command, balanceReply(ctx.params.id));
+    return sendCommand(ctx, account, ctx.params.id, command, balanceReply);
   },
 });
 
@@ -99,12 +95,12 @@ const close = defineRoute({
   role: "writer",
   params: AccountParams,
   body: CloseAccountBody,
-  command: { storesReply: true },
+  command: true,
   responses: { 200: "closed", ...commandErrors },
   handle: (ctx) =>
     sendCommand(ctx, account, ctx.params.id, { type: "CloseAccount" }, (o) => ({
       status: 200,
-      body: { accountId: ctx.params.id, version: o.version, status: o.state.status },
+      body: { accountId: o.id, version: o.version, status: o.state.status },
     })),
 });
 
@@ -126,13 +122,12 @@ const getEvents = defineRoute({
     404: "not_found",
   },
   handle: async (ctx) => {
-    const streamId = streamIdOf(account.type, ctx.params.id);
     const { after, limit } = ctx.query;
-    const [info, events] = await Promise.all([
-      ctx.engine.store.streamInfo(streamId),
-      ctx.engine.store.readStream(streamId, { after, limit }),
+    const [opened, events] = await Promise.all([
+      ctx.queries.events(account, ctx.params.id, { limit: 1 }),
+      ctx.queries.events(account, ctx.params.id, { after, limit }),
     ]);
-    if (!info) fail(404, "not_found", "no such account");
+    if (opened.length === 0) fail(404, "not_found", "no such account");
     const last = events.at(-1);
     return { status: 200, body: { events, next: events.length === limit && last ? last.version : null } };
   },
@@ -151,12 +146,7 @@ const getState = defineRoute({
   responses: { 200: "the account at that version", 404: "not_found, or atVersion past the last event" },
   handle: async (ctx) => {
     const { atVersion } = ctx.query;
-    const { state, version, updatedAt } = await replayAggregate(
-      ctx.engine.store,
-      account,
-      ctx.params.id,
-      atVersion,
-    );
+    const { state, version, updatedAt } = await ctx.queries.replay(account, ctx.params.id, atVersion);
     if (version === 0) fail(404, "not_found", "no such account");
     if (atVersion !== undefined && version < atVersion) {
       fail(404, "not_found", `the account has ${version} events, fewer than ${atVersion}`);

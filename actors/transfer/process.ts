@@ -1,54 +1,58 @@
-import { streamIdOf } from "../../src/aggregate.ts";
-import type { Engine } from "../../src/engine.ts";
-import { replyFor } from "../../src/http/outcome.ts";
-import { type Problem, rejectionProblem } from "../../src/http/problem.ts";
-import type { CommandMetadata, Reply } from "../../src/runtime/command.ts";
+import type { Rejection } from "../../src/aggregate.ts";
+import type { DomainApi } from "../../src/runtime/api.ts";
+import {
+  type CommandMetadata,
+  type CommandRequest,
+  type CommandResult,
+  type Outcome,
+  rejected,
+} from "../../src/runtime/command.ts";
+import { processKey } from "../../src/runtime/idempotency.ts";
 import type { ProcessManager } from "../../src/runtime/process-runner.ts";
 import type { AccountCommand } from "../account/commands.ts";
 import { account } from "../account/index.ts";
-import type { AccountState } from "../account/state.ts";
 import type { TransferCommand } from "./commands.ts";
 import { transfer } from "./index.ts";
 import { isFinished, type TransferState } from "./state.ts";
 
-type StepResult = { ok: true; currency: string } | { ok: false; code: string; detail: string };
+type StepResult = { ok: true; currency: string } | { ok: false; rejection: Rejection };
 
 /**
- * One command to one account, exactly once: its idempotency key is derived from the transfer and the
- * step, so running the step again (after a crash, or from a second process) returns the first answer.
+ * One command to one account, exactly once: its idempotency key names the transfer and the step, so
+ * running the step again (after a crash, or from a second process) gets the first outcome. A step
+ * whose refusal may pass later (`keepRefusal: false`) is decided again until it is accepted.
  */
 const accountStep = async (
-  engine: Engine,
+  api: DomainApi,
+  transferId: string,
+  step: string,
   accountId: string,
   command: AccountCommand,
-  key: string,
   metadata: CommandMetadata,
+  keepRefusal = true,
 ): Promise<StepResult> => {
-  const accepted = (o: { state: AccountState }): Reply => ({
-    status: 200,
-    body: { currency: o.state.currency },
-  });
-  const outcome = await engine.actors.dispatch(account, accountId, {
+  const key = processKey(transfer.type, transferId, step);
+  const result = await api.commands.send(account, accountId, {
     command,
     metadata,
-    idempotency: { key, fingerprint: key, toReply: (decided) => replyFor(decided, accepted) },
+    idempotency: { key, fingerprint: key, keepRefusal },
   });
-  const reply = replyFor(outcome, accepted);
-  if (reply.status === 200) return { ok: true, currency: (reply.body as { currency: string }).currency };
-  const body = reply.body as Problem;
-  return { ok: false, code: body.code, detail: body.detail };
+  return result.kind === "accepted"
+    ? { ok: true, currency: result.state.currency }
+    : { ok: false, rejection: result.rejection };
 };
 
 /** Records a step on the transfer's own stream; a refusal here means the state machine was broken. */
-const record = async (engine: Engine, id: string, command: TransferCommand, metadata: CommandMetadata) => {
-  const outcome = await engine.actors.dispatch(transfer, id, { command, metadata });
-  if (outcome.kind === "refused") {
-    throw new Error(`transfer ${id}: ${command.type} refused: ${outcome.rejection.detail}`);
+const record = async (api: DomainApi, id: string, command: TransferCommand, metadata: CommandMetadata) => {
+  const result = await api.commands.send(transfer, id, { command, metadata });
+  if (result.kind === "rejected") {
+    throw new Error(`transfer ${id}: ${command.type} refused: ${result.rejection.detail}`);
   }
 };
 
-const stepMetadata = async (engine: Engine, id: string): Promise<CommandMetadata> => {
-  const [first] = await engine.store.readStream(streamIdOf(transfer.type, id), { limit: 1 });
+/** The steps of one transfer carry the correlation and trace of the request that started it. */
+const stepMetadata = async (api: DomainApi, id: string): Promise<CommandMetadata> => {
+  const [first] = await api.queries.events(transfer, id, { limit: 1 });
   const commandId = Bun.randomUUIDv7();
   return {
     commandId,
@@ -58,58 +62,104 @@ const stepMetadata = async (engine: Engine, id: string): Promise<CommandMetadata
   };
 };
 
-const stepKey = (id: string, step: string) => `transfer:${id}:${step}`;
+/**
+ * The debit of the source account: the one decision that accepts or refuses a transfer. The
+ * destination's currency goes with it (when the destination exists), so a transfer between two
+ * currencies is refused before any money moves.
+ */
+const debit = async (api: DomainApi, id: string, state: TransferState, metadata: CommandMetadata) => {
+  const to = await api.queries.current(account, state.to);
+  const command: AccountCommand = {
+    type: "DebitForTransfer",
+    transferId: id,
+    to: state.to,
+    amount: state.amount,
+    ...(to.state.status === "none" ? {} : { toCurrency: to.state.currency }),
+  };
+  const result = await accountStep(api, id, "debit", state.from, command, metadata);
+  const next: TransferCommand = result.ok
+    ? { type: "RecordDebit", currency: result.currency }
+    : { type: "RejectTransfer", code: result.rejection.code, detail: result.rejection.detail };
+  return { result, record: () => record(api, id, next, metadata) };
+};
 
-/** A requested transfer's debit of its source account, and what it comes to on the transfer's stream. */
-export interface Debit {
-  readonly result: StepResult;
-  /** Records the debit's outcome on the transfer's stream: the step after it. */
-  readonly record: () => Promise<void>;
+/** Why a rejected transfer was refused, as the debit said it. */
+const rejectionOf = (state: TransferState): Rejection => ({
+  kind: state.reason?.code === "not_found" ? "not_found" : "conflict",
+  code: state.reason?.code ?? "conflict",
+  detail: state.reason?.detail ?? "the transfer was rejected",
+});
+
+/**
+ * What a transfer came to: accepted once its debit is durable, or rejected with the debit's refusal.
+ * Decided once: a transfer still at `requested` is debited now (a debit that happened before a crash is
+ * replayed, never decided again against a balance it lowered itself), and one past it answers with the
+ * decision recorded on its stream. An accepted transfer is answered before the debit is recorded on
+ * its stream (a durable append the client need not wait for); the process then credits or refunds.
+ * A refusal is recorded first, so a read right after it finds the transfer rejected.
+ */
+export const decideTransfer = async (api: DomainApi, id: string): Promise<Outcome<TransferState>> => {
+  const { state, version } = await api.queries.current(transfer, id);
+  if (state.status === "none") {
+    return rejected({ kind: "not_found", code: "not_found", detail: `no such transfer: ${id}` });
+  }
+  if (state.status === "rejected") return rejected(rejectionOf(state));
+  if (state.status === "requested") {
+    const debited = await debit(api, id, state, await stepMetadata(api, id));
+    if (!debited.result.ok) {
+      await debited.record();
+      return rejected(debited.result.rejection);
+    }
+    // Should recording fail, the process finds the transfer still requested and replays the debit.
+    void debited
+      .record()
+      .catch(() => {})
+      .then(() => api.processes.start(transferProcess, id));
+  } else if (!isFinished(state)) api.processes.start(transferProcess, id);
+  return { kind: "accepted", id, version, state };
+};
+
+export interface TransferRequest {
+  readonly from: string;
+  readonly to: string;
+  readonly amount: number;
 }
 
 /**
- * The debit of a requested transfer, durable when this returns, and not yet recorded on the transfer's
- * stream; undefined when the transfer is no longer at that step. The debit is what a client waits for
- * (its refusal is its answer); recording it can come after, since running the step again after a crash
- * replays the debit's stored answer instead of debiting twice.
+ * Starts a transfer, or answers for the one with this id. The request is kept on the transfer's
+ * stream with the caller's idempotency key (one atomic append), so the key is taken before any money
+ * moves, and the same key (or the same transfer id) always leads to the same decision. An acceptance
+ * shows the transfer as the request found it: new (its debit just made), or, sent again without the
+ * key, as far as it has gone; under the key it is the same answer for good.
  */
-export const debitTransfer = async (engine: Engine, id: string): Promise<Debit | undefined> => {
-  const { state } = await engine.actors.view(transfer, id);
-  if (state.status !== "requested") return undefined;
-  return debitStep(engine, id, state, await stepMetadata(engine, id));
-};
-
-const debitStep = async (
-  engine: Engine,
+export const requestTransfer = async (
+  api: DomainApi,
   id: string,
-  state: TransferState,
-  metadata: CommandMetadata,
-): Promise<Debit> => {
-  const result = await accountStep(
-    engine,
-    state.from,
-    { type: "DebitForTransfer", transferId: id, to: state.to, amount: state.amount },
-    stepKey(id, "debit"),
-    metadata,
-  );
-  const next: TransferCommand = result.ok
-    ? { type: "RecordDebit", currency: result.currency }
-    : { type: "RejectTransfer", code: result.code, detail: result.detail };
-  return { result, record: () => record(engine, id, next, metadata) };
+  { from, to, amount }: TransferRequest,
+  request: Omit<CommandRequest<TransferCommand>, "command">,
+): Promise<CommandResult<TransferState>> => {
+  const requested = await api.commands.send(transfer, id, {
+    ...request,
+    command: { type: "RequestTransfer", from, to, amount },
+  });
+  if (requested.kind === "rejected") return requested;
+  const decided = await decideTransfer(api, requested.id);
+  return decided.kind === "rejected" ? { ...decided, replayed: requested.replayed } : requested;
 };
 
 /** Moves the transfer one step on and returns its new state. */
-export const advanceTransfer = async (engine: Engine, id: string): Promise<TransferState> => {
-  const { state } = await engine.actors.view(transfer, id);
+export const advanceTransfer = async (api: DomainApi, id: string): Promise<TransferState> => {
+  const { state } = await api.queries.current(transfer, id);
   if (state.status === "none" || isFinished(state)) return state;
-  const metadata = await stepMetadata(engine, id);
-  const key = (step: string) => stepKey(id, step);
+  const metadata = await stepMetadata(api, id);
 
   if (state.status === "requested") {
-    await (await debitStep(engine, id, state, metadata)).record();
+    await (await debit(api, id, state, metadata)).record();
   } else {
     const credit = await accountStep(
-      engine,
+      api,
+      id,
+      "credit",
       state.to,
       {
         type: "CreditFromTransfer",
@@ -118,39 +168,36 @@ export const advanceTransfer = async (engine: Engine, id: string): Promise<Trans
         amount: state.amount,
         currency: state.currency,
       },
-      key("credit"),
       metadata,
     );
     if (credit.ok) {
-      await record(engine, id, { type: "CompleteTransfer" }, metadata);
+      await record(api, id, { type: "CompleteTransfer" }, metadata);
     } else {
+      // Refused only at the balance limit, which a withdrawal can lift: decided again on each retry.
       const reversal = await accountStep(
-        engine,
+        api,
+        id,
+        "reverse",
         state.from,
         { type: "ReverseTransferDebit", transferId: id, amount: state.amount },
-        key("reverse"),
         metadata,
+        false,
       );
-      if (!reversal.ok) throw new Error(`transfer ${id}: the reversal was refused: ${reversal.detail}`);
-      await record(engine, id, { type: "RecordRefund", code: credit.code, detail: credit.detail }, metadata);
+      if (!reversal.ok) {
+        throw new Error(`transfer ${id}: the refund is held up: ${reversal.rejection.detail}`);
+      }
+      const { code, detail } = credit.rejection;
+      await record(api, id, { type: "RecordRefund", code, detail }, metadata);
     }
   }
-  return (await engine.actors.view(transfer, id)).state;
+  return (await api.queries.current(transfer, id)).state;
 };
 
-export const transferProcess: ProcessManager<Engine> = {
+export const transferProcess: ProcessManager<DomainApi> = {
   aggregate: transfer,
-  async run(engine, id) {
+  async run(api, id) {
     let state: TransferState;
-    do state = await advanceTransfer(engine, id);
+    do state = await advanceTransfer(api, id);
     while (state.status !== "none" && !isFinished(state));
   },
 };
-
-/** How a refused debit is answered to the client that asked for the transfer. */
-export const rejectionReply = (state: TransferState): Reply =>
-  rejectionProblem({
-    kind: state.reason?.code === "not_found" ? "not_found" : "conflict",
-    code: state.reason?.code ?? "conflict",
-    detail: state.reason?.detail ?? "the transfer was rejected",
-  });

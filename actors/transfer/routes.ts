@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
+import { answer } from "../../src/http/outcome.ts";
 import { fail } from "../../src/http/problem.ts";
 import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
-import type { Reply } from "../../src/runtime/command.ts";
-import { account } from "../account/index.ts";
 import { TransferBody, TransferParams } from "./commands.ts";
 import { transfer } from "./index.ts";
-import { debitTransfer, rejectionReply, transferProcess } from "./process.ts";
+import { requestTransfer } from "./process.ts";
 import type { TransferState } from "./state.ts";
 
 const tag = "transfers";
@@ -16,7 +15,7 @@ const publicStatus = (state: TransferState) =>
 
 /**
  * Without a client-chosen id, a transfer sent with an Idempotency-Key gets an id derived from the key,
- * so a retry after a crash (before the answer was stored) drives the same transfer, not a second one.
+ * so a retry after a crash (before the answer was given) drives the same transfer, not a second one.
  */
 const transferIdFor = (idempotencyKey: string | undefined): string =>
   idempotencyKey
@@ -30,53 +29,23 @@ const startTransfer = defineRoute({
   tag,
   role: "writer",
   body: TransferBody,
-  command: { storesReply: false },
+  command: true,
   responses: {
     202: "{ transferId, status }: follow it at GET /v1/transfers/:id",
     400: "validation_failed",
     404: "not_found (from)",
     409: "insufficient_funds, account_closed, currency_mismatch or transfer_exists",
+    412: "version_conflict (If-Match, on the transfer)",
     422: "idempotency_key_reused",
   },
-  handle: async (ctx): Promise<Reply> => {
-    const { engine, body, metadata } = ctx;
-    const transferId = body.transferId ?? transferIdFor(ctx.idempotency?.key);
-
-    // Refuse what is already known to fail before writing anything; the process re-checks it all.
-    const [from, to] = await Promise.all([
-      engine.actors.view(account, body.from),
-      engine.actors.view(account, body.to),
-    ]);
-    if (from.state.status === "none") fail(404, "not_found", `no such account: ${body.from}`);
-    if (from.state.status === "closed") fail(409, "account_closed", `${body.from} is closed`);
-    if (from.state.balance < body.amount) {
-      fail(409, "insufficient_funds", `balance ${from.state.balance} is less than ${body.amount}`);
-    }
-    if (to.state.status !== "none" && to.state.currency !== from.state.currency) {
-      fail(
-        409,
-        "currency_mismatch",
-        `${body.from} holds ${from.state.currency}, ${body.to} ${to.state.currency}`,
-      );
-    }
-
-    const requested = await engine.actors.dispatch(transfer, transferId, {
-      command: { type: "RequestTransfer", from: body.from, to: body.to, amount: body.amount },
-      metadata,
-    });
-    if (requested.kind === "refused") fail(409, requested.rejection.code, requested.rejection.detail);
-
-    // Answered once the debit is durable; recording it on the transfer's stream, then the credit, go on
-    // in the background (a third durable append the client need not wait for). A refusal is recorded
-    // first, so a GET right after the 409 finds the transfer rejected.
-    const debit = await debitTransfer(engine, transferId);
-    if (debit && !debit.result.ok) await debit.record();
-    const { state } = await engine.actors.view(transfer, transferId);
-    if (state.status === "rejected") return rejectionReply(state);
-    const recorded = debit?.result.ok ? debit.record() : Promise.resolve();
-    // Should recording fail, the process finds the transfer still requested and replays the debit's answer.
-    void recorded.catch(() => {}).then(() => engine.processes.start(transferProcess, transferId));
-    return { status: 202, body: { transferId, status: publicStatus(state) } };
+  handle: async (ctx) => {
+    const { from, to, amount } = ctx.body;
+    const id = ctx.body.transferId ?? transferIdFor(ctx.idempotency?.key);
+    const result = await requestTransfer(ctx, id, { from, to, amount }, ctx);
+    return answer(result, (accepted) => ({
+      status: 202,
+      body: { transferId: accepted.id, status: publicStatus(accepted.state) },
+    }));
   },
 });
 
@@ -89,7 +58,7 @@ const getTransfer = defineRoute({
   params: TransferParams,
   responses: { 200: "{ transferId, from, to, amount, status, version }", 404: "not_found" },
   handle: async (ctx) => {
-    const { state, version } = await ctx.engine.actors.view(transfer, ctx.params.id);
+    const { state, version } = await ctx.queries.current(transfer, ctx.params.id);
     if (state.status === "none" || state.status === "rejected") fail(404, "not_found", "no such transfer");
     const { from, to, amount } = state;
     return {

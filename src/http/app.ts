@@ -3,15 +3,16 @@ import { bodyLimit } from "hono/body-limit";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { Engine } from "../engine.ts";
-import type { CommandMetadata, Reply } from "../runtime/command.ts";
+import type { CommandMetadata, IdempotencyRequest } from "../runtime/command.ts";
 import { ContentionError, MailboxFullError, ShuttingDownError } from "../runtime/errors.ts";
-import { StoreOverloadedError } from "../store/event-store.ts";
+import { callerKey } from "../runtime/idempotency.ts";
+import { StoreOverloadedError, StoreUnavailableError } from "../store/event-store.ts";
 import { createAuthenticator, mayCall, type Principal } from "./auth.ts";
-import { fingerprint, scopeKey } from "./idempotency.ts";
+import { fingerprint } from "./idempotency.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { fail, ProblemError, problem } from "./problem.ts";
 import { parseIdempotencyKey, parseIfMatch, readJsonBody, validate } from "./request.ts";
-import type { HttpRoute } from "./route.ts";
+import type { HttpRoute, Reply } from "./route.ts";
 
 export interface ReadinessCheck {
   readonly name: string;
@@ -52,33 +53,49 @@ const memoize = <K, V>(make: (key: K) => V): ((key: K) => V) => {
   };
 };
 
-const send = (c: Context, reply: Reply, headers: Record<string, string> = {}): Response => {
+const send = (c: Context, reply: Reply): Response => {
   const body = reply.body as { version?: unknown } | null;
   const all: Record<string, string> = {
     "Content-Type": reply.status >= 400 ? "application/problem+json" : "application/json",
-    ...headers,
+    ...reply.headers,
   };
   if (reply.status < 300 && typeof body?.version === "number") all.ETag = `"${body.version}"`;
   return c.body(JSON.stringify(reply.body), reply.status as ContentfulStatusCode, all);
 };
 
-/** Maps the runtime's exceptions to answers; anything unexpected is a 500 without internals. */
-const errorReply = (error: unknown): { reply: Reply; headers: Record<string, string> } => {
-  if (error instanceof ProblemError) return { reply: error.reply, headers: error.headers };
-  const retry = { "Retry-After": "1" };
+/**
+ * The status of a request whose client hung up before it was answered (nginx's convention): nobody
+ * reads the answer, and it is no fault of the server's.
+ */
+const CLIENT_CLOSED = 499;
+
+const withRetry = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, "Retry-After": "1" } });
+
+/** Maps exceptions to answers; anything unexpected is a 500 without internals. */
+const errorReply = (error: unknown, signal: AbortSignal | undefined): Reply => {
+  if (error instanceof ProblemError) return error.reply;
+  if (signal?.aborted) {
+    return problem(CLIENT_CLOSED, "client_closed_request", "the client closed the connection first");
+  }
   if (error instanceof MailboxFullError) {
-    return {
-      reply: problem(429, "overloaded", "this account is receiving too many commands"),
-      headers: retry,
-    };
+    return withRetry(problem(429, "overloaded", "this account is receiving too many commands"));
   }
   if (error instanceof StoreOverloadedError || error instanceof ContentionError) {
-    return { reply: problem(503, "overloaded", "the write pipeline is full; retry shortly"), headers: retry };
+    return withRetry(problem(503, "overloaded", "the write pipeline is full; retry shortly"));
+  }
+  if (error instanceof StoreUnavailableError) {
+    return withRetry(problem(503, "unavailable", "the event store cannot write now; nothing was kept"));
   }
   if (error instanceof ShuttingDownError) {
-    return { reply: problem(503, "unavailable", "the server is shutting down"), headers: retry };
+    return withRetry(problem(503, "unavailable", "the server is shutting down"));
   }
-  return { reply: problem(500, "internal_error", "an unexpected error occurred"), headers: {} };
+  return problem(500, "internal_error", "an unexpected error occurred");
+};
+
+/** Only a 500 is the server's own fault worth an error line; the 503s above are logged where they start. */
+const logFailure = (log: Engine["log"], error: unknown, reply: Reply, context: Record<string, unknown>) => {
+  if (reply.status === 500) log.error({ err: error, ...context }, "request failed");
+  else if (reply.status === CLIENT_CLOSED) log.debug({ ...context }, "the client hung up");
 };
 
 export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> => {
@@ -104,14 +121,9 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
   });
 
   app.onError((error, c) => {
-    const { reply, headers } = errorReply(error);
-    if (reply.status >= 500) {
-      log.error(
-        { err: error, correlationId: c.get("metadata")?.correlationId, path: c.req.path },
-        "request failed",
-      );
-    }
-    return send(c, reply, headers);
+    const reply = errorReply(error, c.req.raw.signal);
+    logFailure(log, error, reply, { correlationId: c.get("metadata")?.correlationId, path: c.req.path });
+    return send(c, reply);
   });
   app.notFound((c) => send(c, problem(404, "not_found", `no route for ${c.req.method} ${c.req.path}`)));
 
@@ -157,35 +169,25 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
     const handler = async (c: Context<Env>) => {
       const started = performance.now();
       const reply = await handle(c, route).catch((error: unknown) => {
-        const { reply, headers } = errorReply(error);
+        const reply = errorReply(error, c.req.raw.signal);
         if (error instanceof MailboxFullError) metrics.overloaded.inc({ where: "mailbox" });
         if (error instanceof StoreOverloadedError) metrics.overloaded.inc({ where: "store" });
-        if (reply.status >= 500 && !(error instanceof ProblemError)) {
-          const level = reply.status === 500 ? "error" : "warn";
-          log[level](
-            { err: error, correlationId: c.get("metadata").correlationId, route: route.path },
-            "command failed",
-          );
-        }
-        return { reply, headers };
+        logFailure(log, error, reply, { correlationId: c.get("metadata").correlationId, route: route.path });
+        return reply;
       });
       if (route.command) {
-        const code =
-          reply.reply.status < 300 ? "accepted" : ((reply.reply.body as { code?: string }).code ?? "error");
+        const code = reply.status < 300 ? "accepted" : ((reply.body as { code?: string }).code ?? "error");
         byOutcome(code).inc();
         commandSeconds.observe((performance.now() - started) / 1000);
       }
-      byStatus(reply.reply.status).inc();
-      return send(c, reply.reply, reply.headers);
+      byStatus(reply.status).inc();
+      return send(c, reply);
     };
     if (route.method === "post") app.post(route.path, limit, handler);
     else app.get(route.path, handler);
   }
 
-  const handle = async (
-    c: Context<Env>,
-    route: HttpRoute,
-  ): Promise<{ reply: Reply; headers: Record<string, string> }> => {
+  const handle = async (c: Context<Env>, route: HttpRoute): Promise<Reply> => {
     let principal: Principal | undefined;
     if (authenticate) {
       principal = authenticate(c.req.header("authorization"));
@@ -198,28 +200,19 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
     const body = route.body ? validate(route.body, await readJsonBody(c), "body") : undefined;
 
     let expectedVersion: number | undefined;
-    let idempotency: { key: string; fingerprint: string } | undefined;
+    let idempotency: IdempotencyRequest | undefined;
     if (route.command) {
       expectedVersion = parseIfMatch(c.req.header("if-match"));
       const key = parseIdempotencyKey(c.req.header("idempotency-key"));
       if (key !== undefined) {
         idempotency = {
-          key: scopeKey(principal?.name, key),
+          key: callerKey(principal?.name, key),
           fingerprint: fingerprint(route.method, c.req.path, expectedVersion, body),
         };
-        const stored = await engine.store.findReply(idempotency.key);
-        if (stored) {
-          if (stored.fingerprint !== idempotency.fingerprint) {
-            fail(422, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
-          }
-          const reply = { status: stored.status, body: stored.body };
-          return { reply, headers: { ...route.headers?.(reply), "Idempotent-Replayed": "true" } };
-        }
       }
     }
-
-    const reply = await route.handle({
-      engine,
+    return route.handle({
+      ...engine.api,
       params,
       query,
       body,
@@ -228,16 +221,6 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
       metadata: c.get("metadata"),
       signal: c.req.raw.signal,
     });
-    if (
-      idempotency &&
-      route.command &&
-      !route.command.storesReply &&
-      reply.status < 500 &&
-      reply.status !== 429
-    ) {
-      await engine.store.saveReplies([{ ...idempotency, ...reply }]);
-    }
-    return { reply, headers: reply.status < 300 ? (route.headers?.(reply) ?? {}) : {} };
   };
 
   return app;

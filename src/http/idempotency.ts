@@ -1,8 +1,5 @@
 import { createHash } from "node:crypto";
 
-/** Keys are per caller: two API keys may use the same Idempotency-Key without seeing each other's answers. */
-export const scopeKey = (principal: string | undefined, key: string): string => `${principal ?? "-"}:${key}`;
-
 /** What makes two requests "the same": method, path, precondition and the validated body. */
 export const fingerprint = (
   method: string,

@@ -1,5 +1,5 @@
 import type { Rejection } from "../aggregate.ts";
-import type { Reply } from "../runtime/command.ts";
+import type { Reply } from "./route.ts";
 
 /** An RFC 9457 problem body; `code` is the stable, machine-readable part of the API contract. */
 export interface Problem {
@@ -28,6 +28,7 @@ const titles: Record<number, string> = {
   415: "Unsupported Media Type",
   422: "Unprocessable Content",
   429: "Too Many Requests",
+  499: "Client Closed Request",
   500: "Internal Server Error",
   503: "Service Unavailable",
   504: "Gateway Timeout",
@@ -45,7 +46,12 @@ export const problem = (status: number, code: string, detail: string, errors?: V
   } satisfies Problem,
 });
 
-const statusOfKind: Record<Rejection["kind"], number> = { not_found: 404, conflict: 409, precondition: 412 };
+const statusOfKind: Record<Rejection["kind"], number> = {
+  not_found: 404,
+  conflict: 409,
+  precondition: 412,
+  key_reused: 422,
+};
 
 export const rejectionProblem = (rejection: Rejection): Reply =>
   problem(statusOfKind[rejection.kind], rejection.code, rejection.detail);

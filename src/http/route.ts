@@ -1,17 +1,23 @@
 import type { z } from "zod";
 import type { Role } from "../config.ts";
-import type { Engine } from "../engine.ts";
-import type { CommandMetadata, Reply } from "../runtime/command.ts";
+import type { DomainApi } from "../runtime/api.ts";
+import type { CommandMetadata, IdempotencyRequest } from "../runtime/command.ts";
 
-export interface RouteContext<P, Q, B> {
-  readonly engine: Engine;
+/** An HTTP answer: status, JSON body and any headers of its own. */
+export interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface RouteContext<P, Q, B> extends DomainApi {
   readonly params: P;
   readonly query: Q;
   readonly body: B;
   /** From `If-Match` on command routes. */
   readonly expectedVersion?: number;
-  /** From `Idempotency-Key` on command routes, already scoped to the caller. */
-  readonly idempotency?: { readonly key: string; readonly fingerprint: string };
+  /** From `Idempotency-Key` on command routes: the caller's key and this request's fingerprint. */
+  readonly idempotency?: IdempotencyRequest;
   readonly metadata: CommandMetadata;
   readonly signal: AbortSignal;
 }
@@ -27,15 +33,10 @@ export interface RouteSpec<P, Q, B> {
   readonly params?: z.ZodType<P>;
   readonly query?: z.ZodType<Q>;
   readonly body?: z.ZodType<B>;
-  /**
-   * A write: takes `If-Match` and `Idempotency-Key`. `storesReply` says the handler stores the reply
-   * atomically with its events (single-aggregate commands); otherwise the edge stores it afterwards.
-   */
-  readonly command?: { readonly storesReply: boolean };
+  /** A write: takes `If-Match` and `Idempotency-Key`, and its outcome is counted as a command's. */
+  readonly command?: true;
   /** Status → description, for the OpenAPI document. */
   readonly responses: Readonly<Record<number, string>>;
-  /** Extra headers derived from a reply (also for replayed replies), e.g. `Location`. */
-  readonly headers?: (reply: Reply) => Record<string, string>;
   handle(context: RouteContext<P, Q, B>): Promise<Reply>;
 }
 

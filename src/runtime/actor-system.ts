@@ -2,7 +2,7 @@ import { type Aggregate, type AnyAggregate, type Message, streamIdOf } from "../
 import { forEachInSlices } from "../event-loop.ts";
 import type { EventStore } from "../store/event-store.ts";
 import { Actor, type ActorOptions, type ActorView } from "./actor.ts";
-import type { CommandOutcome, CommandRequest } from "./command.ts";
+import type { CommandRequest, CommandResult } from "./command.ts";
 import { ShuttingDownError } from "./errors.ts";
 
 /** Actors looked at between two turns of the event loop when sweeping for idle ones. */
@@ -17,6 +17,7 @@ export interface ActorSystemOptions extends ActorOptions {
 
 export interface AggregateView<S> {
   readonly state: S;
+  /** 0 for an aggregate with no events. */
   readonly version: number;
   readonly updatedAt: string | undefined;
 }
@@ -59,11 +60,11 @@ export class ActorSystem {
   dispatch<S, C extends Message, E extends Message>(
     aggregate: Aggregate<S, C, E>,
     id: string,
-    request: CommandRequest<C, S>,
-  ): Promise<CommandOutcome<S>> {
+    request: CommandRequest<C>,
+  ): Promise<CommandResult<S>> {
     if (this.draining) return Promise.reject(new ShuttingDownError("shutting down"));
     const actor = this.actorFor(aggregate, id);
-    return actor.send(request as CommandRequest<Message>) as Promise<CommandOutcome<S>>;
+    return actor.send(request) as Promise<CommandResult<S>>;
   }
 
   /** The aggregate's last durable state as this process knows it. */
@@ -89,7 +90,7 @@ export class ActorSystem {
       resident.used = true;
       return resident.actor;
     }
-    const actor = new Actor(aggregate, streamId, this.store, this.options);
+    const actor = new Actor(aggregate, id, streamId, this.store, this.options);
     this.actors.set(streamId, { actor, used: false });
     const excess = this.actors.size - this.options.maxActors;
     if (excess > 0) this.evict(excess, streamId);

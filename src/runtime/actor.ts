@@ -1,7 +1,7 @@
 import { type AnyAggregate, isRejection, type Message, type Rejection } from "../aggregate.ts";
 import type { NewEvent } from "../store/envelope.ts";
-import type { EventStore, StoredReply } from "../store/event-store.ts";
-import type { CommandOutcome, CommandRequest, DecidedOutcome } from "./command.ts";
+import type { EventStore, StoredOutcome } from "../store/event-store.ts";
+import { type CommandRequest, type CommandResult, type Outcome, rejected, replay } from "./command.ts";
 import { ContentionError, MailboxFullError } from "./errors.ts";
 
 export interface ActorOptions {
@@ -19,10 +19,10 @@ export interface ActorOptions {
 
 interface Job {
   readonly request: CommandRequest<Message>;
-  readonly resolve: (outcome: CommandOutcome<unknown>) => void;
+  readonly resolve: (result: CommandResult) => void;
   readonly reject: (error: unknown) => void;
-  /** Set when an earlier answer may exist for this job's key: look it up before deciding. */
-  lookupReply: boolean;
+  /** Set when an earlier outcome may be stored under this job's key: look it up before deciding. */
+  lookUp: boolean;
 }
 
 export interface ActorView {
@@ -49,6 +49,8 @@ export class Actor {
 
   constructor(
     readonly aggregate: AnyAggregate,
+    /** The aggregate's id: outcomes name it. */
+    readonly id: string,
     readonly streamId: string,
     private readonly store: EventStore,
     private readonly options: ActorOptions,
@@ -64,13 +66,13 @@ export class Actor {
     return this.mailbox.length;
   }
 
-  send(request: CommandRequest<Message>): Promise<CommandOutcome<unknown>> {
+  send(request: CommandRequest<Message>): Promise<CommandResult> {
     if (this.mailbox.length >= this.options.mailboxCapacity) {
       return Promise.reject(new MailboxFullError(`mailbox of ${this.streamId} is full`));
     }
     this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {
-      this.mailbox.push({ request, resolve, reject, lookupReply: false });
+      this.mailbox.push({ request, resolve, reject, lookUp: false });
       if (!this.running) void this.run();
     });
   }
@@ -134,25 +136,20 @@ export class Actor {
         return;
       }
       await this.ensureLoaded();
-      pending = await this.replayKnownReplies(pending);
+      pending = await this.replayStored(pending);
       pending = await this.attempt(pending);
     }
   }
 
-  /** Answers jobs whose idempotency key already has a stored reply; returns the rest. */
-  private async replayKnownReplies(jobs: Job[]): Promise<Job[]> {
+  /** Answers the jobs marked for a look-up whose key holds an outcome already; returns the rest. */
+  private async replayStored(jobs: Job[]): Promise<Job[]> {
     const rest: Job[] = [];
     for (const job of jobs) {
       const idem = job.request.idempotency;
-      const stored = job.lookupReply && idem ? await this.store.findReply(idem.key) : undefined;
-      job.lookupReply = false;
-      if (stored && idem) {
-        job.resolve({
-          kind: "replayed",
-          reply: stored,
-          sameRequest: stored.fingerprint === idem.fingerprint,
-        });
-      } else rest.push(job);
+      const stored = job.lookUp && idem ? await this.store.findOutcome(idem.key) : undefined;
+      job.lookUp = false;
+      if (stored && idem) job.resolve(replay(stored, idem.fingerprint));
+      else rest.push(job);
     }
     return rest;
   }
@@ -163,8 +160,8 @@ export class Actor {
     let state = this.state;
     let version = this.version;
     const events: NewEvent[] = [];
-    const replies: StoredReply[] = [];
-    const decided: { job: Job; outcome: DecidedOutcome<unknown> }[] = [];
+    const outcomes: StoredOutcome[] = [];
+    const decided: { job: Job; outcome: Outcome }[] = [];
     const deferred: Job[] = [];
     const keys = new Set<string>();
 
@@ -172,64 +169,49 @@ export class Actor {
       const { request } = job;
       const idem = request.idempotency;
       if (idem && keys.has(idem.key)) {
-        // Same key twice in one batch: the second must see the first one's stored answer.
-        job.lookupReply = true;
+        // Same key twice in one batch: the second must see the first one's stored outcome.
+        job.lookUp = true;
         deferred.push(job);
         continue;
       }
-      let outcome: DecidedOutcome<unknown>;
+      let outcome: Outcome;
       if (request.expectedVersion !== undefined && request.expectedVersion !== version) {
-        outcome = {
-          kind: "refused",
-          rejection: preconditionFailed(request.expectedVersion, version),
-          state,
-          version,
-        };
+        outcome = rejected(preconditionFailed(request.expectedVersion, version));
       } else {
         const decision = aggregate.decide(state, request.command);
         if (isRejection(decision)) {
-          outcome = { kind: "refused", rejection: decision, state, version };
+          outcome = rejected(decision);
         } else {
           for (const event of decision) {
             state = aggregate.evolve(state, event);
             version += 1;
             events.push(this.toNewEvent(event, request));
           }
-          outcome = { kind: "accepted", state, version, events: decision, updatedAt: "" };
+          outcome = { kind: "accepted", id: this.id, version, state };
         }
       }
-      if (idem) {
+      if (idem && (outcome.kind === "accepted" || idem.keepRefusal !== false)) {
         keys.add(idem.key);
-        replies.push({ key: idem.key, fingerprint: idem.fingerprint, ...idem.toReply(outcome) });
+        outcomes.push({ key: idem.key, fingerprint: idem.fingerprint, outcome });
       }
       decided.push({ job, outcome });
     }
 
-    if (events.length === 0) {
-      // Nothing is appended, so nothing clashes with an answer stored earlier under the same key (a
-      // process step retried after a crash that came just after its first try was applied): the store
-      // is asked before a refusal is given, else the step would now be refused by its own effect.
-      for (const { job } of decided) job.lookupReply = job.request.idempotency !== undefined;
-      const fresh = new Set(await this.replayKnownReplies(decided.map(({ job }) => job)));
-      const freshKeys = new Set([...fresh].map((job) => job.request.idempotency?.key));
-      await this.store.saveReplies(replies.filter((reply) => freshKeys.has(reply.key)));
-      for (const { job, outcome } of decided) if (fresh.has(job)) job.resolve(outcome);
-      return deferred;
-    }
+    if (events.length === 0) return [...(await this.settleWithoutEvents(decided, outcomes)), ...deferred];
 
     const result = await this.store.append({
       streamId: this.streamId,
       aggregateType: aggregate.type,
       expectedVersion: this.version,
       events,
-      replies,
+      outcomes,
       final: aggregate.isFinal?.(state) ?? false,
     });
     if (!result.ok) {
       this.loading = undefined;
       if (result.reason === "version_conflict") this.options.onConflict?.(this.streamId);
       if (result.reason === "idempotency_conflict") {
-        for (const job of jobs) if (job.request.idempotency?.key === result.key) job.lookupReply = true;
+        for (const job of jobs) if (job.request.idempotency?.key === result.key) job.lookUp = true;
       }
       return jobs;
     }
@@ -238,11 +220,37 @@ export class Actor {
     this.state = state;
     this.version = result.version;
     this.updatedAt = result.time;
-    for (const { job, outcome } of decided) {
-      job.resolve(outcome.kind === "accepted" ? { ...outcome, updatedAt: result.time } : outcome);
-    }
+    for (const { job, outcome } of decided) job.resolve({ ...outcome, replayed: false });
     this.maybeSnapshot(before);
     return deferred;
+  }
+
+  /**
+   * A batch that appends nothing has nothing to clash with an outcome stored earlier under one of its
+   * keys, so the store is asked first: a process step retried after a crash that came just after it
+   * was applied must get that outcome, not be refused by its own effect. What is new is then stored,
+   * and where another writer stored an outcome under the key meanwhile, that one is the answer.
+   */
+  private async settleWithoutEvents(
+    decided: readonly { job: Job; outcome: Outcome }[],
+    outcomes: readonly StoredOutcome[],
+  ): Promise<Job[]> {
+    for (const { job } of decided) job.lookUp = job.request.idempotency !== undefined;
+    const fresh = new Set(await this.replayStored(decided.map(({ job }) => job)));
+    const freshKeys = new Set([...fresh].map((job) => job.request.idempotency?.key));
+    const toSave = outcomes.filter((o) => freshKeys.has(o.key));
+    const earlier = new Map<string, StoredOutcome>();
+    for (const [i, kept] of (await this.store.saveOutcomes(toSave)).entries()) {
+      const key = toSave[i]?.key;
+      if (kept && key !== undefined) earlier.set(key, kept);
+    }
+    for (const { job, outcome } of decided) {
+      if (!fresh.has(job)) continue;
+      const idem = job.request.idempotency;
+      const kept = idem && earlier.get(idem.key);
+      job.resolve(kept ? replay(kept, idem.fingerprint) : { ...outcome, replayed: false });
+    }
+    return [];
   }
 
   private toNewEvent(event: Message, request: CommandRequest<Message>): NewEvent {

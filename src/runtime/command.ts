@@ -1,5 +1,5 @@
 import type { Message, Rejection } from "../aggregate.ts";
-import type { StoredReply } from "../store/event-store.ts";
+import type { StoredOutcome } from "../store/event-store.ts";
 
 /** Where a command came from; copied into the metadata of every event it causes. */
 export interface CommandMetadata {
@@ -9,49 +9,63 @@ export interface CommandMetadata {
   readonly traceparent?: string;
 }
 
-/** The HTTP answer to remember for an `Idempotency-Key`. */
-export interface Reply {
-  readonly status: number;
-  readonly body: unknown;
-}
-
-export interface IdempotencyRequest<S> {
-  /** Scoped key (principal + client key). */
+/** Makes a command safe to send again: the same key gets the outcome of its first decision. */
+export interface IdempotencyRequest {
+  /** A key from `callerKey` or `processKey` (see `idempotency.ts`): their namespaces never meet. */
   readonly key: string;
+  /** A hash of everything that makes two requests "the same"; another one under the key is refused. */
   readonly fingerprint: string;
-  /** Builds the answer to store with the events, before they are written. */
-  readonly toReply: (outcome: DecidedOutcome<S>) => Reply;
+  /**
+   * Whether a refusal is kept under the key too (default true: a client's retry gets the first
+   * answer even once the command would pass). A process step whose refusal is temporary sets it false,
+   * so that its retry is decided again while an acceptance is still remembered.
+   */
+  readonly keepRefusal?: boolean;
 }
 
-export interface CommandRequest<C extends Message, S = unknown> {
+export interface CommandRequest<C extends Message> {
   readonly command: C;
-  /** From `If-Match`: run only if the aggregate is at this version. */
+  /** Run only if the aggregate is at this version (`If-Match`). */
   readonly expectedVersion?: number;
   readonly metadata: CommandMetadata;
-  readonly idempotency?: IdempotencyRequest<S>;
+  readonly idempotency?: IdempotencyRequest;
 }
 
-export interface Accepted<S> {
+/**
+ * What a command came to, in the domain's terms: accepted, with the aggregate as the command left it,
+ * or rejected, with why. This is what is kept under an idempotency key and replayed; how it looks on
+ * the wire is for the edge to say.
+ */
+export type Outcome<S = unknown> = Accepted<S> | Rejected;
+
+export interface Accepted<S = unknown> {
   readonly kind: "accepted";
-  readonly state: S;
+  /** The aggregate's id (one the server made up included). */
+  readonly id: string;
+  /** The aggregate's version after the command: its stream's last event number. */
   readonly version: number;
-  readonly events: readonly Message[];
-  readonly updatedAt: string;
+  readonly state: S;
 }
 
-export interface Refused<S> {
-  readonly kind: "refused";
+export interface Rejected {
+  readonly kind: "rejected";
   readonly rejection: Rejection;
-  readonly state: S;
-  readonly version: number;
 }
 
-/** The same idempotency key was answered before: here is that answer (or 422 if the request differs). */
-export interface Replayed {
-  readonly kind: "replayed";
-  readonly reply: StoredReply;
-  readonly sameRequest: boolean;
-}
+/** An outcome as its sender gets it: `replayed` when it is the stored outcome of an earlier send. */
+export type CommandResult<S = unknown> = Outcome<S> & { readonly replayed: boolean };
 
-export type DecidedOutcome<S> = Accepted<S> | Refused<S>;
-export type CommandOutcome<S> = DecidedOutcome<S> | Replayed;
+export const rejected = (rejection: Rejection): Rejected => ({ kind: "rejected", rejection });
+
+/** The answer to a key sent again: its stored outcome, or a refusal if the request differs. */
+export const replay = <S>(stored: StoredOutcome, fingerprint: string): CommandResult<S> =>
+  stored.fingerprint === fingerprint
+    ? { ...(stored.outcome as Outcome<S>), replayed: true }
+    : {
+        ...rejected({
+          kind: "key_reused",
+          code: "idempotency_key_reused",
+          detail: "this Idempotency-Key was used with a different request",
+        }),
+        replayed: true,
+      };

@@ -1,13 +1,11 @@
 import type { EventEnvelope, NewEvent } from "./envelope.ts";
 
-/** A stored answer to a command sent with an `Idempotency-Key`. */
-export interface StoredReply {
-  /** The key as scoped by the edge (principal and client key). */
+/** The outcome of a command sent with an idempotency key; the store keeps `outcome` as opaque JSON. */
+export interface StoredOutcome {
   readonly key: string;
   /** A hash of everything that makes two requests "the same". */
   readonly fingerprint: string;
-  readonly status: number;
-  readonly body: unknown;
+  readonly outcome: unknown;
 }
 
 export interface AppendRequest {
@@ -16,8 +14,8 @@ export interface AppendRequest {
   /** The version the writer decided against: 0 for a new stream. */
   readonly expectedVersion: number;
   readonly events: readonly NewEvent[];
-  /** Written in the same atomic unit as the events, so a retry never sees events without their answer. */
-  readonly replies?: readonly StoredReply[];
+  /** Written in the same atomic unit as the events, so a retry never sees events without their outcome. */
+  readonly outcomes?: readonly StoredOutcome[];
   /** The stream takes no more commands after this append (closed account, finished transfer). */
   readonly final?: boolean;
 }
@@ -54,7 +52,8 @@ export interface StreamInfo {
  * The event store port: the source of truth and the outbox.
  *
  * Guarantees every adapter must give (checked by `test/event-store.conformance.ts`):
- * - an append is atomic: all its events and replies, or nothing;
+ * - an append is atomic: all its events and outcomes, or nothing;
+ * - an idempotency key holds one outcome for good: an append that brings another is refused whole;
  * - an append whose `expectedVersion` is not the stream's version is refused, never half-written;
  * - a resolved append is durable (fsynced / journaled on a majority);
  * - `readAll` returns events in one global order, each exactly once.
@@ -72,7 +71,7 @@ export interface EventStore {
   openStreams(aggregateType: string): AsyncIterable<string>;
   loadSnapshot(streamId: string): Promise<Snapshot | undefined>;
   saveSnapshot(snapshot: Snapshot): Promise<void>;
-  findReply(key: string): Promise<StoredReply | undefined>;
+  findOutcome(key: string): Promise<StoredOutcome | undefined>;
   /** A named, durable cursor (the relay's progress). */
   loadCheckpoint(name: string): Promise<string | undefined>;
   saveCheckpoint(name: string, value: string): Promise<void>;
@@ -82,8 +81,11 @@ export interface EventStore {
    */
   tryLease(name: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLease(name: string, owner: string): Promise<void>;
-  /** Stores answers that wrote no events (refusals); first writer wins. */
-  saveReplies(replies: readonly StoredReply[]): Promise<void>;
+  /**
+   * Stores outcomes that wrote no events (refusals, no-ops). The first outcome under a key wins: the
+   * answer has, for each one given, `undefined` where it was stored, or the earlier one its key holds.
+   */
+  saveOutcomes(outcomes: readonly StoredOutcome[]): Promise<(StoredOutcome | undefined)[]>;
   ping(): Promise<void>;
   /** Flushes pending appends, then closes. */
   close(): Promise<void>;
@@ -92,4 +94,12 @@ export interface EventStore {
 /** The store's write pipeline is full: the caller should shed load. */
 export class StoreOverloadedError extends Error {
   override readonly name = "StoreOverloadedError";
+}
+
+/**
+ * The store cannot write now (its disk is full, its server is down or read-only): nothing of the
+ * write was kept, and trying again later may work. `cause` names why, for the log.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = "StoreUnavailableError";
 }

@@ -8,10 +8,11 @@ import { SqliteEventStore } from "./sqlite/sqlite-event-store.ts";
 export const openEventStore = async (
   config: Pick<Config, "mongoUrl" | "dataDir">,
   batching: Partial<Omit<GroupCommitOptions, "weigh">> = {},
+  onWritable?: (cause: string | undefined) => void,
 ): Promise<EventStore> => {
   if (config.mongoUrl) {
     const { MongoEventStore } = await import("./mongo/mongo-event-store.ts");
     return MongoEventStore.connect({ url: config.mongoUrl, ...batching });
   }
-  return new SqliteEventStore({ path: join(config.dataDir, "events.sqlite"), ...batching });
+  return new SqliteEventStore({ path: join(config.dataDir, "events.sqlite"), ...batching, onWritable });
 };

@@ -138,45 +138,61 @@ export const describeEventStoreConformance = (name: string, open: OpenStore) => 
       expect(mixed.map((r) => r.ok)).toEqual([false, true]);
     });
 
-    test("stores replies with the events; a taken key refuses the whole append", async () => {
+    test("keeps outcomes with the events; a key that holds one refuses the whole append", async () => {
       const store = await connect();
       const streamId = newStream();
       const key = `key-${streamId}`;
-      const reply = { key, fingerprint: "f1", status: 200, body: { balance: 5 } };
+      const stored = { key, fingerprint: "f1", outcome: { kind: "accepted", id: "x", version: 1 } };
       expect(
         await store.append({
           streamId,
           aggregateType: "conformance",
           expectedVersion: 0,
           events: [event("A")],
-          replies: [reply],
+          outcomes: [stored],
         }),
       ).toMatchObject({ ok: true });
-      expect(await store.findReply(key)).toEqual(reply);
+      expect(await store.findOutcome(key)).toEqual(stored);
       const again = await store.append({
         streamId,
         aggregateType: "conformance",
         expectedVersion: 1,
         events: [event("B")],
-        replies: [{ ...reply, fingerprint: "f2" }],
+        outcomes: [{ ...stored, fingerprint: "f2" }],
       });
       expect(again).toEqual({ ok: false, reason: "idempotency_conflict", key });
       expect(await store.readStream(streamId)).toHaveLength(1);
-      expect(await store.findReply(key)).toEqual(reply);
+      expect(await store.findOutcome(key)).toEqual(stored);
     });
 
-    test("replies without events: the first answer for a key is kept", async () => {
+    test("outcomes without events: the first one under a key is kept, and a later one is told so", async () => {
       const store = await connect();
       const key = `standalone-${newStream()}`;
-      await store.saveReplies([{ key, fingerprint: "f", status: 409, body: { code: "insufficient_funds" } }]);
-      await store.saveReplies([{ key, fingerprint: "g", status: 200, body: {} }]);
-      expect(await store.findReply(key)).toEqual({
-        key,
-        fingerprint: "f",
-        status: 409,
-        body: { code: "insufficient_funds" },
+      const refusal = { key, fingerprint: "f", outcome: { kind: "rejected", code: "insufficient_funds" } };
+      expect(await store.saveOutcomes([refusal])).toEqual([undefined]);
+      expect(await store.saveOutcomes([{ key, fingerprint: "g", outcome: { kind: "accepted" } }])).toEqual([
+        refusal,
+      ]);
+      expect(await store.findOutcome(key)).toEqual(refusal);
+      expect(await store.findOutcome(`${key}-missing`)).toBeUndefined();
+    });
+
+    test("one key, one outcome: an append under a key that holds a stored refusal is refused whole", async () => {
+      const store = await connect();
+      const streamId = newStream();
+      const key = `refused-${streamId}`;
+      const refusal = { key, fingerprint: "f", outcome: { kind: "rejected", code: "insufficient_funds" } };
+      await store.saveOutcomes([refusal]);
+      const append = await store.append({
+        streamId,
+        aggregateType: "conformance",
+        expectedVersion: 0,
+        events: [event("A")],
+        outcomes: [{ key, fingerprint: "f", outcome: { kind: "accepted" } }],
       });
-      expect(await store.findReply(`${key}-missing`)).toBeUndefined();
+      expect(append).toEqual({ ok: false, reason: "idempotency_conflict", key });
+      expect(await store.readStream(streamId)).toEqual([]);
+      expect(await store.findOutcome(key)).toEqual(refusal);
     });
 
     test("reads a stream by range and page", async () => {

@@ -47,7 +47,7 @@ export const openAccount = async (api: Client, accountId: string, currency = "EU
   }
 };
 
-/** Polls until `check` holds or the time is up; returns the last value either way. */
+/** Polls until `check` holds and returns that value; past `ms`, fails naming the last value read. */
 export const eventually = async <T>(
   read: () => Promise<T>,
   check: (value: T) => boolean,
@@ -55,7 +55,11 @@ export const eventually = async <T>(
 ): Promise<T> => {
   const deadline = Date.now() + ms;
   let value = await read();
-  while (!check(value) && Date.now() < deadline) {
+  while (!check(value)) {
+    if (Date.now() > deadline) {
+      const last = JSON.stringify(value, (_, v) => (v instanceof Headers ? "[headers]" : v))?.slice(0, 500);
+      throw new Error(`eventually: not so within ${ms} ms; the last value read: ${last}`);
+    }
     await Bun.sleep(25);
     value = await read();
   }

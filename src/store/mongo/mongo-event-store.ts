@@ -13,7 +13,7 @@ import type {
   EventStore,
   ReadStreamOptions,
   Snapshot,
-  StoredReply,
+  StoredOutcome,
   StreamInfo,
 } from "../event-store.ts";
 import { type GroupCommitOptions, GroupCommitter } from "../group-commit.ts";
@@ -46,15 +46,14 @@ interface CommitDoc {
     data: unknown;
     metadata: EventMetadata;
   }[];
-  /** Idempotent replies written with the events; `replies.key` is unique across commits. */
-  replies?: StoredReply[];
+  /** Outcomes kept under idempotency keys, written with the events; `outcomes.key` is unique across commits. */
+  outcomes?: StoredOutcome[];
 }
 
-interface ReplyDoc {
+interface OutcomeDoc {
   _id: string;
   fingerprint: string;
-  status: number;
-  body: unknown;
+  outcome: unknown;
 }
 
 interface SnapshotDoc {
@@ -80,7 +79,7 @@ export interface MongoEventStoreOptions extends Partial<Omit<GroupCommitOptions,
 export class MongoEventStore implements EventStore {
   readonly name = "mongodb";
   private readonly commits: Collection<CommitDoc>;
-  private readonly replies: Collection<ReplyDoc>;
+  private readonly outcomes: Collection<OutcomeDoc>;
   private readonly snapshots: Collection<SnapshotDoc>;
   private readonly counters: Collection<{ _id: string; value: number }>;
   private readonly checkpoints: Collection<{ _id: string; value: string }>;
@@ -96,7 +95,7 @@ export class MongoEventStore implements EventStore {
   ) {
     this.holeGraceMs = options.holeGraceMs ?? 5_000;
     this.commits = db.collection("commits");
-    this.replies = db.collection("replies");
+    this.outcomes = db.collection("outcomes");
     this.snapshots = db.collection("snapshots");
     this.counters = db.collection("counters");
     this.checkpoints = db.collection("checkpoints");
@@ -124,20 +123,24 @@ export class MongoEventStore implements EventStore {
       this.commits.createIndex({ lastPosition: 1 }, { name: "position" }),
       this.commits.createIndex({ aggregateType: 1, streamId: 1 }, { name: "aggregate_type" }),
       this.commits.createIndex(
-        { "replies.key": 1 },
-        { unique: true, name: "reply_key", partialFilterExpression: { "replies.key": { $exists: true } } },
+        { "outcomes.key": 1 },
+        {
+          unique: true,
+          name: "outcome_key",
+          partialFilterExpression: { "outcomes.key": { $exists: true } },
+        },
       ),
     ]);
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
     if (request.events.length === 0) {
-      // A commit document would take a version slot; an append without events only stores replies.
+      // A commit document would take a version slot; an append without events only stores outcomes.
       const info = await this.streamInfo(request.streamId);
       if ((info?.version ?? 0) !== request.expectedVersion) {
         return { ok: false, reason: "version_conflict", actualVersion: info?.version ?? 0 };
       }
-      await this.saveReplies(request.replies ?? []);
+      await this.saveOutcomes(request.outcomes ?? []);
       return { ok: true, version: request.expectedVersion, time: new Date().toISOString() };
     }
     const outcome = await this.committer.submit(request);
@@ -174,7 +177,7 @@ export class MongoEventStore implements EventStore {
         time,
         final: request.final ?? false,
         events: request.events.map((event, i) => ({ ...event, version: request.expectedVersion + 1 + i })),
-        ...(request.replies?.length ? { replies: [...request.replies] } : {}),
+        ...(request.outcomes?.length ? { outcomes: [...request.outcomes] } : {}),
       };
       position += request.events.length;
       return doc;
@@ -198,13 +201,13 @@ export class MongoEventStore implements EventStore {
         if (!doc) return { failed: new Error("batch and documents out of step") };
         if (!failure) return { ok: true, version: doc.lastVersion, time: time.toISOString() };
         if (failure.code !== DUPLICATE_KEY) return { failed: new Error(failure.errmsg ?? "write failed") };
-        if (failure.errmsg?.includes("reply_key")) {
-          const keys = (request.replies ?? []).map((r) => r.key);
+        if (failure.errmsg?.includes("outcome_key")) {
+          const keys = (request.outcomes ?? []).map((o) => o.key);
           const taken = await this.commits.findOne(
-            { "replies.key": { $in: keys } },
-            { projection: { replies: 1 } },
+            { "outcomes.key": { $in: keys } },
+            { projection: { outcomes: 1 } },
           );
-          const key = taken?.replies?.find((r) => keys.includes(r.key))?.key ?? keys[0] ?? "";
+          const key = taken?.outcomes?.find((o) => keys.includes(o.key))?.key ?? keys[0] ?? "";
           return { ok: false, reason: "idempotency_conflict", key };
         }
         const actual = await this.streamInfo(request.streamId);
@@ -313,32 +316,30 @@ export class MongoEventStore implements EventStore {
     }
   }
 
-  async findReply(key: string): Promise<StoredReply | undefined> {
+  async findOutcome(key: string): Promise<StoredOutcome | undefined> {
     const [standalone, commit] = await Promise.all([
-      this.replies.findOne({ _id: key }),
-      this.commits.findOne({ "replies.key": key }, { projection: { replies: 1 } }),
+      this.outcomes.findOne({ _id: key }),
+      this.commits.findOne({ "outcomes.key": key }, { projection: { outcomes: 1 } }),
     ]);
-    if (standalone) {
-      return { key, fingerprint: standalone.fingerprint, status: standalone.status, body: standalone.body };
-    }
-    return commit?.replies?.find((r) => r.key === key);
+    if (standalone) return { key, fingerprint: standalone.fingerprint, outcome: standalone.outcome };
+    return commit?.outcomes?.find((o) => o.key === key);
   }
 
-  async saveReplies(replies: readonly StoredReply[]): Promise<void> {
-    if (replies.length === 0) return;
-    const docs = replies.map((r) => ({
-      _id: r.key,
-      fingerprint: r.fingerprint,
-      status: r.status,
-      body: r.body,
-    }));
+  async saveOutcomes(outcomes: readonly StoredOutcome[]): Promise<(StoredOutcome | undefined)[]> {
+    if (outcomes.length === 0) return [];
+    const docs = outcomes.map((o) => ({ _id: o.key, fingerprint: o.fingerprint, outcome: o.outcome }));
+    const taken = new Set<number>();
     try {
-      await this.replies.insertMany(docs, { ordered: false, ...durable });
+      await this.outcomes.insertMany(docs, { ordered: false, ...durable });
     } catch (error) {
-      // First writer wins: a key that is already there keeps its first answer.
+      // First writer wins: a key that is already there keeps its first outcome.
       const errors = error instanceof MongoBulkWriteError ? [error.writeErrors].flat() : [];
       if (errors.length === 0 || errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+      for (const e of errors) taken.add(e.index);
     }
+    return Promise.all(
+      outcomes.map((o, i) => (taken.has(i) ? this.findOutcome(o.key) : Promise.resolve(undefined))),
+    );
   }
 
   async loadCheckpoint(name: string): Promise<string | undefined> {

@@ -41,11 +41,10 @@ CREATE TABLE IF NOT EXISTS leases (
   owner      TEXT    NOT NULL,
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS replies (
-  key         TEXT    PRIMARY KEY,
-  fingerprint TEXT    NOT NULL,
-  status      INTEGER NOT NULL,
-  body        TEXT    NOT NULL
+CREATE TABLE IF NOT EXISTS outcomes (
+  key         TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  outcome     TEXT NOT NULL
 ) WITHOUT ROWID;
 `;
 

@@ -8,9 +8,10 @@ import type {
   EventStore,
   ReadStreamOptions,
   Snapshot,
-  StoredReply,
+  StoredOutcome,
   StreamInfo,
 } from "../event-store.ts";
+import { StoreUnavailableError } from "../event-store.ts";
 import { type GroupCommitOptions, GroupCommitter } from "../group-commit.ts";
 import { startCheckpointer } from "./checkpointer.ts";
 import { CommittedTail } from "./committed-tail.ts";
@@ -37,11 +38,10 @@ interface StreamRow {
   final: number;
 }
 
-interface ReplyRow {
+interface OutcomeRow {
   key: string;
   fingerprint: string;
-  status: number;
-  body: string;
+  outcome: string;
 }
 
 export interface SqliteEventStoreOptions extends Partial<Omit<GroupCommitOptions, "weigh">> {
@@ -53,7 +53,38 @@ export interface SqliteEventStoreOptions extends Partial<Omit<GroupCommitOptions
    * 3 000; the price is peak throughput (about 16% less at 20 ms than at 200).
    */
   readonly checkpointEveryMs?: number;
+  /**
+   * Told when writes start failing for a reason that outlasts a retry (a full disk, an I/O error), with
+   * that reason, and with `undefined` once they work again: one call each per episode, for the log.
+   */
+  readonly onWritable?: (cause: string | undefined) => void;
+  /**
+   * How long writes must go without such a failure for the episode to end (default 2 s). On a full
+   * disk the WAL goes on reusing the space it has, so some writes pass between the failures: one
+   * success does not make the store healthy.
+   */
+  readonly healthyAfterMs?: number;
 }
+
+/**
+ * SQLite's result codes for a file that cannot take writes now but may later: the disk is full, the
+ * device failed, the file became read-only or another process holds the lock past the busy timeout.
+ */
+const unavailableCauses: Record<string, string> = {
+  SQLITE_FULL: "no space left on the device",
+  SQLITE_IOERR: "an I/O error",
+  SQLITE_READONLY: "the file is read-only",
+  SQLITE_CANTOPEN: "the file cannot be opened",
+  SQLITE_BUSY: "another process holds the write lock",
+};
+
+const causeOf = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string") return undefined;
+  // Extended codes name the primary one first: SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED.
+  const primary = Object.keys(unavailableCauses).find((c) => code === c || code.startsWith(`${c}_`));
+  return primary && `${unavailableCauses[primary]} (${code})`;
+};
 
 const toEnvelope = (row: EventRow): EventEnvelope => ({
   eventId: row.event_id,
@@ -83,9 +114,15 @@ export class SqliteEventStore implements EventStore {
   private readonly committer: GroupCommitter<WriteOp, WriteResult>;
   private readonly sql: ReturnType<typeof prepare>;
   private readonly tail = new CommittedTail(16_384);
+  private readonly onWritable: (cause: string | undefined) => void;
+  private readonly healthyAfterMs: number;
+  /** While writes fail for a reason that outlasts a retry: why, and when one last failed. */
+  private unwritable: { cause: string; lastFailedAt: number } | undefined;
 
   constructor(options: SqliteEventStoreOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
+    this.onWritable = options.onWritable ?? (() => {});
+    this.healthyAfterMs = options.healthyAfterMs ?? 2_000;
     this.db = openDatabase(options.path);
     this.sql = prepare(this.db);
     this.writer = new WriterClient(options.path);
@@ -98,21 +135,42 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
+  /** Every write goes through here: the group committer, and the bookkeeping of write failures. */
+  private async write(op: WriteOp): Promise<WriteResult> {
+    try {
+      const result = await this.committer.submit(op);
+      if (this.unwritable && Date.now() - this.unwritable.lastFailedAt >= this.healthyAfterMs) {
+        this.unwritable = undefined;
+        this.onWritable(undefined);
+      }
+      return result;
+    } catch (error) {
+      const cause = causeOf(error);
+      if (cause === undefined) throw error;
+      if (!this.unwritable) this.onWritable(cause);
+      this.unwritable = { cause, lastFailedAt: Date.now() };
+      throw new StoreUnavailableError(`the event store cannot write: ${cause}`, { cause: error });
+    }
+  }
+
   async append(request: AppendRequest): Promise<AppendResult> {
-    const written = await this.committer.submit({ kind: "append", request });
-    if (typeof written !== "object") throw new Error("append produced no result");
+    const written = await this.write({ kind: "append", request });
+    if (typeof written !== "object" || Array.isArray(written)) throw new Error("append produced no result");
     const { lastPosition, ...result }: WrittenAppend = written;
     if (result.ok && lastPosition !== undefined)
       this.tail.remember(request, result.version, result.time, lastPosition);
     return result;
   }
 
-  async saveReplies(replies: readonly StoredReply[]): Promise<void> {
-    if (replies.length > 0) await this.committer.submit({ kind: "replies", replies });
+  async saveOutcomes(outcomes: readonly StoredOutcome[]): Promise<(StoredOutcome | undefined)[]> {
+    if (outcomes.length === 0) return [];
+    const earlier = await this.write({ kind: "outcomes", outcomes });
+    if (!Array.isArray(earlier)) throw new Error("saving outcomes produced no result");
+    return earlier.map((row) => (typeof row === "string" ? (JSON.parse(row) as StoredOutcome) : undefined));
   }
 
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
-    await this.committer.submit({ kind: "snapshot", snapshot });
+    await this.write({ kind: "snapshot", snapshot });
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<EventEnvelope[]> {
@@ -162,11 +220,9 @@ export class SqliteEventStore implements EventStore {
       : undefined;
   }
 
-  async findReply(key: string): Promise<StoredReply | undefined> {
-    const row = this.sql.reply.get(key);
-    return row
-      ? { key, fingerprint: row.fingerprint, status: row.status, body: JSON.parse(row.body) }
-      : undefined;
+  async findOutcome(key: string): Promise<StoredOutcome | undefined> {
+    const row = this.sql.outcome.get(key);
+    return row ? { key, fingerprint: row.fingerprint, outcome: JSON.parse(row.outcome) } : undefined;
   }
 
   async loadCheckpoint(name: string): Promise<string | undefined> {
@@ -175,19 +231,28 @@ export class SqliteEventStore implements EventStore {
 
   /** Goes through the group committer, so it shares the next batch's fsync. */
   async saveCheckpoint(name: string, value: string): Promise<void> {
-    await this.committer.submit({ kind: "checkpoint", name, value });
+    await this.write({ kind: "checkpoint", name, value });
   }
 
   async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.committer.submit({ kind: "takeLease", name, owner, ttlMs })) === true;
+    return (await this.write({ kind: "takeLease", name, owner, ttlMs })) === true;
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
-    await this.committer.submit({ kind: "releaseLease", name, owner });
+    await this.write({ kind: "releaseLease", name, owner });
   }
 
+  /** Reads; and while writes have been failing, writes a row, so it says when they work again. */
   async ping(): Promise<void> {
     this.db.query("SELECT 1").get();
+    if (!this.unwritable) return;
+    await this.write({ kind: "probe" });
+    if (this.unwritable) {
+      const ago = Date.now() - this.unwritable.lastFailedAt;
+      throw new StoreUnavailableError(
+        `the event store cannot write: ${this.unwritable.cause}, ${ago} ms ago`,
+      );
+    }
   }
 
   async close(): Promise<void> {
@@ -229,5 +294,5 @@ const prepare = (db: Database) => ({
     { value: string },
     [string]
   >,
-  reply: db.prepare("SELECT * FROM replies WHERE key = ?") as Statement<ReplyRow, [string]>,
+  outcome: db.prepare("SELECT * FROM outcomes WHERE key = ?") as Statement<OutcomeRow, [string]>,
 });

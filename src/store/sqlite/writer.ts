@@ -1,22 +1,30 @@
 import { Database } from "bun:sqlite";
-import type { AppendRequest, AppendResult, Snapshot, StoredReply } from "../event-store.ts";
+import type { AppendRequest, AppendResult, Snapshot, StoredOutcome } from "../event-store.ts";
 import { migrateStreamsTable, schema } from "./schema.ts";
 import { enableWal } from "./wal.ts";
 
 /** Everything that writes to the file: it all goes through one connection, on the writer thread. */
 export type WriteOp =
   | { readonly kind: "append"; readonly request: AppendRequest }
-  | { readonly kind: "replies"; readonly replies: readonly StoredReply[] }
+  | { readonly kind: "outcomes"; readonly outcomes: readonly StoredOutcome[] }
   | { readonly kind: "snapshot"; readonly snapshot: Snapshot }
   | { readonly kind: "checkpoint"; readonly name: string; readonly value: string }
   | { readonly kind: "takeLease"; readonly name: string; readonly owner: string; readonly ttlMs: number }
-  | { readonly kind: "releaseLease"; readonly name: string; readonly owner: string };
+  | { readonly kind: "releaseLease"; readonly name: string; readonly owner: string }
+  /** Writes a row, to learn whether the file takes writes again (after a full disk, say). */
+  | { readonly kind: "probe" };
+
+/** The checkpoint row a probe writes: a real write, so it needs the space any write needs. */
+export const probeCheckpoint = "eventfold.store-probe";
 
 /** An append's result, with the position of its last event when it wrote any. */
 export type WrittenAppend = AppendResult & { readonly lastPosition?: number };
 
-/** An append's result, whether a lease is held after `takeLease`, nothing for the others. */
-export type WriteResult = WrittenAppend | boolean | undefined;
+/**
+ * An append's result; whether a lease is held after `takeLease`; for `outcomes`, per outcome, null
+ * where it was stored, or the earlier one its key holds (JSON); nothing for the others.
+ */
+export type WriteResult = WrittenAppend | boolean | (string | null)[] | undefined;
 
 /** Opens a connection with the settings every connection to the file needs, creating the schema. */
 export const openDatabase = (path: string): Database => {
@@ -73,7 +81,9 @@ export class SqliteWriter {
       for (const op of batch) results.push(this.writeOne(op, now, time));
       this.sql.commit.run();
     } catch (error) {
-      this.sql.rollback.run();
+      // Some errors (SQLITE_FULL, SQLITE_IOERR) end the transaction themselves: a ROLLBACK then would
+      // fail too and hide the error that says what happened.
+      if (this.db.inTransaction) this.sql.rollback.run();
       throw error;
     }
     return results;
@@ -83,9 +93,14 @@ export class SqliteWriter {
     switch (op.kind) {
       case "append":
         return this.append(op.request, now, time);
-      case "replies":
-        for (const r of op.replies)
-          this.sql.insertReplyIfAbsent.run(r.key, r.fingerprint, r.status, JSON.stringify(r.body));
+      case "outcomes":
+        return op.outcomes.map((o) =>
+          this.sql.insertOutcomeIfAbsent.run(o.key, o.fingerprint, JSON.stringify(o.outcome)).changes > 0
+            ? null
+            : (this.sql.earlierOutcome.get(o.key)?.row ?? null),
+        );
+      case "probe":
+        this.sql.upsertCheckpoint.run(probeCheckpoint, time);
         return undefined;
       case "snapshot": {
         const s = op.snapshot;
@@ -109,9 +124,8 @@ export class SqliteWriter {
     const actualVersion = this.sql.streamVersion.get(request.streamId)?.version ?? 0;
     if (actualVersion !== request.expectedVersion)
       return { ok: false, reason: "version_conflict", actualVersion };
-    for (const reply of request.replies ?? []) {
-      if (this.sql.replyExists.get(reply.key))
-        return { ok: false, reason: "idempotency_conflict", key: reply.key };
+    for (const { key } of request.outcomes ?? []) {
+      if (this.sql.outcome.get(key)) return { ok: false, reason: "idempotency_conflict", key };
     }
     this.sql.savepoint.run();
     try {
@@ -140,8 +154,8 @@ export class SqliteWriter {
         else if (request.expectedVersion > 0 && request.final)
           this.sql.closeStream.run(request.aggregateType, request.streamId);
       }
-      for (const r of request.replies ?? []) {
-        this.sql.insertReply.run(r.key, r.fingerprint, r.status, JSON.stringify(r.body));
+      for (const o of request.outcomes ?? []) {
+        this.sql.insertOutcome.run(o.key, o.fingerprint, JSON.stringify(o.outcome));
       }
       this.sql.release.run();
       return { ok: true, version, time, lastPosition };
@@ -179,7 +193,10 @@ const prepare = (db: Database) => ({
   streamVersion: db.query<{ version: number | null }, [string]>(
     "SELECT max(version) AS version FROM events WHERE stream_id = ?",
   ),
-  replyExists: db.query<{ found: number }, [string]>("SELECT 1 AS found FROM replies WHERE key = ?"),
+  outcome: db.query<{ outcome: string }, [string]>("SELECT outcome FROM outcomes WHERE key = ?"),
+  earlierOutcome: db.query<{ row: string }, [string]>(
+    "SELECT json_object('key', key, 'fingerprint', fingerprint, 'outcome', json(outcome)) AS row FROM outcomes WHERE key = ?",
+  ),
   upsertSnapshot: db.prepare(
     `INSERT INTO snapshots (stream_id, version, snapshot_version, state) VALUES (?, ?, ?, ?)
      ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version,
@@ -197,8 +214,8 @@ const prepare = (db: Database) => ({
      RETURNING owner`,
   ),
   releaseLease: db.prepare("DELETE FROM leases WHERE name = ? AND owner = ?"),
-  insertReply: db.prepare("INSERT INTO replies (key, fingerprint, status, body) VALUES (?, ?, ?, ?)"),
-  insertReplyIfAbsent: db.prepare(
-    "INSERT INTO replies (key, fingerprint, status, body) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+  insertOutcome: db.prepare("INSERT INTO outcomes (key, fingerprint, outcome) VALUES (?, ?, ?)"),
+  insertOutcomeIfAbsent: db.prepare(
+    "INSERT INTO outcomes (key, fingerprint, outcome) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
   ),
 });

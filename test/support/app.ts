@@ -1,0 +1,83 @@
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { modules } from "../../actors/index.ts";
+import type { Config } from "../../src/config.ts";
+import { createEngine, drainEngine, type Engine } from "../../src/engine.ts";
+import { createApp } from "../../src/http/app.ts";
+import { createLogger } from "../../src/observability/log.ts";
+import { createMetrics } from "../../src/observability/metrics.ts";
+import type { EventStore } from "../../src/store/event-store.ts";
+import { SqliteEventStore } from "../../src/store/sqlite/sqlite-event-store.ts";
+import type { Answer } from "./http.ts";
+import { testConfig } from "./service.ts";
+
+/** Lines a logger wrote, parsed. */
+export interface LogLines {
+  readonly lines: Record<string, unknown>[];
+  readonly write: (line: string) => void;
+}
+
+export const logLines = (): LogLines => {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, write: (line) => lines.push(JSON.parse(line)) };
+};
+
+export interface InProcessApp {
+  readonly engine: Engine;
+  readonly sqlite: SqliteEventStore;
+  readonly config: Config;
+  readonly log: LogLines;
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>;
+  /** The edge's fetch handler, to serve on a real socket. */
+  readonly fetch: (request: Request) => Response | Promise<Response>;
+  /** Drains the engine and closes the store; `keepData` leaves the files for the next app. */
+  close(options?: { keepData?: boolean }): Promise<void>;
+}
+
+/**
+ * The engine and the HTTP edge in this process, over a SQLite file, driven with `app.request`: no
+ * socket, no read side. `wrap` decorates the store (a fault, a gate); `config` overrides settings.
+ */
+export const inProcessApp = (
+  options: {
+    readonly config?: Partial<Config>;
+    readonly wrap?: (store: EventStore) => EventStore;
+    readonly onWritable?: (cause: string | undefined) => void;
+  } = {},
+): InProcessApp => {
+  const config = testConfig(options.config);
+  const log = logLines();
+  const logger = createLogger("info", { write: log.write });
+  const sqlite = new SqliteEventStore({
+    path: join(config.dataDir, "events.sqlite"),
+    onWritable: options.onWritable,
+  });
+  const store = options.wrap?.(sqlite) ?? sqlite;
+  const engine = createEngine({ config, store, metrics: createMetrics(), log: logger, modules });
+  const app = createApp(engine, { readiness: [{ name: "eventStore", check: () => store.ping() }] });
+  return {
+    engine,
+    sqlite,
+    config,
+    log,
+    fetch: app.fetch,
+    request: async (method, path, body, headers = {}) => {
+      const response = await app.request(path, {
+        method,
+        headers: body === undefined ? headers : { "Content-Type": "application/json", ...headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return {
+        status: response.status,
+        headers: response.headers,
+        body: text ? JSON.parse(text) : undefined,
+      };
+    },
+    close: async ({ keepData = false } = {}) => {
+      await drainEngine(engine);
+      await sqlite.close();
+      if (!keepData) rmSync(config.dataDir, { recursive: true, force: true });
+    },
+  };
+};
