@@ -4,4 +4,4 @@ COPY package.json package-lock.json ./
 RUN bun install --frozen-lockfile --production --ignore-scripts || bun install --production --ignore-scripts
 COPY . .
 EXPOSE 3000
-CMD ["bun", "run", "src/main.ts"]
+CMD ["bun", "run", "app/main.ts"]

@@ -1,12 +1,15 @@
-import type { DomainModule } from "../src/engine.ts";
-import { account } from "./account/index.ts";
+import type { HttpRoute } from "../src/http/route.ts";
+import type { DomainApi } from "../src/runtime/api.ts";
+import type { ProcessManager } from "../src/runtime/process-runner.ts";
 import { accountRoutes } from "./account/routes.ts";
-import { transfer } from "./transfer/index.ts";
 import { transferProcess } from "./transfer/process.ts";
 import { transferRoutes } from "./transfer/routes.ts";
 
-/** The registry: the only place the engine learns which aggregates exist. */
-export const modules: readonly DomainModule[] = [
-  { aggregates: [account], routes: accountRoutes },
-  { aggregates: [transfer], routes: transferRoutes, processes: [transferProcess] },
-];
+/** The registry: the one place the composition root learns which routes and processes the domain has. */
+export const domain: {
+  readonly routes: readonly HttpRoute[];
+  readonly processes: readonly ProcessManager<DomainApi>[];
+} = {
+  routes: [...accountRoutes, ...transferRoutes],
+  processes: [transferProcess],
+};

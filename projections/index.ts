@@ -1,11 +1,11 @@
 import { openClickHouse } from "../src/analytics/clickhouse.ts";
 import type { Config } from "../src/config.ts";
-import type { HotStore } from "../src/hotstore/hot-store.ts";
-import { MemoryHotStore } from "../src/hotstore/memory-hot-store.ts";
-import { RedisHotStore } from "../src/hotstore/redis-hot-store.ts";
+import type { HotLookup } from "../src/hot-lookup/hot-lookup.ts";
+import { MemoryHotLookup } from "../src/hot-lookup/memory-hot-lookup.ts";
+import { RedisHotLookup } from "../src/hot-lookup/redis-hot-lookup.ts";
 import type { ReadinessCheck } from "../src/http/app.ts";
 import type { HttpRoute } from "../src/http/route.ts";
-import type { Projection } from "../src/projection/projection.ts";
+import type { Projection } from "../src/projector/projection.ts";
 import { accountsProjection } from "./accounts/projection.ts";
 import { accountReadRoutes } from "./accounts/routes.ts";
 import { analyticsProjection } from "./analytics/projection.ts";
@@ -20,7 +20,7 @@ export interface ReadSide {
   readonly projections: readonly Projection[];
   readonly routes: readonly HttpRoute[];
   readonly readiness: readonly ReadinessCheck[];
-  readonly hot: HotStore;
+  readonly hot: HotLookup;
   close(): Promise<void>;
 }
 
@@ -30,7 +30,9 @@ export const createReadSide = async (
   onError: (error: unknown) => void = () => {},
   onNotice: (message: string) => void = () => {},
 ): Promise<ReadSide> => {
-  const hot: HotStore = config.redisUrl ? new RedisHotStore(config.redisUrl, onError) : new MemoryHotStore();
+  const hot: HotLookup = config.redisUrl
+    ? new RedisHotLookup(config.redisUrl, onError)
+    : new MemoryHotLookup();
   const clickhouse = await openClickHouse({ url: config.clickhouseUrl, chdbPath: config.chdbPath });
   const database = assertIdentifier(config.clickhouseDatabase);
   const analytics = analyticsProjection({

@@ -1,19 +1,10 @@
-import type { AnyAggregate } from "./aggregate.ts";
 import type { Config } from "./config.ts";
-import type { HttpRoute } from "./http/route.ts";
 import type { Logger } from "./observability/log.ts";
 import { type Metrics, observeGauge } from "./observability/metrics.ts";
 import { ActorSystem } from "./runtime/actor-system.ts";
 import { createDomainApi, type DomainApi } from "./runtime/api.ts";
 import { type ProcessManager, ProcessRunner } from "./runtime/process-runner.ts";
 import { type EventStore, StoreUnavailableError } from "./store/event-store.ts";
-
-/** What a domain module gives the engine: its aggregates, its HTTP routes and its processes. */
-export interface DomainModule {
-  readonly aggregates: readonly AnyAggregate[];
-  readonly routes: readonly HttpRoute[];
-  readonly processes?: readonly ProcessManager<DomainApi>[];
-}
 
 export interface Engine {
   readonly config: Config;
@@ -24,7 +15,8 @@ export interface Engine {
   readonly api: DomainApi;
   readonly metrics: Metrics;
   readonly log: Logger;
-  readonly modules: readonly DomainModule[];
+  /** The domain's processes, resumed at start-up where a crash left them unfinished. */
+  readonly processManagers: readonly ProcessManager<DomainApi>[];
 }
 
 export interface EngineParts {
@@ -32,7 +24,7 @@ export interface EngineParts {
   readonly store: EventStore;
   readonly metrics: Metrics;
   readonly log: Logger;
-  readonly modules: readonly DomainModule[];
+  readonly processManagers: readonly ProcessManager<DomainApi>[];
 }
 
 export const createEngine = (parts: EngineParts): Engine => {
@@ -60,10 +52,8 @@ export const createEngine = (parts: EngineParts): Engine => {
 };
 
 /** Resumes every process a crash left unfinished. */
-export const resumeProcesses = async (engine: Engine): Promise<number> => {
-  const processes = engine.modules.flatMap((m) => m.processes ?? []);
-  return engine.processes.resumeAll(engine.store, processes);
-};
+export const resumeProcesses = (engine: Engine): Promise<number> =>
+  engine.processes.resumeAll(engine.store, engine.processManagers);
 
 /** SIGTERM: stop taking commands and let mailboxes and running processes finish. */
 export const drainEngine = async (engine: Engine): Promise<void> => {

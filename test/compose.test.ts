@@ -53,8 +53,8 @@ describe("docker-compose.yml", () => {
   });
 
   test("the edge and the projector run their roles, pointed at every server, with names the config reads", () => {
-    expect(service("edge").command?.slice(-2)).toEqual(["src/main.ts", "edge"]);
-    expect(service("projector").command?.slice(-2)).toEqual(["src/main.ts", "projector"]);
+    expect(service("edge").command?.slice(-2)).toEqual(["app/main.ts", "edge"]);
+    expect(service("projector").command?.slice(-2)).toEqual(["app/main.ts", "projector"]);
     for (const name of ["edge", "projector"]) {
       const env = service(name).environment ?? {};
       expect(env.MONGO_URL).toStartWith("mongodb://mongo:27017/");

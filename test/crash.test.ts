@@ -22,7 +22,7 @@ const readEverything = async (store: SqliteEventStore): Promise<EventEnvelope[]>
 
 const openTransfers = async (store: SqliteEventStore): Promise<string[]> => {
   const ids: string[] = [];
-  for await (const id of store.openStreams("transfer")) ids.push(id);
+  for await (const id of store.nonFinalStreams("transfer")) ids.push(id);
   return ids;
 };
 

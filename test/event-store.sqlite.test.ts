@@ -99,7 +99,7 @@ describe("SQLite committed tail", () => {
   });
 });
 
-describe("SQLite files from before open_streams", () => {
+describe("SQLite files from before non_final_streams", () => {
   test("keep their open streams and versions; the per-stream table is dropped", async () => {
     const path = join(dir, "legacy.sqlite");
     const legacy = new Database(path, { create: true, strict: true });
@@ -131,7 +131,7 @@ describe("SQLite files from before open_streams", () => {
     const store = new SqliteEventStore({ path });
     try {
       const open: string[] = [];
-      for await (const id of store.openStreams("transfer")) open.push(id);
+      for await (const id of store.nonFinalStreams("transfer")) open.push(id);
       expect(open).toEqual(["transfer-running"]);
       expect(await store.streamInfo("transfer-running")).toMatchObject({ version: 2, final: false });
       expect(await store.streamInfo("transfer-done")).toMatchObject({ version: 3, final: true });

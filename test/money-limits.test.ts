@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { MAX_BALANCE } from "../actors/account/decide.ts";
 import { account } from "../actors/account/index.ts";
-import { type InProcessApp, inProcessApp } from "./support/app.ts";
+import { holdingAppendsOf, type InProcessApp, inProcessApp } from "./support/app.ts";
 import { eventually } from "./support/http.ts";
 
 const TRILLION = 1_000_000_000_000;
@@ -79,19 +79,8 @@ describe("balances stay exact: nothing takes one past 2^53 - 1", () => {
 
   test("a refund that would pass the limit waits for room instead of destroying or inventing money", async () => {
     // Deposits land between a transfer's debit and its refund, taking the payer to the limit.
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const gated = inProcessApp({
-      wrap: (store) =>
-        Object.assign(Object.create(store) as typeof store, {
-          append: async (request: Parameters<typeof store.append>[0]) => {
-            if (request.events.some((e) => e.type === "TransferDebitRecorded")) await released;
-            return store.append(request);
-          },
-        }),
-    });
+    const gate = holdingAppendsOf("TransferDebitRecorded");
+    const gated = inProcessApp({ wrap: gate.wrap });
     try {
       const call = gated.request;
       const balanceOf = async (id: string) => (await call("GET", `/v1/accounts/${id}/state`)).body.balance;
@@ -108,7 +97,7 @@ describe("balances stay exact: nothing takes one past 2^53 - 1", () => {
       expect(started.status).toBe(202);
       // Debited: MAX - 10; this deposit takes it to the limit itself.
       expect((await call("POST", "/v1/accounts/rich/deposits", { amount: 10 })).status).toBe(200);
-      release();
+      gate.release();
       // The payee is closed, so the money goes back; it cannot while the payer is full.
       const waiting = await eventually(
         async () => (await gated.sqlite.readStream("transfer-bounce")).map((e) => e.type),
@@ -127,7 +116,7 @@ describe("balances stay exact: nothing takes one past 2^53 - 1", () => {
       expect(await balanceOf("rich")).toBe(MAX_BALANCE);
       expect(await balanceOf("gone")).toBe(0);
     } finally {
-      release();
+      gate.release();
       await gated.close();
     }
   });

@@ -1,35 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { callerKey, processKey } from "../src/runtime/idempotency.ts";
-import type { AppendRequest, EventStore } from "../src/store/event-store.ts";
-import { type InProcessApp, inProcessApp } from "./support/app.ts";
+import { holdingAppendsOf, type InProcessApp, inProcessApp } from "./support/app.ts";
 import { eventually } from "./support/http.ts";
-
-/** The store, with every append of `eventType` held until `release`. */
-const holdingAppendsOf = (eventType: string) => {
-  let release = () => {};
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const held: AppendRequest[] = [];
-  const wrap = (store: EventStore): EventStore =>
-    new Proxy(store, {
-      get(target, property) {
-        if (property === "append") {
-          return async (request: AppendRequest) => {
-            if (request.events.some((event) => event.type === eventType)) {
-              held.push(request);
-              await released;
-            }
-            return target.append(request);
-          };
-        }
-        const value = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-  return { wrap, held, release: () => release() };
-};
 
 const open = async (app: InProcessApp, accountId: string, deposit = 0, currency = "EUR") => {
   expect((await app.request("POST", "/v1/accounts", { accountId, owner: accountId, currency })).status).toBe(

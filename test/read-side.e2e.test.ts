@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import type { ServiceOptions } from "../app/service.ts";
+import { removeDeployment } from "../app/teardown.ts";
 import type { Config } from "../src/config.ts";
-import type { ServiceOptions } from "../src/service.ts";
-import { removeDeployment } from "../src/teardown.ts";
 import { client, eventually } from "./support/http.ts";
 import {
   decorate,

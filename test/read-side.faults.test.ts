@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { removeDeployment } from "../app/teardown.ts";
 import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
-import { removeDeployment } from "../src/teardown.ts";
 import { client, eventually } from "./support/http.ts";
 import {
   expectReadModelsMatchStore,

@@ -2,9 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import Redis from "ioredis";
+import { removeDeployment } from "../app/teardown.ts";
 import { projectionNames } from "../projections/index.ts";
 import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
-import { removeDeployment } from "../src/teardown.ts";
 import { client, eventually } from "./support/http.ts";
 import { fullStack, poisonAmount } from "./support/read-side.ts";
 import { startTestService, tempDir, testConfig } from "./support/service.ts";
@@ -132,7 +132,7 @@ describe("roles: npm run projector and npm run edge", () => {
 
   test("the edge alone refuses to start on embedded read models, and says why", async () => {
     const dataDir = tempDir();
-    const proc = Bun.spawn([process.execPath, "run", "src/main.ts", "edge"], {
+    const proc = Bun.spawn([process.execPath, "run", "app/main.ts", "edge"], {
       cwd: new URL("..", import.meta.url).pathname,
       env: { ...process.env, PORT: String(freePort()), EVENTFOLD_DATA_DIR: dataDir },
       stdout: "ignore",

@@ -1,68 +1,16 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { modules } from "../actors/index.ts";
-import { createEngine, drainEngine } from "../src/engine.ts";
-import { createApp } from "../src/http/app.ts";
-import { createLogger } from "../src/observability/log.ts";
-import { createMetrics } from "../src/observability/metrics.ts";
-import type { AppendRequest, EventStore } from "../src/store/event-store.ts";
-import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
-import { testConfig } from "./support/service.ts";
-
-/** The store, with every append of `eventType` held until `release`. */
-const holdingAppendsOf = (store: EventStore, eventType: string) => {
-  let release = () => {};
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const held: AppendRequest[] = [];
-  const gated = new Proxy(store, {
-    get(target, property) {
-      if (property === "append") {
-        return async (request: AppendRequest) => {
-          if (request.events.some((event) => event.type === eventType)) {
-            held.push(request);
-            await released;
-          }
-          return target.append(request);
-        };
-      }
-      const value = Reflect.get(target, property, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { store: gated, held, release };
-};
+import { holdingAppendsOf, inProcessApp } from "./support/app.ts";
+import { eventually } from "./support/http.ts";
 
 describe("POST /v1/transfers", () => {
-  const config = testConfig();
-  const sqlite = new SqliteEventStore({ path: join(config.dataDir, "events.sqlite") });
-  const gate = holdingAppendsOf(sqlite, "TransferDebitRecorded");
-  const engine = createEngine({
-    config,
-    store: gate.store,
-    metrics: createMetrics(),
-    log: createLogger("silent"),
-    modules,
-  });
-  const app = createApp(engine);
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await app.request(path, {
-      method,
-      ...(body === undefined
-        ? {}
-        : { headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  };
+  const gate = holdingAppendsOf("TransferDebitRecorded");
+  const app = inProcessApp({ wrap: gate.wrap });
+  const call = app.request;
   const balanceOf = async (id: string) => (await call("GET", `/v1/accounts/${id}/state`)).body.balance;
 
   afterAll(async () => {
     gate.release();
-    await drainEngine(engine);
-    await sqlite.close();
-    rmSync(config.dataDir, { recursive: true, force: true });
+    await app.close();
   });
 
   test("answers once the debit is durable, without waiting for it to be recorded on the transfer", async () => {
@@ -81,17 +29,19 @@ describe("POST /v1/transfers", () => {
     expect((await call("GET", "/v1/transfers/t-1")).body.status).toBe("pending");
 
     gate.release();
-    const deadline = Date.now() + 5_000;
-    while ((await call("GET", "/v1/transfers/t-1")).body.status !== "completed" && Date.now() < deadline)
-      await Bun.sleep(10);
-    expect((await call("GET", "/v1/transfers/t-1")).body).toMatchObject({ status: "completed", amount: 200 });
+    const done = await eventually(
+      () => call("GET", "/v1/transfers/t-1"),
+      (t) => t.body.status === "completed",
+      5_000,
+    );
+    expect(done.body).toMatchObject({ status: "completed", amount: 200 });
     expect([await balanceOf("payer"), await balanceOf("payee")]).toEqual([300, 200]);
   });
 
-  test("a debit refused after the edge's check is recorded before the 409: a GET finds no transfer", async () => {
+  test("two transfers race for one balance: the debit decides, the refused one is recorded before its 409", async () => {
     await call("POST", "/v1/accounts", { accountId: "spender", owner: "s", currency: "EUR" });
     await call("POST", "/v1/accounts/spender/deposits", { amount: 300 });
-    // Both pass the edge's look at the balance (300); the account's actor then takes the debits in turn.
+    // The account's actor takes the two debits in turn: one fits, the other no longer does.
     const answers = await Promise.all(
       ["t-2", "t-3"].map((transferId) =>
         call("POST", "/v1/transfers", { transferId, from: "spender", to: "payee", amount: 200 }),

@@ -3,14 +3,14 @@ import type { TransferCommand } from "./commands.ts";
 import { decide } from "./decide.ts";
 import type { TransferEvent } from "./events.ts";
 import { evolve } from "./evolve.ts";
-import { initialTransfer, isFinished, type TransferState } from "./state.ts";
+import { initialTransfer, isFinal, type TransferState } from "./state.ts";
 
 export const transfer = defineAggregate<TransferState, TransferCommand, TransferEvent>({
   type: "transfer",
   initialState: initialTransfer,
   decide,
   evolve,
-  isFinal: isFinished,
+  isFinal: isFinal,
   snapshotVersion: 1,
   eventSchemaVersion: 1,
 });

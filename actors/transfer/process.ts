@@ -13,7 +13,7 @@ import type { AccountCommand } from "../account/commands.ts";
 import { account } from "../account/index.ts";
 import type { TransferCommand } from "./commands.ts";
 import { transfer } from "./index.ts";
-import { isFinished, type TransferState } from "./state.ts";
+import { isFinal, type TransferState } from "./state.ts";
 
 type StepResult = { ok: true; currency: string } | { ok: false; rejection: Rejection };
 
@@ -115,7 +115,7 @@ export const decideTransfer = async (api: DomainApi, id: string): Promise<Outcom
       .record()
       .catch(() => {})
       .then(() => api.processes.start(transferProcess, id));
-  } else if (!isFinished(state)) api.processes.start(transferProcess, id);
+  } else if (!isFinal(state)) api.processes.start(transferProcess, id);
   return { kind: "accepted", id, version, state };
 };
 
@@ -150,7 +150,7 @@ export const requestTransfer = async (
 /** Moves the transfer one step on and returns its new state. */
 export const advanceTransfer = async (api: DomainApi, id: string): Promise<TransferState> => {
   const { state } = await api.queries.current(transfer, id);
-  if (state.status === "none" || isFinished(state)) return state;
+  if (state.status === "none" || isFinal(state)) return state;
   const metadata = await stepMetadata(api, id);
 
   if (state.status === "requested") {
@@ -198,6 +198,6 @@ export const transferProcess: ProcessManager<DomainApi> = {
   async run(api, id) {
     let state: TransferState;
     do state = await advanceTransfer(api, id);
-    while (state.status !== "none" && !isFinished(state));
+    while (state.status !== "none" && !isFinal(state));
   },
 };

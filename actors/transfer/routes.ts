@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { answer } from "../../src/http/outcome.ts";
+import { toReply } from "../../src/http/outcome.ts";
 import { fail } from "../../src/http/problem.ts";
 import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
 import { TransferBody, TransferParams } from "./commands.ts";
@@ -42,7 +42,7 @@ const startTransfer = defineRoute({
     const { from, to, amount } = ctx.body;
     const id = ctx.body.transferId ?? transferIdFor(ctx.idempotency?.key);
     const result = await requestTransfer(ctx, id, { from, to, amount }, ctx);
-    return answer(result, (accepted) => ({
+    return toReply(result, (accepted) => ({
       status: 202,
       body: { transferId: accepted.id, status: publicStatus(accepted.state) },
     }));

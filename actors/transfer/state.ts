@@ -16,5 +16,5 @@ export interface TransferState {
 
 export const initialTransfer: TransferState = { status: "none", from: "", to: "", amount: 0, currency: "" };
 
-export const isFinished = (state: TransferState): boolean =>
+export const isFinal = (state: TransferState): boolean =>
   state.status === "completed" || state.status === "refunded" || state.status === "rejected";

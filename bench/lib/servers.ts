@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { removeDeployment } from "../../src/teardown.ts";
+import { removeDeployment } from "../../app/teardown.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -104,7 +104,7 @@ export const startEventfold = async (
       mode === "full stack" && fullStackUrls.mongo ? withDatabase(fullStackUrls.mongo, namespace) : "",
     ...extraEnv,
   };
-  const { proc, url } = await spawn([process.execPath, "run", "src/main.ts"], env, port, "/readyz");
+  const { proc, url } = await spawn([process.execPath, "run", "app/main.ts"], env, port, "/readyz");
   return {
     url,
     pid: proc.pid,

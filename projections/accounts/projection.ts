@@ -1,6 +1,6 @@
 import type { AccountEvent } from "../../actors/account/events.ts";
-import type { HotStore } from "../../src/hotstore/hot-store.ts";
-import { documentProjection } from "../../src/projection/document-projection.ts";
+import type { HotLookup } from "../../src/hot-lookup/hot-lookup.ts";
+import { documentProjection } from "../../src/projector/document-projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 
 /** What one account event sets in the account's hot document (the read model of API.md). */
@@ -17,5 +17,5 @@ export const accountFields = (envelope: EventEnvelope): Record<string, string> =
   }
 };
 
-export const accountsProjection = (hot: HotStore, keyPrefix: string) =>
+export const accountsProjection = (hot: HotLookup, keyPrefix: string) =>
   documentProjection({ name: "accounts", aggregateType: "account", hot, keyPrefix, fieldsOf: accountFields });

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AccountParams } from "../../actors/account/commands.ts";
-import type { HotDocument, HotStore } from "../../src/hotstore/hot-store.ts";
+import type { HotDocument, HotLookup } from "../../src/hot-lookup/hot-lookup.ts";
 import { fail } from "../../src/http/problem.ts";
 import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
 
@@ -18,7 +18,7 @@ const view = (accountId: string, d: HotDocument) => ({
 });
 
 /** `GET /v1/accounts/:id`, served from the hot lookup; `minVersion` waits for the projection. */
-export const accountReadRoutes = (hot: HotStore, keyPrefix: string): HttpRoute[] => [
+export const accountReadRoutes = (hot: HotLookup, keyPrefix: string): HttpRoute[] => [
   defineRoute({
     method: "get",
     path: "/v1/accounts/:id",

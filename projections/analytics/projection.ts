@@ -3,7 +3,7 @@ import { finished } from "node:stream/promises";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "../../src/analytics/clickhouse.ts";
 import { forEachInSlices } from "../../src/event-loop.ts";
-import type { Projection } from "../../src/projection/projection.ts";
+import type { Projection } from "../../src/projector/projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 import type { EventStore } from "../../src/store/event-store.ts";
 import { GroupCommitter } from "../../src/store/group-commit.ts";

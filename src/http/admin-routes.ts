@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Broker } from "../broker/broker.ts";
-import type { Projector } from "../projection/projector.ts";
+import type { Projector } from "../projector/projector.ts";
 import { fail } from "./problem.ts";
 import { defineRoute, type HttpRoute } from "./route.ts";
 

@@ -21,7 +21,7 @@ export interface ReadinessCheck {
 
 export interface AppOptions {
   readonly readiness?: readonly ReadinessCheck[];
-  /** Routes beyond the domain modules' own: read models, analytics, admin. */
+  /** Every route it serves beyond the operations' own: the domain's, the read models', admin. */
   readonly routes?: readonly HttpRoute[];
 }
 
@@ -101,7 +101,7 @@ const logFailure = (log: Engine["log"], error: unknown, reply: Reply, context: R
 export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> => {
   const { config, log, metrics } = engine;
   const authenticate = config.apiKeys ? createAuthenticator(config.apiKeys) : undefined;
-  const routes = [...engine.modules.flatMap((m) => m.routes), ...(options.routes ?? [])];
+  const routes = options.routes ?? [];
   const app = new Hono<Env>();
 
   app.use(async (c, next) => {

@@ -7,7 +7,7 @@ import type { Reply, RouteContext } from "./route.ts";
  * The HTTP answer to a command's result: `accepted` shapes the success; a rejection is a problem.
  * A replayed result is marked, so a client can tell its retry changed nothing.
  */
-export const answer = <S>(result: CommandResult<S>, accepted: (outcome: Accepted<S>) => Reply): Reply => {
+export const toReply = <S>(result: CommandResult<S>, accepted: (outcome: Accepted<S>) => Reply): Reply => {
   const reply = result.kind === "accepted" ? accepted(result) : rejectionProblem(result.rejection);
   return result.replayed ? { ...reply, headers: { ...reply.headers, "Idempotent-Replayed": "true" } } : reply;
 };
@@ -22,5 +22,5 @@ export const sendCommand = async <S, C extends Message, E extends Message>(
 ): Promise<Reply> => {
   const { commands, expectedVersion, idempotency, metadata } = context;
   const result = await commands.send(aggregate, id, { command, expectedVersion, metadata, idempotency });
-  return answer(result, accepted);
+  return toReply(result, accepted);
 };

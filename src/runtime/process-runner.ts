@@ -45,7 +45,7 @@ export class ProcessRunner<Ctx> {
     let count = 0;
     for (const process of processes) {
       const prefix = `${process.aggregate.type}-`;
-      for await (const streamId of store.openStreams(process.aggregate.type)) {
+      for await (const streamId of store.nonFinalStreams(process.aggregate.type)) {
         void this.start(process, streamId.slice(prefix.length));
         count += 1;
       }

@@ -68,7 +68,7 @@ export interface EventStore {
   /** The position of the newest event, 0 when empty. */
   headPosition(): Promise<number>;
   /** Ids of the streams of one aggregate type that are not final. */
-  openStreams(aggregateType: string): AsyncIterable<string>;
+  nonFinalStreams(aggregateType: string): AsyncIterable<string>;
   loadSnapshot(streamId: string): Promise<Snapshot | undefined>;
   saveSnapshot(snapshot: Snapshot): Promise<void>;
   findOutcome(key: string): Promise<StoredOutcome | undefined>;

@@ -1,12 +1,12 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { modules } from "../../actors/index.ts";
+import { domain } from "../../actors/index.ts";
 import type { Config } from "../../src/config.ts";
 import { createEngine, drainEngine, type Engine } from "../../src/engine.ts";
 import { createApp } from "../../src/http/app.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
-import type { EventStore } from "../../src/store/event-store.ts";
+import type { AppendRequest, EventStore } from "../../src/store/event-store.ts";
 import { SqliteEventStore } from "../../src/store/sqlite/sqlite-event-store.ts";
 import type { Answer } from "./http.ts";
 import { testConfig } from "./service.ts";
@@ -53,8 +53,17 @@ export const inProcessApp = (
     onWritable: options.onWritable,
   });
   const store = options.wrap?.(sqlite) ?? sqlite;
-  const engine = createEngine({ config, store, metrics: createMetrics(), log: logger, modules });
-  const app = createApp(engine, { readiness: [{ name: "eventStore", check: () => store.ping() }] });
+  const engine = createEngine({
+    config,
+    store,
+    metrics: createMetrics(),
+    log: logger,
+    processManagers: domain.processes,
+  });
+  const app = createApp(engine, {
+    routes: domain.routes,
+    readiness: [{ name: "eventStore", check: () => store.ping() }],
+  });
   return {
     engine,
     sqlite,
@@ -80,4 +89,30 @@ export const inProcessApp = (
       if (!keepData) rmSync(config.dataDir, { recursive: true, force: true });
     },
   };
+};
+
+/** A store decorator that holds every append bringing an event of `eventType` until `release`. */
+export const holdingAppendsOf = (eventType: string) => {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const held: AppendRequest[] = [];
+  const wrap = (store: EventStore): EventStore =>
+    new Proxy(store, {
+      get(target, property) {
+        if (property === "append") {
+          return async (request: AppendRequest) => {
+            if (request.events.some((event) => event.type === eventType)) {
+              held.push(request);
+              await released;
+            }
+            return target.append(request);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  return { wrap, held, release: () => release() };
 };

@@ -1,7 +1,7 @@
 import { expect } from "bun:test";
 import { account } from "../../actors/account/index.ts";
 import type { Config } from "../../src/config.ts";
-import type { Projection } from "../../src/projection/projection.ts";
+import type { Projection } from "../../src/projector/projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 import type { EventStore } from "../../src/store/event-store.ts";
 import { type Client, eventually } from "./http.ts";
@@ -184,7 +184,7 @@ export const quiesce = async (api: Client, store: EventStore, workload: Workload
   // A transfer whose 202 never reached the client (the server was killed) is resumed at start-up:
   // until it is final too, its money is between two accounts.
   const unfinished = await eventually(
-    () => Array.fromAsync(store.openStreams("transfer")),
+    () => Array.fromAsync(store.nonFinalStreams("transfer")),
     (open) => open.length === 0,
     Math.max(1, deadline - Date.now()),
   );

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Service, type ServiceOptions, startService } from "../../app/service.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
-import { type Service, type ServiceOptions, startService } from "../../src/service.ts";
 
 export const tempDir = (prefix = "eventfold-test-"): string => mkdtempSync(join(tmpdir(), prefix));
 

@@ -22,7 +22,7 @@ export const spawnServer = async (
   env: Record<string, string> = {},
   role: "all" | "edge" | "projector" = "all",
 ) => {
-  const proc = Bun.spawn([process.execPath, "run", "src/main.ts", role], {
+  const proc = Bun.spawn([process.execPath, "run", "app/main.ts", role], {
     cwd: root,
     env: { ...process.env, PORT: String(port), EVENTFOLD_DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env },
     stdout: "inherit",

@@ -278,7 +278,7 @@ export class MongoEventStore implements EventStore {
     return last?.lastPosition ?? 0;
   }
 
-  async *openStreams(aggregateType: string): AsyncIterable<string> {
+  async *nonFinalStreams(aggregateType: string): AsyncIterable<string> {
     const cursor = this.commits.aggregate<{ _id: string }>(
       [
         { $match: { aggregateType } },

@@ -5,7 +5,7 @@
  * where a stream's version is read (its last entry). There is no per-stream row to update on every
  * append: in WAL mode each B-tree page an append dirties is a 4 KiB page written twice (WAL, then the
  * checkpoint), and such a row cost two random pages per append (the table's and its index's).
- * `open_streams` holds the streams not yet final, written when a stream starts and when it ends.
+ * `non_final_streams` holds the streams not yet final, written when a stream starts and when it ends.
  */
 export const schema = `
 CREATE TABLE IF NOT EXISTS events (
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS events (
   metadata       TEXT    NOT NULL,
   UNIQUE (stream_id, version)
 );
-CREATE TABLE IF NOT EXISTS open_streams (
+CREATE TABLE IF NOT EXISTS non_final_streams (
   aggregate_type TEXT NOT NULL,
   stream_id      TEXT NOT NULL,
   PRIMARY KEY (aggregate_type, stream_id)
@@ -49,11 +49,11 @@ CREATE TABLE IF NOT EXISTS outcomes (
 `;
 
 /**
- * Files written before \`open_streams\` kept a row per stream in \`streams\`: carry its open streams over
+ * Files written before \`non_final_streams\` kept a row per stream in \`streams\`: carry its open streams over
  * and drop it, once, under the write lock (another process may be opening the same file).
  */
 export const migrateStreamsTable = `
-INSERT OR IGNORE INTO open_streams (aggregate_type, stream_id)
+INSERT OR IGNORE INTO non_final_streams (aggregate_type, stream_id)
   SELECT aggregate_type, stream_id FROM streams WHERE final = 0;
 DROP TABLE streams;
 `;

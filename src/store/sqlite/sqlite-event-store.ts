@@ -204,8 +204,8 @@ export class SqliteEventStore implements EventStore {
     return this.sql.head.get()?.position ?? 0;
   }
 
-  async *openStreams(aggregateType: string): AsyncIterable<string> {
-    for (const row of this.sql.openStreams.iterate(aggregateType)) yield row.stream_id;
+  async *nonFinalStreams(aggregateType: string): AsyncIterable<string> {
+    for (const row of this.sql.nonFinalStreams.iterate(aggregateType)) yield row.stream_id;
   }
 
   async loadSnapshot(streamId: string): Promise<Snapshot | undefined> {
@@ -264,17 +264,16 @@ export class SqliteEventStore implements EventStore {
 }
 
 const prepare = (db: Database) => ({
-  // A stream is what its last event says, final once it has left open_streams.
+  // A stream is what its last event says, final once it has left non_final_streams.
   stream: db.prepare(
     `SELECT e.aggregate_type, e.version, e.time, NOT EXISTS (
-       SELECT 1 FROM open_streams o WHERE o.aggregate_type = e.aggregate_type AND o.stream_id = e.stream_id
+       SELECT 1 FROM non_final_streams o WHERE o.aggregate_type = e.aggregate_type AND o.stream_id = e.stream_id
      ) AS final
      FROM events e WHERE e.stream_id = ? ORDER BY e.version DESC LIMIT 1`,
   ) as Statement<StreamRow, [string]>,
-  openStreams: db.prepare("SELECT stream_id FROM open_streams WHERE aggregate_type = ?") as Statement<
-    { stream_id: string },
-    [string]
-  >,
+  nonFinalStreams: db.prepare(
+    "SELECT stream_id FROM non_final_streams WHERE aggregate_type = ?",
+  ) as Statement<{ stream_id: string }, [string]>,
   readStream: db.prepare(
     `SELECT * FROM events WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?`,
   ) as Statement<EventRow, [string, number, number, number]>,

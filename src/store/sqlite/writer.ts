@@ -187,8 +187,8 @@ const prepare = (db: Database) => ({
     `INSERT INTO events (event_id, stream_id, aggregate_type, version, type, schema_version, time, data, metadata)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ),
-  openStream: db.prepare("INSERT INTO open_streams (aggregate_type, stream_id) VALUES (?, ?)"),
-  closeStream: db.prepare("DELETE FROM open_streams WHERE aggregate_type = ? AND stream_id = ?"),
+  openStream: db.prepare("INSERT INTO non_final_streams (aggregate_type, stream_id) VALUES (?, ?)"),
+  closeStream: db.prepare("DELETE FROM non_final_streams WHERE aggregate_type = ? AND stream_id = ?"),
   // The last entry of the (stream_id, version) index: one seek, no table row read.
   streamVersion: db.query<{ version: number | null }, [string]>(
     "SELECT max(version) AS version FROM events WHERE stream_id = ?",

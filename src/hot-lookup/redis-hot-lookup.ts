@@ -1,5 +1,5 @@
 import Redis from "ioredis";
-import type { HotDocument, HotStore, VersionedWrite, WriteResult } from "./hot-store.ts";
+import type { HotDocument, HotLookup, VersionedWrite, WriteResult } from "./hot-lookup.ts";
 
 /**
  * Compare-and-set on the version, in one atomic step on the server:
@@ -23,7 +23,7 @@ const statusOf = (code: number): WriteResult["status"] =>
   code === 1 ? "applied" : code === 0 ? "duplicate" : "gap";
 
 /** Redis: one hash per document, written only through the Lua script above, pipelined per batch. */
-export class RedisHotStore implements HotStore {
+export class RedisHotLookup implements HotLookup {
   readonly name = "redis";
   private readonly redis: RedisWithScript;
 

@@ -1,7 +1,7 @@
-import type { HotDocument, HotStore, VersionedWrite, WriteResult } from "./hot-store.ts";
+import type { HotDocument, HotLookup, VersionedWrite, WriteResult } from "./hot-lookup.ts";
 
-/** The embedded hot store: a Map, with waiters woken when a document moves. */
-export class MemoryHotStore implements HotStore {
+/** The embedded hot lookup: a Map, with waiters woken when a document moves. */
+export class MemoryHotLookup implements HotLookup {
   readonly name = "in-process";
   private readonly documents = new Map<string, Record<string, string>>();
   private readonly waiters = new Map<string, Set<() => void>>();

@@ -1,11 +1,11 @@
-import type { HotStore, VersionedWrite } from "../hotstore/hot-store.ts";
+import type { HotLookup, VersionedWrite } from "../hot-lookup/hot-lookup.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { Projection } from "./projection.ts";
 
 export interface DocumentProjectionSpec {
   readonly name: string;
   readonly aggregateType: string;
-  readonly hot: HotStore;
+  readonly hot: HotLookup;
   /** Every key this projection writes starts with it (so a rebuild can clear them). */
   readonly keyPrefix: string;
   /** The document fields an event sets; an event that sets none still moves the version. */
@@ -13,7 +13,7 @@ export interface DocumentProjectionSpec {
 }
 
 /**
- * A projection that keeps one hot document per aggregate, at the aggregate's version. The hot store
+ * A projection that keeps one hot document per aggregate, at the aggregate's version. The hot lookup
  * applies a write only on top of the version before it, so a duplicate changes nothing and a gap is
  * reported; the missing events are then read from the event store and applied first.
  */

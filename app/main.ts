@@ -1,10 +1,10 @@
-import { loadConfig } from "./config.ts";
+import { loadConfig } from "../src/config.ts";
 import { type ServiceRole, startService } from "./service.ts";
 
 const roles: readonly ServiceRole[] = ["all", "edge", "projector"];
 const role = (process.argv[2] ?? "all") as ServiceRole;
 if (!roles.includes(role)) {
-  console.error(`usage: bun run src/main.ts [${roles.join("|")}]`);
+  console.error(`usage: bun run app/main.ts [${roles.join("|")}]`);
   process.exit(2);
 }
 

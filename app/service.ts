@@ -1,19 +1,19 @@
-import { modules as defaultModules } from "../actors/index.ts";
+import { domain } from "../actors/index.ts";
 import { createReadSide } from "../projections/index.ts";
-import type { Broker } from "./broker/broker.ts";
-import { openBroker } from "./broker/open.ts";
-import type { Config } from "./config.ts";
-import { createEngine, type DomainModule, drainEngine, type Engine, resumeProcesses } from "./engine.ts";
-import { adminRoutes } from "./http/admin-routes.ts";
-import { createApp, type ReadinessCheck } from "./http/app.ts";
-import type { HttpRoute } from "./http/route.ts";
-import { createLogger } from "./observability/log.ts";
-import { createMetrics, observeGauge, observeLabelledGauge } from "./observability/metrics.ts";
-import type { Projection } from "./projection/projection.ts";
-import { Projector } from "./projection/projector.ts";
-import { OutboxRelay } from "./relay/outbox-relay.ts";
-import { StoreUnavailableError } from "./store/event-store.ts";
-import { openEventStore } from "./store/open.ts";
+import type { Broker } from "../src/broker/broker.ts";
+import { openBroker } from "../src/broker/open.ts";
+import type { Config } from "../src/config.ts";
+import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
+import { adminRoutes } from "../src/http/admin-routes.ts";
+import { createApp, type ReadinessCheck } from "../src/http/app.ts";
+import type { HttpRoute } from "../src/http/route.ts";
+import { createLogger } from "../src/observability/log.ts";
+import { createMetrics, observeGauge, observeLabelledGauge } from "../src/observability/metrics.ts";
+import type { Projection } from "../src/projector/projection.ts";
+import { Projector } from "../src/projector/projector.ts";
+import { OutboxRelay } from "../src/relay/outbox-relay.ts";
+import { StoreUnavailableError } from "../src/store/event-store.ts";
+import { openEventStore } from "../src/store/open.ts";
 
 /** `all`: one process does everything (`npm start`); `edge` takes HTTP; `projector` relays and projects. */
 export type ServiceRole = "all" | "edge" | "projector";
@@ -32,7 +32,6 @@ export interface Service {
 
 export interface ServiceOptions {
   readonly role?: ServiceRole;
-  readonly modules?: readonly DomainModule[];
   /** Decorates the projections before they run (tests inject faults this way). */
   readonly projections?: (projections: readonly Projection[]) => readonly Projection[];
 }
@@ -70,7 +69,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         ? log.error({ cause }, "the event store cannot write; writes are refused with 503 until it can")
         : log.info("the event store writes again"),
   );
-  const engine = createEngine({ config, store, metrics, log, modules: options.modules ?? defaultModules });
+  const engine = createEngine({ config, store, metrics, log, processManagers: domain.processes });
   const readSide = await createReadSide(
     config,
     (error) => log.warn({ err: error }, "read store trouble"),
@@ -80,7 +79,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     { name: "eventStore", check: () => store.ping() },
     ...readSide.readiness,
   ];
-  const routes: HttpRoute[] = runsEdge ? [...readSide.routes] : [];
+  const routes: HttpRoute[] = runsEdge ? [...domain.routes, ...readSide.routes] : [];
 
   let broker: Broker | undefined;
   let projector: Projector | undefined;

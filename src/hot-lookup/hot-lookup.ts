@@ -19,7 +19,7 @@ export type HotDocument = Readonly<Record<string, string>>;
  * The hot-lookup port: small documents by key, each with a version, updated atomically only in
  * version order. This is what makes the projection idempotent and gap-aware.
  */
-export interface HotStore {
+export interface HotLookup {
   readonly name: string;
   /** Holds nothing across restarts, so projections into it are rebuilt at start-up. */
   readonly volatile?: boolean;

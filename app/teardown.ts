@@ -1,7 +1,7 @@
 import { projectionNames } from "../projections/index.ts";
-import { RabbitMqBroker } from "./broker/rabbitmq/rabbitmq-broker.ts";
-import type { Config } from "./config.ts";
-import { RedisHotStore } from "./hotstore/redis-hot-store.ts";
+import { RabbitMqBroker } from "../src/broker/rabbitmq/rabbitmq-broker.ts";
+import type { Config } from "../src/config.ts";
+import { RedisHotLookup } from "../src/hot-lookup/redis-hot-lookup.ts";
 
 type Deployment = Pick<Config, "amqpUrl" | "amqpNamespace" | "shards" | "redisUrl" | "redisPrefix">;
 
@@ -23,7 +23,7 @@ export const removeDeployment = async (deployment: Deployment): Promise<void> =>
     await broker.close();
   }
   if (deployment.redisUrl) {
-    const hot = new RedisHotStore(deployment.redisUrl);
+    const hot = new RedisHotLookup(deployment.redisUrl);
     await hot.clear(deployment.redisPrefix);
     await hot.close();
   }
