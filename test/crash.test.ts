@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { account } from "../actors/account/index.ts";
 import { transfer } from "../actors/transfer/index.ts";
 import { advanceTransfer } from "../actors/transfer/process.ts";
+import { fold } from "../src/runtime/fold.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
 import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
 import { client, eventually } from "./support/http.ts";
@@ -132,11 +133,7 @@ describe("crash safety", () => {
         events.filter((e) => e.type === type).reduce((n, e) => n + (e.data as { amount: number }).amount, 0);
       let balances = 0;
       for (const id of accounts) {
-        let state = account.initialState;
-        for (const e of byStream.get(`account-${id}`) ?? []) {
-          state = account.evolve(state, { type: e.type, ...(e.data as object) } as never);
-        }
-        balances += state.balance;
+        balances += fold(account, account.initialState, byStream.get(`account-${id}`) ?? []).balance;
       }
       expect(balances).toBe(sum("MoneyDeposited") - sum("MoneyWithdrawn"));
 

@@ -2,11 +2,11 @@ import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "../../src/analytics/clickhouse.ts";
-import { forEachInSlices } from "../../src/event-loop.ts";
+import { Batcher } from "../../src/lib/batcher.ts";
+import { forEachInSlices } from "../../src/lib/event-loop.ts";
 import type { Projection } from "../../src/projector/projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 import type { EventStore } from "../../src/store/event-store.ts";
-import { GroupCommitter } from "../../src/store/group-commit.ts";
 import { eventsEngine, schemaStatements, tables } from "./schema.ts";
 
 interface Row {
@@ -102,7 +102,7 @@ const coalescingInserter = (
   insert: (lines: readonly string[]) => Promise<void>,
   options: { readonly intervalMs: number; readonly maxRows: number },
 ) =>
-  new GroupCommitter<readonly string[], Error | undefined>(
+  new Batcher<readonly string[], Error | undefined>(
     async (parts) => {
       try {
         await insert(parts.flat());

@@ -66,8 +66,3 @@ export interface Broker {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
-
-export const exponentialBackoff =
-  (baseMs: number, maxMs: number) =>
-  (attempt: number): number =>
-    Math.min(maxMs, baseMs * 2 ** (attempt - 1));

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Config } from "../config.ts";
-import { type Broker, type BrokerOptions, exponentialBackoff } from "./broker.ts";
+import { exponentialBackoff } from "../lib/backoff.ts";
+import type { Broker, BrokerOptions } from "./broker.ts";
 import { MemoryBroker } from "./memory/memory-broker.ts";
 
 /** RabbitMQ when `AMQP_URL` is set, else the in-process broker. */
@@ -9,7 +10,10 @@ export const openBroker = async (config: Config, onError: (error: unknown) => vo
     shards: config.shards,
     batchSize: config.projectionBatchSize,
     batchWaitMs: config.projectionBatchMs,
-    retry: { maxAttempts: config.retryAttempts, backoffMs: exponentialBackoff(config.retryBaseMs, 10_000) },
+    retry: {
+      maxAttempts: config.retryAttempts,
+      backoffMs: exponentialBackoff({ baseMs: config.retryBaseMs, maxMs: 10_000 }),
+    },
   };
   if (config.amqpUrl) {
     const { RabbitMqBroker } = await import("./rabbitmq/rabbitmq-broker.ts");

@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { Engine } from "../engine.ts";
+import { errorMessage } from "../lib/errors.ts";
 import type { CommandMetadata, IdempotencyRequest } from "../runtime/command.ts";
 import { ContentionError, MailboxFullError, ShuttingDownError } from "../runtime/errors.ts";
 import { callerKey } from "../runtime/idempotency.ts";
@@ -136,7 +137,7 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<Env> =
           await withTimeout(check(), READINESS_TIMEOUT_MS, `no answer within ${READINESS_TIMEOUT_MS} ms`);
           return [name, "ok"] as const;
         } catch (error) {
-          return [name, error instanceof Error ? error.message : "unavailable"] as const;
+          return [name, errorMessage(error)] as const;
         }
       }),
     );

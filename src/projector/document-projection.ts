@@ -1,3 +1,4 @@
+import { idOfStream } from "../aggregate.ts";
 import type { HotLookup, VersionedWrite } from "../hot-lookup/hot-lookup.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { Projection } from "./projection.ts";
@@ -19,7 +20,7 @@ export interface DocumentProjectionSpec {
  */
 export const documentProjection = (spec: DocumentProjectionSpec): Projection => {
   const { hot, keyPrefix, fieldsOf } = spec;
-  const keyOf = (event: EventEnvelope) => keyPrefix + event.streamId.slice(spec.aggregateType.length + 1);
+  const keyOf = (event: EventEnvelope) => keyPrefix + idOfStream(spec.aggregateType, event.streamId);
   const writeOf = (event: EventEnvelope): VersionedWrite => ({
     key: keyOf(event),
     version: event.version,

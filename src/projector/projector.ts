@@ -1,4 +1,5 @@
 import type { Broker, Subscription } from "../broker/broker.ts";
+import { errorMessage } from "../lib/errors.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Projection } from "./projection.ts";
 import { projectionHandler, type WorkerHooks } from "./worker.ts";
@@ -117,7 +118,7 @@ export class Projector {
     } catch (error) {
       entry.rebuild = {
         ...(entry.rebuild as RebuildProgress),
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
         finishedAt: new Date().toISOString(),
       };
     } finally {

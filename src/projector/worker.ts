@@ -1,4 +1,5 @@
 import type { BatchHandler, Verdict } from "../broker/broker.ts";
+import { errorMessage } from "../lib/errors.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Projection } from "./projection.ts";
 
@@ -6,8 +7,6 @@ export interface WorkerHooks {
   readonly onApplied?: (count: number, lastEventTime: string) => void;
   readonly onFailed?: (error: unknown, eventId: string) => void;
 }
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * Turns a projection into the broker's batch handler. A batch is applied in one go; if that fails,
@@ -30,7 +29,7 @@ export const projectionHandler = (
     } catch (error) {
       if (events.length === 1) {
         hooks.onFailed?.(error, events[0]?.eventId ?? "");
-        return [{ ok: false, error: message(error) }];
+        return [{ ok: false, error: errorMessage(error) }];
       }
       const verdicts: Verdict[] = [];
       for (const event of events) {
@@ -40,7 +39,7 @@ export const projectionHandler = (
           verdicts.push({ ok: true });
         } catch (error) {
           hooks.onFailed?.(error, event.eventId);
-          verdicts.push({ ok: false, error: message(error) });
+          verdicts.push({ ok: false, error: errorMessage(error) });
         }
       }
       return verdicts;

@@ -1,5 +1,5 @@
 import { type Aggregate, type AnyAggregate, type Message, streamIdOf } from "../aggregate.ts";
-import { forEachInSlices } from "../event-loop.ts";
+import { forEachInSlices } from "../lib/event-loop.ts";
 import type { EventStore } from "../store/event-store.ts";
 import { Actor, type ActorOptions, type ActorView } from "./actor.ts";
 import type { CommandRequest, CommandResult } from "./command.ts";

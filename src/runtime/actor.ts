@@ -3,6 +3,7 @@ import type { NewEvent } from "../store/envelope.ts";
 import type { EventStore, StoredOutcome } from "../store/event-store.ts";
 import { type CommandRequest, type CommandResult, type Outcome, rejected, replay } from "./command.ts";
 import { ContentionError, MailboxFullError } from "./errors.ts";
+import { fold } from "./fold.ts";
 
 export interface ActorOptions {
   readonly mailboxCapacity: number;
@@ -101,12 +102,9 @@ export class Actor {
       state = snapshot.state;
       version = snapshot.version;
     }
-    for (const event of await store.readStream(streamId, { after: version })) {
-      state = aggregate.evolve(state, { type: event.type, ...(event.data as object) });
-      version = event.version;
-    }
-    this.state = state;
-    this.version = version;
+    const events = await store.readStream(streamId, { after: version });
+    this.state = fold(aggregate, state, events);
+    this.version = events.at(-1)?.version ?? version;
     this.updatedAt = info?.updatedAt;
   }
 

@@ -3,6 +3,7 @@ import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore, ReadStreamOptions } from "../store/event-store.ts";
 import type { ActorSystem, AggregateView } from "./actor-system.ts";
 import { type CommandRequest, type CommandResult, replay } from "./command.ts";
+import { fold } from "./fold.ts";
 import type { ProcessManager, ProcessRunner } from "./process-runner.ts";
 
 /**
@@ -69,11 +70,9 @@ const foldStream = async <S, C extends Message, E extends Message>(
   const page = 1000;
   for (;;) {
     const events = await store.readStream(streamId, { after: version, upTo, limit: page });
-    for (const event of events) {
-      state = aggregate.evolve(state, { type: event.type, ...(event.data as object) } as E);
-      version = event.version;
-      updatedAt = event.time;
-    }
+    state = fold(aggregate, state, events);
+    version = events.at(-1)?.version ?? version;
+    updatedAt = events.at(-1)?.time ?? updatedAt;
     if (events.length < page) return { state, version, updatedAt };
   }
 };

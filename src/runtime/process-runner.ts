@@ -1,4 +1,5 @@
-import type { AnyAggregate } from "../aggregate.ts";
+import { type AnyAggregate, idOfStream } from "../aggregate.ts";
+import { exponentialBackoff } from "../lib/backoff.ts";
 import type { EventStore } from "../store/event-store.ts";
 
 /**
@@ -44,9 +45,8 @@ export class ProcessRunner<Ctx> {
   async resumeAll(store: EventStore, processes: readonly ProcessManager<Ctx>[]): Promise<number> {
     let count = 0;
     for (const process of processes) {
-      const prefix = `${process.aggregate.type}-`;
       for await (const streamId of store.nonFinalStreams(process.aggregate.type)) {
-        void this.start(process, streamId.slice(prefix.length));
+        void this.start(process, idOfStream(process.aggregate.type, streamId));
         count += 1;
       }
     }
@@ -60,7 +60,12 @@ export class ProcessRunner<Ctx> {
   }
 
   private async runWithRetry(process: ProcessManager<Ctx>, id: string): Promise<void> {
-    const maxBackoff = this.options.maxBackoffMs ?? 30_000;
+    // Jittered: the processes a store outage failed together do not all come back at once.
+    const backoff = exponentialBackoff({
+      baseMs: 100,
+      maxMs: this.options.maxBackoffMs ?? 30_000,
+      jitter: 0.5,
+    });
     for (let attempt = 1; ; attempt++) {
       try {
         await process.run(this.context(), id);
@@ -68,7 +73,7 @@ export class ProcessRunner<Ctx> {
       } catch (error) {
         this.options.onError(error, process.aggregate.type, id, attempt);
         if (this.stopped) return;
-        await Bun.sleep(Math.min(maxBackoff, 50 * 2 ** attempt));
+        await Bun.sleep(backoff(attempt));
         if (this.stopped) return;
       }
     }

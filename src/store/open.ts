@@ -1,13 +1,13 @@
 import { join } from "node:path";
 import type { Config } from "../config.ts";
+import type { BatcherOptions } from "../lib/batcher.ts";
 import type { EventStore } from "./event-store.ts";
-import type { GroupCommitOptions } from "./group-commit.ts";
 import { SqliteEventStore } from "./sqlite/sqlite-event-store.ts";
 
 /** MongoDB when `MONGO_URL` is set, else the embedded SQLite file under the data directory. */
 export const openEventStore = async (
   config: Pick<Config, "mongoUrl" | "dataDir">,
-  batching: Partial<Omit<GroupCommitOptions, "weigh">> = {},
+  batching: Partial<Omit<BatcherOptions, "weigh">> = {},
   onWritable?: (cause: string | undefined) => void,
 ): Promise<EventStore> => {
   if (config.mongoUrl) {

@@ -1,7 +1,9 @@
 import { expect } from "bun:test";
 import { account } from "../../actors/account/index.ts";
+import { idOfStream } from "../../src/aggregate.ts";
 import type { Config } from "../../src/config.ts";
 import type { Projection } from "../../src/projector/projection.ts";
+import { domainEvent } from "../../src/runtime/fold.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 import type { EventStore } from "../../src/store/event-store.ts";
 import { type Client, eventually } from "./http.ts";
@@ -145,11 +147,8 @@ export const storeTruth = async (store: EventStore): Promise<StoreTruth> => {
   for (const event of events) {
     counts[event.type] = (counts[event.type] ?? 0) + 1;
     if (event.aggregateType !== "account") continue;
-    const id = event.streamId.slice("account-".length);
-    const state = account.evolve(states.get(id) ?? account.initialState, {
-      type: event.type,
-      ...(event.data as object),
-    } as never);
+    const id = idOfStream(account.type, event.streamId);
+    const state = account.evolve(states.get(id) ?? account.initialState, domainEvent(event));
     states.set(id, state);
     versions.set(id, event.version);
     balances.set(id, state.balance);

@@ -1,3 +1,4 @@
+import { errorMessage } from "../../lib/errors.ts";
 import type { EventEnvelope } from "../../store/envelope.ts";
 import type {
   BatchHandler,
@@ -136,7 +137,7 @@ export class MemoryBroker implements Broker {
     } catch (error) {
       verdicts = batch.map(() => ({
         ok: false,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       }));
     }
     for (const [i, item] of batch.entries()) {

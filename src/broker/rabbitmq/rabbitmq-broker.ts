@@ -5,8 +5,8 @@ import {
   type Publisher,
   type SyncMessage,
 } from "rabbitmq-client";
+import { Batcher } from "../../lib/batcher.ts";
 import type { EventEnvelope } from "../../store/envelope.ts";
-import { GroupCommitter } from "../../store/group-commit.ts";
 import type {
   BatchHandler,
   Broker,
@@ -172,7 +172,7 @@ export class RabbitMqBroker implements Broker {
     const { batchSize, batchWaitMs, shards } = this.options;
     const consumers = Array.from({ length: shards }, (_, shard) => {
       // Messages arrive one at a time; they are handed to the projection in batches, in arrival order.
-      const batcher = new GroupCommitter<Delivery, Verdict>((batch) => handler(batch), {
+      const batcher = new Batcher<Delivery, Verdict>((batch) => handler(batch), {
         maxBatch: batchSize,
         lingerMs: Math.max(1, batchWaitMs),
       });
@@ -223,7 +223,7 @@ export class RabbitMqBroker implements Broker {
   private async onMessage(
     projection: string,
     shard: number,
-    batcher: GroupCommitter<Delivery, Verdict>,
+    batcher: Batcher<Delivery, Verdict>,
     message: AsyncMessage,
   ): Promise<ConsumerStatus> {
     const attempt = attemptOf(message.headers);

@@ -6,6 +6,7 @@ import {
   MongoServerError,
   type WriteError,
 } from "mongodb";
+import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import type { EventEnvelope, EventMetadata } from "../envelope.ts";
 import type {
   AppendRequest,
@@ -16,7 +17,7 @@ import type {
   StoredOutcome,
   StreamInfo,
 } from "../event-store.ts";
-import { type GroupCommitOptions, GroupCommitter } from "../group-commit.ts";
+import { StoreOverloadedError } from "../event-store.ts";
 
 /**
  * One document per append: MongoDB writes a single document atomically, so all events of a command
@@ -68,7 +69,7 @@ type Outcome = AppendResult | { readonly failed: Error };
 const durable = { writeConcern: { w: "majority" as const, j: true } };
 const DUPLICATE_KEY = 11000;
 
-export interface MongoEventStoreOptions extends Partial<Omit<GroupCommitOptions, "weigh">> {
+export interface MongoEventStoreOptions extends Partial<Omit<BatcherOptions, "weigh">> {
   readonly url: string;
   /** Database name; defaults to the one in the URL, else `eventfold`. */
   readonly database?: string;
@@ -84,7 +85,7 @@ export class MongoEventStore implements EventStore {
   private readonly counters: Collection<{ _id: string; value: number }>;
   private readonly checkpoints: Collection<{ _id: string; value: string }>;
   private readonly leases: Collection<{ _id: string; owner: string; expiresAt: Date }>;
-  private readonly committer: GroupCommitter<AppendRequest, Outcome>;
+  private readonly committer: Batcher<AppendRequest, Outcome>;
 
   private readonly holeGraceMs: number;
 
@@ -100,9 +101,10 @@ export class MongoEventStore implements EventStore {
     this.counters = db.collection("counters");
     this.checkpoints = db.collection("checkpoints");
     this.leases = db.collection("leases");
-    this.committer = new GroupCommitter((batch) => this.writeBatch(batch), {
+    this.committer = new Batcher((batch) => this.writeBatch(batch), {
       maxBatch: options.maxBatch ?? 512,
       maxPending: options.maxPending ?? 20_000,
+      full: () => new StoreOverloadedError("the write pipeline is full"),
       onBatch: options.onBatch,
     });
   }

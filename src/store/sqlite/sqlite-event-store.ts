@@ -1,6 +1,7 @@
 import type { Database, Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import type {
   AppendRequest,
@@ -11,8 +12,7 @@ import type {
   StoredOutcome,
   StreamInfo,
 } from "../event-store.ts";
-import { StoreUnavailableError } from "../event-store.ts";
-import { type GroupCommitOptions, GroupCommitter } from "../group-commit.ts";
+import { StoreOverloadedError, StoreUnavailableError } from "../event-store.ts";
 import { startCheckpointer } from "./checkpointer.ts";
 import { CommittedTail } from "./committed-tail.ts";
 import { openDatabase, type WriteOp, type WriteResult, type WrittenAppend } from "./writer.ts";
@@ -44,7 +44,7 @@ interface OutcomeRow {
   outcome: string;
 }
 
-export interface SqliteEventStoreOptions extends Partial<Omit<GroupCommitOptions, "weigh">> {
+export interface SqliteEventStoreOptions extends Partial<Omit<BatcherOptions, "weigh">> {
   readonly path: string;
   /**
    * How often the WAL is copied into the database file (default 20 ms). Small, frequent checkpoints
@@ -111,7 +111,7 @@ export class SqliteEventStore implements EventStore {
   private readonly db: Database;
   private readonly writer: WriterClient;
   private readonly checkpointer: { stop(): void };
-  private readonly committer: GroupCommitter<WriteOp, WriteResult>;
+  private readonly committer: Batcher<WriteOp, WriteResult>;
   private readonly sql: ReturnType<typeof prepare>;
   private readonly tail = new CommittedTail(16_384);
   private readonly onWritable: (cause: string | undefined) => void;
@@ -127,9 +127,10 @@ export class SqliteEventStore implements EventStore {
     this.sql = prepare(this.db);
     this.writer = new WriterClient(options.path);
     this.checkpointer = startCheckpointer(options.path, options.checkpointEveryMs ?? 20);
-    this.committer = new GroupCommitter((batch) => this.writer.write(batch), {
+    this.committer = new Batcher((batch) => this.writer.write(batch), {
       maxBatch: options.maxBatch ?? 512,
       maxPending: options.maxPending ?? 20_000,
+      full: () => new StoreOverloadedError("the write pipeline is full"),
       maxInFlight: options.maxInFlight ?? 2,
       onBatch: options.onBatch,
     });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { GroupCommitter } from "../src/store/group-commit.ts";
+import { Batcher } from "../src/lib/batcher.ts";
 
 /** A writer that takes batches in order and answers each only when the test says so. */
 const manualWriter = () => {
@@ -14,7 +14,7 @@ const manualWriter = () => {
 describe("group commit", () => {
   test("one batch in flight by default: requests that arrive meanwhile wait and go together", async () => {
     const writer = manualWriter();
-    const committer = new GroupCommitter(writer.write, { maxBatch: 100 });
+    const committer = new Batcher(writer.write, { maxBatch: 100 });
     const first = committer.submit(1);
     await Bun.sleep(1);
     const later = [2, 3, 4].map((r) => committer.submit(r));
@@ -30,7 +30,7 @@ describe("group commit", () => {
 
   test("two in flight: the next batch is handed over before the first is answered, each request gets its own answer", async () => {
     const writer = manualWriter();
-    const committer = new GroupCommitter(writer.write, { maxBatch: 100, maxInFlight: 2 });
+    const committer = new Batcher(writer.write, { maxBatch: 100, maxInFlight: 2 });
     const first = committer.submit(1);
     await Bun.sleep(1);
     const second = [2, 3].map((r) => committer.submit(r));
@@ -56,7 +56,7 @@ describe("group commit", () => {
 
   test("a failed batch rejects its own requests only", async () => {
     let calls = 0;
-    const committer = new GroupCommitter(
+    const committer = new Batcher(
       async (batch: readonly number[]) => {
         calls += 1;
         if (calls === 1) throw new Error("disk full");
@@ -73,7 +73,7 @@ describe("group commit", () => {
 
   test("weighted: a lingering batch closes once its requests weigh maxBatch, and a batch never exceeds it", async () => {
     const writer = manualWriter();
-    const committer = new GroupCommitter(writer.write, {
+    const committer = new Batcher(writer.write, {
       maxBatch: 10,
       lingerMs: 60_000,
       weigh: (request: number) => request,
@@ -99,7 +99,7 @@ describe("group commit", () => {
 
   test("min interval: after a quiet spell a request goes at once; the next batch waits out the interval, unless full", async () => {
     const writer = manualWriter();
-    const committer = new GroupCommitter(writer.write, { maxBatch: 3, minIntervalMs: 300 });
+    const committer = new Batcher(writer.write, { maxBatch: 3, minIntervalMs: 300 });
     const first = committer.submit(1);
     await Bun.sleep(5);
     expect(writer.batches.map((b) => b.requests)).toEqual([[1]]);

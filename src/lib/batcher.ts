@@ -1,7 +1,11 @@
-import { yieldToEventLoop } from "../event-loop.ts";
-import { StoreOverloadedError } from "./event-store.ts";
+import { yieldToEventLoop } from "./event-loop.ts";
 
-export interface GroupCommitOptions<Req = unknown> {
+/** The batcher's queue is full: the caller should shed load. */
+export class BatcherFullError extends Error {
+  override readonly name = "BatcherFullError";
+}
+
+export interface BatcherOptions<Req = unknown> {
   /** Most requests written in one store round trip (or most weight, with `weigh`). */
   readonly maxBatch: number;
   /**
@@ -9,8 +13,10 @@ export interface GroupCommitOptions<Req = unknown> {
    * analytics inserter's rows) weighs its size, so a batch closes at so many rows, not so many parts.
    */
   readonly weigh?: (request: Req) => number;
-  /** Most requests waiting for a batch; beyond it `submit` fails fast with `StoreOverloadedError`. */
+  /** Most requests waiting for a batch; beyond it `submit` fails fast, with `full()`. */
   readonly maxPending?: number;
+  /** The error a submit gets when `maxPending` are waiting (default a `BatcherFullError`). */
+  readonly full?: () => Error;
   /**
    * How long a first request waits for others before its batch goes; 0 (the default) is the next turn
    * of the event loop. Requests that trickle in one by one (a broker consumer's messages) need longer
@@ -41,14 +47,14 @@ interface Pending<Req, Res> {
 }
 
 /**
- * Group commit: requests that arrive while a batch is being written wait and go together in the next
- * one, so under load one durable round trip serves many writers. Idle, a request is written on the
+ * Batching (group commit, for a store): requests that arrive while a batch is being written wait and
+ * go together in the next one, so under load one round trip serves many writers. Idle, a request is written on the
  * next turn of the event loop (or after `lingerMs`), so batching costs little latency. Batches are
  * handed to the writer in submission order, `maxInFlight` at a time. The event stores batch appends
  * with it, the RabbitMQ consumer batches deliveries for a projection, and the analytics projection
  * batches inserts.
  */
-export class GroupCommitter<Req, Res> {
+export class Batcher<Req, Res> {
   private queue: Pending<Req, Res>[] = [];
   private queuedWeight = 0;
   private inFlight = 0;
@@ -59,7 +65,7 @@ export class GroupCommitter<Req, Res> {
 
   constructor(
     private readonly write: (batch: readonly Req[]) => Promise<readonly Res[]> | readonly Res[],
-    private readonly options: GroupCommitOptions<Req>,
+    private readonly options: BatcherOptions<Req>,
   ) {}
 
   get pending(): number {
@@ -68,7 +74,7 @@ export class GroupCommitter<Req, Res> {
 
   submit(request: Req): Promise<Res> {
     if (this.queue.length >= (this.options.maxPending ?? Number.POSITIVE_INFINITY)) {
-      return Promise.reject(new StoreOverloadedError("the write pipeline is full"));
+      return Promise.reject(this.options.full?.() ?? new BatcherFullError("the batcher's queue is full"));
     }
     const weight = this.options.weigh?.(request) ?? 1;
     return new Promise<Res>((resolve, reject) => {
