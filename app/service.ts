@@ -70,11 +70,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         : log.info("the event store writes again"),
   );
   const engine = createEngine({ config, store, metrics, log, processManagers: domain.processes });
-  const readSide = await createReadSide(
-    config,
-    (error) => log.warn({ err: error }, "read store trouble"),
-    (notice) => log.warn(notice),
-  );
+  const readSide = await createReadSide(config, (error) => log.warn({ err: error }, "read store trouble"));
   const readiness: ReadinessCheck[] = [
     { name: "eventStore", check: () => store.ping() },
     ...readSide.readiness,

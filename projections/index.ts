@@ -28,7 +28,6 @@ export interface ReadSide {
 export const createReadSide = async (
   config: Config,
   onError: (error: unknown) => void = () => {},
-  onNotice: (message: string) => void = () => {},
 ): Promise<ReadSide> => {
   const hot: HotLookup = config.redisUrl
     ? new RedisHotLookup(config.redisUrl, onError)
@@ -41,7 +40,7 @@ export const createReadSide = async (
     aggregateTypes: ["account", "transfer"],
     insertIntervalMs: config.analyticsInsertIntervalMs,
   });
-  for (const notice of await analytics.migrate()) onNotice(notice);
+  await analytics.createSchema();
   const accountKeys = `${config.redisPrefix}account:`;
 
   return {

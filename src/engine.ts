@@ -4,11 +4,12 @@ import { type Metrics, observeGauge } from "./observability/metrics.ts";
 import { ActorSystem } from "./runtime/actor-system.ts";
 import { createDomainApi, type DomainApi } from "./runtime/api.ts";
 import { type ProcessManager, ProcessRunner } from "./runtime/process-runner.ts";
-import { type EventStore, StoreUnavailableError } from "./store/event-store.ts";
+import { StoreUnavailableError } from "./store/event-store.ts";
+import type { Store } from "./store/store.ts";
 
 export interface Engine {
   readonly config: Config;
-  readonly store: EventStore;
+  readonly store: Store;
   readonly actors: ActorSystem;
   readonly processes: ProcessRunner<DomainApi>;
   /** What routes and processes get: commands, queries, processes; not the store or the actors. */
@@ -21,7 +22,7 @@ export interface Engine {
 
 export interface EngineParts {
   readonly config: Config;
-  readonly store: EventStore;
+  readonly store: Store;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly processManagers: readonly ProcessManager<DomainApi>[];

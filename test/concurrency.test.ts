@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client, openAccount } from "./support/http.ts";
 import { startTestService, tempDir } from "./support/service.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
@@ -93,7 +93,7 @@ describe("two engine instances over one SQLite file", () => {
       const versions = answers.map((x) => x.body.version).sort((p, q) => p - q);
       expect(versions).toEqual(range(3, 402));
 
-      const store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+      const store = new SqliteStore({ path: join(dir, "events.sqlite") });
       const events = await store.readStream("account-shared");
       await store.close();
       expect(events.map((e) => e.version)).toEqual(range(1, 402));

@@ -6,12 +6,12 @@ import { transfer } from "../actors/transfer/index.ts";
 import { advanceTransfer } from "../actors/transfer/process.ts";
 import { fold } from "../src/runtime/fold.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
-import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client, eventually } from "./support/http.ts";
 import { startTestService, tempDir } from "./support/service.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
 
-const readEverything = async (store: SqliteEventStore): Promise<EventEnvelope[]> => {
+const readEverything = async (store: SqliteStore): Promise<EventEnvelope[]> => {
   const all: EventEnvelope[] = [];
   for (let after = 0; ; ) {
     const page = await store.readAll(after, 5_000);
@@ -21,7 +21,7 @@ const readEverything = async (store: SqliteEventStore): Promise<EventEnvelope[]>
   }
 };
 
-const openTransfers = async (store: SqliteEventStore): Promise<string[]> => {
+const openTransfers = async (store: SqliteStore): Promise<string[]> => {
   const ids: string[] = [];
   for await (const id of store.nonFinalStreams("transfer")) ids.push(id);
   return ids;
@@ -92,7 +92,7 @@ describe("crash safety", () => {
     await first.exited;
     expect(acked.filter((a) => a.kind === "transfer").length).toBeGreaterThan(100);
 
-    const store = new SqliteEventStore({ path: join(dataDir, "events.sqlite") });
+    const store = new SqliteStore({ path: join(dataDir, "events.sqlite") });
     const unfinishedAtCrash = (await openTransfers(store)).length;
     console.info(
       `crash test: ${acked.length} commands acknowledged, ${unfinishedAtCrash} transfers unfinished at the kill`,

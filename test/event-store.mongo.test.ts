@@ -1,13 +1,13 @@
 import { describe, test } from "bun:test";
-import { MongoEventStore } from "../src/store/mongo/mongo-event-store.ts";
-import { describeEventStoreConformance } from "./support/event-store-conformance.ts";
+import { describeStoreConformance } from "../src/store/conformance/index.ts";
+import { MongoStore } from "../src/store/mongo/mongo-store.ts";
 
 const url = process.env.MONGO_URL;
 
 if (url) {
   const database = `eventfold_conformance_${Date.now().toString(36)}`;
-  describeEventStoreConformance(`MongoDB (${database})`, (onBatch) =>
-    MongoEventStore.connect({ url, database, onBatch }),
+  describeStoreConformance(`MongoDB (${database})`, (onBatch?: (size: number) => void) =>
+    MongoStore.connect({ url, database, onBatch }),
   );
 } else {
   console.warn(

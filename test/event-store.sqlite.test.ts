@@ -2,9 +2,9 @@ import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { describeStoreConformance } from "../src/store/conformance/index.ts";
 import type { NewEvent } from "../src/store/envelope.ts";
-import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
-import { describeEventStoreConformance } from "./support/event-store-conformance.ts";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { eventually } from "./support/http.ts";
 import { tempDir } from "./support/service.ts";
 
@@ -19,15 +19,15 @@ const newEvent = (type: string, data: unknown, commandId = "c"): NewEvent => ({
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describeEventStoreConformance(
+describeStoreConformance(
   "SQLite (embedded)",
-  async (onBatch) => new SqliteEventStore({ path: join(dir, "events.sqlite"), onBatch }),
+  async (onBatch?: (size: number) => void) => new SqliteStore({ path: join(dir, "events.sqlite"), onBatch }),
 );
 
 describe("SQLite WAL", () => {
   test("the checkpointer copies committed pages into the database file while the WAL is far below SQLite's own threshold", async () => {
     const path = join(dir, "checkpointed.sqlite");
-    const store = new SqliteEventStore({ path });
+    const store = new SqliteStore({ path });
     try {
       await store.append({ streamId: "account-0", aggregateType: "account", expectedVersion: 0, events: [] });
       const before = statSync(path).size;
@@ -64,8 +64,8 @@ describe("SQLite committed tail", () => {
 
   test("readAll gives what SQLite holds, including the events another process appended in between", async () => {
     const path = join(dir, "shared.sqlite");
-    const here = new SqliteEventStore({ path });
-    const elsewhere = new SqliteEventStore({ path });
+    const here = new SqliteStore({ path });
+    const elsewhere = new SqliteStore({ path });
     try {
       await here.append(opened("a", 1));
       await elsewhere.append(opened("b", 2));
@@ -96,66 +96,5 @@ describe("SQLite committed tail", () => {
       await here.close();
       await elsewhere.close();
     }
-  });
-});
-
-describe("SQLite files from before non_final_streams", () => {
-  test("keep their open streams and versions; the per-stream table is dropped", async () => {
-    const path = join(dir, "legacy.sqlite");
-    const legacy = new Database(path, { create: true, strict: true });
-    legacy.exec(`
-      PRAGMA journal_mode = WAL;
-      CREATE TABLE events (
-        position INTEGER PRIMARY KEY, event_id TEXT NOT NULL, stream_id TEXT NOT NULL,
-        aggregate_type TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL,
-        schema_version INTEGER NOT NULL, time INTEGER NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL,
-        UNIQUE (stream_id, version));
-      CREATE TABLE streams (
-        stream_id TEXT PRIMARY KEY, aggregate_type TEXT NOT NULL, version INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL, final INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
-      CREATE INDEX streams_open ON streams (aggregate_type) WHERE final = 0;`);
-    const insert = legacy.prepare(
-      "INSERT INTO events VALUES (NULL, ?, ?, 'transfer', ?, 'Step', 1, 1700000000000, '{}', '{}')",
-    );
-    for (const [streamId, versions, final] of [
-      ["transfer-running", 2, 0],
-      ["transfer-done", 3, 1],
-    ] as const) {
-      for (let v = 1; v <= versions; v++) insert.run(Bun.randomUUIDv7(), streamId, v);
-      legacy
-        .prepare("INSERT INTO streams VALUES (?, 'transfer', ?, 1700000000000, ?)")
-        .run(streamId, versions, final);
-    }
-    legacy.close();
-
-    const store = new SqliteEventStore({ path });
-    try {
-      const open: string[] = [];
-      for await (const id of store.nonFinalStreams("transfer")) open.push(id);
-      expect(open).toEqual(["transfer-running"]);
-      expect(await store.streamInfo("transfer-running")).toMatchObject({ version: 2, final: false });
-      expect(await store.streamInfo("transfer-done")).toMatchObject({ version: 3, final: true });
-      const next = await store.append({
-        streamId: "transfer-running",
-        aggregateType: "transfer",
-        expectedVersion: 2,
-        events: [newEvent("Step", {})],
-        final: true,
-      });
-      expect(next).toMatchObject({ ok: true, version: 3 });
-      const stale = await store.append({
-        streamId: "transfer-done",
-        aggregateType: "transfer",
-        expectedVersion: 2,
-        events: [newEvent("Step", {})],
-      });
-      expect(stale).toEqual({ ok: false, reason: "version_conflict", actualVersion: 3 });
-    } finally {
-      await store.close();
-    }
-    const reopened = new Database(path, { readonly: true });
-    const tables = reopened.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all();
-    reopened.close();
-    expect(tables.map((t) => (t as { name: string }).name)).not.toContain("streams");
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { callerKey } from "../src/runtime/idempotency.ts";
-import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client, openAccount } from "./support/http.ts";
 import { startTestService, type TestService, tempDir } from "./support/service.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
@@ -208,7 +208,7 @@ describe("SIGTERM", () => {
     const ok = statuses.filter((s) => s === 200).length;
     expect(ok).toBeGreaterThan(0);
     expect(statuses.filter((s) => s !== 200 && s !== 503 && s !== "no answer")).toEqual([]);
-    const store = new SqliteEventStore({ path: join(dataDir, "events.sqlite") });
+    const store = new SqliteStore({ path: join(dataDir, "events.sqlite") });
     // Every answered deposit is stored, and nothing was stored that was not answered.
     expect((await store.readStream("account-draining")).length - 1).toBe(ok);
     await store.close();

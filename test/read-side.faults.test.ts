@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { removeDeployment } from "../app/teardown.ts";
-import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client, eventually } from "./support/http.ts";
 import {
   expectReadModelsMatchStore,
@@ -90,7 +90,7 @@ describe("read side under faults (RabbitMQ, Redis, chDB)", () => {
       expect(serverErrors(workload)).toEqual([]);
 
       const second = await spawnServer(config.dataDir, freePort(), env);
-      const store = new SqliteEventStore({ path: join(config.dataDir, "events.sqlite") });
+      const store = new SqliteStore({ path: join(config.dataDir, "events.sqlite") });
       try {
         const api = client(second.url);
         const truth = await quiesce(api, store, workload, 90_000);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Redis from "ioredis";
 import { removeDeployment } from "../app/teardown.ts";
 import { projectionNames } from "../projections/index.ts";
-import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client, eventually } from "./support/http.ts";
 import { fullStack, poisonAmount } from "./support/read-side.ts";
 import { startTestService, tempDir, testConfig } from "./support/service.ts";
@@ -83,7 +83,7 @@ describe("operations of the read side", () => {
 describe("roles: npm run projector and npm run edge", () => {
   test("the projector relays and projects on its own: stored events reach Redis with no edge running", async () => {
     const config = testConfig(fullStack);
-    const store = new SqliteEventStore({ path: join(config.dataDir, "events.sqlite") });
+    const store = new SqliteStore({ path: join(config.dataDir, "events.sqlite") });
     const projector = await spawnServer(
       config.dataDir,
       freePort(),

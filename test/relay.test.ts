@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { MemoryBroker } from "../src/broker/memory/memory-broker.ts";
 import { OutboxRelay } from "../src/relay/outbox-relay.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
-import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { eventually } from "./support/http.ts";
 import { tempDir } from "./support/service.ts";
 
@@ -12,7 +12,7 @@ const dir = tempDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const appendDeposits = async (
-  store: SqliteEventStore,
+  store: SqliteStore,
   streams: number,
   perStream: number,
   prefix = "account-",
@@ -66,7 +66,7 @@ const recordingBroker = async (name: string, shards: number) => {
 
 describe("outbox relay", () => {
   test("with rounds in flight, a rejected round holds the checkpoint back; every event still arrives", async () => {
-    const store = new SqliteEventStore({ path: join(dir, "relay.sqlite") });
+    const store = new SqliteStore({ path: join(dir, "relay.sqlite") });
     const { broker, received, close } = await recordingBroker("refused", 2);
     // The broker refuses the third round it is given, after the relay has sent more behind it.
     let publishes = 0;
@@ -122,7 +122,7 @@ describe("outbox relay", () => {
   });
 
   test("a projection that does not confirm holds at most maxEventsInFlight events in rounds, however many rounds are allowed", async () => {
-    const store = new SqliteEventStore({ path: join(dir, "relay-bounded.sqlite") });
+    const store = new SqliteStore({ path: join(dir, "relay-bounded.sqlite") });
     const { broker, received, close } = await recordingBroker("bounded", 1);
     // The broker takes rounds but confirms none until the gate opens, as a lagging projection would.
     let open: () => void = () => {};
@@ -171,7 +171,7 @@ describe("outbox relay", () => {
   });
 
   test("events that trickle in go in few rounds, and the checkpoint is saved once they stop, not after every round", async () => {
-    const store = new SqliteEventStore({ path: join(dir, "relay-trickle.sqlite") });
+    const store = new SqliteStore({ path: join(dir, "relay-trickle.sqlite") });
     const { broker, received, close } = await recordingBroker("trickle", 1);
     let rounds = 0;
     const counting = Object.assign(Object.create(broker) as MemoryBroker, {
@@ -181,7 +181,7 @@ describe("outbox relay", () => {
       },
     });
     let saves = 0;
-    const countingStore = Object.assign(Object.create(store) as SqliteEventStore, {
+    const countingStore = Object.assign(Object.create(store) as SqliteStore, {
       saveCheckpoint: (name: string, value: string) => {
         saves += 1;
         return store.saveCheckpoint(name, value);

@@ -3,20 +3,20 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { account } from "../actors/account/index.ts";
 import { ActorSystem } from "../src/runtime/actor-system.ts";
-import { SqliteEventStore } from "../src/store/sqlite/sqlite-event-store.ts";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client, eventually, openAccount } from "./support/http.ts";
 import { startTestService, tempDir } from "./support/service.ts";
 
 /** The store, noting each stream whose actor is loaded from it. */
-const recordingLoads = (store: SqliteEventStore, loaded: string[]) =>
-  Object.assign(Object.create(store) as SqliteEventStore, {
+const recordingLoads = (store: SqliteStore, loaded: string[]) =>
+  Object.assign(Object.create(store) as SqliteStore, {
     streamInfo: (streamId: string) => {
       loaded.push(streamId);
       return store.streamInfo(streamId);
     },
   });
 
-const actorSystem = (store: SqliteEventStore, bounds: { maxActors: number; idleMs: number }) =>
+const actorSystem = (store: SqliteStore, bounds: { maxActors: number; idleMs: number }) =>
   new ActorSystem(store, {
     ...bounds,
     mailboxCapacity: 10,
@@ -69,7 +69,7 @@ describe("actor runtime", () => {
 
   test("over the bound, an actor used since the eviction hand last passed stays; the oldest unused one goes", async () => {
     const dir = tempDir();
-    const store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+    const store = new SqliteStore({ path: join(dir, "events.sqlite") });
     const loaded: string[] = [];
     const actors = actorSystem(recordingLoads(store, loaded), { maxActors: 3, idleMs: 60_000 });
     try {
@@ -86,7 +86,7 @@ describe("actor runtime", () => {
 
   test("the idle sweep goes through more actors than one slice, and keeps the ones in use", async () => {
     const dir = tempDir();
-    const store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+    const store = new SqliteStore({ path: join(dir, "events.sqlite") });
     const loaded: string[] = [];
     const actors = actorSystem(recordingLoads(store, loaded), { maxActors: 50_000, idleMs: 1_000 });
     try {

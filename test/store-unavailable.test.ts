@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync, rmSync, writeSync } from "node:fs";
-import { type EventStore, StoreUnavailableError } from "../src/store/event-store.ts";
+import { StoreUnavailableError } from "../src/store/event-store.ts";
+import type { Store } from "../src/store/store.ts";
 import { inProcessApp } from "./support/app.ts";
 import { type Answer, eventually } from "./support/http.ts";
 import { tempDir } from "./support/service.ts";
@@ -34,11 +35,11 @@ describe("a store that cannot write: 503 unavailable, readiness says so, and it 
       );
     };
     const app = inProcessApp({
-      wrap: (store: EventStore) =>
-        Object.assign(Object.create(store) as EventStore, {
-          append: async (request: Parameters<EventStore["append"]>[0]) =>
+      wrap: (store: Store) =>
+        Object.assign(Object.create(store) as Store, {
+          append: async (request: Parameters<Store["append"]>[0]) =>
             full ? refuse() : store.append(request),
-          saveOutcomes: async (outcomes: Parameters<EventStore["saveOutcomes"]>[0]) =>
+          saveOutcomes: async (outcomes: Parameters<Store["saveOutcomes"]>[0]) =>
             full ? refuse() : store.saveOutcomes(outcomes),
           ping: async () => (full ? refuse() : store.ping()),
         }),

@@ -16,8 +16,8 @@ export const MAX_BUCKETS = 10_000;
 /**
  * Events in [from, to) counted from the start of `from`'s minute: the filter of the `by_minute` table
  * projection's shape. The queries group by coarser keys than the projection's (bucket and type, not
- * minute, currency and type): an intermediate row per minute, currency and type, 216 000 of them over
- * 30 days, cost three times the whole query (51 against 18 ms in chDB, 10 000 000 events).
+ * minute, currency and type), so that ClickHouse does not make an intermediate row per minute, currency
+ * and type only to sum those rows again.
  */
 const inMinutes = `toStartOfMinute(time) >= toStartOfMinute(toDateTime({from:UInt32}, 'UTC'))
      AND toStartOfMinute(time) < toDateTime({to:UInt32}, 'UTC')`;

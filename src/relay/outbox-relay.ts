@@ -1,5 +1,6 @@
 import type { Broker } from "../broker/broker.ts";
 import type { EventStore } from "../store/event-store.ts";
+import type { RelayStore } from "../store/relay-store.ts";
 
 export interface RelayOptions {
   /** Events read and published per round. */
@@ -65,7 +66,7 @@ export class OutboxRelay {
   private leaseRenewedAt = 0;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly store: EventStore & RelayStore,
     private readonly broker: Broker,
     private readonly options: RelayOptions,
   ) {}

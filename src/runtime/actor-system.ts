@@ -1,7 +1,6 @@
 import { type Aggregate, type AnyAggregate, type Message, streamIdOf } from "../aggregate.ts";
 import { forEachInSlices } from "../lib/event-loop.ts";
-import type { EventStore } from "../store/event-store.ts";
-import { Actor, type ActorOptions, type ActorView } from "./actor.ts";
+import { Actor, type ActorOptions, type ActorStore, type ActorView } from "./actor.ts";
 import type { CommandRequest, CommandResult } from "./command.ts";
 import { ShuttingDownError } from "./errors.ts";
 
@@ -43,7 +42,7 @@ export class ActorSystem {
   private sweeping = false;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly store: ActorStore,
     private readonly options: ActorSystemOptions,
   ) {
     this.sweeper = setInterval(

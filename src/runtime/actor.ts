@@ -1,9 +1,14 @@
 import { type AnyAggregate, isRejection, type Message, type Rejection } from "../aggregate.ts";
 import type { NewEvent } from "../store/envelope.ts";
-import type { EventStore, StoredOutcome } from "../store/event-store.ts";
+import type { EventStore } from "../store/event-store.ts";
+import type { OutcomeStore, StoredOutcome } from "../store/outcome-store.ts";
+import type { SnapshotStore } from "../store/snapshot-store.ts";
 import { type CommandRequest, type CommandResult, type Outcome, rejected, replay } from "./command.ts";
 import { ContentionError, MailboxFullError } from "./errors.ts";
 import { fold } from "./fold.ts";
+
+/** What an actor keeps: its events, its snapshots, and the outcomes under its commands' keys. */
+export type ActorStore = EventStore & SnapshotStore & OutcomeStore;
 
 export interface ActorOptions {
   readonly mailboxCapacity: number;
@@ -53,7 +58,7 @@ export class Actor {
     /** The aggregate's id: outcomes name it. */
     readonly id: string,
     readonly streamId: string,
-    private readonly store: EventStore,
+    private readonly store: ActorStore,
     private readonly options: ActorOptions,
   ) {
     this.state = aggregate.initialState;

@@ -1,6 +1,7 @@
 import { type Aggregate, type Message, streamIdOf } from "../aggregate.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore, ReadStreamOptions } from "../store/event-store.ts";
+import type { OutcomeStore } from "../store/outcome-store.ts";
 import type { ActorSystem, AggregateView } from "./actor-system.ts";
 import { type CommandRequest, type CommandResult, replay } from "./command.ts";
 import { fold } from "./fold.ts";
@@ -78,7 +79,7 @@ const foldStream = async <S, C extends Message, E extends Message>(
 };
 
 export const createDomainApi = (
-  store: EventStore,
+  store: EventStore & OutcomeStore,
   actors: ActorSystem,
   runner: ProcessRunner<DomainApi>,
 ): DomainApi => ({

@@ -1,5 +1,5 @@
 import type { Message, Rejection } from "../aggregate.ts";
-import type { StoredOutcome } from "../store/event-store.ts";
+import type { StoredOutcome } from "../store/outcome-store.ts";
 
 /** Where a command came from; copied into the metadata of every event it causes. */
 export interface CommandMetadata {

@@ -6,10 +6,11 @@ import { createEngine, drainEngine, type Engine } from "../../src/engine.ts";
 import { createApp } from "../../src/http/app.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
-import type { AppendRequest, EventStore } from "../../src/store/event-store.ts";
-import { SqliteEventStore } from "../../src/store/sqlite/sqlite-event-store.ts";
+import type { AppendRequest } from "../../src/store/event-store.ts";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import type { Store } from "../../src/store/store.ts";
+import { testConfig } from "./config.ts";
 import type { Answer } from "./http.ts";
-import { testConfig } from "./service.ts";
 
 /** Lines a logger wrote, parsed. */
 export interface LogLines {
@@ -24,7 +25,7 @@ export const logLines = (): LogLines => {
 
 export interface InProcessApp {
   readonly engine: Engine;
-  readonly sqlite: SqliteEventStore;
+  readonly sqlite: SqliteStore;
   readonly config: Config;
   readonly log: LogLines;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>;
@@ -41,14 +42,14 @@ export interface InProcessApp {
 export const inProcessApp = (
   options: {
     readonly config?: Partial<Config>;
-    readonly wrap?: (store: EventStore) => EventStore;
+    readonly wrap?: (store: Store) => Store;
     readonly onWritable?: (cause: string | undefined) => void;
   } = {},
 ): InProcessApp => {
   const config = testConfig(options.config);
   const log = logLines();
   const logger = createLogger("info", { write: log.write });
-  const sqlite = new SqliteEventStore({
+  const sqlite = new SqliteStore({
     path: join(config.dataDir, "events.sqlite"),
     onWritable: options.onWritable,
   });
@@ -98,7 +99,7 @@ export const holdingAppendsOf = (eventType: string) => {
     release = resolve;
   });
   const held: AppendRequest[] = [];
-  const wrap = (store: EventStore): EventStore =>
+  const wrap = (store: Store): Store =>
     new Proxy(store, {
       get(target, property) {
         if (property === "append") {

@@ -1,6 +1,6 @@
 import { afterAll } from "bun:test";
 import { rmSync } from "node:fs";
-import { chdbPath } from "./service.ts";
+import { chdbPath } from "./config.ts";
 
 // Preloaded by bunfig.toml, so this runs once after every test file of the run (`process.on("exit")`
 // does not fire under `bun test`).

@@ -2,10 +2,10 @@
  * `events.position` is the rowid: SQLite has one writer at a time and a rolled-back insert frees its
  * rowid, so positions are gap-free and in commit order, which is what the outbox relay needs.
  * `UNIQUE (stream_id, version)` is the optimistic-concurrency backstop, the stream read index, and
- * where a stream's version is read (its last entry). There is no per-stream row to update on every
- * append: in WAL mode each B-tree page an append dirties is a 4 KiB page written twice (WAL, then the
- * checkpoint), and such a row cost two random pages per append (the table's and its index's).
- * `non_final_streams` holds the streams not yet final, written when a stream starts and when it ends.
+ * where a stream's version is read (its last entry). No per-stream row is updated on every append: in
+ * WAL mode each B-tree page an append dirties is written twice (WAL, then the checkpoint), and such a
+ * row would dirty two random pages more. `non_final_streams` holds the streams not yet final, written
+ * only when a stream starts and when it ends.
  */
 export const schema = `
 CREATE TABLE IF NOT EXISTS events (
@@ -46,14 +46,4 @@ CREATE TABLE IF NOT EXISTS outcomes (
   fingerprint TEXT NOT NULL,
   outcome     TEXT NOT NULL
 ) WITHOUT ROWID;
-`;
-
-/**
- * Files written before \`non_final_streams\` kept a row per stream in \`streams\`: carry its open streams over
- * and drop it, once, under the write lock (another process may be opening the same file).
- */
-export const migrateStreamsTable = `
-INSERT OR IGNORE INTO non_final_streams (aggregate_type, stream_id)
-  SELECT aggregate_type, stream_id FROM streams WHERE final = 0;
-DROP TABLE streams;
 `;

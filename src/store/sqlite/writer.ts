@@ -1,6 +1,8 @@
 import { Database } from "bun:sqlite";
-import type { AppendRequest, AppendResult, Snapshot, StoredOutcome } from "../event-store.ts";
-import { migrateStreamsTable, schema } from "./schema.ts";
+import type { AppendRequest, AppendResult } from "../event-store.ts";
+import type { StoredOutcome } from "../outcome-store.ts";
+import type { Snapshot } from "../snapshot-store.ts";
+import { schema } from "./schema.ts";
 import { enableWal } from "./wal.ts";
 
 /** Everything that writes to the file: it all goes through one connection, on the writer thread. */
@@ -34,21 +36,7 @@ export const openDatabase = (path: string): Database => {
   enableWal(db);
   db.exec("PRAGMA synchronous = FULL");
   db.exec(schema);
-  migrateLegacyStreams(db);
   return db;
-};
-
-const migrateLegacyStreams = (db: Database): void => {
-  const legacy = db.query("SELECT 1 AS found FROM sqlite_schema WHERE type = 'table' AND name = 'streams'");
-  if (!legacy.get()) return;
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    if (legacy.get()) db.exec(migrateStreamsTable);
-    db.exec("COMMIT");
-  } catch (error) {
-    db.exec("ROLLBACK");
-    throw error;
-  }
 };
 
 /**

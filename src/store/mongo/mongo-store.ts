@@ -8,16 +8,11 @@ import {
 } from "mongodb";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import type { EventEnvelope, EventMetadata } from "../envelope.ts";
-import type {
-  AppendRequest,
-  AppendResult,
-  EventStore,
-  ReadStreamOptions,
-  Snapshot,
-  StoredOutcome,
-  StreamInfo,
-} from "../event-store.ts";
+import type { AppendRequest, AppendResult, ReadStreamOptions, StreamInfo } from "../event-store.ts";
 import { StoreOverloadedError } from "../event-store.ts";
+import type { StoredOutcome } from "../outcome-store.ts";
+import type { Snapshot } from "../snapshot-store.ts";
+import type { Store } from "../store.ts";
 
 /**
  * One document per append: MongoDB writes a single document atomically, so all events of a command
@@ -69,7 +64,7 @@ type Outcome = AppendResult | { readonly failed: Error };
 const durable = { writeConcern: { w: "majority" as const, j: true } };
 const DUPLICATE_KEY = 11000;
 
-export interface MongoEventStoreOptions extends Partial<Omit<BatcherOptions, "weigh">> {
+export interface MongoStoreOptions extends Partial<Omit<BatcherOptions, "weigh">> {
   readonly url: string;
   /** Database name; defaults to the one in the URL, else `eventfold`. */
   readonly database?: string;
@@ -77,7 +72,7 @@ export interface MongoEventStoreOptions extends Partial<Omit<BatcherOptions, "we
   readonly holeGraceMs?: number;
 }
 
-export class MongoEventStore implements EventStore {
+export class MongoStore implements Store {
   readonly name = "mongodb";
   private readonly commits: Collection<CommitDoc>;
   private readonly outcomes: Collection<OutcomeDoc>;
@@ -92,7 +87,7 @@ export class MongoEventStore implements EventStore {
   private constructor(
     private readonly client: MongoClient,
     private readonly db: Db,
-    options: MongoEventStoreOptions,
+    options: MongoStoreOptions,
   ) {
     this.holeGraceMs = options.holeGraceMs ?? 5_000;
     this.commits = db.collection("commits");
@@ -109,11 +104,11 @@ export class MongoEventStore implements EventStore {
     });
   }
 
-  static async connect(options: MongoEventStoreOptions): Promise<MongoEventStore> {
+  static async connect(options: MongoStoreOptions): Promise<MongoStore> {
     const client = new MongoClient(options.url, { retryWrites: true });
     await client.connect();
     const db = client.db(options.database ?? (client.options.dbName || "eventfold"));
-    const store = new MongoEventStore(client, db, options);
+    const store = new MongoStore(client, db, options);
     await store.ensureIndexes();
     return store;
   }

@@ -3,16 +3,11 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import type { EventEnvelope } from "../envelope.ts";
-import type {
-  AppendRequest,
-  AppendResult,
-  EventStore,
-  ReadStreamOptions,
-  Snapshot,
-  StoredOutcome,
-  StreamInfo,
-} from "../event-store.ts";
+import type { AppendRequest, AppendResult, ReadStreamOptions, StreamInfo } from "../event-store.ts";
 import { StoreOverloadedError, StoreUnavailableError } from "../event-store.ts";
+import type { StoredOutcome } from "../outcome-store.ts";
+import type { Snapshot } from "../snapshot-store.ts";
+import type { Store } from "../store.ts";
 import { startCheckpointer } from "./checkpointer.ts";
 import { CommittedTail } from "./committed-tail.ts";
 import { openDatabase, type WriteOp, type WriteResult, type WrittenAppend } from "./writer.ts";
@@ -44,13 +39,12 @@ interface OutcomeRow {
   outcome: string;
 }
 
-export interface SqliteEventStoreOptions extends Partial<Omit<BatcherOptions, "weigh">> {
+export interface SqliteStoreOptions extends Partial<Omit<BatcherOptions, "weigh">> {
   readonly path: string;
   /**
    * How often the WAL is copied into the database file (default 20 ms). Small, frequent checkpoints
-   * keep each one's fsync short, and commits waiting behind it on the disk with it: at 100 000 accounts
-   * and ~2 000 appends/s, p99 latency was 15 ms at 20 ms, 22-25 ms at 50, 32-39 ms at 200, 72 ms at
-   * 3 000; the price is peak throughput (about 16% less at 20 ms than at 200).
+   * keep each one's fsync short, and so the commits that wait behind it on the disk; the price is some
+   * peak throughput (measured in docs/performance-log.md).
    */
   readonly checkpointEveryMs?: number;
   /**
@@ -106,7 +100,7 @@ const toEnvelope = (row: EventRow): EventEnvelope => ({
  * thread, so no commit waits for that; reads use this thread's own connection, which WAL lets run
  * beside the writer. Several processes may share the file.
  */
-export class SqliteEventStore implements EventStore {
+export class SqliteStore implements Store {
   readonly name = "sqlite";
   private readonly db: Database;
   private readonly writer: WriterClient;
@@ -119,7 +113,7 @@ export class SqliteEventStore implements EventStore {
   /** While writes fail for a reason that outlasts a retry: why, and when one last failed. */
   private unwritable: { cause: string; lastFailedAt: number } | undefined;
 
-  constructor(options: SqliteEventStoreOptions) {
+  constructor(options: SqliteStoreOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
     this.onWritable = options.onWritable ?? (() => {});
     this.healthyAfterMs = options.healthyAfterMs ?? 2_000;

@@ -1,34 +1,11 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import type { NewEvent } from "../../src/store/envelope.ts";
-import type { EventStore } from "../../src/store/event-store.ts";
+import { describe, expect, test } from "bun:test";
+import type { Store } from "../store.ts";
+import { clients, event, newStream, type OpenStore } from "./support.ts";
 
-/** Opens a store over the suite's data; opening twice gives two clients of the same data. */
-export type OpenStore = (onBatch?: (size: number) => void) => Promise<EventStore>;
-
-const event = (type: string, data: Record<string, unknown> = {}): NewEvent => ({
-  eventId: Bun.randomUUIDv7(),
-  type,
-  schemaVersion: 1,
-  data,
-  metadata: { commandId: "c", correlationId: "corr", causationId: "cause" },
-});
-
-let streams = 0;
-const newStream = () => `conformance-${Date.now().toString(36)}-${++streams}`;
-
-/** The guarantees of the EventStore port, run against every adapter that is reachable. */
-export const describeEventStoreConformance = (name: string, open: OpenStore) => {
-  describe(`event store conformance: ${name}`, () => {
-    const opened: EventStore[] = [];
-    const connect = async (onBatch?: (size: number) => void) => {
-      const store = await open(onBatch);
-      opened.push(store);
-      return store;
-    };
-    afterAll(async () => {
-      for (const store of opened) await store.close().catch(() => {});
-    });
-
+/** The guarantees of the events port (`EventStore`): atomic, optimistic, durable appends, and one global order. */
+export const describeEventStoreConformance = (name: string, openStore: OpenStore) => {
+  describe(`events conformance: ${name}`, () => {
+    const { connect, open } = clients(openStore);
     test("appends several events atomically and reads them back in order with full envelopes", async () => {
       const store = await connect();
       const streamId = newStream();
@@ -165,36 +142,6 @@ export const describeEventStoreConformance = (name: string, open: OpenStore) => 
       expect(await store.findOutcome(key)).toEqual(stored);
     });
 
-    test("outcomes without events: the first one under a key is kept, and a later one is told so", async () => {
-      const store = await connect();
-      const key = `standalone-${newStream()}`;
-      const refusal = { key, fingerprint: "f", outcome: { kind: "rejected", code: "insufficient_funds" } };
-      expect(await store.saveOutcomes([refusal])).toEqual([undefined]);
-      expect(await store.saveOutcomes([{ key, fingerprint: "g", outcome: { kind: "accepted" } }])).toEqual([
-        refusal,
-      ]);
-      expect(await store.findOutcome(key)).toEqual(refusal);
-      expect(await store.findOutcome(`${key}-missing`)).toBeUndefined();
-    });
-
-    test("one key, one outcome: an append under a key that holds a stored refusal is refused whole", async () => {
-      const store = await connect();
-      const streamId = newStream();
-      const key = `refused-${streamId}`;
-      const refusal = { key, fingerprint: "f", outcome: { kind: "rejected", code: "insufficient_funds" } };
-      await store.saveOutcomes([refusal]);
-      const append = await store.append({
-        streamId,
-        aggregateType: "conformance",
-        expectedVersion: 0,
-        events: [event("A")],
-        outcomes: [{ key, fingerprint: "f", outcome: { kind: "accepted" } }],
-      });
-      expect(append).toEqual({ ok: false, reason: "idempotency_conflict", key });
-      expect(await store.readStream(streamId)).toEqual([]);
-      expect(await store.findOutcome(key)).toEqual(refusal);
-    });
-
     test("reads a stream by range and page", async () => {
       const store = await connect();
       const streamId = newStream();
@@ -206,7 +153,7 @@ export const describeEventStoreConformance = (name: string, open: OpenStore) => 
           events: [event("E", { v: v + 1 }), event("E", { v: v + 2 })],
         });
       }
-      const versions = async (o: Parameters<EventStore["readStream"]>[1]) =>
+      const versions = async (o: Parameters<Store["readStream"]>[1]) =>
         (await store.readStream(streamId, o)).map((e) => e.version);
       expect(await versions({})).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
       expect(await versions({ after: 3, limit: 4 })).toEqual([4, 5, 6, 7]);
@@ -252,7 +199,7 @@ export const describeEventStoreConformance = (name: string, open: OpenStore) => 
 
     test("lists the streams of a type that are not final", async () => {
       const store = await connect();
-      const type = `proc${Date.now().toString(36)}${streams}`;
+      const type = `proc${newStream().replaceAll("-", "")}`;
       const [open1, done, open2, bornDone] = [newStream(), newStream(), newStream(), newStream()];
       for (const streamId of [open1, done, open2]) {
         await store.append({ streamId, aggregateType: type, expectedVersion: 0, events: [event("Started")] });
@@ -277,44 +224,6 @@ export const describeEventStoreConformance = (name: string, open: OpenStore) => 
       expect(await store.streamInfo(done)).toMatchObject({ version: 2, final: true });
       expect(await store.streamInfo(bornDone)).toMatchObject({ version: 2, final: true });
       expect(await store.streamInfo(open1)).toMatchObject({ aggregateType: type, version: 1, final: false });
-    });
-
-    test("keeps the newest snapshot", async () => {
-      const store = await connect();
-      const streamId = newStream();
-      expect(await store.loadSnapshot(streamId)).toBeUndefined();
-      await store.saveSnapshot({ streamId, version: 20, snapshotVersion: 1, state: { balance: 20 } });
-      await store.saveSnapshot({ streamId, version: 10, snapshotVersion: 1, state: { balance: 10 } });
-      expect(await store.loadSnapshot(streamId)).toEqual({
-        streamId,
-        version: 20,
-        snapshotVersion: 1,
-        state: { balance: 20 },
-      });
-    });
-
-    test("checkpoints are durable named cursors", async () => {
-      const store = await connect();
-      const name = `relay-${newStream()}`;
-      expect(await store.loadCheckpoint(name)).toBeUndefined();
-      await store.saveCheckpoint(name, "41");
-      await store.saveCheckpoint(name, "42");
-      expect(await store.loadCheckpoint(name)).toBe("42");
-      expect(await (await connect()).loadCheckpoint(name)).toBe("42");
-    });
-
-    test("a lease has one holder at a time, until it expires or is released", async () => {
-      const a = await connect();
-      const b = await connect();
-      const name = `lease-${newStream()}`;
-      expect(await a.tryLease(name, "a", 60_000)).toBe(true);
-      expect(await b.tryLease(name, "b", 60_000)).toBe(false);
-      expect(await a.tryLease(name, "a", 60_000)).toBe(true);
-      await a.releaseLease(name, "a");
-      expect(await b.tryLease(name, "b", 50)).toBe(true);
-      expect(await a.tryLease(name, "a", 60_000)).toBe(false);
-      await Bun.sleep(80);
-      expect(await a.tryLease(name, "a", 60_000)).toBe(true);
     });
 
     test("what was acknowledged is there after closing and reopening", async () => {

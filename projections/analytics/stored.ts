@@ -1,0 +1,155 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import { queryRows } from "../../src/analytics/clickhouse.ts";
+import { forEachInSlices } from "../../src/lib/event-loop.ts";
+import type { EventEnvelope } from "../../src/store/envelope.ts";
+import type { EventStore } from "../../src/store/event-store.ts";
+import { toLine } from "./rows.ts";
+
+/** Streams applied between two turns of the event loop: about a millisecond's work. */
+const slice = 250;
+
+/**
+ * Remembers how far streams are, so most batches need no lookup; bounded, first remembered first
+ * out. An update stays in place: moving the entry to the back on every event (an exact LRU) churns a
+ * large Map into rehashes that stall the event loop, and a forgotten stream costs only one query.
+ */
+class VersionCache {
+  private readonly versions = new Map<string, number>();
+  constructor(private readonly capacity: number) {}
+  get(streamId: string): number | undefined {
+    return this.versions.get(streamId);
+  }
+  set(streamId: string, version: number): void {
+    this.versions.set(streamId, version);
+    if (this.versions.size > this.capacity) {
+      const oldest = this.versions.keys().next().value;
+      if (oldest !== undefined) this.versions.delete(oldest);
+    }
+  }
+  forget(streamId: string): void {
+    this.versions.delete(streamId);
+  }
+  clear(): void {
+    this.versions.clear();
+  }
+}
+
+/** Versions 1..last that `present` lacks. */
+const holesBelow = (last: number, present: readonly number[]): number[] => {
+  const seen = new Set(present);
+  const holes: number[] = [];
+  for (let version = 1; version < last; version++) if (!seen.has(version)) holes.push(version);
+  return holes;
+};
+
+/**
+ * How far each stream already is in `events`: from the cache when it knows, else from ClickHouse,
+ * which counts each stream's rows: fewer than its last version means holes below it (rare: an insert
+ * that wrote part of its rows and then failed leaves them).
+ */
+export class StoredVersions {
+  private readonly cache = new VersionCache(200_000);
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly db: string,
+  ) {}
+
+  /** The last version of each stream in the table, and the streams with holes below it. */
+  async progressOf(streamIds: Iterable<string>) {
+    const versions = new Map<string, number>();
+    const holes = new Map<string, number[]>();
+    const unknown: string[] = [];
+    await forEachInSlices(streamIds, slice, (id) => {
+      const version = this.cache.get(id);
+      if (version === undefined) unknown.push(id);
+      else versions.set(id, version);
+    });
+    if (unknown.length === 0) return { versions, holes };
+    // One query for all the streams the cache does not know, not one per slice of them: fewer round trips.
+    const rows = await queryRows<{ stream_id: string; version: string; events: string }>(
+      this.client,
+      `SELECT stream_id, max(version) AS version, count() AS events FROM ${this.db}.events
+       WHERE stream_id IN {ids:Array(String)} GROUP BY stream_id`,
+      { ids: unknown },
+    );
+    for (const id of unknown) versions.set(id, 0);
+    const holey: string[] = [];
+    for (const row of rows) {
+      versions.set(row.stream_id, Number(row.version));
+      if (Number(row.events) < Number(row.version)) holey.push(row.stream_id);
+    }
+    if (holey.length > 0) {
+      const present = await queryRows<{ stream_id: string; versions: string[] }>(
+        this.client,
+        `SELECT stream_id, groupArray(version) AS versions FROM ${this.db}.events
+         WHERE stream_id IN {ids:Array(String)} GROUP BY stream_id`,
+        { ids: holey },
+      );
+      for (const row of present) {
+        holes.set(row.stream_id, holesBelow(versions.get(row.stream_id) ?? 0, row.versions.map(Number)));
+      }
+    }
+    return { versions, holes };
+  }
+
+  /** Remembers how far streams are, once their rows are in. */
+  remember(reached: Iterable<readonly [string, number]>): Promise<void> {
+    return forEachInSlices(reached, slice, ([streamId, version]) => this.cache.set(streamId, version));
+  }
+
+  /** Forgets streams whose insert failed: some of its rows may be in, so the next look asks ClickHouse. */
+  forget(streamIds: Iterable<string>): void {
+    for (const streamId of streamIds) this.cache.forget(streamId);
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+}
+
+/** These versions of a stream, from the event store; all of them, or an error. */
+const fromStore = async (store: EventStore, streamId: string, wanted: readonly number[]) => {
+  const first = wanted[0] ?? 1;
+  const last = wanted.at(-1) ?? 0;
+  const want = new Set(wanted);
+  const found = (await store.readStream(streamId, { after: first - 1, upTo: last })).filter((e) =>
+    want.has(e.version),
+  );
+  if (found.length !== wanted.length) {
+    throw new Error(`${streamId}: events ${first}..${last} are not all in the event store`);
+  }
+  return found;
+};
+
+/**
+ * The rows of a batch that the table lacks, and how far each stream will be once they are in: what is
+ * there is dropped, and the events missing below or between the batch's are read from the event store.
+ */
+export const rowsToInsert = async (
+  stored: StoredVersions,
+  streams: ReadonlyMap<string, readonly EventEnvelope[]>,
+  store: EventStore,
+) => {
+  const { versions, holes } = await stored.progressOf(streams.keys());
+  const lines: string[] = [];
+  const reached: [string, number][] = [];
+  await forEachInSlices(streams, slice, async ([streamId, stream]) => {
+    const missing = holes.get(streamId);
+    if (missing && missing.length > 0) {
+      for (const event of await fromStore(store, streamId, missing)) lines.push(toLine(event));
+    }
+    let version = versions.get(streamId) ?? 0;
+    for (const event of stream.toSorted((a, b) => a.version - b.version)) {
+      if (event.version <= version) continue;
+      if (event.version > version + 1) {
+        const between = Array.from({ length: event.version - 1 - version }, (_, i) => version + 1 + i);
+        for (const missed of await fromStore(store, streamId, between)) lines.push(toLine(missed));
+      }
+      lines.push(toLine(event));
+      version = event.version;
+    }
+    reached.push([streamId, version]);
+  });
+  return { lines, reached };
+};

@@ -1,0 +1,172 @@
+import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
+import type { EventEnvelope } from "../envelope.ts";
+import {
+  type AppendRequest,
+  type AppendResult,
+  type ReadStreamOptions,
+  StoreOverloadedError,
+  type StreamInfo,
+} from "../event-store.ts";
+import type { StoredOutcome } from "../outcome-store.ts";
+import type { Snapshot } from "../snapshot-store.ts";
+import type { Store } from "../store.ts";
+
+/** What a memory store holds; several clients may share one, as processes share a file or a server. */
+export class MemoryStoreData {
+  readonly events: EventEnvelope[] = [];
+  readonly streams = new Map<string, { aggregateType: string; events: EventEnvelope[]; final: boolean }>();
+  readonly outcomes = new Map<string, StoredOutcome>();
+  readonly snapshots = new Map<string, Snapshot>();
+  readonly checkpoints = new Map<string, string>();
+  readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+}
+
+export interface MemoryStoreOptions
+  extends Partial<Pick<BatcherOptions, "maxBatch" | "maxPending" | "onBatch">> {
+  /** The data to serve (default: new, empty data of its own). */
+  readonly data?: MemoryStoreData;
+}
+
+/**
+ * Every port in memory, with the guarantees of the durable adapters but for durability itself: the
+ * same conformance suites pass against it. For fast tests, and for trying an aggregate out; it keeps
+ * nothing across a restart. Appends are batched as the durable stores batch theirs, so a test sees
+ * the same interleavings.
+ */
+export class MemoryStore implements Store {
+  readonly name = "memory";
+  readonly data: MemoryStoreData;
+  private readonly batcher: Batcher<AppendRequest, AppendResult>;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.data = options.data ?? new MemoryStoreData();
+    this.batcher = new Batcher((batch) => batch.map((request) => this.write(request)), {
+      maxBatch: options.maxBatch ?? 512,
+      maxPending: options.maxPending ?? 20_000,
+      full: () => new StoreOverloadedError("the write pipeline is full"),
+      onBatch: options.onBatch,
+    });
+  }
+
+  append(request: AppendRequest): Promise<AppendResult> {
+    return this.batcher.submit(request);
+  }
+
+  private write(request: AppendRequest): AppendResult {
+    const { data } = this;
+    const stream = data.streams.get(request.streamId);
+    const actualVersion = stream?.events.length ?? 0;
+    if (actualVersion !== request.expectedVersion)
+      return { ok: false, reason: "version_conflict", actualVersion };
+    for (const { key } of request.outcomes ?? []) {
+      if (data.outcomes.has(key)) return { ok: false, reason: "idempotency_conflict", key };
+    }
+    const time = new Date().toISOString();
+    if (request.events.length === 0) {
+      for (const outcome of request.outcomes ?? []) data.outcomes.set(outcome.key, outcome);
+      return { ok: true, version: actualVersion, time };
+    }
+    const entry = stream ?? { aggregateType: request.aggregateType, events: [], final: false };
+    data.streams.set(request.streamId, entry);
+    for (const event of request.events) {
+      const envelope: EventEnvelope = {
+        ...structuredClone(event),
+        streamId: request.streamId,
+        aggregateType: request.aggregateType,
+        version: entry.events.length + 1,
+        time,
+        position: data.events.length + 1,
+      };
+      entry.events.push(envelope);
+      data.events.push(envelope);
+    }
+    entry.final = request.final ?? false;
+    for (const outcome of request.outcomes ?? []) data.outcomes.set(outcome.key, structuredClone(outcome));
+    return { ok: true, version: entry.events.length, time };
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<EventEnvelope[]> {
+    const events = this.data.streams.get(streamId)?.events ?? [];
+    const { after = 0, upTo = Number.MAX_SAFE_INTEGER, limit = Number.POSITIVE_INFINITY } = options;
+    return events
+      .filter((e) => e.version > after && e.version <= upTo)
+      .slice(0, limit)
+      .map(copy);
+  }
+
+  async streamInfo(streamId: string): Promise<StreamInfo | undefined> {
+    const stream = this.data.streams.get(streamId);
+    const last = stream?.events.at(-1);
+    if (!stream || !last) return undefined;
+    const { aggregateType, final } = stream;
+    return { streamId, aggregateType, version: last.version, updatedAt: last.time, final };
+  }
+
+  async readAll(after: number, limit: number): Promise<EventEnvelope[]> {
+    return this.data.events.slice(after, after + limit).map(copy);
+  }
+
+  async headPosition(): Promise<number> {
+    return this.data.events.length;
+  }
+
+  async *nonFinalStreams(aggregateType: string): AsyncIterable<string> {
+    for (const [streamId, stream] of this.data.streams) {
+      if (stream.aggregateType === aggregateType && !stream.final) yield streamId;
+    }
+  }
+
+  async findOutcome(key: string): Promise<StoredOutcome | undefined> {
+    const outcome = this.data.outcomes.get(key);
+    return outcome && structuredClone(outcome);
+  }
+
+  async saveOutcomes(outcomes: readonly StoredOutcome[]): Promise<(StoredOutcome | undefined)[]> {
+    return outcomes.map((outcome) => {
+      const earlier = this.data.outcomes.get(outcome.key);
+      if (earlier) return structuredClone(earlier);
+      this.data.outcomes.set(outcome.key, structuredClone(outcome));
+      return undefined;
+    });
+  }
+
+  async loadSnapshot(streamId: string): Promise<Snapshot | undefined> {
+    const snapshot = this.data.snapshots.get(streamId);
+    return snapshot && structuredClone(snapshot);
+  }
+
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    const held = this.data.snapshots.get(snapshot.streamId);
+    if (!held || held.version < snapshot.version)
+      this.data.snapshots.set(snapshot.streamId, structuredClone(snapshot));
+  }
+
+  async loadCheckpoint(name: string): Promise<string | undefined> {
+    return this.data.checkpoints.get(name);
+  }
+
+  async saveCheckpoint(name: string, value: string): Promise<void> {
+    this.data.checkpoints.set(name, value);
+  }
+
+  async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const held = this.data.leases.get(name);
+    if (held && held.owner !== owner && held.expiresAt >= now) return false;
+    this.data.leases.set(name, { owner, expiresAt: now + ttlMs });
+    return true;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    if (this.data.leases.get(name)?.owner === owner) this.data.leases.delete(name);
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    await this.batcher.drain();
+  }
+}
+
+/** Callers get copies: what they do to an envelope never reaches the store. */
+const copy = (envelope: EventEnvelope): EventEnvelope => structuredClone(envelope);
