@@ -1,0 +1,52 @@
+import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { ContentionError, MailboxFullError, ShuttingDownError } from "../runtime/errors.ts";
+import { StoreOverloadedError, StoreUnavailableError } from "../store/event-store.ts";
+import { ProblemError, problem } from "./problem.ts";
+import type { Reply } from "./route.ts";
+
+/**
+ * The status of a request whose client hung up before it was answered (nginx's convention): nobody
+ * reads the answer, and it is no fault of the server's.
+ */
+export const CLIENT_CLOSED = 499;
+
+const withRetry = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, "Retry-After": "1" } });
+
+/** What anything thrown while serving a request comes to: a problem; the unexpected, a 500 without internals. */
+export const errorReply = (error: unknown, signal: AbortSignal | undefined): Reply => {
+  if (error instanceof ProblemError) return error.reply;
+  if (signal?.aborted) {
+    return problem(CLIENT_CLOSED, "client_closed_request", "the client closed the connection first");
+  }
+  if (error instanceof MailboxFullError) {
+    return withRetry(problem(429, "overloaded", "this account is receiving too many commands"));
+  }
+  if (error instanceof StoreOverloadedError || error instanceof ContentionError) {
+    return withRetry(problem(503, "overloaded", "the write pipeline is full; retry shortly"));
+  }
+  if (error instanceof StoreUnavailableError) {
+    return withRetry(problem(503, "unavailable", "the event store cannot write now; nothing was kept"));
+  }
+  if (error instanceof ShuttingDownError) {
+    return withRetry(problem(503, "unavailable", "the server is shutting down"));
+  }
+  return problem(500, "internal_error", "an unexpected error occurred");
+};
+
+/**
+ * Counts and logs a failure once its reply is known. Only a 500 is the server's own fault worth an
+ * error line; a store that cannot write is logged where it starts, once per episode.
+ */
+export const recordFailure = (
+  log: Logger,
+  metrics: Metrics,
+  error: unknown,
+  reply: Reply,
+  context: Record<string, unknown>,
+): void => {
+  if (error instanceof MailboxFullError) metrics.overloaded.inc({ where: "mailbox" });
+  if (error instanceof StoreOverloadedError) metrics.overloaded.inc({ where: "store" });
+  if (reply.status === 500) log.error({ err: error, ...context }, "request failed");
+  else if (reply.status === CLIENT_CLOSED) log.debug({ ...context }, "the client hung up");
+};

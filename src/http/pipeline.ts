@@ -1,0 +1,76 @@
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+import type { ApiKey } from "../config.ts";
+import type { DomainApi } from "../runtime/api.ts";
+import type { CommandMetadata, IdempotencyRequest } from "../runtime/command.ts";
+import { callerKey } from "../runtime/idempotency.ts";
+import { createAuthenticator, mayCall } from "./auth.ts";
+import { fingerprint } from "./idempotency.ts";
+import { fail } from "./problem.ts";
+import { parseIdempotencyKey, parseIfMatch, readJsonBody, validate } from "./request.ts";
+import type { HttpRoute, Reply } from "./route.ts";
+
+/** What the edge keeps per request: where it came from, and the problem code it was answered with. */
+export type EdgeEnv = { Variables: { metadata: CommandMetadata; problemCode: string | undefined } };
+
+const NoQuery = z.strictObject({});
+
+/** Writes a reply: JSON or problem+json, an ETag for a body with a version, the reply's own headers. */
+export const send = (c: Context<EdgeEnv>, reply: Reply): Response => {
+  const body = reply.body as { version?: unknown; code?: unknown } | null;
+  const headers: Record<string, string> = {
+    "Content-Type": reply.status >= 400 ? "application/problem+json" : "application/json",
+    ...reply.headers,
+  };
+  if (reply.status < 300 && typeof body?.version === "number") headers.ETag = `"${body.version}"`;
+  if (reply.status >= 400 && typeof body?.code === "string") c.set("problemCode", body.code);
+  return c.body(JSON.stringify(reply.body), reply.status as ContentfulStatusCode, headers);
+};
+
+/**
+ * The way every route is served: auth, then path, query and body validated against the route's
+ * schemas, then (on a command) `If-Match` and `Idempotency-Key`, then the route's handler with the
+ * narrow domain API. A problem anywhere is thrown, and answered by the app's one error handler.
+ */
+export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undefined) => {
+  const authenticate = apiKeys ? createAuthenticator(apiKeys) : undefined;
+  return (route: HttpRoute) =>
+    async (c: Context<EdgeEnv>): Promise<Response> => {
+      let principal: string | undefined;
+      if (authenticate) {
+        const found = authenticate(c.req.header("authorization"));
+        if (!found) fail(401, "unauthorized", "send Authorization: Bearer <token>");
+        if (!mayCall(found.role, route.role))
+          fail(403, "forbidden", `this route needs the ${route.role} role`);
+        principal = found.name;
+      }
+      const params = route.params ? validate(route.params, c.req.param(), "path") : {};
+      const query = validate(route.query ?? NoQuery, c.req.query(), "query");
+      const body = route.body ? validate(route.body, await readJsonBody(c), "body") : undefined;
+
+      let expectedVersion: number | undefined;
+      let idempotency: IdempotencyRequest | undefined;
+      if (route.command) {
+        expectedVersion = parseIfMatch(c.req.header("if-match"));
+        const key = parseIdempotencyKey(c.req.header("idempotency-key"));
+        if (key !== undefined) {
+          idempotency = {
+            key: callerKey(principal, key),
+            fingerprint: fingerprint(route.method, c.req.path, expectedVersion, body),
+          };
+        }
+      }
+      const reply = await route.handle({
+        ...api,
+        params,
+        query,
+        body,
+        expectedVersion,
+        idempotency,
+        metadata: c.get("metadata"),
+        signal: c.req.raw.signal,
+      });
+      return send(c, reply);
+    };
+};
