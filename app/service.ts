@@ -80,7 +80,8 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   let broker: Broker | undefined;
   let projector: Projector | undefined;
   if (runsProjector) {
-    broker = await openBroker(config, (error) => log.warn({ err: error }, "broker connection trouble"));
+    const opened = await openBroker(config, (error) => log.warn({ err: error }, "broker connection trouble"));
+    broker = opened.broker;
     const projections = options.projections?.(readSide.projections) ?? readSide.projections;
     projector = new Projector(store, broker, projections, {
       onLag: (projection, seconds, count) => {
@@ -111,32 +112,30 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       onPublished: (count) => metrics.relayPublished.inc(count),
     });
     readiness.push({ name: "broker", check: () => (broker as Broker).ping() });
-    routes.push(...adminRoutes(projector, broker));
+    routes.push(...adminRoutes(projector, opened.deadLetters, broker));
     const activeRelay = relay;
     const activeBroker = broker;
     const activeProjector = projector;
     observeGauge(metrics, "eventfold_outbox_lag_events", "Stored events not yet published", async () =>
       Math.max(0, (await store.headPosition()) - activeRelay.position),
     );
-    const depths = async (field: "queued" | "deadLettered") =>
+    const depths = async (depth: (projection: string) => Promise<number>) =>
       Object.fromEntries(
-        await Promise.all(
-          activeProjector.names.map(async (name) => [name, (await activeBroker.depth(name))[field]] as const),
-        ),
+        await Promise.all(activeProjector.names.map(async (name) => [name, await depth(name)] as const)),
       );
     observeLabelledGauge(
       metrics,
       "eventfold_projection_queued",
       "Events waiting for a projection",
       "projection",
-      () => depths("queued"),
+      () => depths((name) => activeBroker.queued(name)),
     );
     observeLabelledGauge(
       metrics,
       "eventfold_dead_letters",
       "Dead-lettered events per projection",
       "projection",
-      () => depths("deadLettered"),
+      () => depths((name) => opened.deadLetters.count(name)),
     );
     await projector.start();
     relay.start();

@@ -33,6 +33,10 @@ describe("RabbitMQ broker", () => {
       batchWaitMs: 5,
       retry: { maxAttempts: 3, backoffMs: () => 20 },
     });
+    const depth = async () => ({
+      queued: await broker.queued(projection),
+      deadLettered: await broker.deadLetters.count(projection),
+    });
     const applied: Delivery[] = [];
     let poisoned = true;
     try {
@@ -42,7 +46,7 @@ describe("RabbitMQ broker", () => {
         deposit(`account-${i % 3}`, Math.floor(i / 3) + 1, i),
       );
       await broker.publish(events);
-      expect(await broker.depth(projection)).toEqual({ queued: 1, deadLettered: 0 });
+      expect(await depth()).toEqual({ queued: 1, deadLettered: 0 });
 
       const subscription = await broker.subscribe(projection, async (batch) => {
         applied.push(...batch);
@@ -52,7 +56,7 @@ describe("RabbitMQ broker", () => {
       });
 
       const letters = await eventually(
-        () => broker.deadLetters(projection),
+        () => broker.deadLetters.list(projection),
         (l) => l.length > 0,
         10_000,
       );
@@ -71,16 +75,16 @@ describe("RabbitMQ broker", () => {
       );
       expect(good.every((d) => d.attempt === 1)).toBe(true);
       expect(applied.filter((d) => amountOf(d) === 13).map((d) => d.attempt)).toEqual([1, 2, 3]);
-      expect(await broker.depth(projection)).toEqual({ queued: 0, deadLettered: 1 });
+      expect(await depth()).toEqual({ queued: 0, deadLettered: 1 });
 
       poisoned = false;
-      expect(await broker.replayDeadLetters(projection)).toBe(1);
+      expect(await broker.deadLetters.replay(projection)).toBe(1);
       await eventually(
         async () => applied.filter((d) => amountOf(d) === 13).length,
         (tries) => tries === 4,
         10_000,
       );
-      expect((await broker.depth(projection)).deadLettered).toBe(0);
+      expect(await broker.deadLetters.count(projection)).toBe(0);
       await subscription.close();
     } finally {
       await broker.deleteTopology([projection]);

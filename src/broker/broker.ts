@@ -19,13 +19,6 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
-export interface DeadLetter {
-  readonly event: EventEnvelope;
-  readonly error: string;
-  readonly attempts: number;
-  readonly deadLetteredAt: string;
-}
-
 /** Which events a projection receives. */
 export interface ProjectionRoute {
   readonly name: string;
@@ -50,7 +43,8 @@ export interface BrokerOptions {
 
 /**
  * The broker port: at-least-once delivery of stored events to each projection, in order per aggregate,
- * with retries on a growing backoff and then a dead-letter queue that keeps the event and its error.
+ * with retries on a growing backoff and then a dead-letter queue that keeps the event and its error
+ * (administered through the `DeadLetters` port, which the same adapter provides).
  */
 export interface Broker {
   readonly name: string;
@@ -59,10 +53,9 @@ export interface Broker {
   /** Resolves once the broker has taken responsibility for every event (publisher confirms). */
   publish(events: readonly EventEnvelope[]): Promise<void>;
   subscribe(projection: string, handler: BatchHandler): Promise<Subscription>;
-  deadLetters(projection: string, limit?: number): Promise<DeadLetter[]>;
-  /** Puts a projection's dead letters back on its queues; returns how many. */
-  replayDeadLetters(projection: string, onProgress?: (done: number, total: number) => void): Promise<number>;
-  depth(projection: string): Promise<{ readonly queued: number; readonly deadLettered: number }>;
+  /** What waits for a projection, retries included: for metrics and the admin API. */
+  queued(projection: string): Promise<number>;
   ping(): Promise<void>;
+  /** Also closes the adapter's dead-letter port, which shares its connection. */
   close(): Promise<void>;
 }

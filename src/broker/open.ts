@@ -2,10 +2,23 @@ import { join } from "node:path";
 import type { Config } from "../config.ts";
 import { exponentialBackoff } from "../lib/backoff.ts";
 import type { Broker, BrokerOptions } from "./broker.ts";
+import type { DeadLetters } from "./dead-letters.ts";
 import { MemoryBroker } from "./memory/memory-broker.ts";
 
+/**
+ * One broker's two ports, as the composition root hands them out: delivery to the relay and the
+ * projector, the dead letters to the admin API. Closing `broker` closes both.
+ */
+export interface OpenedBroker {
+  readonly broker: Broker;
+  readonly deadLetters: DeadLetters;
+}
+
 /** RabbitMQ when `AMQP_URL` is set, else the in-process broker. */
-export const openBroker = async (config: Config, onError: (error: unknown) => void): Promise<Broker> => {
+export const openBroker = async (
+  config: Config,
+  onError: (error: unknown) => void,
+): Promise<OpenedBroker> => {
   const options: BrokerOptions = {
     shards: config.shards,
     batchSize: config.projectionBatchSize,
@@ -17,7 +30,17 @@ export const openBroker = async (config: Config, onError: (error: unknown) => vo
   };
   if (config.amqpUrl) {
     const { RabbitMqBroker } = await import("./rabbitmq/rabbitmq-broker.ts");
-    return new RabbitMqBroker({ ...options, url: config.amqpUrl, namespace: config.amqpNamespace, onError });
+    const broker = new RabbitMqBroker({
+      ...options,
+      url: config.amqpUrl,
+      namespace: config.amqpNamespace,
+      onError,
+    });
+    return { broker, deadLetters: broker.deadLetters };
   }
-  return new MemoryBroker({ ...options, deadLetterPath: join(config.dataDir, "dead-letters.sqlite") });
+  const broker = new MemoryBroker({
+    ...options,
+    deadLetterPath: join(config.dataDir, "dead-letters.sqlite"),
+  });
+  return { broker, deadLetters: broker.deadLetters };
 };

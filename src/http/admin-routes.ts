@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Broker } from "../broker/broker.ts";
+import type { DeadLetters } from "../broker/dead-letters.ts";
 import type { Projector } from "../projector/projector.ts";
 import { fail } from "./problem.ts";
 import { defineRoute, type HttpRoute } from "./route.ts";
@@ -8,8 +9,15 @@ const tag = "admin";
 const Name = z.string().regex(/^[a-z][a-z0-9-]{0,63}$/);
 const NoBody = z.strictObject({});
 
-/** Operations on projections and their dead letters, for the `admin` role. */
-export const adminRoutes = (projector: Projector, broker: Broker): HttpRoute[] => {
+/**
+ * Operations on projections and their dead letters, for the `admin` role. Of delivery they only read
+ * how much is queued.
+ */
+export const adminRoutes = (
+  projector: Projector,
+  deadLetters: DeadLetters,
+  queues: Pick<Broker, "queued">,
+): HttpRoute[] => {
   const known = (name: string) => {
     if (!projector.has(name))
       fail(404, "not_found", `no such projection: ${name}; known: ${projector.names.join(", ")}`);
@@ -33,7 +41,7 @@ export const adminRoutes = (projector: Projector, broker: Broker): HttpRoute[] =
       handle: async (ctx) => {
         const names = ctx.query.projection ? [known(ctx.query.projection)] : projector.names;
         const entries = await Promise.all(
-          names.map(async (name) => [name, await broker.deadLetters(name, ctx.query.limit)] as const),
+          names.map(async (name) => [name, await deadLetters.list(name, ctx.query.limit)] as const),
         );
         return { status: 200, body: { deadLetters: Object.fromEntries(entries) } };
       },
@@ -49,7 +57,7 @@ export const adminRoutes = (projector: Projector, broker: Broker): HttpRoute[] =
       responses: { 200: "{ replayed: n }", 404: "not_found" },
       handle: async (ctx) => ({
         status: 200,
-        body: { replayed: await broker.replayDeadLetters(known(ctx.params.projection)) },
+        body: { replayed: await deadLetters.replay(known(ctx.params.projection)) },
       }),
     }),
     defineRoute({
@@ -76,7 +84,11 @@ export const adminRoutes = (projector: Projector, broker: Broker): HttpRoute[] =
       responses: { 200: "{ projections: [...] }" },
       handle: async () => {
         const projections = await Promise.all(
-          projector.status().map(async (status) => ({ ...status, ...(await broker.depth(status.name)) })),
+          projector.status().map(async (status) => ({
+            ...status,
+            queued: await queues.queued(status.name),
+            deadLettered: await deadLetters.count(status.name),
+          })),
         );
         return { status: 200, body: { projections } };
       },

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { EventEnvelope } from "../../store/envelope.ts";
 import { enableWal } from "../../store/sqlite/wal.ts";
-import type { DeadLetter } from "../broker.ts";
+import type { DeadLetter } from "../dead-letters.ts";
 
 interface Row {
   id: number;

@@ -1,14 +1,15 @@
 import { errorMessage } from "../../lib/errors.ts";
+import { pollUntil } from "../../lib/poll.ts";
 import type { EventEnvelope } from "../../store/envelope.ts";
 import type {
   BatchHandler,
   Broker,
   BrokerOptions,
-  DeadLetter,
   Delivery,
   ProjectionRoute,
   Subscription,
 } from "../broker.ts";
+import type { DeadLetters } from "../dead-letters.ts";
 import { shardOf } from "../shard.ts";
 import { DeadLetterFile } from "./dead-letter-file.ts";
 
@@ -50,6 +51,13 @@ class ShardQueue {
  */
 export class MemoryBroker implements Broker {
   readonly name = "in-process";
+  /** This broker's dead-letter port: the letters on disk, replayed onto these queues. */
+  readonly deadLetters: DeadLetters = {
+    list: async (projection, limit = 1000) =>
+      this.deadLetterFile.list(projection, limit).map(({ id: _, ...letter }) => letter),
+    replay: (projection, onProgress) => this.replayDeadLetters(projection, onProgress),
+    count: async (projection) => this.deadLetterFile.count(projection),
+  };
   private readonly routes = new Map<string, ProjectionRoute>();
   private readonly queues = new Map<string, ShardQueue[]>();
   private readonly timers = new Set<Timer>();
@@ -95,10 +103,17 @@ export class MemoryBroker implements Broker {
     const consume = async (queue: ShardQueue) => {
       while (!closed) {
         await queue.waitForWork();
-        if (closed || paused || queue.items.length === 0) {
-          if (paused) await Bun.sleep(5);
+        if (paused) {
+          // `resume` wakes only a loop waiting for work; one that was handed work while paused looks
+          // again every 5 ms.
+          await pollUntil(
+            () => paused && !closed,
+            (stillPaused) => !stillPaused,
+            { timeoutMs: Number.POSITIVE_INFINITY, intervalMs: 5 },
+          );
           continue;
         }
+        if (closed || queue.items.length === 0) continue;
         const batch = queue.items.splice(0, this.options.batchSize);
         const work = this.handleBatch(projection, queue, batch, handler);
         inFlight.add(work);
@@ -160,11 +175,7 @@ export class MemoryBroker implements Broker {
     }
   }
 
-  async deadLetters(projection: string, limit = 1000): Promise<DeadLetter[]> {
-    return this.deadLetterFile.list(projection, limit).map(({ id: _, ...letter }) => letter);
-  }
-
-  async replayDeadLetters(
+  private async replayDeadLetters(
     projection: string,
     onProgress?: (done: number, total: number) => void,
   ): Promise<number> {
@@ -183,9 +194,8 @@ export class MemoryBroker implements Broker {
     return letters.length;
   }
 
-  async depth(projection: string) {
-    const queued = (this.queues.get(projection) ?? []).reduce((n, q) => n + q.items.length, 0);
-    return { queued, deadLettered: this.deadLetterFile.count(projection) };
+  async queued(projection: string): Promise<number> {
+    return (this.queues.get(projection) ?? []).reduce((n, q) => n + q.items.length, 0);
   }
 
   async ping(): Promise<void> {}
