@@ -50,10 +50,9 @@ for (let first = 0; first < count; first += chunk) {
 }
 bar.finish();
 
-// Ten inserts of a million rows leave parts that the service, once started, spends its first tens of
-// seconds merging (projections included), and routes timed then measure those merges: top-accounts
-// p99 336 ms timed at once, 162 ms 40 s later. A table fed over days is merged as it goes, so the
-// loader merges what it loaded before the service starts.
+// Inserts of a million rows each leave parts that the service, once started, spends its first tens of
+// seconds merging (projections included), and routes timed then would measure those merges. A table fed
+// over days is merged as it goes, so the loader merges what it loaded before the service starts.
 const merge = performance.now();
 await client.command({ query: `OPTIMIZE TABLE ${db}.events FINAL` });
 process.stderr.write(`analytics: parts merged in ${((performance.now() - merge) / 1000).toFixed(1)} s\n`);

@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Results } from "../run.ts";
+import type { Results } from "./results.ts";
 import { barChart, lineChart } from "./svg.ts";
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? "–" : `${v.toFixed(1)} ms`);

@@ -35,3 +35,6 @@ export const counterTotal = (metrics: string, name: string): number => {
   }
   return total;
 };
+
+/** A server's /metrics text. */
+export const metricsOf = async (url: string): Promise<string> => (await fetch(`${url}/metrics`)).text();

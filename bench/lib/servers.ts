@@ -1,10 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
+import { spawnService } from "../../app/spawn.ts";
 import { removeDeployment } from "../../app/teardown.ts";
-
-const root = new URL("../..", import.meta.url).pathname;
 
 export type Mode = "embedded" | "full stack";
 
@@ -16,36 +14,13 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-const waitUntilReady = async (url: string, proc: Subprocess, path: string) => {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`${url}: the server exited with ${proc.exitCode}`);
-    try {
-      if ((await fetch(url + path)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await Bun.sleep(100);
-  }
-  throw new Error(`${url} did not become ready`);
-};
-
 const rssOf = (pid: number) => {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
 };
 
-const spawn = async (argv: string[], env: Record<string, string>, port: number, readyPath: string) => {
-  const proc = Bun.spawn(argv, {
-    cwd: root,
-    env: { ...process.env, PORT: String(port), LOG_LEVEL: "warn", ...env },
-    stdout: "ignore",
-    stderr: "inherit",
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntilReady(url, proc, readyPath);
-  return { proc, url };
-};
+/** Generous: how long a server takes to come up is not what the bench measures. */
+const startupMs = 60_000;
 
 export const fullStackUrls = {
   amqp: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672",
@@ -104,7 +79,13 @@ export const startEventfold = async (
       mode === "full stack" && fullStackUrls.mongo ? withDatabase(fullStackUrls.mongo, namespace) : "",
     ...extraEnv,
   };
-  const { proc, url } = await spawn([process.execPath, "run", "app/main.ts"], env, port, "/readyz");
+  const { process: proc, url } = await spawnService({
+    port,
+    env,
+    readyPath: "/readyz",
+    timeoutMs: startupMs,
+    stdout: "ignore",
+  });
   return {
     url,
     pid: proc.pid,
@@ -129,7 +110,13 @@ export const startEventfold = async (
 };
 
 export const startCeiling = async (port: number): Promise<RunningServer> => {
-  const { proc, url } = await spawn([process.execPath, "run", "bench/ceiling.ts"], {}, port, "/requests");
+  const { process: proc, url } = await spawnService({
+    port,
+    entry: "bench/ceiling.ts",
+    readyPath: "/requests",
+    timeoutMs: startupMs,
+    stdout: "ignore",
+  });
   return {
     url,
     pid: proc.pid,

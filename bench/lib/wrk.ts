@@ -94,8 +94,8 @@ export const throughput = (r: WrkResult): number => r.requests / (r.durationUs /
 /**
  * The pause that has `connections` paced connections send `targetRps` together. A connection's cycle is
  * its pause plus what a request costs it (the latency, and wrk's own timer slack), so a pause computed
- * from the target alone undershoots it (it reached 30-40% of saturation instead of 50%): a probe run at a
- * known pause measures that cost, and the pause is shortened by it.
+ * from the target alone undershoots it: a probe run at a known pause measures that cost, and the pause
+ * is shortened by it.
  */
 export const pacedDelayMs = (
   connections: number,

@@ -1,16 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { percentile } from "./lag.ts";
-import type { RunningServer } from "./servers.ts";
-
-export interface AnalyticsResult {
-  readonly events: number;
-  /** Which table projection each route's query reads, from EXPLAIN (empty: it scans the table). */
-  readonly projectionsRead: Record<string, string[]>;
-  readonly loadSeconds: number;
-  readonly routes: { route: string; samples: number; p50Ms: number; p99Ms: number; failures: number }[];
-}
+import type { Bench } from "../lib/context.ts";
+import { percentile } from "../lib/lag.ts";
+import type { AnalyticsResult } from "../lib/results.ts";
+import { startEventfold } from "../lib/servers.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -31,24 +25,24 @@ const load = async (chdbPath: string, db: string, events: number, accounts: numb
 };
 
 /**
- * Scenario 6: `events` synthetic events in the analytics table, then each analytics route asked
- * `samples` times in turn (one at a time: this is latency, not throughput), with varying parameters.
+ * Scenario 6: `analyticsEvents` synthetic events in the analytics table, then each analytics route asked
+ * `analyticsSamples` times in turn (one at a time: this is latency, not throughput), with varying parameters.
  */
-export const measureAnalytics = async (
-  start: (env: Record<string, string>) => Promise<RunningServer>,
-  plan: { events: number; accounts: number; samples: number },
-  log: (message: string) => void,
-): Promise<AnalyticsResult> => {
+export const measureAnalytics = async ({ plan, log, nextPort }: Bench): Promise<AnalyticsResult> => {
+  log(`\nanalytics: ${plan.analyticsEvents.toLocaleString("en")} events, then each analytics route`);
   const dir = mkdtempSync(join(tmpdir(), "eventfold-bench-analytics-"));
   const db = "bench_analytics";
   try {
     const started = performance.now();
-    const loaded = await load(join(dir, "chdb"), db, plan.events, plan.accounts);
+    const loaded = await load(join(dir, "chdb"), db, plan.analyticsEvents, plan.accounts);
     const loadSeconds = (performance.now() - started) / 1000;
     log(
       `  loaded in ${loadSeconds.toFixed(1)} s; projections read: ${JSON.stringify(loaded.projectionsRead)}`,
     );
-    const server = await start({ EVENTFOLD_CHDB_PATH: join(dir, "chdb"), EVENTFOLD_CLICKHOUSE_DATABASE: db });
+    const server = await startEventfold("embedded", nextPort(), {
+      EVENTFOLD_CHDB_PATH: join(dir, "chdb"),
+      EVENTFOLD_CLICKHOUSE_DATABASE: db,
+    });
     try {
       const iso = (s: number) => new Date(s * 1000).toISOString();
       const day = 86_400;
@@ -75,7 +69,7 @@ export const measureAnalytics = async (
       for (const [route, path] of Object.entries(routes)) {
         const times: number[] = [];
         let failures = 0;
-        for (let i = 0; i < plan.samples; i++) {
+        for (let i = 0; i < plan.analyticsSamples; i++) {
           const t0 = performance.now();
           const response = await fetch(server.url + path(i));
           await response.arrayBuffer();
@@ -94,7 +88,12 @@ export const measureAnalytics = async (
         );
         results.push(result);
       }
-      return { events: plan.events, projectionsRead: loaded.projectionsRead, loadSeconds, routes: results };
+      return {
+        events: plan.analyticsEvents,
+        projectionsRead: loaded.projectionsRead,
+        loadSeconds,
+        routes: results,
+      };
     } finally {
       await server.stop();
     }

@@ -1,0 +1,103 @@
+/** The load runs: saturation, then paced at half of it, and the figures each yields. */
+import type { Bench } from "./context.ts";
+import { pct } from "./report.ts";
+import type { LagResult, LoadFigures, LoadScenarioName, ScenarioResult } from "./results.ts";
+import { counterTotal, metricsOf, type RateSeries, sampleRate } from "./sampler.ts";
+import type { Mode, RunningServer } from "./servers.ts";
+import { failures, pacedDelayMs, runWrk, throughput, type WrkResult, type WrkRun } from "./wrk.ts";
+
+/** The accounts scenarios 1-4 spread their load over: `a-0` … `a-<accounts - 1>`. */
+export const loadAccountPrefix = "a-";
+
+/** One mode's eventfold, already seeded, which each load scenario runs against in turn. */
+export interface LoadTarget {
+  readonly mode: Mode;
+  readonly server: RunningServer;
+  /** The ceiling's throughput at saturation, unrounded: every ratio is taken against it. */
+  readonly ceilingRps: number;
+}
+
+/** Something measured beside a load scenario's 50% run: started as that run starts, stopped when it ends. */
+export interface Beside<T> {
+  stop(): Promise<T>;
+}
+
+export interface LoadScenario {
+  readonly name: LoadScenarioName;
+  /** Scenario 5 (projection lag) measures during one load scenario's 50% run. */
+  readonly during?: (target: LoadTarget) => Beside<LagResult>;
+}
+
+export const figures = (r: WrkResult): LoadFigures => ({
+  rps: Math.round(throughput(r)),
+  requests: r.requests,
+  failures: failures(r),
+  latencyMs: { p50: r.latencyUs.p50 / 1000, p99: r.latencyUs.p99 / 1000, p999: r.latencyUs.p999 / 1000 },
+  ...(r.cpu ? { stealPct: Math.round(r.cpu.stealPct * 10) / 10 } : {}),
+});
+
+export const stolen = (f: LoadFigures): string => pct(f.stealPct);
+
+/** Saturation with `connections`, then paced at half that throughput, each sampled once a second. */
+export const measure = async <T>(
+  { plan, log }: Bench,
+  label: string,
+  base: Omit<WrkRun, "seconds" | "connections" | "delayMs">,
+  count: () => Promise<number>,
+  during?: () => Beside<T>,
+): Promise<{ saturation: WrkResult; atHalf: WrkResult; series: RateSeries; beside: T | undefined }> => {
+  log(`  ${label}: saturation, ${plan.connections} connections, ${plan.seconds}s`);
+  const sampler = sampleRate(label, count);
+  const saturation = await runWrk({ ...base, seconds: plan.seconds, connections: plan.connections });
+  const series = await sampler.stop();
+  const target = throughput(saturation) / 2;
+  const paced = { ...base, seconds: plan.calibrationSeconds, connections: plan.pacedConnections };
+  let delayMs = pacedDelayMs(plan.pacedConnections, target);
+  for (const step of [1, 2]) {
+    const probe = await runWrk({ ...paced, delayMs });
+    log(
+      `  ${label}: calibrating the pace (${step}/2): ${Math.round(throughput(probe))} of ${Math.round(target)} req/s`,
+    );
+    delayMs = pacedDelayMs(plan.pacedConnections, target, { delayMs, rps: throughput(probe) });
+  }
+  log(
+    `  ${label}: at 50% (${Math.round(target)} req/s target), ${plan.pacedConnections} paced connections, ${delayMs.toFixed(1)} ms apart`,
+  );
+  const side = during?.();
+  const atHalf = await runWrk({ ...paced, seconds: plan.seconds, delayMs });
+  const beside = await side?.stop();
+  return { saturation, atHalf, series, beside };
+};
+
+/** One load scenario against one mode's server: its figures, and what was measured beside it. */
+export const runLoadScenario = async (
+  bench: Bench,
+  target: LoadTarget,
+  scenario: LoadScenario,
+): Promise<{ result: ScenarioResult; lag: LagResult | undefined }> => {
+  const { mode, server, ceilingRps } = target;
+  const { during } = scenario;
+  const requestsServed = async () =>
+    counterTotal(await metricsOf(server.url), "eventfold_http_requests_total");
+  const run = await measure(
+    bench,
+    `${mode} ${scenario.name}`,
+    { url: server.url, scenario: scenario.name, accounts: bench.plan.accounts, prefix: loadAccountPrefix },
+    requestsServed,
+    during && (() => during(target)),
+  );
+  const result: ScenarioResult = {
+    mode,
+    scenario: scenario.name,
+    saturation: figures(run.saturation),
+    atHalf: figures(run.atHalf),
+    ratioToCeiling: throughput(run.saturation) / ceilingRps,
+    series: run.series,
+  };
+  bench.log(
+    `  ${scenario.name}: ${result.saturation.rps} req/s (${result.ratioToCeiling.toFixed(2)}× ceiling), ` +
+      `p99 at 50% ${result.atHalf.latencyMs.p99.toFixed(1)} ms, failures ${result.saturation.failures + result.atHalf.failures}, ` +
+      `CPU stolen ${stolen(result.saturation)} / ${stolen(result.atHalf)}`,
+  );
+  return { result, lag: run.beside };
+};

@@ -1,0 +1,92 @@
+/** What a run measured: the shape of results.json, read by the report. */
+import type { Plan } from "./plan.ts";
+import type { RateSeries } from "./sampler.ts";
+import type { Mode } from "./servers.ts";
+
+/** The load scenarios (1-4), as bench/wrk/eventfold.lua names them. */
+export type LoadScenarioName = "deposits" | "hotspot" | "transfers" | "mixed";
+
+export interface LoadFigures {
+  readonly rps: number;
+  readonly requests: number;
+  readonly failures: number;
+  readonly latencyMs: { p50: number; p99: number; p999: number };
+  /** Share of the machine's CPU time the hypervisor gave to other guests during the run (Linux only). */
+  readonly stealPct?: number;
+}
+
+export interface CeilingResult {
+  readonly rps: number;
+  readonly stealPct?: number;
+  readonly atHalf: LoadFigures;
+  readonly series: RateSeries;
+}
+
+export interface ScenarioResult {
+  readonly mode: Mode | "ceiling";
+  readonly scenario: LoadScenarioName;
+  readonly saturation: LoadFigures;
+  readonly atHalf: LoadFigures;
+  readonly ratioToCeiling: number;
+  readonly series: RateSeries;
+}
+
+export interface LagResult {
+  readonly mode: Mode;
+  /** ms from a deposit's 2xx to its version readable through GET /v1/accounts/:id?minVersion. */
+  readonly redisProbeMs: { p50: number | null; p99: number | null; samples: number };
+  /** seconds from append to applied, from the projector's histogram, over the 50% deposits run. */
+  readonly appliedSeconds: Record<string, { p50: number | null; p99: number | null }>;
+}
+
+/** The server's RSS once a mode's load scenarios are done. */
+export interface MemoryResult {
+  readonly mode: Mode;
+  readonly accountsTouched: number;
+  readonly rssBytes: number;
+}
+
+/** Scenario 7: accounts opened one after another in one embedded process, RSS sampled as they go. */
+export interface TouchedResult {
+  readonly accounts: number;
+  readonly seconds: number;
+  readonly rssBytes: number;
+  readonly peakRssBytes: number;
+  readonly liveActors: number;
+  readonly series: { accounts: number; rssBytes: number }[];
+}
+
+export interface RehydrationResult {
+  readonly events: number;
+  /** The median of `firstCommandsMs`. */
+  readonly firstCommandMs: number;
+  /** The first command on each long stream, after the restart has settled. */
+  readonly firstCommandsMs: number[];
+  readonly warmCommandMs: number;
+}
+
+export interface AnalyticsResult {
+  readonly events: number;
+  /** Which table projection each route's query reads, from EXPLAIN (empty: it scans the table). */
+  readonly projectionsRead: Record<string, string[]>;
+  readonly loadSeconds: number;
+  readonly routes: { route: string; samples: number; p50Ms: number; p99Ms: number; failures: number }[];
+}
+
+export interface Results {
+  readonly startedAt: string;
+  readonly full: boolean;
+  readonly plan: Plan;
+  readonly machine: { cpus: number; bun: string };
+  readonly generator: string;
+  /** The event store of each mode. */
+  readonly eventStores: string;
+  readonly ceiling: CeilingResult;
+  readonly scenarios: ScenarioResult[];
+  readonly lag: LagResult[];
+  readonly memory: MemoryResult[];
+  readonly touched: TouchedResult;
+  readonly analytics: AnalyticsResult;
+  readonly rehydration: RehydrationResult | null;
+  readonly skipped: string[];
+}
