@@ -18,7 +18,7 @@ const holding = (balance: number): AccountEvent[] => (balance > 0 ? [opened, dep
 
 describe("opening", () => {
   test("a new id opens", () =>
-    spec.given([]).when({ type: "OpenAccount", owner: "Ann", currency: "EUR" }).then([opened]));
+    spec.given([]).when({ type: "OpenAccount", owner: "Ann", currency: "EUR" }).thenEvents([opened]));
   test("an id taken, open or closed, is account_exists", () => {
     for (const history of [[opened], [opened, closed]]) {
       spec
@@ -49,7 +49,9 @@ describe("every command but opening needs an open account", () => {
     spec
       .given([opened, closed])
       .when({ type: "ReverseTransferDebit", transferId: "t", amount: 7 })
-      .then([{ type: "TransferDebitReversed", transferId: "t", amount: 7, balance: 7, currency: "EUR" }]);
+      .thenEvents([
+        { type: "TransferDebitReversed", transferId: "t", amount: 7, balance: 7, currency: "EUR" },
+      ]);
   });
 });
 
@@ -58,12 +60,14 @@ describe("deposits and withdrawals", () => {
     spec
       .given(holding(10))
       .when({ type: "Deposit", amount: 5, reference: "salary" })
-      .then([{ type: "MoneyDeposited", amount: 5, balance: 15, currency: "EUR", reference: "salary" }]));
+      .thenEvents([
+        { type: "MoneyDeposited", amount: 5, balance: 15, currency: "EUR", reference: "salary" },
+      ]));
   test("a deposit up to the limit passes; one past it is balance_limit_exceeded", () => {
     spec
       .given(holding(MAX_BALANCE - 5))
       .when({ type: "Deposit", amount: 5 })
-      .then([deposited(5, MAX_BALANCE)]);
+      .thenEvents([deposited(5, MAX_BALANCE)]);
     spec
       .given(holding(MAX_BALANCE - 5))
       .when({ type: "Deposit", amount: 6 })
@@ -73,7 +77,7 @@ describe("deposits and withdrawals", () => {
     spec
       .given(holding(10))
       .when({ type: "Withdraw", amount: 10 })
-      .then([{ type: "MoneyWithdrawn", amount: 10, balance: 0, currency: "EUR" }]);
+      .thenEvents([{ type: "MoneyWithdrawn", amount: 10, balance: 0, currency: "EUR" }]);
     spec
       .given(holding(10))
       .when({ type: "Withdraw", amount: 11 })
@@ -83,7 +87,7 @@ describe("deposits and withdrawals", () => {
 
 describe("closing", () => {
   test("at zero it closes; with money left it is balance_not_zero", () => {
-    spec.given(holding(0)).when({ type: "CloseAccount" }).then([closed]);
+    spec.given(holding(0)).when({ type: "CloseAccount" }).thenEvents([closed]);
     spec.given(holding(1)).when({ type: "CloseAccount" }).thenRejected({ code: "balance_not_zero" });
   });
 });
@@ -93,7 +97,7 @@ describe("a transfer's steps", () => {
     spec
       .given(holding(100))
       .when({ type: "DebitForTransfer", transferId: "t", to: "b", amount: 40, toCurrency: "EUR" })
-      .then([
+      .thenEvents([
         { type: "TransferDebited", transferId: "t", to: "b", amount: 40, balance: 60, currency: "EUR" },
       ]));
   test("the debit is refused for another currency before it looks at the funds, and for want of funds", () => {
@@ -110,7 +114,7 @@ describe("a transfer's steps", () => {
     spec
       .given(holding(5))
       .when({ type: "CreditFromTransfer", transferId: "t", from: "a", amount: 5, currency: "EUR" })
-      .then([
+      .thenEvents([
         { type: "TransferCredited", transferId: "t", from: "a", amount: 5, balance: 10, currency: "EUR" },
       ]);
     spec
@@ -126,7 +130,7 @@ describe("a transfer's steps", () => {
     spec
       .given(holding(MAX_BALANCE - 3))
       .when({ type: "ReverseTransferDebit", transferId: "t", amount: 3 })
-      .then([
+      .thenEvents([
         { type: "TransferDebitReversed", transferId: "t", amount: 3, balance: MAX_BALANCE, currency: "EUR" },
       ]);
     spec

@@ -16,8 +16,8 @@ const rejectedEvent: TransferEvent = {
 
 describe("requesting", () => {
   test("a new id is requested; the same terms again change nothing; other terms are transfer_exists", () => {
-    spec.given([]).when({ type: "RequestTransfer", from: "a", to: "b", amount: 5 }).then([requested]);
-    spec.given([requested]).when({ type: "RequestTransfer", from: "a", to: "b", amount: 5 }).then([]);
+    spec.given([]).when({ type: "RequestTransfer", from: "a", to: "b", amount: 5 }).thenEvents([requested]);
+    spec.given([requested]).when({ type: "RequestTransfer", from: "a", to: "b", amount: 5 }).thenEvents([]);
     spec
       .given([requested])
       .when({ type: "RequestTransfer", from: "a", to: "b", amount: 6 })
@@ -27,28 +27,28 @@ describe("requesting", () => {
 
 describe("each step only from the status before it; a step already taken is a no-op", () => {
   const steps = [
-    { given: [requested], command: { type: "RecordDebit", currency: "EUR" }, then: [debited] },
+    { given: [requested], command: { type: "RecordDebit", currency: "EUR" }, events: [debited] },
     {
       given: [requested],
       command: { type: "RejectTransfer", code: "insufficient_funds", detail: "short" },
-      then: [rejectedEvent],
+      events: [rejectedEvent],
     },
-    { given: [requested, debited], command: { type: "CompleteTransfer" }, then: [completed] },
+    { given: [requested, debited], command: { type: "CompleteTransfer" }, events: [completed] },
     {
       given: [requested, debited],
       command: { type: "RecordRefund", code: "account_closed", detail: "b is closed" },
-      then: [refunded],
+      events: [refunded],
     },
   ] as const;
   test("from the status before it: its event", () => {
-    for (const step of steps) spec.given(step.given).when(step.command).then(step.then);
+    for (const step of steps) spec.given(step.given).when(step.command).thenEvents(step.events);
   });
   test("taken already: nothing", () => {
     for (const step of steps)
       spec
-        .given([...step.given, ...step.then])
+        .given([...step.given, ...step.events])
         .when(step.command)
-        .then([]);
+        .thenEvents([]);
   });
   test("no transfer: not_found", () => {
     for (const step of steps) spec.given([]).when(step.command).thenRejected({ kind: "not_found" });

@@ -6,7 +6,7 @@ import { type Aggregate, isRejection, type Message, type Rejection } from "../ag
  * given events, the command is decided against it, and the decision is checked.
  *
  *   const spec = DeciderSpecification.for(account);
- *   spec.given([opened]).when({ type: "Deposit", amount: 5 }).then([deposited]);
+ *   spec.given([opened]).when({ type: "Deposit", amount: 5 }).thenEvents([deposited]);
  *   spec.given([]).when({ type: "Deposit", amount: 5 }).thenRejected({ code: "not_found" });
  */
 export const DeciderSpecification = {
@@ -17,7 +17,7 @@ export const DeciderSpecification = {
         const decision = aggregate.decide(state, command);
         return {
           /** The command is accepted with exactly these events (none: accepted, and nothing to do). */
-          then: (expected: readonly E[]) => {
+          thenEvents: (expected: readonly E[]) => {
             if (isRejection(decision)) {
               throw new Error(
                 `expected events, but ${command.type} was rejected: ${JSON.stringify(decision)}`,
