@@ -1,14 +1,28 @@
-import { loadConfig } from "../src/config.ts";
-import { type ServiceRole, startService } from "./service.ts";
+import { type Config, ConfigError, loadConfig } from "../src/config.ts";
+import type { ServiceRole } from "./service.ts";
 
 const roles: readonly ServiceRole[] = ["all", "edge", "projector"];
-const role = (process.argv[2] ?? "all") as ServiceRole;
-if (!roles.includes(role)) {
-  console.error(`usage: bun run app/main.ts [${roles.join("|")}]`);
+
+/** A start that cannot go on: one line saying why, and exit code 2, before anything is opened. */
+const refuse = (message: string): never => {
+  console.error(`eventfold: ${message}`);
   process.exit(2);
+};
+
+const role = (process.argv[2] ?? "all") as ServiceRole;
+if (!roles.includes(role)) refuse(`usage: bun run app/main.ts [${roles.join("|")}]`);
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  config = refuse(error.message);
 }
 
-const service = await startService(loadConfig(), { role });
+// Loaded only once the settings are known to be good: nothing is opened before then.
+const { startService } = await import("./service.ts");
+const service = await startService(config, { role });
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, async () => {

@@ -13,7 +13,7 @@ import type { Projection } from "../src/projector/projection.ts";
 import { Projector } from "../src/projector/projector.ts";
 import { OutboxRelay } from "../src/relay/outbox-relay.ts";
 import { StoreUnavailableError } from "../src/store/event-store.ts";
-import { openEventStore } from "../src/store/open.ts";
+import { openStore } from "../src/store/open.ts";
 
 /** `all`: one process does everything (`npm start`); `edge` takes HTTP; `projector` relays and projects. */
 export type ServiceRole = "all" | "edge" | "projector";
@@ -55,20 +55,17 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   const log = createLogger(config.logLevel);
   const metrics = createMetrics();
   let relay: OutboxRelay | undefined;
-  const store = await openEventStore(
-    config,
-    {
-      onBatch: (size) => {
-        metrics.appendBatchSize.observe(size);
-        relay?.wake();
-      },
+  const store = await openStore(config, {
+    onBatch: (size) => {
+      metrics.appendBatchSize.observe(size);
+      relay?.wake();
     },
     // Once per episode: while it lasts, every write fails alike and is answered 503.
-    (cause) =>
+    onWritable: (cause) =>
       cause
         ? log.error({ cause }, "the event store cannot write; writes are refused with 503 until it can")
         : log.info("the event store writes again"),
-  );
+  });
   const engine = createEngine({ config, store, metrics, log, processManagers: domain.processes });
   const readSide = await createReadSide(config, (error) => log.warn({ err: error }, "read store trouble"));
   const readiness: ReadinessCheck[] = [
@@ -94,16 +91,16 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       },
     });
     relay = new OutboxRelay(store, broker, {
-      batchSize: 1000,
+      batchSize: config.relayBatch,
       // The in-process broker confirms a round only once every projection has applied it, and the
-      // analytics projection inserts about once a second: the rounds of that second (about a hundred
-      // at one per 10 ms) wait on it while the hot lookups move on.
-      maxInFlight: 1024,
-      maxEventsInFlight: 20_000,
+      // analytics projection inserts about once a second: the rounds of that second wait on it while
+      // the hot lookups move on, so many rounds may be in flight.
+      maxInFlight: config.relayMaxInFlight,
+      maxEventsInFlight: config.relayMaxEventsInFlight,
       minRoundIntervalMs: config.relayIntervalMs,
-      checkpointEveryMs: 100,
+      checkpointEveryMs: config.relayCheckpointMs,
       idleMs: 100,
-      leaseTtlMs: 10_000,
+      leaseTtlMs: config.relayLeaseMs,
       onError: (error) => {
         // A store that cannot write is logged once per episode by the store.
         if (!(error instanceof StoreUnavailableError))
@@ -144,10 +141,10 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   const app = createApp(engine, { readiness, routes });
   const server = Bun.serve({
     port: config.port,
-    hostname: "0.0.0.0",
+    hostname: config.host,
     fetch: app.fetch,
-    // Bodies are checked at 64 KiB by the edge; this only stops absurd uploads early.
-    maxRequestBodySize: 1024 * 1024,
+    // The edge checks bodies against EVENTFOLD_MAX_BODY_BYTES; this only stops absurd uploads early.
+    maxRequestBodySize: Math.max(1024 * 1024, config.maxBodyBytes),
   });
   const url = `http://127.0.0.1:${server.port}`;
 

@@ -39,6 +39,7 @@ export const createReadSide = async (
     database,
     aggregateTypes: ["account", "transfer"],
     insertIntervalMs: config.analyticsInsertIntervalMs,
+    insertMaxRows: config.analyticsInsertRows,
   });
   await analytics.createSchema();
   const accountKeys = `${config.redisPrefix}account:`;

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { z } from "zod";
 
 export type Role = "reader" | "writer" | "admin";
 
@@ -8,104 +9,319 @@ export interface ApiKey {
   readonly token: string;
 }
 
-export interface Config {
-  readonly port: number;
-  readonly dataDir: string;
-  readonly mongoUrl?: string;
-  readonly amqpUrl?: string;
-  readonly clickhouseUrl?: string;
-  readonly redisUrl?: string;
-  /** Undefined: auth is off. */
-  readonly apiKeys?: readonly ApiKey[];
-  readonly logLevel: string;
-  readonly maxActors: number;
-  readonly actorIdleMs: number;
-  readonly mailboxCapacity: number;
-  readonly snapshotEvery: number;
-  readonly maxBodyBytes: number;
-  /** Queues per projection (parallelism); events of one aggregate always share one. */
-  readonly shards: number;
-  readonly projectionBatchSize: number;
-  readonly projectionBatchMs: number;
-  /**
-   * Analytics inserts start at least this far apart (sooner at 4 000 rows waiting). Each insert is a
-   * data part to write and merge; ClickHouse asks for about one insert a second.
-   */
-  readonly analyticsInsertIntervalMs: number;
-  /**
-   * A relay round that was not full is followed by at least this pause, so that trickling events go in
-   * fewer, larger rounds. RabbitMQ's cost is per message (route, quorum log, deliver, ack), whatever it
-   * holds, so with RabbitMQ rounds go 50 ms apart; the in-process broker costs little per round: 10 ms.
-   */
-  readonly relayIntervalMs: number;
-  /** Tries per event before it is dead-lettered, and the first backoff (doubling up to 10 s). */
-  readonly retryAttempts: number;
-  readonly retryBaseMs: number;
-  readonly redisPrefix: string;
-  /** Prefix of every RabbitMQ exchange and queue name, so several deployments can share a broker. */
-  readonly amqpNamespace: string;
-  readonly clickhouseDatabase: string;
-  /** chDB's data directory (one per process). */
-  readonly chdbPath: string;
-}
-
 const roles: readonly Role[] = ["reader", "writer", "admin"];
 
-/** `name:role:token` triples separated by commas; a malformed entry stops the start-up. */
-export const parseApiKeys = (raw: string): ApiKey[] =>
-  raw
-    .split(",")
-    .map((entry) => entry.trim())
-    .filter(Boolean)
-    .map((entry) => {
-      const [name, role, ...rest] = entry.split(":");
-      const token = rest.join(":");
-      if (!name || !token || !roles.includes(role as Role)) {
-        throw new Error(`EVENTFOLD_API_KEYS: expected name:role:token with role reader|writer|admin`);
-      }
-      return { name, role: role as Role, token };
-    });
+/** A whole number from the environment, in a range; the message says what is allowed. */
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, `a whole number from ${min} to ${max}`)
+        .max(max, `a whole number from ${min} to ${max}`),
+    );
 
-const int = (value: string | undefined, fallback: number, name: string): number => {
-  if (value === undefined || value === "") return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${value}`);
-  return n;
+const text = z.string().min(1, "a non-empty value");
+const url = z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/\S+$/i, "a URL, e.g. scheme://host:port");
+const prefix = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 characters of A-Z, a-z, 0-9, _ . : -");
+
+/** `name:role:token,…`: every entry is checked, and a bad one named (without its token). */
+const apiKeys = z.string().transform((raw, ctx): ApiKey[] => {
+  const keys: ApiKey[] = [];
+  for (const [i, entry] of raw
+    .split(",")
+    .map((e) => e.trim())
+    .entries()) {
+    if (!entry) continue;
+    const [name, role, ...rest] = entry.split(":");
+    const token = rest.join(":");
+    if (!name || !token || !roles.includes(role as Role)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `entry ${i + 1} ("${name ?? ""}:…") is not name:role:token with role reader, writer or admin`,
+      });
+      return z.NEVER;
+    }
+    keys.push({ name, role: role as Role, token });
+  }
+  return keys;
+});
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/**
+ * Every setting of eventfold, with its variable, its default and what it means: the one place they
+ * are defined. The README's table is generated from this (`npm run config:docs`), and CI fails when the
+ * two differ. A default of `undefined` means unset; a function computes it from the other settings.
+ */
+export const settings = {
+  port: { env: "PORT", schema: whole(0, 65_535), default: "3000", doc: "HTTP port (0: any free one)" },
+  host: { env: "HOST", schema: text, default: "0.0.0.0", doc: "address the HTTP server binds" },
+  dataDir: {
+    env: "EVENTFOLD_DATA_DIR",
+    schema: text,
+    default: () => join(process.cwd(), "data"),
+    docDefault: "`./data`",
+    doc: "files of the embedded stores",
+  },
+  mongoUrl: {
+    env: "MONGO_URL",
+    schema: url.optional(),
+    doc: "event store; unset: SQLite in the data directory",
+  },
+  amqpUrl: { env: "AMQP_URL", schema: url.optional(), doc: "broker (RabbitMQ); unset: in-process" },
+  clickhouseUrl: {
+    env: "CLICKHOUSE_URL",
+    schema: url.optional(),
+    doc: "analytics (ClickHouse); unset: chDB",
+  },
+  redisUrl: { env: "REDIS_URL", schema: url.optional(), doc: "hot lookups (Redis); unset: in-process" },
+  apiKeys: {
+    env: "EVENTFOLD_API_KEYS",
+    schema: apiKeys.optional(),
+    doc: "`name:role:token,…`, roles `reader` < `writer` < `admin`; unset: auth off (a warning at start)",
+  },
+  logLevel: {
+    env: "LOG_LEVEL",
+    schema: z.enum(logLevels, `one of ${logLevels.join(", ")}`),
+    default: "info",
+    doc: "log level (pino)",
+  },
+  maxActors: {
+    env: "EVENTFOLD_MAX_ACTORS",
+    schema: whole(1),
+    default: "50000",
+    doc: "live actors; idle ones used least recently are passivated beyond it",
+  },
+  actorIdleMs: {
+    env: "EVENTFOLD_ACTOR_IDLE_MS",
+    schema: whole(1),
+    default: "120000",
+    doc: "an actor unused this long is passivated",
+  },
+  mailboxCapacity: {
+    env: "EVENTFOLD_MAILBOX_CAPACITY",
+    schema: whole(1),
+    default: "1024",
+    doc: "commands waiting per actor; beyond it `429 overloaded` with `Retry-After`",
+  },
+  actorBatch: {
+    env: "EVENTFOLD_ACTOR_BATCH",
+    schema: whole(1),
+    default: "256",
+    doc: "most commands an actor decides together and appends as one write",
+  },
+  actorMaxAttempts: {
+    env: "EVENTFOLD_ACTOR_MAX_ATTEMPTS",
+    schema: whole(1),
+    default: "20",
+    doc: "reload-and-decide rounds after version clashes before a command is answered `503 overloaded`",
+  },
+  snapshotEvery: {
+    env: "EVENTFOLD_SNAPSHOT_EVERY",
+    schema: whole(0),
+    default: "100",
+    doc: "a snapshot each time a stream's version crosses a multiple of this (0: none)",
+  },
+  maxBodyBytes: {
+    env: "EVENTFOLD_MAX_BODY_BYTES",
+    schema: whole(1, 16 * 1024 * 1024),
+    default: "65536",
+    doc: "largest request body; beyond it `413 payload_too_large`",
+  },
+  storeBatch: {
+    env: "EVENTFOLD_STORE_BATCH",
+    schema: whole(1),
+    default: "512",
+    doc: "most appends written in one durable round trip",
+  },
+  storeMaxPending: {
+    env: "EVENTFOLD_STORE_MAX_PENDING",
+    schema: whole(1),
+    default: "20000",
+    doc: "appends waiting for a round trip; beyond it `503 overloaded`",
+  },
+  sqliteCheckpointMs: {
+    env: "EVENTFOLD_SQLITE_CHECKPOINT_MS",
+    schema: whole(1),
+    default: "20",
+    doc: "how often SQLite's WAL is copied into the database file (small and often keeps commits short)",
+  },
+  mongoHoleGraceMs: {
+    env: "EVENTFOLD_MONGO_HOLE_GRACE_MS",
+    schema: whole(0),
+    default: "5000",
+    doc: "how long the relay waits for a hole in MongoDB's positions to fill",
+  },
+  shards: {
+    env: "EVENTFOLD_SHARDS",
+    schema: whole(1, 1024),
+    default: "4",
+    doc: "queues per projection; one aggregate's events always share one",
+  },
+  projectionBatchSize: {
+    env: "EVENTFOLD_PROJECTION_BATCH",
+    schema: whole(1),
+    default: "2000",
+    doc: "events a projection applies in one go (one Redis round trip)",
+  },
+  projectionBatchMs: {
+    env: "EVENTFOLD_PROJECTION_BATCH_MS",
+    schema: whole(0),
+    default: "25",
+    doc: "how long a partial batch of a projection waits for more",
+  },
+  analyticsInsertIntervalMs: {
+    env: "EVENTFOLD_ANALYTICS_INSERT_INTERVAL_MS",
+    schema: whole(0),
+    default: "1000",
+    doc: "ClickHouse inserts start at least this far apart (sooner once `EVENTFOLD_ANALYTICS_INSERT_ROWS` wait), as ClickHouse asks",
+  },
+  analyticsInsertRows: {
+    env: "EVENTFOLD_ANALYTICS_INSERT_ROWS",
+    schema: whole(1),
+    default: "4000",
+    doc: "rows at which a waiting ClickHouse insert goes at once",
+  },
+  relayBatch: {
+    env: "EVENTFOLD_RELAY_BATCH",
+    schema: whole(1),
+    default: "1000",
+    doc: "events the outbox relay reads and publishes per round",
+  },
+  relayIntervalMs: {
+    env: "EVENTFOLD_RELAY_INTERVAL_MS",
+    schema: whole(0),
+    default: (env: Env) => (env.AMQP_URL ? "50" : "10"),
+    docDefault: "`50` with RabbitMQ, `10` without",
+    doc: "a relay round that was not full is followed by at least this pause, so trickling events go in fewer, larger messages (RabbitMQ's cost is per message)",
+  },
+  relayMaxInFlight: {
+    env: "EVENTFOLD_RELAY_MAX_IN_FLIGHT",
+    schema: whole(1),
+    default: "1024",
+    doc: "relay rounds published and not yet confirmed",
+  },
+  relayMaxEventsInFlight: {
+    env: "EVENTFOLD_RELAY_MAX_EVENTS_IN_FLIGHT",
+    schema: whole(1),
+    default: "20000",
+    doc: "events in those rounds, at most",
+  },
+  relayCheckpointMs: {
+    env: "EVENTFOLD_RELAY_CHECKPOINT_MS",
+    schema: whole(0),
+    default: "100",
+    doc: "the relay saves its progress at most this often while events flow: a crash re-publishes at most this much",
+  },
+  relayLeaseMs: {
+    env: "EVENTFOLD_RELAY_LEASE_MS",
+    schema: whole(1),
+    default: "10000",
+    doc: "the relay's lease: another relay takes over this long after the holder stops renewing it",
+  },
+  retryAttempts: {
+    env: "EVENTFOLD_RETRY_ATTEMPTS",
+    schema: whole(1),
+    default: "5",
+    doc: "tries per event and projection before it is dead-lettered",
+  },
+  retryBaseMs: {
+    env: "EVENTFOLD_RETRY_BASE_MS",
+    schema: whole(0),
+    default: "200",
+    doc: "first retry backoff",
+  },
+  retryMaxMs: {
+    env: "EVENTFOLD_RETRY_MAX_MS",
+    schema: whole(0),
+    default: "10000",
+    doc: "longest retry backoff (it doubles from the first up to this)",
+  },
+  amqpNamespace: {
+    env: "EVENTFOLD_AMQP_NAMESPACE",
+    schema: prefix,
+    default: "eventfold",
+    doc: "prefix of every exchange and queue, so deployments can share a broker",
+  },
+  amqpEventsPerMessage: {
+    env: "EVENTFOLD_AMQP_EVENTS_PER_MESSAGE",
+    schema: whole(1),
+    default: "100",
+    doc: "most events the relay puts in one RabbitMQ message (RabbitMQ's cost is per message)",
+  },
+  amqpPrefetch: {
+    env: "EVENTFOLD_AMQP_PREFETCH",
+    schema: whole(1),
+    default: "256",
+    doc: "unacknowledged messages per shard consumer",
+  },
+  redisPrefix: {
+    env: "EVENTFOLD_REDIS_PREFIX",
+    schema: prefix,
+    default: "eventfold:",
+    doc: "prefix of every Redis key",
+  },
+  clickhouseDatabase: {
+    env: "EVENTFOLD_CLICKHOUSE_DATABASE",
+    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "a ClickHouse identifier: A-Z, a-z, 0-9, _"),
+    default: "eventfold",
+    doc: "ClickHouse database",
+  },
+  chdbPath: {
+    env: "EVENTFOLD_CHDB_PATH",
+    schema: text,
+    default: (env: Env) => join(env.EVENTFOLD_DATA_DIR || join(process.cwd(), "data"), "chdb"),
+    docDefault: "`$EVENTFOLD_DATA_DIR/chdb`",
+    doc: "chDB's data directory (one process at a time)",
+  },
+} as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Settings = typeof settings;
+
+/** Every setting, typed by its schema. */
+export type Config = {
+  readonly [K in keyof Settings]: z.output<Settings[K]["schema"]>;
 };
 
-const optional = (value: string | undefined): string | undefined => (value ? value : undefined);
+/** A setting that is not valid: the message names the variable and says what is allowed. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
 
-export const loadConfig = (env: Record<string, string | undefined> = process.env): Config => {
-  const dataDir = env.EVENTFOLD_DATA_DIR || join(process.cwd(), "data");
-  const amqpUrl = optional(env.AMQP_URL);
-  return {
-    port: int(env.PORT, 3000, "PORT"),
-    dataDir,
-    mongoUrl: optional(env.MONGO_URL),
-    amqpUrl,
-    clickhouseUrl: optional(env.CLICKHOUSE_URL),
-    redisUrl: optional(env.REDIS_URL),
-    apiKeys: env.EVENTFOLD_API_KEYS ? parseApiKeys(env.EVENTFOLD_API_KEYS) : undefined,
-    logLevel: env.LOG_LEVEL || "info",
-    maxActors: int(env.EVENTFOLD_MAX_ACTORS, 50_000, "EVENTFOLD_MAX_ACTORS"),
-    actorIdleMs: int(env.EVENTFOLD_ACTOR_IDLE_MS, 120_000, "EVENTFOLD_ACTOR_IDLE_MS"),
-    mailboxCapacity: int(env.EVENTFOLD_MAILBOX_CAPACITY, 1024, "EVENTFOLD_MAILBOX_CAPACITY"),
-    snapshotEvery: int(env.EVENTFOLD_SNAPSHOT_EVERY, 100, "EVENTFOLD_SNAPSHOT_EVERY"),
-    maxBodyBytes: 64 * 1024,
-    shards: Math.max(1, int(env.EVENTFOLD_SHARDS, 4, "EVENTFOLD_SHARDS")),
-    projectionBatchSize: Math.max(1, int(env.EVENTFOLD_PROJECTION_BATCH, 2000, "EVENTFOLD_PROJECTION_BATCH")),
-    projectionBatchMs: int(env.EVENTFOLD_PROJECTION_BATCH_MS, 25, "EVENTFOLD_PROJECTION_BATCH_MS"),
-    analyticsInsertIntervalMs: int(
-      env.EVENTFOLD_ANALYTICS_INSERT_INTERVAL_MS,
-      1000,
-      "EVENTFOLD_ANALYTICS_INSERT_INTERVAL_MS",
-    ),
-    relayIntervalMs: int(env.EVENTFOLD_RELAY_INTERVAL_MS, amqpUrl ? 50 : 10, "EVENTFOLD_RELAY_INTERVAL_MS"),
-    retryAttempts: Math.max(1, int(env.EVENTFOLD_RETRY_ATTEMPTS, 5, "EVENTFOLD_RETRY_ATTEMPTS")),
-    retryBaseMs: int(env.EVENTFOLD_RETRY_BASE_MS, 200, "EVENTFOLD_RETRY_BASE_MS"),
-    redisPrefix: env.EVENTFOLD_REDIS_PREFIX || "eventfold:",
-    amqpNamespace: env.EVENTFOLD_AMQP_NAMESPACE || "eventfold",
-    clickhouseDatabase: env.EVENTFOLD_CLICKHOUSE_DATABASE || "eventfold",
-    chdbPath: env.EVENTFOLD_CHDB_PATH || join(dataDir, "chdb"),
-  };
+/**
+ * The settings from the environment. An empty variable counts as unset. A bad value is a
+ * `ConfigError` naming the variable and what it takes; `main` prints it and exits 2.
+ */
+export const loadConfig = (env: Env = process.env): Config => {
+  const config: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(settings) as [keyof Settings, Settings[keyof Settings]][]) {
+    const given = env[setting.env] === "" ? undefined : env[setting.env];
+    const fallback = "default" in setting ? setting.default : undefined;
+    const raw = given ?? (typeof fallback === "function" ? fallback(env) : fallback);
+    const parsed = (setting.schema as z.ZodType).safeParse(raw);
+    if (!parsed.success) {
+      const shown = setting.env === "EVENTFOLD_API_KEYS" ? "" : ` (got "${raw}")`;
+      throw new ConfigError(
+        `${setting.env}: expected ${parsed.error.issues[0]?.message ?? "a valid value"}${shown}`,
+      );
+    }
+    config[key] = parsed.data;
+  }
+  return config as Config;
+};
+
+/** The README's table of settings, made from `settings`. */
+export const settingsTable = (): string => {
+  const rows = Object.values(settings).map((s) => {
+    const fallback = "docDefault" in s ? s.docDefault : "default" in s ? `\`${s.default}\`` : "unset";
+    return `| \`${s.env}\` | ${fallback} | ${s.doc} |`;
+  });
+  return ["| variable | default | meaning |", "| --- | --- | --- |", ...rows].join("\n");
 };

@@ -34,9 +34,9 @@ export const createEngine = (parts: EngineParts): Engine => {
     maxActors: config.maxActors,
     idleMs: config.actorIdleMs,
     mailboxCapacity: config.mailboxCapacity,
-    maxBatch: 256,
+    maxBatch: config.actorBatch,
     snapshotEvery: config.snapshotEvery,
-    maxAttempts: 20,
+    maxAttempts: config.actorMaxAttempts,
     onSnapshotError: (error) => log.warn({ err: error }, "snapshot not saved"),
     onConflict: () => metrics.appendConflicts.inc(),
   });

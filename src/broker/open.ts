@@ -25,7 +25,7 @@ export const openBroker = async (
     batchWaitMs: config.projectionBatchMs,
     retry: {
       maxAttempts: config.retryAttempts,
-      backoffMs: exponentialBackoff({ baseMs: config.retryBaseMs, maxMs: 10_000 }),
+      backoffMs: exponentialBackoff({ baseMs: config.retryBaseMs, maxMs: config.retryMaxMs }),
     },
   };
   if (config.amqpUrl) {
@@ -34,6 +34,8 @@ export const openBroker = async (
       ...options,
       url: config.amqpUrl,
       namespace: config.amqpNamespace,
+      eventsPerMessage: config.amqpEventsPerMessage,
+      prefetch: config.amqpPrefetch,
       onError,
     });
     return { broker, deadLetters: broker.deadLetters };

@@ -1,18 +1,35 @@
 import { join } from "node:path";
 import type { Config } from "../config.ts";
-import type { BatcherOptions } from "../lib/batcher.ts";
 import { SqliteStore } from "./sqlite/sqlite-store.ts";
 import type { Store } from "./store.ts";
 
+export interface StoreHooks {
+  /** Each durable round trip's size, for metrics (and to wake the relay). */
+  readonly onBatch?: (size: number) => void;
+  /** A cause when writes start failing for a reason that outlasts a retry; undefined when they work again. */
+  readonly onWritable?: (cause: string | undefined) => void;
+}
+
+type StoreSettings = Pick<
+  Config,
+  "mongoUrl" | "dataDir" | "storeBatch" | "storeMaxPending" | "sqliteCheckpointMs" | "mongoHoleGraceMs"
+>;
+
 /** MongoDB when `MONGO_URL` is set, else the embedded SQLite file under the data directory. */
-export const openEventStore = async (
-  config: Pick<Config, "mongoUrl" | "dataDir">,
-  batching: Partial<Omit<BatcherOptions, "weigh">> = {},
-  onWritable?: (cause: string | undefined) => void,
-): Promise<Store> => {
+export const openStore = async (config: StoreSettings, hooks: StoreHooks = {}): Promise<Store> => {
+  const batching = {
+    maxBatch: config.storeBatch,
+    maxPending: config.storeMaxPending,
+    onBatch: hooks.onBatch,
+  };
   if (config.mongoUrl) {
     const { MongoStore } = await import("./mongo/mongo-store.ts");
-    return MongoStore.connect({ url: config.mongoUrl, ...batching });
+    return MongoStore.connect({ url: config.mongoUrl, holeGraceMs: config.mongoHoleGraceMs, ...batching });
   }
-  return new SqliteStore({ path: join(config.dataDir, "events.sqlite"), ...batching, onWritable });
+  return new SqliteStore({
+    path: join(config.dataDir, "events.sqlite"),
+    checkpointEveryMs: config.sqliteCheckpointMs,
+    onWritable: hooks.onWritable,
+    ...batching,
+  });
 };
