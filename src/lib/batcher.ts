@@ -1,4 +1,4 @@
-import { yieldToEventLoop } from "./event-loop.ts";
+import { realScheduler, type Scheduler } from "./scheduler.ts";
 
 /** The batcher's queue is full: the caller should shed load. */
 export class BatcherFullError extends Error {
@@ -37,6 +37,8 @@ export interface BatcherOptions<Req = unknown> {
   readonly maxInFlight?: number;
   /** Observes each flushed batch's size, for metrics. */
   readonly onBatch?: (size: number) => void;
+  /** Time (default: the event loop's). */
+  readonly scheduler?: Scheduler;
 }
 
 interface Pending<Req, Res> {
@@ -59,14 +61,17 @@ export class Batcher<Req, Res> {
   private queuedWeight = 0;
   private inFlight = 0;
   private scheduled = false;
-  private lingering: Timer | undefined;
+  private cancelLinger: (() => void) | undefined;
   private lastFlushAt = Number.NEGATIVE_INFINITY;
   private idle: (() => void)[] = [];
+  private readonly scheduler: Scheduler;
 
   constructor(
     private readonly write: (batch: readonly Req[]) => Promise<readonly Res[]> | readonly Res[],
     private readonly options: BatcherOptions<Req>,
-  ) {}
+  ) {
+    this.scheduler = options.scheduler ?? realScheduler;
+  }
 
   get pending(): number {
     return this.queue.length;
@@ -96,9 +101,9 @@ export class Batcher<Req, Res> {
     const linger =
       minIntervalMs === undefined
         ? (this.options.lingerMs ?? 0)
-        : Math.max(0, this.lastFlushAt + minIntervalMs - performance.now());
+        : Math.max(0, this.lastFlushAt + minIntervalMs - this.scheduler.now());
     if (linger > 0 && this.queuedWeight >= this.options.maxBatch) {
-      clearTimeout(this.lingering);
+      this.cancelLinger?.();
       this.scheduled = false;
       this.flush();
       return;
@@ -109,15 +114,15 @@ export class Batcher<Req, Res> {
       this.scheduled = false;
       this.flush();
     };
-    if (linger > 0) this.lingering = setTimeout(go, linger);
-    else setImmediate(go);
+    if (linger > 0) this.cancelLinger = this.scheduler.after(linger, go);
+    else this.scheduler.soon(go);
   }
 
   private flush(): void {
     const maxInFlight = this.options.maxInFlight ?? 1;
     while (this.queue.length > 0 && this.inFlight < maxInFlight) {
       this.inFlight += 1;
-      this.lastFlushAt = performance.now();
+      this.lastFlushAt = this.scheduler.now();
       void this.writeBatch(this.takeBatch());
     }
   }
@@ -144,7 +149,9 @@ export class Batcher<Req, Res> {
       for (const p of batch) p.reject(error);
     }
     // Let the requests that came in during the write join the next batch.
-    if (this.queue.length > 0 && this.queuedWeight < this.options.maxBatch) await yieldToEventLoop();
+    if (this.queue.length > 0 && this.queuedWeight < this.options.maxBatch) {
+      await new Promise<void>((resolve) => this.scheduler.soon(resolve));
+    }
     this.inFlight -= 1;
     if (this.options.minIntervalMs === undefined) this.flush();
     else if (this.queue.length > 0) this.schedule();

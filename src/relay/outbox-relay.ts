@@ -1,4 +1,5 @@
 import type { Broker } from "../broker/broker.ts";
+import { realScheduler, type Scheduler } from "../lib/scheduler.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { RelayStore } from "../store/relay-store.ts";
 
@@ -32,6 +33,8 @@ export interface RelayOptions {
   readonly leaseTtlMs: number;
   readonly onError: (error: unknown) => void;
   readonly onPublished?: (count: number, lastPosition: number) => void;
+  /** Time (default: the event loop's). */
+  readonly scheduler?: Scheduler;
 }
 
 const CHECKPOINT = "outbox-relay";
@@ -58,18 +61,22 @@ export class OutboxRelay {
   private running = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
+  private endPause: (() => void) | undefined;
   private checkpoint = 0;
   private saved = { position: 0, at: 0 };
   /** The last position read and handed to the broker; ahead of `checkpoint` by the rounds in flight. */
   private readPosition: number | undefined;
   private inFlight: Round[] = [];
-  private leaseRenewedAt = 0;
+  private leaseRenewedAt: number | undefined;
+  private readonly time: Scheduler;
 
   constructor(
     private readonly store: EventStore & RelayStore,
     private readonly broker: Broker,
     private readonly options: RelayOptions,
-  ) {}
+  ) {
+    this.time = options.scheduler ?? realScheduler;
+  }
 
   /** The last position confirmed by the broker. */
   get position(): number {
@@ -90,6 +97,7 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.running = false;
     this.wake();
+    this.endPause?.();
     await this.loop;
     await this.store.releaseLease(LEASE, this.owner).catch(() => {});
   }
@@ -104,10 +112,10 @@ export class OutboxRelay {
         }
         if (this.readPosition === undefined) {
           this.checkpoint = Number((await this.store.loadCheckpoint(CHECKPOINT)) ?? 0);
-          this.saved = { position: this.checkpoint, at: performance.now() };
+          this.saved = { position: this.checkpoint, at: this.time.now() };
           this.readPosition = this.checkpoint;
         }
-        const roundStarted = performance.now();
+        const roundStarted = this.time.now();
         const published = await this.publishRound(this.readPosition);
         const full =
           this.inFlight.length >= (this.options.maxInFlight ?? 1) ||
@@ -132,7 +140,7 @@ export class OutboxRelay {
 
   private async saveCheckpoint(force: boolean): Promise<void> {
     if (this.checkpoint === this.saved.position) return;
-    const now = performance.now();
+    const now = this.time.now();
     if (!force && now - this.saved.at < (this.options.checkpointEveryMs ?? 0)) return;
     await this.store.saveCheckpoint(CHECKPOINT, String(this.checkpoint));
     this.saved = { position: this.checkpoint, at: now };
@@ -196,8 +204,19 @@ export class OutboxRelay {
   }
 
   private async pauseAfter(roundStarted: number): Promise<void> {
-    const left = roundStarted + (this.options.minRoundIntervalMs ?? 0) - performance.now();
-    if (left > 0 && this.running) await Bun.sleep(left);
+    const left = roundStarted + (this.options.minRoundIntervalMs ?? 0) - this.time.now();
+    // Not woken by `wake` (each append would cut the pause short), only by `stop`.
+    if (left > 0 && this.running) {
+      await new Promise<void>((resolve) => {
+        const cancel = this.time.after(left, done);
+        function done() {
+          cancel();
+          resolve();
+        }
+        this.endPause = done;
+      });
+      this.endPause = undefined;
+    }
   }
 
   private async confirmAll(): Promise<void> {
@@ -213,18 +232,20 @@ export class OutboxRelay {
   }
 
   private async holdLease(): Promise<boolean> {
-    const now = Date.now();
-    if (now - this.leaseRenewedAt < this.options.leaseTtlMs / 3) return true;
+    const now = this.time.now();
+    if (this.leaseRenewedAt !== undefined && now - this.leaseRenewedAt < this.options.leaseTtlMs / 3)
+      return true;
     const held = await this.store.tryLease(LEASE, this.owner, this.options.leaseTtlMs);
-    this.leaseRenewedAt = held ? now : 0;
+    this.leaseRenewedAt = held ? now : undefined;
     return held;
   }
 
+  /** Sleeps `ms`, or until `wake`. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const cancel = this.time.after(ms, done);
       function done() {
-        clearTimeout(timer);
+        cancel();
         resolve();
       }
       this.wakeUp = done;

@@ -78,10 +78,11 @@ export const inProcessApp = (
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       const text = await response.text();
+      const json = response.headers.get("content-type")?.includes("json");
       return {
         status: response.status,
         headers: response.headers,
-        body: text ? JSON.parse(text) : undefined,
+        body: text && json ? JSON.parse(text) : text || undefined,
       };
     },
     close: async ({ keepData = false } = {}) => {

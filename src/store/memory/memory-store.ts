@@ -22,7 +22,7 @@ export class MemoryStoreData {
 }
 
 export interface MemoryStoreOptions
-  extends Partial<Pick<BatcherOptions, "maxBatch" | "maxPending" | "onBatch">> {
+  extends Partial<Pick<BatcherOptions, "maxBatch" | "maxPending" | "onBatch" | "scheduler">> {
   /** The data to serve (default: new, empty data of its own). */
   readonly data?: MemoryStoreData;
 }
@@ -45,6 +45,7 @@ export class MemoryStore implements Store {
       maxPending: options.maxPending ?? 20_000,
       full: () => new StoreOverloadedError("the write pipeline is full"),
       onBatch: options.onBatch,
+      scheduler: options.scheduler,
     });
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { forEachInSlices } from "../src/lib/event-loop.ts";
+import { forEachInSlices } from "./event-loop.ts";
 
 describe("forEachInSlices", () => {
   test("lets the event loop run between slices, not within one", async () => {

@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync, rmSync, writeSync } from "node:fs";
-import { StoreUnavailableError } from "../src/store/event-store.ts";
-import type { Store } from "../src/store/store.ts";
-import { inProcessApp } from "./support/app.ts";
-import { type Answer, eventually } from "./support/http.ts";
-import { tempDir } from "./support/service.ts";
+import { StoreUnavailableError } from "../../src/store/event-store.ts";
+import type { Store } from "../../src/store/store.ts";
+import { inProcessApp } from "../support/app.ts";
+import { type Answer, eventually } from "../support/http.ts";
+import { tempDir } from "../support/service.ts";
 
 /** Writes a file until the device refuses another byte; returns its path. */
 const fillDisk = (dir: string): string => {

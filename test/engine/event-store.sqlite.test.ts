@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { describeStoreConformance } from "../src/store/conformance/index.ts";
-import type { NewEvent } from "../src/store/envelope.ts";
-import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
-import { eventually } from "./support/http.ts";
-import { tempDir } from "./support/service.ts";
+import { describeStoreConformance } from "../../src/store/conformance/index.ts";
+import type { NewEvent } from "../../src/store/envelope.ts";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import { eventually } from "../support/http.ts";
+import { tempDir } from "../support/service.ts";
 
 const dir = tempDir();
 

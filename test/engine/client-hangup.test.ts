@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { connect } from "node:net";
-import { inProcessApp } from "./support/app.ts";
-import { eventually } from "./support/http.ts";
+import { inProcessApp } from "../support/app.ts";
+import { eventually } from "../support/http.ts";
 
 test("a client that hangs up mid-body is no server error: not logged as one, not counted as a 500", async () => {
   const app = inProcessApp();

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { MAX_BALANCE } from "../actors/account/decide.ts";
-import { account } from "../actors/account/index.ts";
-import { holdingAppendsOf, type InProcessApp, inProcessApp } from "./support/app.ts";
-import { eventually } from "./support/http.ts";
+import { MAX_BALANCE } from "../../actors/account/decide.ts";
+import { account } from "../../actors/account/index.ts";
+import { holdingAppendsOf, type InProcessApp, inProcessApp } from "../support/app.ts";
+import { eventually } from "../support/http.ts";
 
 const TRILLION = 1_000_000_000_000;
 

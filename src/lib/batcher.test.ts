@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { Batcher } from "../src/lib/batcher.ts";
+import { ManualScheduler } from "../testing/manual-scheduler.ts";
+import { Batcher, type BatcherOptions } from "./batcher.ts";
 
 /** A writer that takes batches in order and answers each only when the test says so. */
 const manualWriter = () => {
@@ -11,18 +12,27 @@ const manualWriter = () => {
   return { batches, write };
 };
 
-describe("group commit", () => {
+/** A batcher on manual time: `time.settle()` lets what is ready run, `time.advance(ms)` moves the clock. */
+const onManualTime = <Res>(
+  write: (batch: readonly number[]) => Promise<readonly Res[]> | readonly Res[],
+  options: BatcherOptions<number>,
+) => {
+  const time = new ManualScheduler();
+  return { time, batcher: new Batcher(write, { ...options, scheduler: time }) };
+};
+
+describe("batcher", () => {
   test("one batch in flight by default: requests that arrive meanwhile wait and go together", async () => {
     const writer = manualWriter();
-    const committer = new Batcher(writer.write, { maxBatch: 100 });
+    const { time, batcher: committer } = onManualTime(writer.write, { maxBatch: 100 });
     const first = committer.submit(1);
-    await Bun.sleep(1);
+    await time.settle();
     const later = [2, 3, 4].map((r) => committer.submit(r));
-    await Bun.sleep(1);
+    await time.settle();
     expect(writer.batches.map((b) => b.requests)).toEqual([[1]]);
     writer.batches[0]?.answer();
     expect(await first).toBe("done 1");
-    await Bun.sleep(1);
+    await time.settle();
     expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3, 4]]);
     writer.batches[1]?.answer();
     expect(await Promise.all(later)).toEqual(["done 2", "done 3", "done 4"]);
@@ -30,13 +40,13 @@ describe("group commit", () => {
 
   test("two in flight: the next batch is handed over before the first is answered, each request gets its own answer", async () => {
     const writer = manualWriter();
-    const committer = new Batcher(writer.write, { maxBatch: 100, maxInFlight: 2 });
+    const { time, batcher: committer } = onManualTime(writer.write, { maxBatch: 100, maxInFlight: 2 });
     const first = committer.submit(1);
-    await Bun.sleep(1);
+    await time.settle();
     const second = [2, 3].map((r) => committer.submit(r));
-    await Bun.sleep(1);
+    await time.settle();
     const third = [4, 5].map((r) => committer.submit(r));
-    await Bun.sleep(1);
+    await time.settle();
     expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3]]);
 
     let drained = false;
@@ -45,7 +55,7 @@ describe("group commit", () => {
     });
     writer.batches[0]?.answer();
     expect(await first).toBe("done 1");
-    await Bun.sleep(1);
+    await time.settle();
     expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3], [4, 5]]);
     writer.batches[1]?.answer();
     writer.batches[2]?.answer();
@@ -56,7 +66,7 @@ describe("group commit", () => {
 
   test("a failed batch rejects its own requests only", async () => {
     let calls = 0;
-    const committer = new Batcher(
+    const { time, batcher: committer } = onManualTime(
       async (batch: readonly number[]) => {
         calls += 1;
         if (calls === 1) throw new Error("disk full");
@@ -65,33 +75,34 @@ describe("group commit", () => {
       { maxBatch: 100, maxInFlight: 2 },
     );
     const doomed = committer.submit(1).catch((error: Error) => error.message);
-    await Bun.sleep(1);
+    await time.settle();
     const fine = committer.submit(2);
+    await time.settle();
     expect(await doomed).toBe("disk full");
     expect(await fine).toBe(20);
   });
 
   test("weighted: a lingering batch closes once its requests weigh maxBatch, and a batch never exceeds it", async () => {
     const writer = manualWriter();
-    const committer = new Batcher(writer.write, {
+    const { time, batcher: committer } = onManualTime(writer.write, {
       maxBatch: 10,
       lingerMs: 60_000,
       weigh: (request: number) => request,
     });
     const small = [3, 4].map((r) => committer.submit(r));
-    await Bun.sleep(5);
+    await time.settle();
     // 7 of 10: still lingering.
     expect(writer.batches).toHaveLength(0);
     const heavy = [5, 12].map((r) => committer.submit(r));
-    await Bun.sleep(5);
+    await time.settle();
     // 3 + 4 + 5 would be 12: the batch goes at 7; then 5 alone (5 + 12 is over); 12 is over on its own.
     expect(writer.batches.map((b) => b.requests)).toEqual([[3, 4]]);
     writer.batches[0]?.answer();
     expect(await Promise.all(small)).toEqual(["done 3", "done 4"]);
-    await Bun.sleep(5);
+    await time.settle();
     expect(writer.batches.map((b) => b.requests)).toEqual([[3, 4], [5]]);
     writer.batches[1]?.answer();
-    await Bun.sleep(5);
+    await time.settle();
     expect(writer.batches.map((b) => b.requests)).toEqual([[3, 4], [5], [12]]);
     writer.batches[2]?.answer();
     expect(await Promise.all(heavy)).toEqual(["done 5", "done 12"]);
@@ -99,24 +110,24 @@ describe("group commit", () => {
 
   test("min interval: after a quiet spell a request goes at once; the next batch waits out the interval, unless full", async () => {
     const writer = manualWriter();
-    const committer = new Batcher(writer.write, { maxBatch: 3, minIntervalMs: 300 });
+    const { time, batcher: committer } = onManualTime(writer.write, { maxBatch: 3, minIntervalMs: 300 });
     const first = committer.submit(1);
-    await Bun.sleep(5);
+    await time.settle();
     expect(writer.batches.map((b) => b.requests)).toEqual([[1]]);
     writer.batches[0]?.answer();
     await first;
 
     const steady = [2, 3].map((r) => committer.submit(r));
-    await Bun.sleep(100);
-    // 100 ms after the first batch began: these two wait for the interval.
+    await time.advance(299);
+    // Within 300 ms of the first batch: these two wait for the interval.
     expect(writer.batches).toHaveLength(1);
-    await Bun.sleep(300);
+    await time.advance(1);
     expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3]]);
     writer.batches[1]?.answer();
     await Promise.all(steady);
 
     const full = [4, 5, 6].map((r) => committer.submit(r));
-    await Bun.sleep(5);
+    await time.settle();
     // Within the interval again, but the batch is full: it goes now.
     expect(writer.batches.map((b) => b.requests)).toEqual([[1], [2, 3], [4, 5, 6]]);
     writer.batches[2]?.answer();

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { callerKey, processKey } from "../src/runtime/idempotency.ts";
-import { holdingAppendsOf, type InProcessApp, inProcessApp } from "./support/app.ts";
-import { eventually } from "./support/http.ts";
+import { callerKey, processKey } from "../../src/runtime/idempotency.ts";
+import { holdingAppendsOf, type InProcessApp, inProcessApp } from "../support/app.ts";
+import { eventually } from "../support/http.ts";
 
 const open = async (app: InProcessApp, accountId: string, deposit = 0, currency = "EUR") => {
   expect((await app.request("POST", "/v1/accounts", { accountId, owner: accountId, currency })).status).toBe(

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { holdingAppendsOf, inProcessApp } from "./support/app.ts";
-import { eventually } from "./support/http.ts";
+import { holdingAppendsOf, inProcessApp } from "../support/app.ts";
+import { eventually } from "../support/http.ts";
 
 describe("POST /v1/transfers", () => {
   const gate = holdingAppendsOf("TransferDebitRecorded");

@@ -1,0 +1,200 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { account } from "../../actors/account/index.ts";
+import { ActorSystem } from "../../src/runtime/actor-system.ts";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import { type InProcessApp, inProcessApp } from "../support/app.ts";
+import { tempDir } from "../support/config.ts";
+import { eventually } from "../support/http.ts";
+
+/** The store, noting each stream whose actor is loaded from it. */
+const recordingLoads = (store: SqliteStore, loaded: string[]) =>
+  Object.assign(Object.create(store) as SqliteStore, {
+    streamInfo: (streamId: string) => {
+      loaded.push(streamId);
+      return store.streamInfo(streamId);
+    },
+  });
+
+const actorSystem = (store: SqliteStore, bounds: { maxActors: number; idleMs: number }) =>
+  new ActorSystem(store, {
+    ...bounds,
+    mailboxCapacity: 10,
+    maxBatch: 10,
+    snapshotEvery: 100,
+    maxAttempts: 3,
+  });
+
+/** Opens an account through the edge, with money in it if `deposit` is given. */
+const openAccount = async (app: InProcessApp, accountId: string, deposit = 0) => {
+  expect(
+    (
+      await app.request("POST", "/v1/accounts", {
+        accountId,
+        owner: `owner of ${accountId}`,
+        currency: "EUR",
+      })
+    ).status,
+  ).toBe(201);
+  if (deposit > 0)
+    expect(
+      (await app.request("POST", `/v1/accounts/${accountId}/deposits`, { amount: deposit })).status,
+    ).toBe(200);
+};
+
+describe("actor runtime", () => {
+  test("a full mailbox answers 429 overloaded with Retry-After, and only accepted commands count", async () => {
+    const app = inProcessApp({ config: { mailboxCapacity: 2 } });
+    try {
+      await openAccount(app, "busy");
+      const answers = await Promise.all(
+        Array.from({ length: 300 }, () => app.request("POST", "/v1/accounts/busy/deposits", { amount: 1 })),
+      );
+      const shed = answers.filter((a) => a.status === 429);
+      const accepted = answers.filter((a) => a.status === 200);
+      expect(shed.length).toBeGreaterThan(0);
+      expect(accepted.length + shed.length).toBe(300);
+      expect(shed[0]?.headers.get("retry-after")).toBe("1");
+      expect(shed[0]?.body).toMatchObject({ status: 429, code: "overloaded" });
+      expect((await app.request("GET", "/v1/accounts/busy/state")).body).toMatchObject({
+        balance: accepted.length,
+      });
+      expect(await app.sqlite.readStream("account-busy")).toHaveLength(accepted.length + 1);
+      const metrics = (await app.request("GET", "/metrics")).body;
+      expect(metrics).toMatch(/eventfold_overloaded_total\{where="mailbox"\} [1-9]/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test("live actors are bounded: the least recently used idle ones are passivated, then rehydrated", async () => {
+    const app = inProcessApp({ config: { maxActors: 10 } });
+    try {
+      for (let i = 0; i < 60; i++) await openAccount(app, `lru-${i}`, i + 1);
+      expect(app.engine.actors.size).toBeLessThanOrEqual(10);
+      // The first accounts were passivated long ago; their state comes back from the store.
+      expect((await app.request("GET", "/v1/accounts/lru-0/state")).body).toMatchObject({
+        balance: 1,
+        version: 2,
+      });
+      expect((await app.request("POST", "/v1/accounts/lru-1/deposits", { amount: 5 })).body).toMatchObject({
+        balance: 7,
+        version: 3,
+      });
+      expect(app.engine.actors.size).toBeLessThanOrEqual(10);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test("over the bound, an actor used since the eviction hand last passed stays; the oldest unused one goes", async () => {
+    const dir = tempDir();
+    const store = new SqliteStore({ path: join(dir, "events.sqlite") });
+    const loaded: string[] = [];
+    const actors = actorSystem(recordingLoads(store, loaded), { maxActors: 3, idleMs: 60_000 });
+    try {
+      for (const id of ["a", "b", "c", "a", "d", "a", "b"]) await actors.view(account, id);
+      // "a" was used again before "d" came, so "b", the oldest unused, made room; "b" came back from the store.
+      expect(loaded).toEqual(["account-a", "account-b", "account-c", "account-d", "account-b"]);
+      expect(actors.size).toBe(3);
+    } finally {
+      await actors.drain();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the idle sweep goes through more actors than one slice, and keeps the ones in use", async () => {
+    const dir = tempDir();
+    const store = new SqliteStore({ path: join(dir, "events.sqlite") });
+    const loaded: string[] = [];
+    const actors = actorSystem(recordingLoads(store, loaded), { maxActors: 50_000, idleMs: 1_000 });
+    try {
+      for (let i = 0; i < 12_000; i++) await actors.view(account, `sleepy-${i}`);
+      expect(actors.size).toBe(12_000);
+      const deadline = Date.now() + 10_000;
+      do {
+        await actors.view(account, "busy");
+        await Bun.sleep(100);
+      } while (actors.size > 1 && Date.now() < deadline);
+      expect(actors.size).toBe(1);
+      await actors.view(account, "busy");
+      // Used every 100 ms, it was never passivated, so it was loaded from the store only once.
+      expect(loaded.filter((streamId) => streamId === "account-busy")).toHaveLength(1);
+    } finally {
+      await actors.drain();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("idle actors are passivated after the idle time", async () => {
+    const app = inProcessApp({ config: { actorIdleMs: 100 } });
+    try {
+      for (let i = 0; i < 5; i++) await openAccount(app, `idle-${i}`);
+      expect(app.engine.actors.size).toBe(5);
+      await eventually(
+        async () => app.engine.actors.size,
+        (n) => n === 0,
+        5_000,
+      );
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("snapshots", () => {
+  const dataDir = tempDir();
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  /** An app over the same files each time, as a restart would find them. */
+  const restart = () => inProcessApp({ config: { dataDir, snapshotEvery: 10 } });
+
+  test("a snapshot is taken every N events and rehydration starts from it", async () => {
+    const first = restart();
+    await openAccount(first, "snap");
+    for (let i = 1; i <= 24; i++) await first.request("POST", "/v1/accounts/snap/deposits", { amount: 1 });
+    const snapshot = await first.sqlite.loadSnapshot("account-snap");
+    expect(snapshot?.version).toBe(20);
+    expect(snapshot?.state).toMatchObject({ status: "open", balance: 19 });
+    await first.close({ keepData: true });
+
+    // Plant a snapshot that disagrees with the events: the actor decides against what it rehydrated.
+    const planted = restart();
+    await planted.sqlite.saveSnapshot({
+      streamId: "account-snap",
+      version: 25,
+      snapshotVersion: account.snapshotVersion ?? 1,
+      state: { status: "open", owner: "planted", currency: "EUR", balance: 1_000 },
+    });
+    // Only the planted snapshot allows this withdrawal.
+    expect((await planted.request("POST", "/v1/accounts/snap/withdrawals", { amount: 500 })).body).toEqual({
+      accountId: "snap",
+      version: 26,
+      balance: 500,
+    });
+    // A snapshot of another state shape is ignored: the events are replayed instead.
+    await planted.sqlite.saveSnapshot({
+      streamId: "account-snap",
+      version: 26,
+      snapshotVersion: 999,
+      state: { nonsense: true },
+    });
+    await planted.close({ keepData: true });
+
+    const replayed = restart();
+    try {
+      expect((await replayed.request("POST", "/v1/accounts/snap/deposits", { amount: 1 })).body).toEqual({
+        accountId: "snap",
+        version: 27,
+        balance: 501,
+      });
+      expect((await replayed.request("GET", "/v1/accounts/snap/state")).body).toMatchObject({
+        owner: "owner of snap",
+      });
+    } finally {
+      await replayed.close({ keepData: true });
+    }
+  });
+});
