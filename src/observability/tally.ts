@@ -4,8 +4,8 @@ type Labels<L extends string> = Partial<Record<L, string | number>>;
 
 /**
  * Counts kept as plain numbers, one per label set, and added to a prom-client counter when it is
- * scraped. prom-client hashes and validates the labels on every `inc`, a bound child's too; on the
- * command path, twice per request, that was about 2% of the event loop.
+ * scraped. prom-client hashes and validates the labels on every `inc`, a bound child's too, and the
+ * command path counts twice per request.
  */
 export class CounterTally<L extends string> {
   private readonly children: { readonly labels: Labels<L>; pending: number }[] = [];

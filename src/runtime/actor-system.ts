@@ -115,8 +115,8 @@ export class ActorSystem {
   }
 
   /**
-   * A pass over every live actor, a slice at a time: in one go, a hundred thousand of them held the
-   * event loop for 10-20 ms. The Map's iterator outlives the pauses (it sees deletions and additions),
+   * A pass over every live actor, a slice at a time: in one go, a pass over a hundred thousand would
+   * hold the event loop for milliseconds. The Map's iterator outlives the pauses (it sees deletions and additions),
    * and each actor is judged when reached, so one handed a command meanwhile is not idle.
    */
   private async passivateIdle(): Promise<void> {
