@@ -20,7 +20,7 @@ const compose = Bun.YAML.parse(await Bun.file(`${root}docker-compose.yml`).text(
   services: Record<string, ComposeService>;
   volumes: Record<string, unknown>;
 };
-const known = new Set(Object.values(settings).map((s) => s.env));
+const known = new Set<string>(Object.values(settings).map((s) => s.env));
 const service = (name: string): ComposeService => {
   const found = compose.services[name];
   if (!found) throw new Error(`docker-compose.yml has no service ${name}`);
