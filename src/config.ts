@@ -156,7 +156,19 @@ export const settings = {
     env: "EVENTFOLD_MONGO_HOLE_GRACE_MS",
     schema: whole(0),
     default: "5000",
-    doc: "how long the relay waits for a hole in MongoDB's positions to fill",
+    doc: "how long the relay's reader waits, by its own clock, for a hole in MongoDB's positions to fill before it tombstones it (a writer landing later writes again at new positions)",
+  },
+  mongoWriteTimeoutMs: {
+    env: "EVENTFOLD_MONGO_WRITE_TIMEOUT_MS",
+    schema: whole(1),
+    default: "5000",
+    doc: "how long a MongoDB write waits for a majority (`wtimeoutMS`); past it the write is read back before it is answered",
+  },
+  mongoServerSelectionMs: {
+    env: "EVENTFOLD_MONGO_SERVER_SELECTION_MS",
+    schema: whole(1),
+    default: "10000",
+    doc: "how long a MongoDB operation waits for a server to take it (a primary during an election); past it `503 unavailable`",
   },
   shards: {
     env: "EVENTFOLD_SHARDS",

@@ -4,6 +4,9 @@ import type { EventStore } from "../store/event-store.ts";
 import type { Projection } from "./projection.ts";
 import { projectionHandler, type WorkerHooks } from "./worker.ts";
 
+/** How long a replay waits at a position that is not readable yet before it gives up. */
+const REPLAY_WAIT_MS = 60_000;
+
 export interface RebuildProgress {
   readonly done: number;
   readonly total: number;
@@ -135,10 +138,23 @@ export class Projector {
     const startedAt = entry.rebuild?.startedAt ?? new Date().toISOString();
     entry.rebuild = { done: 0, total, startedAt };
     const context = { store: this.store };
+    // Stored events up to `total` that are not readable yet are appends still landing (a store that
+    // assigns positions before it writes): waited for, not passed, within a bound.
+    let waitingSince: number | undefined;
     for (let after = 0; after < total; ) {
       const page = await this.store.readAll(after, 2_000);
       const last = page.at(-1);
-      if (!last) break;
+      if (!last) {
+        waitingSince ??= performance.now();
+        if (performance.now() - waitingSince > REPLAY_WAIT_MS) {
+          throw new Error(
+            `the event store did not get past position ${after} of ${total} within ${REPLAY_WAIT_MS} ms`,
+          );
+        }
+        await Bun.sleep(50);
+        continue;
+      }
+      waitingSince = undefined;
       const ours = page.filter(
         (e) => projection.aggregateTypes.includes(e.aggregateType) && e.position <= total,
       );

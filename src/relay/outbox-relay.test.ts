@@ -207,9 +207,9 @@ describe("outbox relay", () => {
     });
     let saves = 0;
     const countingStore = Object.assign(Object.create(store) as MemoryStore, {
-      saveCheckpoint: (name: string, value: string) => {
+      saveCheckpoint: (name: string, value: string, fence?: number) => {
         saves += 1;
-        return store.saveCheckpoint(name, value);
+        return store.saveCheckpoint(name, value, fence);
       },
     });
     const relay = new OutboxRelay(countingStore, counting, {

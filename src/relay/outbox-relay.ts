@@ -68,6 +68,8 @@ export class OutboxRelay {
   private readPosition: number | undefined;
   private inFlight: Round[] = [];
   private leaseRenewedAt: number | undefined;
+  /** The lease's fencing token while held: every checkpoint save carries it. */
+  private fence: number | undefined;
   private readonly time: Scheduler;
 
   constructor(
@@ -142,7 +144,7 @@ export class OutboxRelay {
     if (this.checkpoint === this.saved.position) return;
     const now = this.time.now();
     if (!force && now - this.saved.at < (this.options.checkpointEveryMs ?? 0)) return;
-    await this.store.saveCheckpoint(CHECKPOINT, String(this.checkpoint));
+    await this.store.saveCheckpoint(CHECKPOINT, String(this.checkpoint), this.fence);
     this.saved = { position: this.checkpoint, at: now };
   }
 
@@ -235,9 +237,9 @@ export class OutboxRelay {
     const now = this.time.now();
     if (this.leaseRenewedAt !== undefined && now - this.leaseRenewedAt < this.options.leaseTtlMs / 3)
       return true;
-    const held = await this.store.tryLease(LEASE, this.owner, this.options.leaseTtlMs);
-    this.leaseRenewedAt = held ? now : undefined;
-    return held;
+    this.fence = await this.store.tryLease(LEASE, this.owner, this.options.leaseTtlMs);
+    this.leaseRenewedAt = this.fence === undefined ? undefined : now;
+    return this.fence !== undefined;
   }
 
   /** Sleeps `ms`, or until `wake`. */

@@ -12,7 +12,14 @@ export interface StoreHooks {
 
 type StoreSettings = Pick<
   Config,
-  "mongoUrl" | "dataDir" | "storeBatch" | "storeMaxPending" | "sqliteCheckpointMs" | "mongoHoleGraceMs"
+  | "mongoUrl"
+  | "dataDir"
+  | "storeBatch"
+  | "storeMaxPending"
+  | "sqliteCheckpointMs"
+  | "mongoHoleGraceMs"
+  | "mongoWriteTimeoutMs"
+  | "mongoServerSelectionMs"
 >;
 
 /** MongoDB when `MONGO_URL` is set, else the embedded SQLite file under the data directory. */
@@ -24,7 +31,14 @@ export const openStore = async (config: StoreSettings, hooks: StoreHooks = {}): 
   };
   if (config.mongoUrl) {
     const { MongoStore } = await import("./mongo/mongo-store.ts");
-    return MongoStore.connect({ url: config.mongoUrl, holeGraceMs: config.mongoHoleGraceMs, ...batching });
+    return MongoStore.connect({
+      url: config.mongoUrl,
+      holeGraceMs: config.mongoHoleGraceMs,
+      writeTimeoutMs: config.mongoWriteTimeoutMs,
+      serverSelectionTimeoutMs: config.mongoServerSelectionMs,
+      onWritable: hooks.onWritable,
+      ...batching,
+    });
   }
   return new SqliteStore({
     path: join(config.dataDir, "events.sqlite"),

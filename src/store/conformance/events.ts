@@ -239,5 +239,61 @@ export const describeEventStoreConformance = (name: string, openStore: OpenStore
       const second = await connect();
       expect((await second.readStream(streamId)).map((e) => e.type)).toEqual(["Kept"]);
     });
+
+    test("readAll right after a clash: what was written behind the losing append is read at once", async () => {
+      const store = await connect();
+      const [a, clashing, b] = [newStream(), newStream(), newStream()];
+      await store.append({
+        streamId: clashing,
+        aggregateType: "conformance",
+        expectedVersion: 0,
+        events: [event("X")],
+      });
+      const start = await store.headPosition();
+      // One batch: the middle append loses its race; the positions it was given are never taken.
+      const results = await Promise.all([
+        store.append({ streamId: a, aggregateType: "conformance", expectedVersion: 0, events: [event("A")] }),
+        store.append({
+          streamId: clashing,
+          aggregateType: "conformance",
+          expectedVersion: 0,
+          events: [event("Y")],
+        }),
+        store.append({ streamId: b, aggregateType: "conformance", expectedVersion: 0, events: [event("B")] }),
+      ]);
+      expect(results.map((r) => r.ok)).toEqual([true, false, true]);
+      const read = await store.readAll(start, 100);
+      expect(read.map((e) => e.type)).toEqual(["A", "B"]);
+    });
+
+    test("an append too large for the store fails alone; the others of its batch are written", async () => {
+      const store = await connect();
+      const [small1, huge, small2] = [newStream(), newStream(), newStream()];
+      const results = await Promise.allSettled([
+        store.append({
+          streamId: small1,
+          aggregateType: "conformance",
+          expectedVersion: 0,
+          events: [event("S")],
+        }),
+        store.append({
+          streamId: huge,
+          aggregateType: "conformance",
+          expectedVersion: 0,
+          events: [event("Huge", { blob: "x".repeat(17 * 1024 * 1024) })],
+        }),
+        store.append({
+          streamId: small2,
+          aggregateType: "conformance",
+          expectedVersion: 0,
+          events: [event("S")],
+        }),
+      ]);
+      expect(results[0]).toMatchObject({ status: "fulfilled", value: { ok: true } });
+      expect(results[2]).toMatchObject({ status: "fulfilled", value: { ok: true } });
+      // A store with no such limit takes it; one with a limit refuses it whole.
+      const hugeEvents = await store.readStream(huge);
+      expect(hugeEvents.length).toBe(results[1]?.status === "fulfilled" ? 1 : 0);
+    });
   });
 };

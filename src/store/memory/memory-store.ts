@@ -8,6 +8,7 @@ import {
   type StreamInfo,
 } from "../event-store.ts";
 import type { StoredOutcome } from "../outcome-store.ts";
+import { FencedError } from "../relay-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
 
@@ -17,8 +18,8 @@ export class MemoryStoreData {
   readonly streams = new Map<string, { aggregateType: string; events: EventEnvelope[]; final: boolean }>();
   readonly outcomes = new Map<string, StoredOutcome>();
   readonly snapshots = new Map<string, Snapshot>();
-  readonly checkpoints = new Map<string, string>();
-  readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+  readonly checkpoints = new Map<string, { value: string; fence: number }>();
+  readonly leases = new Map<string, { owner: string; expiresAt: number; token: number }>();
 }
 
 export interface MemoryStoreOptions
@@ -143,23 +144,28 @@ export class MemoryStore implements Store {
   }
 
   async loadCheckpoint(name: string): Promise<string | undefined> {
-    return this.data.checkpoints.get(name);
+    return this.data.checkpoints.get(name)?.value;
   }
 
-  async saveCheckpoint(name: string, value: string): Promise<void> {
-    this.data.checkpoints.set(name, value);
+  async saveCheckpoint(name: string, value: string, fence = 0): Promise<void> {
+    const saved = this.data.checkpoints.get(name);
+    if (saved && saved.fence > fence) throw new FencedError(`${name}: saved under a newer lease`);
+    this.data.checkpoints.set(name, { value, fence });
   }
 
-  async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+  async tryLease(name: string, owner: string, ttlMs: number): Promise<number | undefined> {
     const now = Date.now();
     const held = this.data.leases.get(name);
-    if (held && held.owner !== owner && held.expiresAt >= now) return false;
-    this.data.leases.set(name, { owner, expiresAt: now + ttlMs });
-    return true;
+    if (held && held.owner !== owner && held.expiresAt >= now) return undefined;
+    const token = held?.owner === owner ? held.token : (held?.token ?? 0) + 1;
+    this.data.leases.set(name, { owner, expiresAt: now + ttlMs, token });
+    return token;
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
-    if (this.data.leases.get(name)?.owner === owner) this.data.leases.delete(name);
+    // Expired at once, not forgotten: the next holder's token must still be newer.
+    const held = this.data.leases.get(name);
+    if (held?.owner === owner) this.data.leases.set(name, { ...held, expiresAt: 0 });
   }
 
   async ping(): Promise<void> {}

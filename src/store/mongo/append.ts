@@ -1,79 +1,270 @@
-import { MongoBulkWriteError, type WriteError } from "mongodb";
-import type { AppendRequest, AppendResult } from "../event-store.ts";
-import { type Collections, type CommitDoc, DUPLICATE_KEY, durable } from "./documents.ts";
+import { BSON, type MongoBulkWriteError, ObjectId, type WriteError } from "mongodb";
+import { errorMessage } from "../../lib/errors.ts";
+import { type AppendRequest, type AppendResult, StoreUnavailableError } from "../event-store.ts";
+import {
+  bulkVerdicts,
+  type Collections,
+  duplicateIndex,
+  type EventsDoc,
+  isDuplicateKey,
+  range,
+  type TombstoneDoc,
+} from "./documents.ts";
 import { streamInfo } from "./read.ts";
 
-/** An append's result, or why its batch failed (the batcher resolves each request on its own). */
+/** An append's result, or why it failed (each append of a batch is answered on its own). */
 export type Written = AppendResult | { readonly failed: Error };
 
+/** MongoDB refuses a document over 16 MiB; the insert command around it needs some room too. */
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 16 * 1024;
+
+/** A write whose outcome the driver could not tell is settled by reading it back this often, this far apart. */
+const SETTLE_READS = 5;
+const SETTLE_PAUSE_MS = 200;
+/** Appends whose positions a reader tombstoned (it gave up waiting for them) are written again, at most so often. */
+const POSITION_ATTEMPTS = 3;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
- * Positions come from one counter, incremented once per batch. They are unique and increase within a
- * process, but a failed append leaves a hole and two processes may commit out of position order: the
- * reader (`readAll`) waits for a hole to fill before passing it.
+ * Positions come from one counter, incremented once per batch. They are unique, but a batch may become
+ * visible after a later one, and a failed append leaves positions no event takes: the writer tombstones
+ * its own at once, and a reader tombstones what stays empty past its grace (see `read.ts`).
  */
 const assignPositions = async ({ counters }: Collections, count: number): Promise<number> => {
   const counter = await counters.findOneAndUpdate(
     { _id: "position" },
     { $inc: { value: count } },
-    { upsert: true, returnDocument: "after", ...durable },
+    { upsert: true, returnDocument: "after" },
   );
   return (counter?.value ?? count) - count + 1;
 };
 
-/** One unordered `insertMany` for a batch of appends: each succeeds or fails on its own. */
+export const tombstone = (from: number, to: number): TombstoneDoc => ({
+  _id: new ObjectId(),
+  kind: "tombstone",
+  position: from,
+  lastPosition: to,
+  positions: range(from, to),
+  time: new Date(),
+});
+
+/** Takes positions no event will take; false if any of them is taken already. */
+export const insertTombstone = async (
+  { commits }: Collections,
+  from: number,
+  to: number,
+): Promise<boolean> => {
+  try {
+    await commits.insertOne(tombstone(from, to));
+    return true;
+  } catch (error) {
+    if (isDuplicateKey(error)) return false;
+    throw error;
+  }
+};
+
+/**
+ * What became of a document whose insert the driver could not tell (a write concern error, a network
+ * error, a time-out): read back by its `_id` with a majority read until it shows; if it never does,
+ * its positions are taken by a tombstone, so that it can never land late, and it was not written. If
+ * even that cannot be done, the outcome stays unknown.
+ */
+const settle = async (
+  collections: Collections,
+  doc: EventsDoc,
+): Promise<"written" | "absent" | "unknown"> => {
+  for (let read = 1; read <= SETTLE_READS; read++) {
+    try {
+      if (await collections.commits.findOne({ _id: doc._id }, { projection: { _id: 1 } })) return "written";
+    } catch {
+      // The same trouble as the write's: try again after the pause.
+    }
+    if (read < SETTLE_READS) await sleep(SETTLE_PAUSE_MS * read);
+  }
+  try {
+    if (await insertTombstone(collections, doc.position, doc.lastPosition)) return "absent";
+    // Taken: by our document (written, not yet seen by a majority) or by a reader's tombstone.
+    const local = await collections.commits.findOne(
+      { _id: doc._id },
+      { projection: { _id: 1 }, readConcern: { level: "local" } },
+    );
+    return local ? "unknown" : "absent";
+  } catch {
+    return "unknown";
+  }
+};
+
+type Insert =
+  | { kind: "written" }
+  | { kind: "duplicate"; index: string | undefined }
+  | { kind: "failed"; error: Error };
+
+/** Inserts the documents unordered and says, for each, what became of it, settling every unsure one. */
+const insertAll = async (collections: Collections, docs: readonly EventsDoc[]): Promise<Insert[]> => {
+  try {
+    await collections.commits.insertMany(docs as EventsDoc[], { ordered: false });
+    return docs.map(() => ({ kind: "written" }));
+  } catch (error) {
+    const { refused, unknown } = bulkVerdicts(error, docs.length);
+    return Promise.all(
+      docs.map(async (doc, i): Promise<Insert> => {
+        const refusal: WriteError | undefined = refused.get(i);
+        if (refusal) {
+          if (refusal.code !== 11000)
+            return { kind: "failed", error: new Error(refusal.errmsg ?? "write refused") };
+          const index = duplicateIndex(refusal.errmsg);
+          // Our own `_id` can only collide with our own document: written by an attempt the driver retried.
+          return index === "_id_" ? { kind: "written" } : { kind: "duplicate", index };
+        }
+        if (!unknown.has(i)) return { kind: "written" };
+        const settled = await settle(collections, doc);
+        if (settled === "written") return { kind: "written" };
+        const cause = errorMessage(error as MongoBulkWriteError);
+        return {
+          kind: "failed",
+          error: new StoreUnavailableError(
+            settled === "absent"
+              ? `the append was not written: ${cause}`
+              : `the append's outcome is unknown (it may be written): ${cause}`,
+          ),
+        };
+      }),
+    );
+  }
+};
+
+/** Why an append lost a race, read after the fact; a failed read fails that append alone. */
+const conflict = async (
+  collections: Collections,
+  request: AppendRequest,
+  index: string | undefined,
+): Promise<Written> => {
+  try {
+    if (index === "outcome_key") {
+      const keys = (request.outcomes ?? []).map((o) => o.key);
+      const taken = await collections.commits.findOne(
+        { "outcomes.key": { $in: keys } },
+        { projection: { outcomes: 1 } },
+      );
+      const key =
+        taken?.kind === "tombstone" ? undefined : taken?.outcomes?.find((o) => keys.includes(o.key))?.key;
+      return { ok: false, reason: "idempotency_conflict", key: key ?? keys[0] ?? "" };
+    }
+    if (index === "stream_event_version") {
+      const actual = await streamInfo(collections, request.streamId);
+      return { ok: false, reason: "version_conflict", actualVersion: actual?.version ?? 0 };
+    }
+    return { failed: new Error(`duplicate key on ${index ?? "an unknown index"}`) };
+  } catch (error) {
+    return {
+      failed: new StoreUnavailableError(`reading why an append lost a race failed: ${errorMessage(error)}`),
+    };
+  }
+};
+
+const eventsDoc = (request: AppendRequest, position: number, time: Date): EventsDoc => ({
+  _id: new ObjectId(),
+  kind: "events",
+  streamId: request.streamId,
+  aggregateType: request.aggregateType,
+  version: request.expectedVersion + 1,
+  lastVersion: request.expectedVersion + request.events.length,
+  position,
+  lastPosition: position + request.events.length - 1,
+  positions: range(position, position + request.events.length - 1),
+  time,
+  final: request.final ?? false,
+  events: request.events.map((event, i) => ({ ...event, version: request.expectedVersion + 1 + i })),
+  ...(request.outcomes?.length ? { outcomes: [...request.outcomes] } : {}),
+});
+
+/**
+ * Writes a batch of appends (each with events): one unordered `insertMany`, each append answered on
+ * its own. An append is reported written only once a majority has it; one that lost a race is told
+ * why; one too large fails alone; one the driver could not tell is settled before it is answered;
+ * positions that no event took are tombstoned at once, so readers need not wait for them.
+ */
 export const writeBatch = async (
   collections: Collections,
   batch: readonly AppendRequest[],
 ): Promise<Written[]> => {
-  const eventCount = batch.reduce((n, r) => n + r.events.length, 0);
-  let position = await assignPositions(collections, Math.max(1, eventCount));
-  const time = new Date();
-  const docs: CommitDoc[] = batch.map((request) => {
-    const doc: CommitDoc = {
-      streamId: request.streamId,
-      aggregateType: request.aggregateType,
-      version: request.expectedVersion + 1,
-      lastVersion: request.expectedVersion + request.events.length,
-      position,
-      lastPosition: position + request.events.length - 1,
-      time,
-      final: request.final ?? false,
-      events: request.events.map((event, i) => ({ ...event, version: request.expectedVersion + 1 + i })),
-      ...(request.outcomes?.length ? { outcomes: [...request.outcomes] } : {}),
-    };
-    position += request.events.length;
-    return doc;
-  });
-
-  const failures = new Map<number, WriteError>();
-  try {
-    await collections.commits.insertMany(docs, { ordered: false, ...durable });
-  } catch (error) {
-    if (!(error instanceof MongoBulkWriteError)) throw error;
-    const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-    for (const e of errors) failures.set(e.index, e);
-    // No per-document error (e.g. the write concern failed): durability is unknown for all of them.
-    if (failures.size === 0) throw error;
+  const results: (Written | undefined)[] = batch.map(() => undefined);
+  let pending: number[] = [];
+  for (const [i, request] of batch.entries()) {
+    const bytes = BSON.calculateObjectSize(eventsDoc(request, 0, new Date()));
+    if (bytes > MAX_DOCUMENT_BYTES) {
+      results[i] = {
+        failed: new Error(`the append is ${bytes} bytes, more than MongoDB's ${MAX_DOCUMENT_BYTES}`),
+      };
+    } else pending.push(i);
   }
 
-  return Promise.all(
-    batch.map(async (request, i): Promise<Written> => {
-      const failure = failures.get(i);
-      const doc = docs[i];
-      if (!doc) return { failed: new Error("batch and documents out of step") };
-      if (!failure) return { ok: true, version: doc.lastVersion, time: time.toISOString() };
-      if (failure.code !== DUPLICATE_KEY) return { failed: new Error(failure.errmsg ?? "write failed") };
-      if (failure.errmsg?.includes("outcome_key")) {
-        const keys = (request.outcomes ?? []).map((o) => o.key);
-        const taken = await collections.commits.findOne(
-          { "outcomes.key": { $in: keys } },
-          { projection: { outcomes: 1 } },
-        );
-        const key = taken?.outcomes?.find((o) => keys.includes(o.key))?.key ?? keys[0] ?? "";
-        return { ok: false, reason: "idempotency_conflict", key };
-      }
-      const actual = await streamInfo(collections, request.streamId);
-      return { ok: false, reason: "version_conflict", actualVersion: actual?.version ?? 0 };
-    }),
-  );
+  // Listed before its first commit, so no crash leaves an unfinished stream unlisted (a listed stream
+  // that is final is harmless: resuming it finds nothing to do).
+  const starting = pending
+    .map((i) => batch[i] as AppendRequest)
+    .filter((r) => r.expectedVersion === 0 && !r.final);
+  if (starting.length > 0) {
+    await collections.nonFinal.bulkWrite(
+      starting.map((r) => ({
+        updateOne: {
+          filter: { _id: r.streamId },
+          update: { $setOnInsert: { aggregateType: r.aggregateType } },
+          upsert: true,
+        },
+      })),
+      { ordered: false },
+    );
+  }
+
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const count = pending.reduce((n, i) => n + (batch[i] as AppendRequest).events.length, 0);
+    let position = await assignPositions(collections, count);
+    const time = new Date();
+    const docs = pending.map((i) => {
+      const request = batch[i] as AppendRequest;
+      const doc = eventsDoc(request, position, time);
+      position += request.events.length;
+      return doc;
+    });
+    const inserted = await insertAll(collections, docs);
+    const again: number[] = [];
+    const unused: EventsDoc[] = [];
+    await Promise.all(
+      inserted.map(async (outcome, k) => {
+        const i = pending[k] as number;
+        const doc = docs[k] as EventsDoc;
+        const request = batch[i] as AppendRequest;
+        if (outcome.kind === "written") {
+          results[i] = { ok: true, version: doc.lastVersion, time: time.toISOString() };
+          return;
+        }
+        // Not written (or unsure): its positions are tombstoned, which also keeps an unsure one from
+        // landing late (it collides); a written one makes the tombstone collide instead.
+        unused.push(doc);
+        if (outcome.kind === "failed") {
+          results[i] = { failed: outcome.error };
+          return;
+        }
+        if (outcome.index === "positions" && attempt < POSITION_ATTEMPTS) again.push(i);
+        else results[i] = await conflict(collections, request, outcome.index);
+      }),
+    );
+    // The writer fills the positions it will not use itself, at once; should that fail, a reader will.
+    await Promise.all(
+      unused.map((doc) => insertTombstone(collections, doc.position, doc.lastPosition).catch(() => false)),
+    );
+    pending = again;
+  }
+
+  const written = (i: number) => {
+    const result = results[i];
+    return result !== undefined && "ok" in result && result.ok;
+  };
+  const finished = batch.filter((r, i) => r.final && r.expectedVersion > 0 && written(i));
+  if (finished.length > 0) {
+    await collections.nonFinal.deleteMany({ _id: { $in: finished.map((r) => r.streamId) } }).catch(() => {});
+  }
+  return results.map((r) => r ?? { failed: new Error("the append was not attempted") });
 };

@@ -1,44 +1,79 @@
-import type { Collection, Db } from "mongodb";
+import {
+  type Collection,
+  type Db,
+  MongoBulkWriteError,
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  MongoWriteConcernError,
+  type ObjectId,
+  type WriteError,
+} from "mongodb";
 import type { EventEnvelope, EventMetadata } from "../envelope.ts";
 import type { StoredOutcome } from "../outcome-store.ts";
 
 /**
- * One document per append: MongoDB writes a single document atomically, so all events of a command
- * land together or not at all without a multi-document transaction, and a batch of appends from many
- * actors is one unordered `insertMany` (one round trip) in which each append succeeds or fails alone.
+ * One collection, `commits`, holds three kinds of document:
  *
- * `{streamId, version}` is unique, where `version` is the commit's first event number. Writers only
- * ever append after a version they read, which is always a commit boundary, so two writers racing from
- * the same version collide on this index and exactly one wins.
+ * - `events`: one append. MongoDB writes one document atomically, so all events of a command land
+ *   together or not at all, and a batch of appends is one unordered `insertMany` in which each succeeds
+ *   or fails alone. Every event's `(streamId, version)` is unique (a multikey unique index), so two
+ *   writers racing from the same version, or overlapping commits, collide and exactly one wins.
+ * - `outcomes`: outcomes under idempotency keys that wrote no events (refusals, no-ops). They sit in
+ *   the same collection as the outcomes written with events, so one unique index on `outcomes.key`
+ *   covers every stored outcome: a key holds one outcome, whichever kind of document it is in.
+ * - `tombstone`: positions that no append will ever take (its writer failed, or a reader gave up
+ *   waiting for it), so that readers may pass them. Every position is unique (a multikey unique index
+ *   on `positions`): a writer that lands after its positions were tombstoned collides, and writes
+ *   again at new positions. No event is ever skipped.
  */
-export interface CommitDoc {
+export interface EventDoc {
+  eventId: string;
+  type: string;
+  version: number;
+  schemaVersion: number;
+  data: unknown;
+  metadata: EventMetadata;
+}
+
+interface Positioned {
+  /** The first and last position it takes, and every one between: the unique index's entries. */
+  position: number;
+  lastPosition: number;
+  positions: number[];
+}
+
+export interface EventsDoc extends Positioned {
+  _id: ObjectId;
+  kind: "events";
   streamId: string;
   aggregateType: string;
   /** First and last event number in this commit. */
   version: number;
   lastVersion: number;
-  /** Global order of the commit's first and last event (see `append.ts`). */
-  position: number;
-  lastPosition: number;
   time: Date;
   final: boolean;
-  events: {
-    eventId: string;
-    type: string;
-    version: number;
-    schemaVersion: number;
-    data: unknown;
-    metadata: EventMetadata;
-  }[];
-  /** Outcomes kept under idempotency keys, written with the events; `outcomes.key` is unique. */
+  events: EventDoc[];
   outcomes?: StoredOutcome[];
 }
 
-export interface OutcomeDoc {
-  _id: string;
-  fingerprint: string;
-  outcome: unknown;
+export interface OutcomesDoc {
+  _id: ObjectId;
+  kind: "outcomes";
+  time: Date;
+  outcomes: StoredOutcome[];
 }
+
+export interface TombstoneDoc extends Positioned {
+  _id: ObjectId;
+  kind: "tombstone";
+  time: Date;
+}
+
+export type CommitDoc = EventsDoc | OutcomesDoc | TombstoneDoc;
 
 export interface SnapshotDoc {
   _id: string;
@@ -50,40 +85,91 @@ export interface SnapshotDoc {
 /** The collections of one eventfold database. */
 export interface Collections {
   readonly commits: Collection<CommitDoc>;
-  readonly outcomes: Collection<OutcomeDoc>;
   readonly snapshots: Collection<SnapshotDoc>;
   readonly counters: Collection<{ _id: string; value: number }>;
-  readonly checkpoints: Collection<{ _id: string; value: string }>;
-  readonly leases: Collection<{ _id: string; owner: string; expiresAt: Date }>;
+  /** Streams whose last append was not final, by aggregate type: what a restart resumes. */
+  readonly nonFinal: Collection<{ _id: string; aggregateType: string }>;
+  readonly checkpoints: Collection<{ _id: string; value: string; fence: number }>;
+  readonly leases: Collection<{ _id: string; owner: string; expiresAt: Date; token: number }>;
 }
 
 export const collections = (db: Db): Collections => ({
   commits: db.collection("commits"),
-  outcomes: db.collection("outcomes"),
   snapshots: db.collection("snapshots"),
   counters: db.collection("counters"),
-  checkpoints: db.collection("checkpoints"),
-  leases: db.collection("leases"),
+  nonFinal: db.collection("non_final_streams"),
+  checkpoints: db.collection("relay_checkpoints"),
+  leases: db.collection("relay_leases"),
 });
 
-/** Idempotent: creating an index that exists with the same spec is a no-op. */
-export const ensureIndexes = async ({ commits }: Collections): Promise<void> => {
+/** The unique indexes are the store's guarantees; the others serve its reads. Creating one that exists is a no-op. */
+export const ensureIndexes = async ({ commits, nonFinal }: Collections): Promise<void> => {
+  const events = { partialFilterExpression: { kind: "events" } };
   await Promise.all([
-    commits.createIndex({ streamId: 1, version: 1 }, { unique: true, name: "stream_version" }),
-    commits.createIndex({ lastPosition: 1 }, { name: "position" }),
-    commits.createIndex({ aggregateType: 1, streamId: 1 }, { name: "aggregate_type" }),
+    commits.createIndex(
+      { streamId: 1, "events.version": 1 },
+      { unique: true, name: "stream_event_version", ...events },
+    ),
+    commits.createIndex({ streamId: 1, lastVersion: 1 }, { name: "stream_last_version", ...events }),
+    commits.createIndex(
+      { positions: 1 },
+      { unique: true, name: "positions", partialFilterExpression: { positions: { $exists: true } } },
+    ),
+    commits.createIndex(
+      { lastPosition: 1 },
+      { name: "last_position", partialFilterExpression: { lastPosition: { $exists: true } } },
+    ),
     commits.createIndex(
       { "outcomes.key": 1 },
       { unique: true, name: "outcome_key", partialFilterExpression: { "outcomes.key": { $exists: true } } },
     ),
+    nonFinal.createIndex({ aggregateType: 1 }, { name: "aggregate_type" }),
   ]);
 };
 
-/** Writes acknowledged by a majority, journaled: what "durable" means for an append. */
-export const durable = { writeConcern: { w: "majority" as const, j: true } };
 export const DUPLICATE_KEY = 11000;
 
-export const toEnvelope = (commit: CommitDoc, index: number): EventEnvelope => {
+/**
+ * The index a duplicate-key error names. The server's message reads `E11000 duplicate key error
+ * collection: <ns> index: <name> dup key: { … }`; the bulk write's per-document errors keep only the
+ * code and that message, not the key pattern, so the name is parsed from the fixed words around it
+ * (never searched for anywhere in the message, where a key's value could contain it).
+ */
+export const duplicateIndex = (errmsg: string | undefined): string | undefined =>
+  /^E11000 duplicate key error collection: \S+ index: (\S+) dup key:/.exec(errmsg ?? "")?.[1];
+
+/** A single write refused for a duplicate key. */
+export const isDuplicateKey = (error: unknown): boolean =>
+  error instanceof MongoServerError && error.code === DUPLICATE_KEY;
+
+/**
+ * What a bulk write's error says of each document: refused (with its write error, so not written) or
+ * unknown (it may or may not be written). A write concern error, a network error or a time-out leaves
+ * every document without its own error unknown: some of them may be written, durably or not yet.
+ */
+export const bulkVerdicts = (
+  error: unknown,
+  count: number,
+): { refused: Map<number, WriteError>; unknown: Set<number> } => {
+  const refused = new Map<number, WriteError>();
+  if (error instanceof MongoBulkWriteError) {
+    // A write concern error or a network error is thrown with an empty `writeErrors`, the documents'
+    // own errors staying in the result: both are read.
+    for (const e of [...[error.writeErrors].flat(), ...(error.result?.getWriteErrors?.() ?? [])]) {
+      refused.set(e.index, e);
+    }
+  }
+  // Write errors alone are thrown with them in `writeErrors`; anything else left the rest unsure.
+  const concernFailed =
+    !(error instanceof MongoBulkWriteError) ||
+    [error.writeErrors].flat().length === 0 ||
+    error.result?.getWriteConcernError?.() !== undefined;
+  const unknown = new Set<number>();
+  if (concernFailed) for (let i = 0; i < count; i++) if (!refused.has(i)) unknown.add(i);
+  return { refused, unknown };
+};
+
+export const toEnvelope = (commit: EventsDoc, index: number): EventEnvelope => {
   const event = commit.events[index];
   if (!event) throw new Error(`commit of ${commit.streamId} has no event ${index}`);
   return {
@@ -99,3 +185,19 @@ export const toEnvelope = (commit: CommitDoc, index: number): EventEnvelope => {
     position: commit.position + index,
   };
 };
+
+export const range = (from: number, to: number): number[] =>
+  Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+
+/**
+ * A failure that says the servers cannot be reached or cannot take writes now (no primary, an
+ * election, a network error, a write concern not met in time): the store is unavailable, not wrong.
+ * The driver marks the server errors that a retry may cure with the RetryableWriteError label.
+ */
+export const isUnavailable = (error: unknown): boolean =>
+  error instanceof MongoNetworkError ||
+  error instanceof MongoServerSelectionError ||
+  error instanceof MongoNotConnectedError ||
+  error instanceof MongoTopologyClosedError ||
+  error instanceof MongoWriteConcernError ||
+  (error instanceof MongoError && error.hasErrorLabel("RetryableWriteError"));

@@ -1,35 +1,63 @@
-import { MongoBulkWriteError } from "mongodb";
+import { ObjectId } from "mongodb";
+import { errorMessage } from "../../lib/errors.ts";
+import { StoreUnavailableError } from "../event-store.ts";
 import type { StoredOutcome } from "../outcome-store.ts";
-import { type Collections, DUPLICATE_KEY, durable } from "./documents.ts";
+import { bulkVerdicts, type Collections, duplicateIndex, type OutcomesDoc } from "./documents.ts";
 
+/** The one outcome a key holds, whether it came with events or alone: one query, one unique index. */
 export const findOutcome = async (
-  { outcomes, commits }: Collections,
+  { commits }: Collections,
   key: string,
 ): Promise<StoredOutcome | undefined> => {
-  const [standalone, commit] = await Promise.all([
-    outcomes.findOne({ _id: key }),
-    commits.findOne({ "outcomes.key": key }, { projection: { outcomes: 1 } }),
-  ]);
-  if (standalone) return { key, fingerprint: standalone.fingerprint, outcome: standalone.outcome };
-  return commit?.outcomes?.find((o) => o.key === key);
+  const doc = await commits.findOne({ "outcomes.key": key }, { projection: { kind: 1, outcomes: 1 } });
+  return doc && doc.kind !== "tombstone" ? doc.outcomes?.find((o) => o.key === key) : undefined;
 };
 
+/**
+ * Outcomes without events, one document each (so that one taken key does not refuse the others). A key
+ * that holds an outcome already refuses the insert, with events or without: that earlier one is the
+ * answer. An insert the driver could not tell about is read back; still unsure, it is reported as the
+ * store being unavailable, and the caller's retry finds out.
+ */
 export const saveOutcomes = async (
   collections: Collections,
   given: readonly StoredOutcome[],
 ): Promise<(StoredOutcome | undefined)[]> => {
   if (given.length === 0) return [];
-  const docs = given.map((o) => ({ _id: o.key, fingerprint: o.fingerprint, outcome: o.outcome }));
-  const taken = new Set<number>();
+  const time = new Date();
+  const docs: OutcomesDoc[] = given.map((o) => ({
+    _id: new ObjectId(),
+    kind: "outcomes",
+    time,
+    outcomes: [o],
+  }));
+  let refusedAt = new Set<number>();
+  let unsure = new Set<number>();
   try {
-    await collections.outcomes.insertMany(docs, { ordered: false, ...durable });
+    await collections.commits.insertMany(docs, { ordered: false });
   } catch (error) {
-    // First writer wins: a key that is already there keeps its first outcome.
-    const errors = error instanceof MongoBulkWriteError ? [error.writeErrors].flat() : [];
-    if (errors.length === 0 || errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
-    for (const e of errors) taken.add(e.index);
+    const { refused, unknown } = bulkVerdicts(error, docs.length);
+    for (const [i, e] of refused) {
+      const index = duplicateIndex(e.errmsg);
+      if (e.code !== 11000 || (index !== "outcome_key" && index !== "_id_")) throw error;
+      if (index === "outcome_key") refusedAt.add(i);
+    }
+    refusedAt = new Set(refusedAt);
+    unsure = unknown;
+    for (const i of unsure) {
+      const doc = docs[i] as OutcomesDoc;
+      const mine = await collections.commits
+        .findOne({ _id: doc._id }, { projection: { _id: 1 } })
+        .catch(() => null);
+      if (mine) continue;
+      const earlier = await findOutcome(collections, (given[i] as StoredOutcome).key).catch(() => undefined);
+      if (!earlier) {
+        throw new StoreUnavailableError(`the outcome's write could not be confirmed: ${errorMessage(error)}`);
+      }
+      refusedAt.add(i);
+    }
   }
   return Promise.all(
-    given.map((o, i) => (taken.has(i) ? findOutcome(collections, o.key) : Promise.resolve(undefined))),
+    given.map(async (o, i) => (refusedAt.has(i) ? findOutcome(collections, o.key) : undefined)),
   );
 };

@@ -32,14 +32,16 @@ CREATE TABLE IF NOT EXISTS snapshots (
   snapshot_version INTEGER NOT NULL,
   state            TEXT    NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (
-  name  TEXT PRIMARY KEY,
-  value TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS relay_checkpoints (
+  name  TEXT    PRIMARY KEY,
+  value TEXT    NOT NULL,
+  fence INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS leases (
+CREATE TABLE IF NOT EXISTS relay_leases (
   name       TEXT    PRIMARY KEY,
   owner      TEXT    NOT NULL,
-  expires_at INTEGER NOT NULL
+  expires_at INTEGER NOT NULL,
+  token      INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outcomes (
   key         TEXT PRIMARY KEY,

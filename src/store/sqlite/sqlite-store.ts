@@ -4,10 +4,12 @@ import { dirname } from "node:path";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import type { AppendRequest, AppendResult, ReadStreamOptions, StreamInfo } from "../event-store.ts";
-import { StoreOverloadedError, StoreUnavailableError } from "../event-store.ts";
+import { StoreOverloadedError } from "../event-store.ts";
 import type { StoredOutcome } from "../outcome-store.ts";
+import { FencedError } from "../relay-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
+import { WriteHealth } from "../write-health.ts";
 import { startCheckpointer } from "./checkpointer.ts";
 import { CommittedTail } from "./committed-tail.ts";
 import { openDatabase, type WriteOp, type WriteResult, type WrittenAppend } from "./writer.ts";
@@ -108,15 +110,11 @@ export class SqliteStore implements Store {
   private readonly committer: Batcher<WriteOp, WriteResult>;
   private readonly sql: ReturnType<typeof prepare>;
   private readonly tail = new CommittedTail(16_384);
-  private readonly onWritable: (cause: string | undefined) => void;
-  private readonly healthyAfterMs: number;
-  /** While writes fail for a reason that outlasts a retry: why, and when one last failed. */
-  private unwritable: { cause: string; lastFailedAt: number } | undefined;
+  private readonly health: WriteHealth;
 
   constructor(options: SqliteStoreOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
-    this.onWritable = options.onWritable ?? (() => {});
-    this.healthyAfterMs = options.healthyAfterMs ?? 2_000;
+    this.health = new WriteHealth(options.onWritable, options.healthyAfterMs);
     this.db = openDatabase(options.path);
     this.sql = prepare(this.db);
     this.writer = new WriterClient(options.path);
@@ -134,23 +132,20 @@ export class SqliteStore implements Store {
   private async write(op: WriteOp): Promise<WriteResult> {
     try {
       const result = await this.committer.submit(op);
-      if (this.unwritable && Date.now() - this.unwritable.lastFailedAt >= this.healthyAfterMs) {
-        this.unwritable = undefined;
-        this.onWritable(undefined);
-      }
+      this.health.succeeded();
       return result;
     } catch (error) {
       const cause = causeOf(error);
       if (cause === undefined) throw error;
-      if (!this.unwritable) this.onWritable(cause);
-      this.unwritable = { cause, lastFailedAt: Date.now() };
-      throw new StoreUnavailableError(`the event store cannot write: ${cause}`, { cause: error });
+      throw this.health.failed(cause, error);
     }
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
     const written = await this.write({ kind: "append", request });
-    if (typeof written !== "object" || Array.isArray(written)) throw new Error("append produced no result");
+    if (typeof written !== "object" || written === null || Array.isArray(written)) {
+      throw new Error("append produced no result");
+    }
     const { lastPosition, ...result }: WrittenAppend = written;
     if (result.ok && lastPosition !== undefined)
       this.tail.remember(request, result.version, result.time, lastPosition);
@@ -225,12 +220,15 @@ export class SqliteStore implements Store {
   }
 
   /** Goes through the group committer, so it shares the next batch's fsync. */
-  async saveCheckpoint(name: string, value: string): Promise<void> {
-    await this.write({ kind: "checkpoint", name, value });
+  async saveCheckpoint(name: string, value: string, fence = 0): Promise<void> {
+    if ((await this.write({ kind: "checkpoint", name, value, fence })) === false) {
+      throw new FencedError(`${name}: saved under a newer lease`);
+    }
   }
 
-  async tryLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.write({ kind: "takeLease", name, owner, ttlMs })) === true;
+  async tryLease(name: string, owner: string, ttlMs: number): Promise<number | undefined> {
+    const token = await this.write({ kind: "takeLease", name, owner, ttlMs });
+    return typeof token === "number" ? token : undefined;
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
@@ -240,14 +238,10 @@ export class SqliteStore implements Store {
   /** Reads; and while writes have been failing, writes a row, so it says when they work again. */
   async ping(): Promise<void> {
     this.db.query("SELECT 1").get();
-    if (!this.unwritable) return;
+    if (!this.health.problem) return;
     await this.write({ kind: "probe" });
-    if (this.unwritable) {
-      const ago = Date.now() - this.unwritable.lastFailedAt;
-      throw new StoreUnavailableError(
-        `the event store cannot write: ${this.unwritable.cause}, ${ago} ms ago`,
-      );
-    }
+    const problem = this.health.problem;
+    if (problem) throw problem;
   }
 
   async close(): Promise<void> {
@@ -284,7 +278,7 @@ const prepare = (db: Database) => ({
     { version: number; snapshot_version: number; state: string },
     [string]
   >,
-  checkpoint: db.prepare("SELECT value FROM checkpoints WHERE name = ?") as Statement<
+  checkpoint: db.prepare("SELECT value FROM relay_checkpoints WHERE name = ?") as Statement<
     { value: string },
     [string]
   >,

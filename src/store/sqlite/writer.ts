@@ -10,7 +10,7 @@ export type WriteOp =
   | { readonly kind: "append"; readonly request: AppendRequest }
   | { readonly kind: "outcomes"; readonly outcomes: readonly StoredOutcome[] }
   | { readonly kind: "snapshot"; readonly snapshot: Snapshot }
-  | { readonly kind: "checkpoint"; readonly name: string; readonly value: string }
+  | { readonly kind: "checkpoint"; readonly name: string; readonly value: string; readonly fence: number }
   | { readonly kind: "takeLease"; readonly name: string; readonly owner: string; readonly ttlMs: number }
   | { readonly kind: "releaseLease"; readonly name: string; readonly owner: string }
   /** Writes a row, to learn whether the file takes writes again (after a full disk, say). */
@@ -23,10 +23,11 @@ export const probeCheckpoint = "eventfold.store-probe";
 export type WrittenAppend = AppendResult & { readonly lastPosition?: number };
 
 /**
- * An append's result; whether a lease is held after `takeLease`; for `outcomes`, per outcome, null
- * where it was stored, or the earlier one its key holds (JSON); nothing for the others.
+ * An append's result; after `takeLease`, the fencing token if it is held (else null); after
+ * `checkpoint`, whether it was saved (not fenced off); for `outcomes`, per outcome, null where it was
+ * stored, or the earlier one its key holds (JSON); nothing for the others.
  */
-export type WriteResult = WrittenAppend | boolean | (string | null)[] | undefined;
+export type WriteResult = WrittenAppend | boolean | number | null | (string | null)[] | undefined;
 
 /** Opens a connection with the settings every connection to the file needs, creating the schema. */
 export const openDatabase = (path: string): Database => {
@@ -88,7 +89,7 @@ export class SqliteWriter {
             : (this.sql.earlierOutcome.get(o.key)?.row ?? null),
         );
       case "probe":
-        this.sql.upsertCheckpoint.run(probeCheckpoint, time);
+        this.sql.saveCheckpoint.get(probeCheckpoint, time, 0);
         return undefined;
       case "snapshot": {
         const s = op.snapshot;
@@ -96,11 +97,10 @@ export class SqliteWriter {
         return undefined;
       }
       case "checkpoint":
-        this.sql.upsertCheckpoint.run(op.name, op.value);
-        return undefined;
+        return this.sql.saveCheckpoint.get(op.name, op.value, op.fence) !== null;
       case "takeLease": {
-        const row = this.sql.takeLease.get(op.name, op.owner, now + op.ttlMs, op.owner, now);
-        return row?.owner === op.owner;
+        const row = this.sql.takeLease.get(op.name, op.owner, now + op.ttlMs, now);
+        return row?.owner === op.owner ? row.token : null;
       }
       case "releaseLease":
         this.sql.releaseLease.run(op.name, op.owner);
@@ -191,17 +191,24 @@ const prepare = (db: Database) => ({
        snapshot_version = excluded.snapshot_version, state = excluded.state
      WHERE excluded.version > snapshots.version`,
   ),
-  upsertCheckpoint: db.prepare(
-    "INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+  // Saved unless a newer lease's token saved it since; RETURNING is empty when fenced off.
+  saveCheckpoint: db.query<{ fence: number }, [string, string, number]>(
+    `INSERT INTO relay_checkpoints (name, value, fence) VALUES (?1, ?2, ?3)
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value, fence = excluded.fence
+     WHERE relay_checkpoints.fence <= excluded.fence
+     RETURNING fence`,
   ),
-  // Takes a free or expired lease, or renews our own; RETURNING shows who holds it afterwards.
-  takeLease: db.query<{ owner: string }, [string, string, number, string, number]>(
-    `INSERT INTO leases (name, owner, expires_at) VALUES (?1, ?2, ?3)
-     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-     WHERE leases.owner = ?4 OR leases.expires_at < ?5
-     RETURNING owner`,
+  // Takes a free or expired lease (a new token), or renews our own (the same); RETURNING shows who
+  // holds it afterwards.
+  takeLease: db.query<{ owner: string; token: number }, [string, string, number, number]>(
+    `INSERT INTO relay_leases (name, owner, expires_at, token) VALUES (?1, ?2, ?3, 1)
+     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
+       token = CASE WHEN relay_leases.owner = excluded.owner THEN relay_leases.token ELSE relay_leases.token + 1 END
+     WHERE relay_leases.owner = ?2 OR relay_leases.expires_at < ?4
+     RETURNING owner, token`,
   ),
-  releaseLease: db.prepare("DELETE FROM leases WHERE name = ? AND owner = ?"),
+  // Expired at once, not forgotten: the next holder's token must still be newer.
+  releaseLease: db.prepare("UPDATE relay_leases SET expires_at = 0 WHERE name = ? AND owner = ?"),
   insertOutcome: db.prepare("INSERT INTO outcomes (key, fingerprint, outcome) VALUES (?, ?, ?)"),
   insertOutcomeIfAbsent: db.prepare(
     "INSERT INTO outcomes (key, fingerprint, outcome) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
