@@ -5,11 +5,25 @@ export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1-64 characters of 
 /** Integer minor units (cents), 1 to 10^12 per command. */
 export const Amount = z.number().int().min(1).max(1_000_000_000_000);
 export const Currency = z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code: three capital letters");
-const Reference = z.string().max(200);
+/**
+ * Text a person reads back (an owner, a reference): no control characters (NUL, CR, LF…) and no
+ * bidirectional overrides, which can make a name display as another.
+ */
+const printable = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .regex(
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: they are what this refuses
+      /^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$/,
+      "no control characters or bidirectional overrides",
+    );
+const Reference = printable(0, 200);
 
 export const OpenAccountBody = z.strictObject({
   accountId: Id.optional(),
-  owner: z.string().min(1).max(200),
+  owner: printable(1, 200),
   currency: Currency,
 });
 export const MoneyMovementBody = z.strictObject({ amount: Amount, reference: Reference.optional() });

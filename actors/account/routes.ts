@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { sendCommand } from "../../src/http/outcome.ts";
 import { fail } from "../../src/http/problem.ts";
+import { queryInteger } from "../../src/http/query.ts";
 import { defineRoute, type HttpRoute, type Reply } from "../../src/http/route.ts";
 import { AccountParams, CloseAccountBody, MoneyMovementBody, OpenAccountBody } from "./commands.ts";
 import { account } from "./index.ts";
@@ -105,8 +106,8 @@ const close = defineRoute({
 });
 
 const EventsQuery = z.strictObject({
-  after: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  after: queryInteger(0).default(0),
+  limit: queryInteger(1, 1000).default(100),
 });
 
 const getEvents = defineRoute({
@@ -133,7 +134,7 @@ const getEvents = defineRoute({
   },
 });
 
-const StateQuery = z.strictObject({ atVersion: z.coerce.number().int().min(1).optional() });
+const StateQuery = z.strictObject({ atVersion: queryInteger(1).optional() });
 
 const getState = defineRoute({
   method: "get",

@@ -2,9 +2,10 @@ import { z } from "zod";
 import { AccountParams } from "../../actors/account/commands.ts";
 import type { HotDocument, HotLookup } from "../../src/hot-lookup/hot-lookup.ts";
 import { fail } from "../../src/http/problem.ts";
+import { queryInteger } from "../../src/http/query.ts";
 import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
 
-const ReadQuery = z.strictObject({ minVersion: z.coerce.number().int().min(1).optional() });
+const ReadQuery = z.strictObject({ minVersion: queryInteger(1).optional() });
 const READ_YOUR_WRITES_MS = 5_000;
 
 const view = (accountId: string, d: HotDocument) => ({

@@ -1,25 +1,27 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { z } from "zod";
 import { Currency } from "../../actors/account/commands.ts";
+import { instant, queryInteger } from "../../src/http/query.ts";
 import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
 import { bucketCount, eventCounts, MAX_BUCKETS, topAccounts, volume } from "./queries.ts";
 
-const Instant = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
-const Range = { from: Instant, to: Instant };
-const ordered = <T extends { from: Date; to: Date }>(q: T) => q.from < q.to;
+const Range = { from: instant, to: instant };
+// Object refinements run even when a field failed: they judge only what parsed.
+const valid = (d: unknown): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
+const ordered = (q: { from: Date; to: Date }) => !valid(q.from) || !valid(q.to) || q.from < q.to;
 const order = { message: "from must be before to", path: ["to"] };
 
 const VolumeQuery = z
   .strictObject({ ...Range, interval: z.enum(["minute", "hour", "day"]), currency: Currency.optional() })
   .refine(ordered, order)
-  .refine((q) => bucketCount(q.from, q.to, q.interval) <= MAX_BUCKETS, {
+  .refine((q) => !valid(q.from) || !valid(q.to) || bucketCount(q.from, q.to, q.interval) <= MAX_BUCKETS, {
     message: `at most ${MAX_BUCKETS} buckets per answer: widen the interval or narrow the range`,
     path: ["interval"],
   });
 const CountsQuery = z.strictObject(Range).refine(ordered, order);
 const TopQuery = z.strictObject({
   by: z.enum(["balance", "volume"]),
-  limit: z.coerce.number().int().min(1).max(100),
+  limit: queryInteger(1, 100),
   currency: Currency.optional(),
 });
 

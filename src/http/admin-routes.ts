@@ -3,6 +3,7 @@ import type { Broker } from "../broker/broker.ts";
 import type { DeadLetters } from "../broker/dead-letters.ts";
 import type { Projector } from "../projector/projector.ts";
 import { fail } from "./problem.ts";
+import { queryInteger } from "./query.ts";
 import { defineRoute, type HttpRoute } from "./route.ts";
 
 const tag = "admin";
@@ -32,7 +33,7 @@ export const adminRoutes = (
       role: "admin",
       query: z.strictObject({
         projection: Name.optional(),
-        limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+        limit: queryInteger(1, 10_000).default(1000),
       }),
       responses: {
         200: "{ deadLetters: { <projection>: [{ event, error, attempts, deadLetteredAt }] } }",

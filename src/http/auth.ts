@@ -22,7 +22,8 @@ export const createAuthenticator = (keys: readonly ApiKey[]) => {
     digest: digest(key.token),
   }));
   return (authorization: string | undefined): Principal | undefined => {
-    const match = /^Bearer ([\x21-\x7e]+)$/.exec(authorization ?? "");
+    // The scheme is case-insensitive (RFC 9110); the token is not.
+    const match = /^Bearer +([\x21-\x7e]+)$/i.exec(authorization ?? "");
     if (!match?.[1]) return undefined;
     const presented = digest(match[1]);
     let found: Principal | undefined;

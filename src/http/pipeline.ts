@@ -7,7 +7,7 @@ import type { CommandMetadata, IdempotencyRequest } from "../runtime/command.ts"
 import { callerKey } from "../runtime/idempotency.ts";
 import { createAuthenticator, mayCall } from "./auth.ts";
 import { fingerprint } from "./idempotency.ts";
-import { fail } from "./problem.ts";
+import { fail, ProblemError, problem } from "./problem.ts";
 import { parseIdempotencyKey, parseIfMatch, readJsonBody, validate } from "./request.ts";
 import type { HttpRoute, Reply } from "./route.ts";
 
@@ -40,7 +40,12 @@ export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undef
       let principal: string | undefined;
       if (authenticate) {
         const found = authenticate(c.req.header("authorization"));
-        if (!found) fail(401, "unauthorized", "send Authorization: Bearer <token>");
+        if (!found) {
+          throw new ProblemError({
+            ...problem(401, "unauthorized", "send Authorization: Bearer <token>"),
+            headers: { "WWW-Authenticate": 'Bearer realm="eventfold"' },
+          });
+        }
         if (!mayCall(found.role, route.role))
           fail(403, "forbidden", `this route needs the ${route.role} role`);
         principal = found.name;

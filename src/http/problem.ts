@@ -56,12 +56,9 @@ const statusOfKind: Record<Rejection["kind"], number> = {
 export const rejectionProblem = (rejection: Rejection): Reply =>
   problem(statusOfKind[rejection.kind], rejection.code, rejection.detail);
 
-/** Thrown anywhere in a request to answer with a problem; carries optional response headers. */
+/** Thrown anywhere in a request to answer with a problem (and the reply's headers, if any). */
 export class ProblemError extends Error {
-  constructor(
-    readonly reply: Reply,
-    readonly headers: Record<string, string> = {},
-  ) {
+  constructor(readonly reply: Reply) {
     super((reply.body as Problem).detail);
   }
 }

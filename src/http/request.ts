@@ -37,6 +37,49 @@ const isJson = (contentType: string | undefined): boolean =>
   contentType !== undefined && /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i.test(contentType.trim());
 
 /**
+ * The first key an object of this (valid) JSON text names twice, with its path; JSON.parse keeps
+ * the last silently, so `{"amount":-1,"amount":5}` would pass as 5. A scan of the text: strings are
+ * decoded as JSON does, and each object's keys are kept while it is open.
+ */
+export const duplicateKey = (text: string): string | undefined => {
+  type Open = { keys: Set<string> | undefined; expectKey: boolean; path: string };
+  const open: Open[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    const top = open.at(-1);
+    if (char === "{") open.push({ keys: new Set(), expectKey: true, path: top ? `${top.path}` : "" });
+    else if (char === "[") open.push({ keys: undefined, expectKey: false, path: top?.path ?? "" });
+    else if (char === "}" || char === "]") open.pop();
+    else if (char === "," && top?.keys) top.expectKey = true;
+    else if (char === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        const path = top.path ? `${top.path}.${key}` : key;
+        if (top.keys.has(key)) return path;
+        top.keys.add(key);
+        top.expectKey = false;
+        // Whatever opens next (the value) is under this key.
+        const after = text.slice(end + 1).match(/^\s*:\s*([[{])/);
+        if (after) {
+          const opening = end + 1 + (after.index ?? 0) + after[0].length - 1;
+          open.push({
+            keys: after[1] === "{" ? new Set() : undefined,
+            expectKey: after[1] === "{",
+            path,
+          });
+          i = opening;
+          continue;
+        }
+      }
+      i = end;
+    }
+  }
+  return undefined;
+};
+
+/**
  * Reads a JSON body. No body at all counts as `{}` (so `POST …/close` needs none); a body in any other
  * media type is 415, one that does not parse is 400. Size is enforced before this by the body limit.
  */
@@ -46,11 +89,23 @@ export const readJsonBody = async (c: Context): Promise<unknown> => {
   if (!isJson(c.req.header("content-type"))) {
     return fail(415, "unsupported_media_type", "send the body as application/json");
   }
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     return fail(400, "validation_failed", "the body is not valid JSON", [
       { in: "body", path: "(body)", message: "not valid JSON" },
     ]);
   }
+  const twice = duplicateKey(text);
+  if (twice !== undefined) {
+    fail(400, "validation_failed", "the body names a key twice", [
+      {
+        in: "body",
+        path: twice,
+        message: "this key is given twice; JSON that means one value gives it once",
+      },
+    ]);
+  }
+  return body;
 };
