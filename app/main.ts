@@ -1,4 +1,5 @@
-import { type Config, ConfigError, loadConfig } from "../src/config.ts";
+import { type Config, loadConfig } from "../src/config.ts";
+import { StartupError } from "../src/lib/errors.ts";
 import type { ServiceRole } from "./service.ts";
 
 const roles: readonly ServiceRole[] = ["all", "edge", "projector"];
@@ -16,13 +17,15 @@ let config: Config;
 try {
   config = loadConfig();
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
+  if (!(error instanceof StartupError)) throw error;
   config = refuse(error.message);
 }
 
 // Loaded only once the settings are known to be good: nothing is opened before then.
 const { startService } = await import("./service.ts");
-const service = await startService(config, { role });
+const service = await startService(config, { role }).catch((error: unknown) =>
+  error instanceof StartupError ? refuse(error.message) : Promise.reject(error),
+);
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, async () => {

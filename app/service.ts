@@ -7,6 +7,7 @@ import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/
 import { adminRoutes } from "../src/http/admin-routes.ts";
 import { createApp, type ReadinessCheck } from "../src/http/app.ts";
 import type { HttpRoute } from "../src/http/route.ts";
+import { StartupError } from "../src/lib/errors.ts";
 import { createLogger } from "../src/observability/log.ts";
 import { createMetrics, observeGauge, observeLabelledGauge } from "../src/observability/metrics.ts";
 import type { Projection } from "../src/projector/projection.ts";
@@ -38,10 +39,42 @@ export interface ServiceOptions {
 
 const embeddedOnlyInOneProcess = (config: Config) => {
   if (!config.redisUrl || !config.clickhouseUrl) {
-    throw new Error(
+    throw new StartupError(
       "npm run edge needs REDIS_URL and CLICKHOUSE_URL: the embedded read models live inside the projector's " +
         "process. Run everything in one process with npm start, or point both at servers.",
     );
+  }
+};
+
+/**
+ * Takes the port before anything else is opened, so that a port in use is said at once; until the
+ * service is wired, every request is answered 503.
+ */
+const listen = (config: Config) => {
+  let handle = (_: Request): Response | Promise<Response> =>
+    new Response(JSON.stringify({ status: "starting" }), {
+      status: 503,
+      headers: { "Content-Type": "application/json", "Retry-After": "1" },
+    });
+  try {
+    const server = Bun.serve({
+      port: config.port,
+      hostname: config.host,
+      fetch: (request) => handle(request),
+      // The edge checks bodies against EVENTFOLD_MAX_BODY_BYTES; this only stops absurd uploads early.
+      maxRequestBodySize: Math.max(1024 * 1024, config.maxBodyBytes),
+    });
+    return {
+      server,
+      serve: (fetch: (request: Request) => Response | Promise<Response>) => {
+        handle = fetch;
+      },
+    };
+  } catch (error) {
+    if ((error as { code?: string }).code === "EADDRINUSE") {
+      throw new StartupError(`port ${config.port} on ${config.host} is already in use (PORT)`);
+    }
+    throw error;
   }
 };
 
@@ -51,6 +84,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   if (role === "edge") embeddedOnlyInOneProcess(config);
   const runsEdge = role !== "projector";
   const runsProjector = role !== "edge";
+  const { server, serve } = listen(config);
 
   const log = createLogger(config.logLevel);
   const metrics = createMetrics();
@@ -139,13 +173,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   }
 
   const app = createApp(engine, { readiness, routes });
-  const server = Bun.serve({
-    port: config.port,
-    hostname: config.host,
-    fetch: app.fetch,
-    // The edge checks bodies against EVENTFOLD_MAX_BODY_BYTES; this only stops absurd uploads early.
-    maxRequestBodySize: Math.max(1024 * 1024, config.maxBodyBytes),
-  });
+  serve(app.fetch);
   const url = `http://127.0.0.1:${server.port}`;
 
   if (config.apiKeys)

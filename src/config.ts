@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { z } from "zod";
+import { StartupError } from "./lib/errors.ts";
 
 export type Role = "reader" | "writer" | "admin";
 
@@ -43,7 +44,7 @@ const apiKeys = z.string().transform((raw, ctx): ApiKey[] => {
     if (!name || !token || !roles.includes(role as Role)) {
       ctx.addIssue({
         code: "custom",
-        message: `entry ${i + 1} ("${name ?? ""}:…") is not name:role:token with role reader, writer or admin`,
+        message: `entry ${i + 1} is not name:role:token with role reader, writer or admin`,
       });
       return z.NEVER;
     }
@@ -71,18 +72,31 @@ export const settings = {
   },
   mongoUrl: {
     env: "MONGO_URL",
+    secret: true,
     schema: url.optional(),
     doc: "event store; unset: SQLite in the data directory",
   },
-  amqpUrl: { env: "AMQP_URL", schema: url.optional(), doc: "broker (RabbitMQ); unset: in-process" },
+  amqpUrl: {
+    env: "AMQP_URL",
+    secret: true,
+    schema: url.optional(),
+    doc: "broker (RabbitMQ); unset: in-process",
+  },
   clickhouseUrl: {
     env: "CLICKHOUSE_URL",
+    secret: true,
     schema: url.optional(),
     doc: "analytics (ClickHouse); unset: chDB",
   },
-  redisUrl: { env: "REDIS_URL", schema: url.optional(), doc: "hot lookups (Redis); unset: in-process" },
+  redisUrl: {
+    env: "REDIS_URL",
+    secret: true,
+    schema: url.optional(),
+    doc: "hot lookups (Redis); unset: in-process",
+  },
   apiKeys: {
     env: "EVENTFOLD_API_KEYS",
+    secret: true,
     schema: apiKeys.optional(),
     doc: "`name:role:token,…`, roles `reader` < `writer` < `admin`; unset: auth off (a warning at start)",
   },
@@ -288,7 +302,7 @@ export const settings = {
   chdbPath: {
     env: "EVENTFOLD_CHDB_PATH",
     schema: text,
-    default: (env: Env) => join(env.EVENTFOLD_DATA_DIR || join(process.cwd(), "data"), "chdb"),
+    default: (env: Env) => join(env.EVENTFOLD_DATA_DIR || settings.dataDir.default(), "chdb"),
     docDefault: "`$EVENTFOLD_DATA_DIR/chdb`",
     doc: "chDB's data directory (one process at a time)",
   },
@@ -303,7 +317,7 @@ export type Config = {
 };
 
 /** A setting that is not valid: the message names the variable and says what is allowed. */
-export class ConfigError extends Error {
+export class ConfigError extends StartupError {
   override readonly name = "ConfigError";
 }
 
@@ -319,7 +333,8 @@ export const loadConfig = (env: Env = process.env): Config => {
     const raw = given ?? (typeof fallback === "function" ? fallback(env) : fallback);
     const parsed = (setting.schema as z.ZodType).safeParse(raw);
     if (!parsed.success) {
-      const shown = setting.env === "EVENTFOLD_API_KEYS" ? "" : ` (got "${raw}")`;
+      // A URL may hold a password and the API keys are tokens: their values are never printed.
+      const shown = "secret" in setting ? "" : ` (got "${raw}")`;
       throw new ConfigError(
         `${setting.env}: expected ${parsed.error.issues[0]?.message ?? "a valid value"}${shown}`,
       );

@@ -52,6 +52,10 @@ if (url) {
 
     test("a URL without a database path keeps its data in eventfold, not in test", async () => {
       const bare = url.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]*)\/[^?]*/, "$1/");
+      // The test makes `eventfold` only where it is not there already, and then drops what it made.
+      const existed = (await client.db().admin().listDatabases()).databases.some(
+        (d) => d.name === "eventfold",
+      );
       const store = await MongoStore.connect({ url: bare });
       try {
         await store.saveCheckpoint(`probe-${database}`, "1");
@@ -66,6 +70,7 @@ if (url) {
           .collection("relay_checkpoints")
           .deleteOne({ _id: `probe-${database}` as never });
         await store.close();
+        if (!existed) await client.db("eventfold").dropDatabase();
       }
     });
 
@@ -98,26 +103,26 @@ if (url) {
         final: false,
         events: [{ ...event("Late"), version: 1 }],
       };
-      expect(c.commits.insertOne(late)).rejects.toThrow(/E11000 .* index: positions /);
+      await expect(c.commits.insertOne(late)).rejects.toThrow(/E11000 .* index: positions /);
     });
 
     test("an append whose positions a reader tombstoned is written again at new ones", async () => {
       const { c } = await fresh();
       const reader = new HoleReader(c, 0);
-      // A reader gave up on positions 1-5 before this writer took them.
+      // A reader gave up on position 1 before this writer took it.
       await c.commits.insertOne({
         _id: new ObjectId(),
         kind: "tombstone",
         position: 1,
-        lastPosition: 5,
-        positions: [1, 2, 3, 4, 5],
+        lastPosition: 1,
+        positions: [1],
         time: new Date(),
       });
       const [written] = await writeBatch(c, [
         { streamId: "s-moved", aggregateType: "t", expectedVersion: 0, events: [event("Moved")] },
       ]);
       expect(written).toMatchObject({ ok: true });
-      expect((await reader.readAll(0, 10)).map((e) => [e.type, e.position])).toEqual([["Moved", 6]]);
+      expect((await reader.readAll(0, 10)).map((e) => [e.type, e.position])).toEqual([["Moved", 2]]);
     });
 
     test("a follow-up read that fails fails only the append that needed it, never a written one", async () => {

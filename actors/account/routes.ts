@@ -147,7 +147,7 @@ const getState = defineRoute({
   responses: { 200: "the account at that version", 404: "not_found, or atVersion past the last event" },
   handle: async (ctx) => {
     const { atVersion } = ctx.query;
-    const { state, version, updatedAt } = await ctx.queries.replay(account, ctx.params.id, atVersion);
+    const { state, version, updatedAt } = await ctx.queries.asOf(account, ctx.params.id, atVersion);
     if (version === 0) fail(404, "not_found", "no such account");
     if (atVersion !== undefined && version < atVersion) {
       fail(404, "not_found", `the account has ${version} events, fewer than ${atVersion}`);

@@ -9,6 +9,11 @@ export const TransferParams = z.strictObject({ id: Id });
 export type TransferCommand =
   | { readonly type: "RequestTransfer"; readonly from: string; readonly to: string; readonly amount: number }
   | { readonly type: "RecordDebit"; readonly currency: string }
-  | { readonly type: "RejectTransfer"; readonly code: string; readonly detail: string }
+  | {
+      readonly type: "RejectTransfer";
+      readonly kind: "not_found" | "conflict";
+      readonly code: string;
+      readonly detail: string;
+    }
   | { readonly type: "CompleteTransfer" }
   | { readonly type: "RecordRefund"; readonly code: string; readonly detail: string };

@@ -10,6 +10,7 @@ const completed: TransferEvent = { type: "TransferCompleted" };
 const refunded: TransferEvent = { type: "TransferRefunded", code: "account_closed", detail: "b is closed" };
 const rejectedEvent: TransferEvent = {
   type: "TransferRejected",
+  kind: "conflict",
   code: "insufficient_funds",
   detail: "short",
 };
@@ -30,7 +31,7 @@ describe("each step only from the status before it; a step already taken is a no
     { given: [requested], command: { type: "RecordDebit", currency: "EUR" }, events: [debited] },
     {
       given: [requested],
-      command: { type: "RejectTransfer", code: "insufficient_funds", detail: "short" },
+      command: { type: "RejectTransfer", kind: "conflict", code: "insufficient_funds", detail: "short" },
       events: [rejectedEvent],
     },
     { given: [requested, debited], command: { type: "CompleteTransfer" }, events: [completed] },

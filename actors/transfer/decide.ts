@@ -21,7 +21,7 @@ export const decide = (state: TransferState, command: TransferCommand): Decision
       ]);
     case "RejectTransfer":
       return step(state, "requested", "rejected", [
-        { type: "TransferRejected", code: command.code, detail: command.detail },
+        { type: "TransferRejected", kind: command.kind, code: command.code, detail: command.detail },
       ]);
     case "CompleteTransfer":
       return step(state, "debited", "completed", [{ type: "TransferCompleted" }]);

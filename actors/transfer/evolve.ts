@@ -6,7 +6,11 @@ export const evolve = (state: TransferState, event: TransferEvent): TransferStat
     case "TransferRequested":
       return { ...state, status: "requested", from: event.from, to: event.to, amount: event.amount };
     case "TransferRejected":
-      return { ...state, status: "rejected", reason: { code: event.code, detail: event.detail } };
+      return {
+        ...state,
+        status: "rejected",
+        reason: { ...(event.kind ? { kind: event.kind } : {}), code: event.code, detail: event.detail },
+      };
     case "TransferDebitRecorded":
       return { ...state, status: "debited", currency: event.currency };
     case "TransferCompleted":

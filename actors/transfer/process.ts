@@ -79,13 +79,17 @@ const debit = async (api: DomainApi, id: string, state: TransferState, metadata:
   const result = await accountStep(api, id, "debit", state.from, command, metadata);
   const next: TransferCommand = result.ok
     ? { type: "RecordDebit", currency: result.currency }
-    : { type: "RejectTransfer", code: result.rejection.code, detail: result.rejection.detail };
+    : { type: "RejectTransfer", ...rejectedAs(result.rejection) };
   return { result, record: () => record(api, id, next, metadata) };
 };
 
-/** Why a rejected transfer was refused, as the debit said it. */
+/** A debit's refusal as the transfer keeps it (an account refuses with `not_found` or `conflict`). */
+const rejectedAs = ({ kind, code, detail }: Rejection) =>
+  ({ kind: kind === "not_found" ? "not_found" : "conflict", code, detail }) as const;
+
+/** Why a rejected transfer was refused, as recorded: the one answer, the first time and every time after. */
 const rejectionOf = (state: TransferState): Rejection => ({
-  kind: state.reason?.code === "not_found" ? "not_found" : "conflict",
+  kind: state.reason?.kind ?? (state.reason?.code === "not_found" ? "not_found" : "conflict"),
   code: state.reason?.code ?? "conflict",
   detail: state.reason?.detail ?? "the transfer was rejected",
 });
@@ -108,7 +112,7 @@ export const decideTransfer = async (api: DomainApi, id: string): Promise<Outcom
     const debited = await debit(api, id, state, await stepMetadata(api, id));
     if (!debited.result.ok) {
       await debited.record();
-      return rejected(debited.result.rejection);
+      return rejected(rejectionOf((await api.queries.current(transfer, id)).state));
     }
     // Should recording fail, the process finds the transfer still requested and replays the debit.
     void debited
@@ -118,6 +122,17 @@ export const decideTransfer = async (api: DomainApi, id: string): Promise<Outcom
   } else if (!isFinal(state)) api.processes.start(transferProcess, id);
   return { kind: "accepted", id, version, state };
 };
+
+/** A transfer was requested (durably) but its decision failed: its process decides it in the background. */
+export class TransferUndecided extends Error {
+  override readonly name = "TransferUndecided";
+  constructor(
+    readonly transferId: string,
+    override readonly cause: unknown,
+  ) {
+    super(`transfer ${transferId} was recorded but not yet decided`);
+  }
+}
 
 export interface TransferRequest {
   readonly from: string;
@@ -143,7 +158,15 @@ export const requestTransfer = async (
     command: { type: "RequestTransfer", from, to, amount },
   });
   if (requested.kind === "rejected") return requested;
-  const decided = await decideTransfer(api, requested.id);
+  let decided: Outcome<TransferState>;
+  try {
+    decided = await decideTransfer(api, requested.id);
+  } catch (error) {
+    // The request is kept: left alone it would wait for the next start. Its process decides it now,
+    // and the caller learns which transfer it was, to follow it or send it again.
+    api.processes.start(transferProcess, requested.id);
+    throw new TransferUndecided(requested.id, error);
+  }
   return decided.kind === "rejected" ? { ...decided, replayed: requested.replayed } : requested;
 };
 

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
+import { errorReply } from "../../src/http/errors.ts";
 import { toReply } from "../../src/http/outcome.ts";
-import { fail } from "../../src/http/problem.ts";
+import { fail, type Problem, ProblemError } from "../../src/http/problem.ts";
 import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
 import { TransferBody, TransferParams } from "./commands.ts";
 import { transfer } from "./index.ts";
-import { requestTransfer } from "./process.ts";
+import { requestTransfer, TransferUndecided } from "./process.ts";
 import type { TransferState } from "./state.ts";
 
 const tag = "transfers";
@@ -41,7 +42,22 @@ const startTransfer = defineRoute({
   handle: async (ctx) => {
     const { from, to, amount } = ctx.body;
     const id = ctx.body.transferId ?? transferIdFor(ctx.idempotency?.key);
-    const result = await requestTransfer(ctx, id, { from, to, amount }, ctx);
+    const result = await requestTransfer(ctx, id, { from, to, amount }, ctx).catch((error: unknown) => {
+      if (!(error instanceof TransferUndecided)) throw error;
+      const reply = errorReply(error.cause, ctx.signal);
+      if (reply.status >= 500 && reply.status !== 503) throw error.cause;
+      const body = reply.body as Problem;
+      const { transferId } = error;
+      throw new ProblemError({
+        ...reply,
+        body: {
+          ...body,
+          transferId,
+          detail: `${body.detail}; the transfer ${transferId} is recorded and will be decided: follow GET /v1/transfers/${transferId}, or send it again with the same Idempotency-Key or transferId`,
+        },
+        headers: { ...reply.headers, Location: `/v1/transfers/${transferId}` },
+      });
+    });
     return toReply(result, (accepted) => ({
       status: 202,
       body: { transferId: accepted.id, status: publicStatus(accepted.state) },

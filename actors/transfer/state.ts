@@ -11,7 +11,11 @@ export interface TransferState {
   readonly amount: number;
   readonly currency: string;
   /** Why it was rejected or refunded. */
-  readonly reason?: { readonly code: string; readonly detail: string };
+  readonly reason?: {
+    readonly kind?: "not_found" | "conflict";
+    readonly code: string;
+    readonly detail: string;
+  };
 }
 
 export const initialTransfer: TransferState = { status: "none", from: "", to: "", amount: 0, currency: "" };

@@ -1,7 +1,11 @@
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { ContentionError, MailboxFullError, ShuttingDownError } from "../runtime/errors.ts";
-import { StoreOverloadedError, StoreUnavailableError } from "../store/event-store.ts";
+import {
+  StoreOutcomeUnknownError,
+  StoreOverloadedError,
+  StoreUnavailableError,
+} from "../store/event-store.ts";
 import { ProblemError, problem } from "./problem.ts";
 import type { Reply } from "./route.ts";
 
@@ -22,11 +26,25 @@ export const errorReply = (error: unknown, signal: AbortSignal | undefined): Rep
   if (error instanceof MailboxFullError) {
     return withRetry(problem(429, "overloaded", "this account is receiving too many commands"));
   }
-  if (error instanceof StoreOverloadedError || error instanceof ContentionError) {
+  if (error instanceof StoreOverloadedError) {
     return withRetry(problem(503, "overloaded", "the write pipeline is full; retry shortly"));
   }
+  if (error instanceof ContentionError) {
+    return withRetry(problem(503, "overloaded", "too many writers on this aggregate at once; retry shortly"));
+  }
+  if (error instanceof StoreOutcomeUnknownError) {
+    return withRetry(
+      problem(
+        503,
+        "unavailable",
+        "the event store could not confirm the write: it was not acknowledged, and may or may not be kept; retry with the same Idempotency-Key to learn which",
+      ),
+    );
+  }
   if (error instanceof StoreUnavailableError) {
-    return withRetry(problem(503, "unavailable", "the event store cannot write now; nothing was kept"));
+    return withRetry(
+      problem(503, "unavailable", "the event store cannot write now; nothing was acknowledged"),
+    );
   }
   if (error instanceof ShuttingDownError) {
     return withRetry(problem(503, "unavailable", "the server is shutting down"));

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { ApiKey } from "../config.ts";
+import { toError } from "../lib/errors.ts";
 import type { DomainApi } from "../runtime/api.ts";
 import type { CommandMetadata, IdempotencyRequest } from "../runtime/command.ts";
 import { callerKey } from "../runtime/idempotency.ts";
@@ -35,7 +36,8 @@ export const send = (c: Context<EdgeEnv>, reply: Reply): Response => {
  */
 export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undefined) => {
   const authenticate = apiKeys ? createAuthenticator(apiKeys) : undefined;
-  return (route: HttpRoute) =>
+  const serve =
+    (route: HttpRoute) =>
     async (c: Context<EdgeEnv>): Promise<Response> => {
       let principal: string | undefined;
       if (authenticate) {
@@ -78,4 +80,12 @@ export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undef
       });
       return send(c, reply);
     };
+  // Hono hands only Errors to the app's error handler: anything else thrown becomes one.
+  return (route: HttpRoute) => {
+    const handler = serve(route);
+    return (c: Context<EdgeEnv>) =>
+      handler(c).catch((thrown: unknown) => {
+        throw toError(thrown);
+      });
+  };
 };

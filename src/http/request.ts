@@ -44,36 +44,33 @@ const isJson = (contentType: string | undefined): boolean =>
 export const duplicateKey = (text: string): string | undefined => {
   type Open = { keys: Set<string> | undefined; expectKey: boolean; path: string };
   const open: Open[] = [];
+  // What follows a key: its colon and, if the value is an object or an array, its opening bracket.
+  const afterKey = /\s*:\s*([[{])?/y;
   for (let i = 0; i < text.length; i++) {
     const char = text[i];
     const top = open.at(-1);
-    if (char === "{") open.push({ keys: new Set(), expectKey: true, path: top ? `${top.path}` : "" });
+    if (char === "{") open.push({ keys: new Set(), expectKey: true, path: top?.path ?? "" });
     else if (char === "[") open.push({ keys: undefined, expectKey: false, path: top?.path ?? "" });
     else if (char === "}" || char === "]") open.pop();
     else if (char === "," && top?.keys) top.expectKey = true;
     else if (char === '"') {
+      const start = i;
       let end = i + 1;
       while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
-      if (top?.keys && top.expectKey) {
-        const key = JSON.parse(text.slice(i, end + 1)) as string;
-        const path = top.path ? `${top.path}.${key}` : key;
-        if (top.keys.has(key)) return path;
-        top.keys.add(key);
-        top.expectKey = false;
-        // Whatever opens next (the value) is under this key.
-        const after = text.slice(end + 1).match(/^\s*:\s*([[{])/);
-        if (after) {
-          const opening = end + 1 + (after.index ?? 0) + after[0].length - 1;
-          open.push({
-            keys: after[1] === "{" ? new Set() : undefined,
-            expectKey: after[1] === "{",
-            path,
-          });
-          i = opening;
-          continue;
-        }
-      }
       i = end;
+      if (!top?.keys || !top.expectKey) continue;
+      const key = JSON.parse(text.slice(start, end + 1)) as string;
+      const path = top.path ? `${top.path}.${key}` : key;
+      if (top.keys.has(key)) return path;
+      top.keys.add(key);
+      top.expectKey = false;
+      afterKey.lastIndex = end + 1;
+      const opening = afterKey.exec(text)?.[1];
+      if (opening) {
+        // The value opens a container under this key's path.
+        open.push({ keys: opening === "{" ? new Set() : undefined, expectKey: opening === "{", path });
+        i = afterKey.lastIndex - 1;
+      }
     }
   }
   return undefined;

@@ -11,8 +11,8 @@ import { OutboxRelay } from "./outbox-relay.ts";
 const dir = mkdtempSync(join(tmpdir(), "eventfold-relay-"));
 
 /**
- * Moves manual time on in steps until `check` holds. The relay also waits on real I/O (SQLite, the
- * writer thread), so each step is a real turn of the event loop as well; no step sleeps.
+ * Moves manual time on in steps until `check` holds. The in-process broker settles deliveries on real
+ * turns of the event loop, so each step is one as well; no step sleeps.
  */
 const until = async (
   time: ManualScheduler,

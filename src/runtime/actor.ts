@@ -3,7 +3,7 @@ import type { NewEvent } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { OutcomeStore, StoredOutcome } from "../store/outcome-store.ts";
 import type { SnapshotStore } from "../store/snapshot-store.ts";
-import { type CommandRequest, type CommandResult, type Outcome, rejected, replay } from "./command.ts";
+import { type CommandRequest, type CommandResult, fromStored, type Outcome, rejected } from "./command.ts";
 import { ContentionError, MailboxFullError } from "./errors.ts";
 import { fold } from "./fold.ts";
 
@@ -132,33 +132,48 @@ export class Actor {
 
   private async process(jobs: Job[]): Promise<void> {
     let pending = jobs;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      if (attempt > this.options.maxAttempts) {
+    // Only lost races count: a key seen twice in a batch or already stored is not contention.
+    for (let clashes = 0; pending.length > 0; ) {
+      if (clashes >= this.options.maxAttempts) {
         const error = new ContentionError(`${this.streamId}: too many concurrent writers`);
         for (const job of pending) job.reject(error);
         return;
       }
       await this.ensureLoaded();
-      pending = await this.replayStored(pending);
-      pending = await this.attempt(pending);
+      pending = await this.answerStored(pending);
+      const { retry, clashed } = await this.attempt(pending);
+      pending = retry;
+      if (clashed) clashes += 1;
     }
   }
 
   /** Answers the jobs marked for a look-up whose key holds an outcome already; returns the rest. */
-  private async replayStored(jobs: Job[]): Promise<Job[]> {
+  private async answerStored(jobs: Job[]): Promise<Job[]> {
+    const stored = await Promise.all(
+      jobs.map((job) => {
+        const idem = job.request.idempotency;
+        const lookUp = job.lookUp && idem !== undefined;
+        job.lookUp = false;
+        return lookUp ? this.store.findOutcome(idem.key) : undefined;
+      }),
+    );
     const rest: Job[] = [];
-    for (const job of jobs) {
+    for (const [i, job] of jobs.entries()) {
+      const found = stored[i];
       const idem = job.request.idempotency;
-      const stored = job.lookUp && idem ? await this.store.findOutcome(idem.key) : undefined;
-      job.lookUp = false;
-      if (stored && idem) job.resolve(replay(stored, idem.fingerprint));
+      if (found && idem) job.resolve(fromStored(found, idem.fingerprint));
       else rest.push(job);
     }
     return rest;
   }
 
-  /** Decides every job against the current state and appends the result; returns the jobs to retry. */
-  private async attempt(jobs: Job[]): Promise<Job[]> {
+  /**
+   * Decides every job against the current state and appends the result, outcomes included, as one
+   * version-checked write; returns the jobs to decide again and whether another writer got there first.
+   * A batch that appends no events still writes its outcomes through the same check: a refusal decided
+   * on a state another process has moved past is decided again, not kept for good.
+   */
+  private async attempt(jobs: Job[]): Promise<{ retry: Job[]; clashed: boolean }> {
     const { aggregate } = this;
     let state = this.state;
     let version = this.version;
@@ -200,60 +215,69 @@ export class Actor {
       decided.push({ job, outcome });
     }
 
-    if (events.length === 0) return [...(await this.settleWithoutEvents(decided, outcomes)), ...deferred];
+    if (events.length === 0) {
+      // Nothing appended: a key may hold an outcome stored before this process saw its effect (a
+      // process step retried after a crash that came just after it was applied). Asked first, so
+      // the step gets that outcome instead of being refused by its own effect.
+      for (const { job } of decided) job.lookUp = job.request.idempotency !== undefined;
+      const fresh = new Set(await this.answerStored(decided.map(({ job }) => job)));
+      const left = decided.filter(({ job }) => fresh.has(job));
+      const leftKeys = new Set(left.map(({ job }) => job.request.idempotency?.key));
+      const toStore = outcomes.filter((o) => leftKeys.has(o.key));
+      if (toStore.length === 0) {
+        for (const { job, outcome } of left) job.resolve({ ...outcome, replayed: false });
+        return { retry: deferred, clashed: false };
+      }
+      return this.commit(
+        left.map(({ job }) => job),
+        left,
+        [],
+        toStore,
+        state,
+        deferred,
+      );
+    }
+    return this.commit(jobs, decided, events, outcomes, state, deferred);
+  }
 
+  /** One version-checked append of what `attempt` decided; answers the jobs once it is durable. */
+  private async commit(
+    jobs: Job[],
+    decided: readonly { job: Job; outcome: Outcome }[],
+    events: NewEvent[],
+    outcomes: StoredOutcome[],
+    state: unknown,
+    deferred: Job[],
+  ): Promise<{ retry: Job[]; clashed: boolean }> {
     const result = await this.store.append({
       streamId: this.streamId,
-      aggregateType: aggregate.type,
+      aggregateType: this.aggregate.type,
       expectedVersion: this.version,
       events,
       outcomes,
-      final: aggregate.isFinal?.(state) ?? false,
+      final: this.aggregate.isFinal?.(state) ?? false,
     });
     if (!result.ok) {
       this.loading = undefined;
-      if (result.reason === "version_conflict") this.options.onConflict?.(this.streamId);
-      if (result.reason === "idempotency_conflict") {
-        for (const job of jobs) if (job.request.idempotency?.key === result.key) job.lookUp = true;
+      if (result.reason === "version_conflict") {
+        this.options.onConflict?.(this.streamId);
+        return { retry: [...jobs, ...deferred], clashed: true };
       }
-      return jobs;
+      // A key holds an outcome already: every keyed job looks before it is decided again. Counted
+      // too: a store slow to show that outcome must not keep the actor deciding in a loop.
+      for (const job of jobs) job.lookUp = job.request.idempotency !== undefined;
+      return { retry: [...jobs, ...deferred], clashed: true };
     }
 
-    const before = this.version;
-    this.state = state;
-    this.version = result.version;
-    this.updatedAt = result.time;
+    if (events.length > 0) {
+      const before = this.version;
+      this.state = state;
+      this.version = result.version;
+      this.updatedAt = result.time;
+      this.maybeSnapshot(before);
+    }
     for (const { job, outcome } of decided) job.resolve({ ...outcome, replayed: false });
-    this.maybeSnapshot(before);
-    return deferred;
-  }
-
-  /**
-   * A batch that appends nothing has nothing to clash with an outcome stored earlier under one of its
-   * keys, so the store is asked first: a process step retried after a crash that came just after it
-   * was applied must get that outcome, not be refused by its own effect. What is new is then stored,
-   * and where another writer stored an outcome under the key meanwhile, that one is the answer.
-   */
-  private async settleWithoutEvents(
-    decided: readonly { job: Job; outcome: Outcome }[],
-    outcomes: readonly StoredOutcome[],
-  ): Promise<Job[]> {
-    for (const { job } of decided) job.lookUp = job.request.idempotency !== undefined;
-    const fresh = new Set(await this.replayStored(decided.map(({ job }) => job)));
-    const freshKeys = new Set([...fresh].map((job) => job.request.idempotency?.key));
-    const toSave = outcomes.filter((o) => freshKeys.has(o.key));
-    const earlier = new Map<string, StoredOutcome>();
-    for (const [i, kept] of (await this.store.saveOutcomes(toSave)).entries()) {
-      const key = toSave[i]?.key;
-      if (kept && key !== undefined) earlier.set(key, kept);
-    }
-    for (const { job, outcome } of decided) {
-      if (!fresh.has(job)) continue;
-      const idem = job.request.idempotency;
-      const kept = idem && earlier.get(idem.key);
-      job.resolve(kept ? replay(kept, idem.fingerprint) : { ...outcome, replayed: false });
-    }
-    return [];
+    return { retry: deferred, clashed: false };
   }
 
   private toNewEvent(event: Message, request: CommandRequest<Message>): NewEvent {

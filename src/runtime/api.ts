@@ -3,7 +3,7 @@ import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore, ReadStreamOptions } from "../store/event-store.ts";
 import type { OutcomeStore } from "../store/outcome-store.ts";
 import type { ActorSystem, AggregateView } from "./actor-system.ts";
-import { type CommandRequest, type CommandResult, replay } from "./command.ts";
+import { type CommandRequest, type CommandResult, fromStored } from "./command.ts";
 import { fold } from "./fold.ts";
 import type { ProcessManager, ProcessRunner } from "./process-runner.ts";
 
@@ -39,7 +39,7 @@ export interface Queries {
     id: string,
   ): Promise<AggregateView<S>>;
   /** The aggregate as it was right after event `upTo` (default: its last), folded from the store. */
-  replay<S, C extends Message, E extends Message>(
+  asOf<S, C extends Message, E extends Message>(
     aggregate: Aggregate<S, C, E>,
     id: string,
     upTo?: number,
@@ -87,13 +87,13 @@ export const createDomainApi = (
     async send(aggregate, id, request) {
       const idem = request.idempotency;
       const stored = idem && (await store.findOutcome(idem.key));
-      if (stored && idem) return replay(stored, idem.fingerprint);
+      if (stored && idem) return fromStored(stored, idem.fingerprint);
       return actors.dispatch(aggregate, id, request);
     },
   },
   queries: {
     current: (aggregate, id) => actors.view(aggregate, id),
-    replay: (aggregate, id, upTo) => foldStream(store, aggregate, id, upTo),
+    asOf: (aggregate, id, upTo) => foldStream(store, aggregate, id, upTo),
     events: (aggregate, id, options) => store.readStream(streamIdOf(aggregate.type, id), options),
   },
   processes: {

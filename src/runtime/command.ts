@@ -57,8 +57,11 @@ export type CommandResult<S = unknown> = Outcome<S> & { readonly replayed: boole
 
 export const rejected = (rejection: Rejection): Rejected => ({ kind: "rejected", rejection });
 
-/** The answer to a key sent again: its stored outcome, or a refusal if the request differs. */
-export const replay = <S>(stored: StoredOutcome, fingerprint: string): CommandResult<S> =>
+/**
+ * The answer to a key sent again: its stored outcome (`replayed`), or, if the request differs, a
+ * refusal of the reuse (which replays nothing).
+ */
+export const fromStored = <S>(stored: StoredOutcome, fingerprint: string): CommandResult<S> =>
   stored.fingerprint === fingerprint
     ? { ...(stored.outcome as Outcome<S>), replayed: true }
     : {
@@ -67,5 +70,5 @@ export const replay = <S>(stored: StoredOutcome, fingerprint: string): CommandRe
           code: "idempotency_key_reused",
           detail: "this Idempotency-Key was used with a different request",
         }),
-        replayed: true,
+        replayed: false,
       };

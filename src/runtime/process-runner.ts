@@ -20,6 +20,8 @@ export interface ProcessRunnerOptions {
 /** Runs processes in the background, once per id at a time, retrying failures with growing backoff. */
 export class ProcessRunner<Ctx> {
   private readonly running = new Map<string, Promise<void>>();
+  /** Ends the backoff pauses at once, on drain. */
+  private readonly wakers = new Set<() => void>();
   private stopped = false;
 
   /** `context` is read when a process runs, so the runner can be built before what it serves. */
@@ -56,7 +58,21 @@ export class ProcessRunner<Ctx> {
   /** Lets running processes finish their current attempt; retries after this are left to the next start. */
   async drain(): Promise<void> {
     this.stopped = true;
+    for (const wake of this.wakers) wake();
     await Promise.allSettled([...this.running.values()]);
+  }
+
+  /** A backoff pause that a drain ends at once. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
   }
 
   private async runWithRetry(process: ProcessManager<Ctx>, id: string): Promise<void> {
@@ -73,7 +89,7 @@ export class ProcessRunner<Ctx> {
       } catch (error) {
         this.options.onError(error, process.aggregate.type, id, attempt);
         if (this.stopped) return;
-        await Bun.sleep(backoff(attempt));
+        await this.pause(backoff(attempt));
         if (this.stopped) return;
       }
     }

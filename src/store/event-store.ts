@@ -61,9 +61,18 @@ export class StoreOverloadedError extends Error {
 }
 
 /**
- * The store cannot write now (its disk is full, its server is down or read-only): nothing of the
- * write was kept, and trying again later may work. `cause` names why, for the log.
+ * The store cannot write now (its disk is full, its server is down or read-only): the write was not
+ * acknowledged, and trying again later may work. `cause` names why, for the log.
  */
 export class StoreUnavailableError extends Error {
-  override readonly name = "StoreUnavailableError";
+  override readonly name: string = "StoreUnavailableError";
+}
+
+/**
+ * The store could not tell whether a write was kept (a network error after it was sent, a majority
+ * that did not answer in time) and could not find out: it may be written. Not acknowledged all the
+ * same; a retry under the same idempotency key finds out which.
+ */
+export class StoreOutcomeUnknownError extends StoreUnavailableError {
+  override readonly name = "StoreOutcomeUnknownError";
 }

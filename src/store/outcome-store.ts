@@ -7,14 +7,9 @@ export interface StoredOutcome {
 }
 
 /**
- * Outcomes under idempotency keys. One key holds one outcome for good, whether it came with events
- * (through `EventStore.append`) or without (here): both share one uniqueness.
+ * Outcomes under idempotency keys. They are written by `EventStore.append`, with events or without
+ * (a refusal, a no-op), always checked against the stream's version; one key holds one outcome for good.
  */
 export interface OutcomeStore {
   findOutcome(key: string): Promise<StoredOutcome | undefined>;
-  /**
-   * Stores outcomes that wrote no events (refusals, no-ops). The first outcome under a key wins: the
-   * answer has, for each one given, `undefined` where it was stored, or the earlier one its key holds.
-   */
-  saveOutcomes(outcomes: readonly StoredOutcome[]): Promise<(StoredOutcome | undefined)[]>;
 }

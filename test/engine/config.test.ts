@@ -1,5 +1,9 @@
+import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config.ts";
+import { tempDir } from "../support/config.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -40,7 +44,10 @@ describe("configuration from the environment", () => {
     // The tokens are secrets: the message names the entry, never prints it.
     const keys = refusal({ EVENTFOLD_API_KEYS: "ops:admin:s3cret,app:boss:t0ken" });
     expect(keys).toBe(
-      'EVENTFOLD_API_KEYS: expected entry 2 ("app:…") is not name:role:token with role reader, writer or admin',
+      "EVENTFOLD_API_KEYS: expected entry 2 is not name:role:token with role reader, writer or admin",
+    );
+    expect(refusal({ REDIS_URL: "redis-pass@host" })).toBe(
+      "REDIS_URL: expected a URL, e.g. scheme://host:port",
     );
     expect(keys).not.toContain("t0ken");
   });
@@ -51,16 +58,66 @@ describe("configuration from the environment", () => {
       { name: "bi", role: "reader", token: "x" },
     ]);
   });
+});
 
-  test("the service refuses to start on a bad value: one line, exit code 2, no stack trace", async () => {
-    const proc = Bun.spawn([process.execPath, "run", "app/main.ts"], {
-      cwd: root,
-      env: { ...process.env, PORT: "abc" },
-      stdout: "pipe",
-      stderr: "pipe",
+/** Starts the service with `env` and `args`; what it said on stderr and how it ended. */
+const start = async (env: Record<string, string>, args: string[] = []) => {
+  const proc = Bun.spawn([process.execPath, "run", "app/main.ts", ...args], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: "silent", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+  return { code, stderr: stderr.trim() };
+};
+
+describe("a start that cannot go on: one line, exit code 2, no stack trace, before anything is opened", () => {
+  test("a bad setting", async () => {
+    expect(await start({ PORT: "abc" })).toEqual({
+      code: 2,
+      stderr: 'eventfold: PORT: expected a whole number from 0 to 65535 (got "abc")',
     });
-    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
-    expect(code).toBe(2);
-    expect(stderr.trim()).toBe('eventfold: PORT: expected a whole number from 0 to 65535 (got "abc")');
+  });
+
+  test("a port in use", async () => {
+    const holder = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("taken") });
+    const dataDir = tempDir();
+    try {
+      const ended = await start({
+        PORT: String(holder.port),
+        HOST: "127.0.0.1",
+        EVENTFOLD_DATA_DIR: dataDir,
+      });
+      expect(ended).toEqual({
+        code: 2,
+        stderr: `eventfold: port ${holder.port} on 127.0.0.1 is already in use (PORT)`,
+      });
+      // Refused before the store was opened: the data directory holds nothing.
+      expect(readdirSync(dataDir)).toEqual([]);
+    } finally {
+      holder.stop(true);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("the edge alone with embedded read models", async () => {
+    const ended = await start({ PORT: "0" }, ["edge"]);
+    expect(ended.code).toBe(2);
+    expect(ended.stderr).toStartWith("eventfold: npm run edge needs REDIS_URL and CLICKHOUSE_URL");
+  });
+
+  test("a data file from an earlier format", async () => {
+    const dataDir = tempDir();
+    try {
+      const old = new Database(join(dataDir, "events.sqlite"), { create: true });
+      old.exec("CREATE TABLE replies (key TEXT PRIMARY KEY)");
+      old.close();
+      const ended = await start({ PORT: "0", EVENTFOLD_DATA_DIR: dataDir });
+      expect(ended.code).toBe(2);
+      expect(ended.stderr).toContain("was written by an earlier eventfold (tables replies)");
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -121,7 +121,7 @@ describe("balances stay exact: nothing takes one past 2^53 - 1", () => {
     }
   });
 
-  test("the refund's refusal is not kept: the account decides it again once there is room", () => {
+  test("the account takes a refund up to the limit and refuses one past it", () => {
     const near = { status: "open" as const, owner: "o", currency: "EUR", balance: MAX_BALANCE - 3 };
     const refund = account.decide(near, { type: "ReverseTransferDebit", transferId: "t", amount: 5 });
     expect(refund).toMatchObject({ code: "balance_limit_exceeded" });

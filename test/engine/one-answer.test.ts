@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { callerKey, processKey } from "../../src/runtime/idempotency.ts";
+import { StoreUnavailableError } from "../../src/store/event-store.ts";
 import { holdingAppendsOf, type InProcessApp, inProcessApp } from "../support/app.ts";
 import { eventually } from "../support/http.ts";
 
@@ -140,6 +141,45 @@ describe("a transfer debited just before a crash", () => {
       gate.release();
       await before.close({ keepData: true });
       await after.close();
+    }
+  });
+});
+
+describe("a transfer whose debit fails after it was requested", () => {
+  test("is answered 503 naming the transfer, and decided by its process: the money moves once", async () => {
+    let failing = true;
+    const app = inProcessApp({
+      wrap: (store) =>
+        Object.assign(Object.create(store) as typeof store, {
+          append: async (request: Parameters<typeof store.append>[0]) => {
+            if (failing && request.events.some((e) => e.type === "TransferDebited")) {
+              throw new StoreUnavailableError("the event store cannot write: injected");
+            }
+            return store.append(request);
+          },
+        }),
+    });
+    try {
+      await open(app, "src", 100);
+      await open(app, "dst");
+      const key = { "Idempotency-Key": "undecided" };
+      const body = { from: "src", to: "dst", amount: 30 };
+      const first = await app.request("POST", "/v1/transfers", body, key);
+      expect(first.status).toBe(503);
+      const transferId = first.body.transferId as string;
+      expect(first.headers.get("location")).toBe(`/v1/transfers/${transferId}`);
+      expect(first.body.detail).toContain(transferId);
+      failing = false;
+      // Its process decides it without the client: the retry finds it accepted, and nothing moved twice.
+      await eventually(
+        () => app.request("GET", `/v1/transfers/${transferId}`),
+        (t) => t.body.status === "completed",
+      );
+      const retried = await app.request("POST", "/v1/transfers", body, key);
+      expect([retried.status, retried.body.transferId]).toEqual([202, transferId]);
+      expect([await balance(app, "src"), await balance(app, "dst")]).toEqual([70, 30]);
+    } finally {
+      await app.close();
     }
   });
 });

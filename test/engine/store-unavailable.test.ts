@@ -39,8 +39,6 @@ describe("a store that cannot write: 503 unavailable, readiness says so, and it 
         Object.assign(Object.create(store) as Store, {
           append: async (request: Parameters<Store["append"]>[0]) =>
             full ? refuse() : store.append(request),
-          saveOutcomes: async (outcomes: Parameters<Store["saveOutcomes"]>[0]) =>
-            full ? refuse() : store.saveOutcomes(outcomes),
           ping: async () => (full ? refuse() : store.ping()),
         }),
     });

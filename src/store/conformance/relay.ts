@@ -43,7 +43,7 @@ export const describeRelayStoreConformance = (name: string, openStore: OpenStore
       await Bun.sleep(80);
       const fresh = (await b.tryLease(name, "b", 60_000)) ?? -1;
       await b.saveCheckpoint(name, "20", fresh);
-      expect(a.saveCheckpoint(name, "11", stale)).rejects.toThrow(FencedError);
+      await expect(a.saveCheckpoint(name, "11", stale)).rejects.toThrow(FencedError);
       expect(await b.loadCheckpoint(name)).toBe("20");
     });
   });

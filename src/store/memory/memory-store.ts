@@ -123,15 +123,6 @@ export class MemoryStore implements Store {
     return outcome && structuredClone(outcome);
   }
 
-  async saveOutcomes(outcomes: readonly StoredOutcome[]): Promise<(StoredOutcome | undefined)[]> {
-    return outcomes.map((outcome) => {
-      const earlier = this.data.outcomes.get(outcome.key);
-      if (earlier) return structuredClone(earlier);
-      this.data.outcomes.set(outcome.key, structuredClone(outcome));
-      return undefined;
-    });
-  }
-
   async loadSnapshot(streamId: string): Promise<Snapshot | undefined> {
     const snapshot = this.data.snapshots.get(streamId);
     return snapshot && structuredClone(snapshot);

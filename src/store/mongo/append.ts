@@ -1,6 +1,11 @@
-import { BSON, type MongoBulkWriteError, ObjectId, type WriteError } from "mongodb";
+import { BSON, ObjectId, type WriteError } from "mongodb";
 import { errorMessage } from "../../lib/errors.ts";
-import { type AppendRequest, type AppendResult, StoreUnavailableError } from "../event-store.ts";
+import {
+  type AppendRequest,
+  type AppendResult,
+  StoreOutcomeUnknownError,
+  StoreUnavailableError,
+} from "../event-store.ts";
 import {
   bulkVerdicts,
   type Collections,
@@ -65,34 +70,49 @@ export const insertTombstone = async (
 };
 
 /**
- * What became of a document whose insert the driver could not tell (a write concern error, a network
- * error, a time-out): read back by its `_id` with a majority read until it shows; if it never does,
- * its positions are taken by a tombstone, so that it can never land late, and it was not written. If
- * even that cannot be done, the outcome stays unknown.
+ * What became of documents whose insert the driver could not tell (a write concern error, a network
+ * error, a time-out): read back together by `_id` with a majority read until they show; those that
+ * never do have their positions taken by a tombstone, so that they can never land late: not written.
+ * One whose tombstone collides with itself (written, not yet seen by a majority) stays unknown.
  */
 const settle = async (
   collections: Collections,
-  doc: EventsDoc,
-): Promise<"written" | "absent" | "unknown"> => {
-  for (let read = 1; read <= SETTLE_READS; read++) {
+  docs: readonly EventsDoc[],
+): Promise<Map<EventsDoc, "written" | "absent" | "unknown">> => {
+  const verdicts = new Map<EventsDoc, "written" | "absent" | "unknown">();
+  let left = [...docs];
+  for (let read = 1; read <= SETTLE_READS && left.length > 0; read++) {
     try {
-      if (await collections.commits.findOne({ _id: doc._id }, { projection: { _id: 1 } })) return "written";
+      const found = await collections.commits
+        .find({ _id: { $in: left.map((d) => d._id) } }, { projection: { _id: 1 } })
+        .toArray();
+      const seen = new Set(found.map((f) => String(f._id)));
+      for (const doc of left) if (seen.has(String(doc._id))) verdicts.set(doc, "written");
+      left = left.filter((doc) => !verdicts.has(doc));
     } catch {
       // The same trouble as the write's: try again after the pause.
     }
-    if (read < SETTLE_READS) await sleep(SETTLE_PAUSE_MS * read);
+    if (read < SETTLE_READS && left.length > 0) await sleep(SETTLE_PAUSE_MS * read);
   }
-  try {
-    if (await insertTombstone(collections, doc.position, doc.lastPosition)) return "absent";
-    // Taken: by our document (written, not yet seen by a majority) or by a reader's tombstone.
-    const local = await collections.commits.findOne(
-      { _id: doc._id },
-      { projection: { _id: 1 }, readConcern: { level: "local" } },
-    );
-    return local ? "unknown" : "absent";
-  } catch {
-    return "unknown";
-  }
+  await Promise.all(
+    left.map(async (doc) => {
+      try {
+        if (await insertTombstone(collections, doc.position, doc.lastPosition)) {
+          verdicts.set(doc, "absent");
+          return;
+        }
+        // Taken: by our document (written, not yet seen by a majority) or by a reader's tombstone.
+        const local = await collections.commits.findOne(
+          { _id: doc._id },
+          { projection: { _id: 1 }, readConcern: { level: "local" } },
+        );
+        verdicts.set(doc, local ? "unknown" : "absent");
+      } catch {
+        verdicts.set(doc, "unknown");
+      }
+    }),
+  );
+  return verdicts;
 };
 
 type Insert =
@@ -107,31 +127,49 @@ const insertAll = async (collections: Collections, docs: readonly EventsDoc[]): 
     return docs.map(() => ({ kind: "written" }));
   } catch (error) {
     const { refused, unknown } = bulkVerdicts(error, docs.length);
-    return Promise.all(
-      docs.map(async (doc, i): Promise<Insert> => {
-        const refusal: WriteError | undefined = refused.get(i);
-        if (refusal) {
-          if (refusal.code !== 11000)
-            return { kind: "failed", error: new Error(refusal.errmsg ?? "write refused") };
-          const index = duplicateIndex(refusal.errmsg);
-          // Our own `_id` can only collide with our own document: written by an attempt the driver retried.
-          return index === "_id_" ? { kind: "written" } : { kind: "duplicate", index };
-        }
-        if (!unknown.has(i)) return { kind: "written" };
-        const settled = await settle(collections, doc);
-        if (settled === "written") return { kind: "written" };
-        const cause = errorMessage(error as MongoBulkWriteError);
-        return {
-          kind: "failed",
-          error: new StoreUnavailableError(
-            settled === "absent"
-              ? `the append was not written: ${cause}`
-              : `the append's outcome is unknown (it may be written): ${cause}`,
-          ),
-        };
-      }),
+    const settled = await settle(
+      collections,
+      docs.filter((_, i) => unknown.has(i)),
     );
+    const cause = errorMessage(error);
+    return docs.map((doc, i): Insert => {
+      const refusal: WriteError | undefined = refused.get(i);
+      if (refusal) {
+        if (refusal.code !== 11000)
+          return { kind: "failed", error: new Error(refusal.errmsg ?? "write refused") };
+        const index = duplicateIndex(refusal.errmsg);
+        // Our own `_id` can only collide with our own document: written by an attempt the driver retried.
+        return index === "_id_" ? { kind: "written" } : { kind: "duplicate", index };
+      }
+      const verdict = settled.get(doc);
+      if (verdict === undefined || verdict === "written") return { kind: "written" };
+      return {
+        kind: "failed",
+        error:
+          verdict === "absent"
+            ? new StoreUnavailableError(`the append was not written: ${cause}`)
+            : new StoreOutcomeUnknownError(`the append may or may not be written: ${cause}`),
+      };
+    });
   }
+};
+
+/**
+ * The stream versions a majority has, for the appends that say they follow one: an append whose
+ * expected version is not the stream's is refused before it is written (the unique index on each
+ * event's version catches one that is behind; this one, ahead).
+ */
+const currentVersions = async (
+  { commits }: Collections,
+  streamIds: readonly string[],
+): Promise<Map<string, number>> => {
+  const rows = await commits
+    .aggregate<{ _id: string; version: number }>([
+      { $match: { kind: "events", streamId: { $in: [...streamIds] } } },
+      { $group: { _id: "$streamId", version: { $max: "$lastVersion" } } },
+    ])
+    .toArray();
+  return new Map(rows.map((r) => [r._id, r.version]));
 };
 
 /** Why an append lost a race, read after the fact; a failed read fails that append alone. */
@@ -218,9 +256,40 @@ export const writeBatch = async (
     );
   }
 
+  const following = [
+    ...new Set(
+      pending
+        .map((i) => batch[i] as AppendRequest)
+        .filter((r) => r.expectedVersion > 0)
+        .map((r) => r.streamId),
+    ),
+  ];
+  if (following.length > 0) {
+    const versions = await currentVersions(collections, following);
+    pending = pending.filter((i) => {
+      const request = batch[i] as AppendRequest;
+      if (request.expectedVersion === 0) return true;
+      const actualVersion = versions.get(request.streamId) ?? 0;
+      if (actualVersion === request.expectedVersion) return true;
+      results[i] = { ok: false, reason: "version_conflict", actualVersion };
+      return false;
+    });
+  }
+
   for (let attempt = 1; pending.length > 0; attempt++) {
     const count = pending.reduce((n, i) => n + (batch[i] as AppendRequest).events.length, 0);
-    let position = await assignPositions(collections, count);
+    let position: number;
+    try {
+      position = await assignPositions(collections, count);
+    } catch (error) {
+      // Only what is still pending fails: appends written by an earlier attempt stay written.
+      if (attempt === 1) throw error;
+      for (const i of pending)
+        results[i] = {
+          failed: new StoreUnavailableError(`the event store cannot write: ${errorMessage(error)}`),
+        };
+      break;
+    }
     const time = new Date();
     const docs = pending.map((i) => {
       const request = batch[i] as AppendRequest;

@@ -102,45 +102,58 @@ export const collections = (db: Db): Collections => ({
   leases: db.collection("relay_leases"),
 });
 
-/** The unique indexes are the store's guarantees; the others serve its reads. Creating one that exists is a no-op. */
+/**
+ * The unique indexes are the store's guarantees; the others serve its reads. One `createIndexes` per
+ * collection; creating an index that exists with the same spec is a no-op. (A unique index build
+ * waits for every voting member: the first start needs the replica set whole.)
+ */
 export const ensureIndexes = async ({ commits, nonFinal }: Collections): Promise<void> => {
   const events = { partialFilterExpression: { kind: "events" } };
-  await Promise.all([
-    commits.createIndex(
-      { streamId: 1, "events.version": 1 },
-      { unique: true, name: "stream_event_version", ...events },
-    ),
-    commits.createIndex({ streamId: 1, lastVersion: 1 }, { name: "stream_last_version", ...events }),
-    commits.createIndex(
-      { positions: 1 },
-      { unique: true, name: "positions", partialFilterExpression: { positions: { $exists: true } } },
-    ),
-    commits.createIndex(
-      { lastPosition: 1 },
-      { name: "last_position", partialFilterExpression: { lastPosition: { $exists: true } } },
-    ),
-    commits.createIndex(
-      { "outcomes.key": 1 },
-      { unique: true, name: "outcome_key", partialFilterExpression: { "outcomes.key": { $exists: true } } },
-    ),
-    nonFinal.createIndex({ aggregateType: 1 }, { name: "aggregate_type" }),
+  await commits.createIndexes([
+    { key: { streamId: 1, "events.version": 1 }, name: "stream_event_version", unique: true, ...events },
+    { key: { streamId: 1, lastVersion: 1 }, name: "stream_last_version", ...events },
+    {
+      key: { positions: 1 },
+      name: "positions",
+      unique: true,
+      partialFilterExpression: { positions: { $exists: true } },
+    },
+    {
+      key: { lastPosition: 1 },
+      name: "last_position",
+      partialFilterExpression: { lastPosition: { $exists: true } },
+    },
+    {
+      key: { "outcomes.key": 1 },
+      name: "outcome_key",
+      unique: true,
+      partialFilterExpression: { "outcomes.key": { $exists: true } },
+    },
   ]);
+  await nonFinal.createIndex({ aggregateType: 1 }, { name: "aggregate_type" });
 };
 
 export const DUPLICATE_KEY = 11000;
 
 /**
  * The index a duplicate-key error names. The server's message reads `E11000 duplicate key error
- * collection: <ns> index: <name> dup key: { … }`; the bulk write's per-document errors keep only the
+ * collection: <ns> index: <name> [collation: {…}] dup key: { … }`; the bulk write's per-document errors keep only the
  * code and that message, not the key pattern, so the name is parsed from the fixed words around it
  * (never searched for anywhere in the message, where a key's value could contain it).
  */
 export const duplicateIndex = (errmsg: string | undefined): string | undefined =>
-  /^E11000 duplicate key error collection: \S+ index: (\S+) dup key:/.exec(errmsg ?? "")?.[1];
+  /^E11000 duplicate key error collection: \S+ index: (\S+) /.exec(errmsg ?? "")?.[1];
 
-/** A single write refused for a duplicate key. */
+/**
+ * A single write refused for a duplicate key. With a write concern error too, the driver throws the
+ * write concern's error (its code, not 11000) and keeps the duplicate in the server's `writeErrors`.
+ */
 export const isDuplicateKey = (error: unknown): boolean =>
-  error instanceof MongoServerError && error.code === DUPLICATE_KEY;
+  error instanceof MongoServerError &&
+  (error.code === DUPLICATE_KEY ||
+    (error as { result?: { writeErrors?: { code?: number }[] } }).result?.writeErrors?.some(
+      (e) => e.code === DUPLICATE_KEY,
+    ) === true);
 
 /**
  * What a bulk write's error says of each document: refused (with its write error, so not written) or
@@ -190,9 +203,16 @@ export const range = (from: number, to: number): number[] =>
   Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 
 /**
- * A failure that says the servers cannot be reached or cannot take writes now (no primary, an
- * election, a network error, a write concern not met in time): the store is unavailable, not wrong.
- * The driver marks the server errors that a retry may cure with the RetryableWriteError label.
+ * Server error codes of a replica set that cannot serve now (the driver's retryable-read set, in
+ * `lib/error.js`): host unreachable or not found, network time-out, shutdown, a primary stepping down
+ * or gone, an interruption by a state change, a time limit, majority reads not available yet.
+ */
+const transientCodes = new Set([6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436, 262, 134]);
+
+/**
+ * A failure that says the servers cannot be reached or cannot serve now (no primary, an election, a
+ * network error, a write concern not met in time): the store is unavailable, not wrong. The server
+ * labels a write's transient errors RetryableWriteError; a read's are known by their codes.
  */
 export const isUnavailable = (error: unknown): boolean =>
   error instanceof MongoNetworkError ||
@@ -200,4 +220,6 @@ export const isUnavailable = (error: unknown): boolean =>
   error instanceof MongoNotConnectedError ||
   error instanceof MongoTopologyClosedError ||
   error instanceof MongoWriteConcernError ||
-  (error instanceof MongoError && error.hasErrorLabel("RetryableWriteError"));
+  (error instanceof MongoError &&
+    (error.hasErrorLabel("RetryableWriteError") ||
+      (typeof error.code === "number" && transientCodes.has(error.code))));

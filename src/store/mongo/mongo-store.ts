@@ -122,7 +122,10 @@ export class MongoStore implements Store {
       if ((info?.version ?? 0) !== request.expectedVersion) {
         return { ok: false, reason: "version_conflict", actualVersion: info?.version ?? 0 };
       }
-      const earlier = await this.saveOutcomes(request.outcomes ?? []);
+      const earlier = await this.guard(
+        () => outcomes.saveOutcomes(this.collections, request.outcomes ?? []),
+        true,
+      );
       const taken = earlier.findIndex((e) => e !== undefined);
       if (taken >= 0)
         return { ok: false, reason: "idempotency_conflict", key: request.outcomes?.[taken]?.key ?? "" };
@@ -179,9 +182,6 @@ export class MongoStore implements Store {
   }
   findOutcome(key: string): Promise<StoredOutcome | undefined> {
     return this.guard(() => outcomes.findOutcome(this.collections, key));
-  }
-  saveOutcomes(given: readonly StoredOutcome[]): Promise<(StoredOutcome | undefined)[]> {
-    return this.guard(() => outcomes.saveOutcomes(this.collections, given), true);
   }
   loadCheckpoint(name: string): Promise<string | undefined> {
     return this.guard(() => relay.loadCheckpoint(this.collections, name));

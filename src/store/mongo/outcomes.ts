@@ -14,6 +14,22 @@ export const findOutcome = async (
 };
 
 /**
+ * The outcome a key holds, once a majority shows it: a duplicate key is checked on the primary, so
+ * the outcome that refused ours may not be visible to a majority read for a moment. Never "none" for
+ * a key that refused a write: if it does not show, the store is unavailable.
+ */
+const visibleOutcome = async (collections: Collections, key: string): Promise<StoredOutcome> => {
+  for (let read = 1; read <= 5; read++) {
+    const found = await findOutcome(collections, key);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100 * read));
+  }
+  throw new StoreUnavailableError(
+    `the outcome under ${key} refused a write but a majority does not show it yet`,
+  );
+};
+
+/**
  * Outcomes without events, one document each (so that one taken key does not refuse the others). A key
  * that holds an outcome already refuses the insert, with events or without: that earlier one is the
  * answer. An insert the driver could not tell about is read back; still unsure, it is reported as the
@@ -31,7 +47,7 @@ export const saveOutcomes = async (
     time,
     outcomes: [o],
   }));
-  let refusedAt = new Set<number>();
+  const refusedAt = new Set<number>();
   let unsure = new Set<number>();
   try {
     await collections.commits.insertMany(docs, { ordered: false });
@@ -42,7 +58,6 @@ export const saveOutcomes = async (
       if (e.code !== 11000 || (index !== "outcome_key" && index !== "_id_")) throw error;
       if (index === "outcome_key") refusedAt.add(i);
     }
-    refusedAt = new Set(refusedAt);
     unsure = unknown;
     for (const i of unsure) {
       const doc = docs[i] as OutcomesDoc;
@@ -58,6 +73,6 @@ export const saveOutcomes = async (
     }
   }
   return Promise.all(
-    given.map(async (o, i) => (refusedAt.has(i) ? findOutcome(collections, o.key) : undefined)),
+    given.map(async (o, i) => (refusedAt.has(i) ? visibleOutcome(collections, o.key) : undefined)),
   );
 };

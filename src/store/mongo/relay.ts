@@ -1,4 +1,3 @@
-import { MongoServerError } from "mongodb";
 import { FencedError } from "../relay-store.ts";
 import { type Collections, isDuplicateKey } from "./documents.ts";
 
@@ -31,8 +30,9 @@ export const saveCheckpoint = async (
 
 /**
  * Takes a free or expired lease, or renews our own, judged by the server's clock (`$$NOW`), so the
- * relays' clocks do not matter. The token stays while the holder renews and grows when the lease
- * changes hands. Held by another: the filter matches nothing and the upsert's insert collides.
+ * relays' clocks do not matter. One pipeline update on `_id` alone (the server allows no `$expr` in an
+ * upsert's filter): every field keeps its value unless the lease is ours to take, all read from the
+ * document as it was. The token stays while the holder renews and grows when the lease changes hands.
  */
 export const tryLease = async (
   { leases }: Collections,
@@ -40,27 +40,24 @@ export const tryLease = async (
   owner: string,
   ttlMs: number,
 ): Promise<number | undefined> => {
-  try {
-    const lease = await leases.findOneAndUpdate(
-      { _id: name, $expr: { $or: [{ $eq: ["$owner", owner] }, { $lt: ["$expiresAt", "$$NOW"] }] } },
-      [
-        {
-          $set: {
-            token: {
-              $cond: [{ $eq: ["$owner", owner] }, "$token", { $add: [{ $ifNull: ["$token", 0] }, 1] }],
-            },
-            owner,
-            expiresAt: { $add: ["$$NOW", ttlMs] },
+  const ours = { $eq: ["$owner", owner] };
+  const free = { $or: [ours, { $lte: [{ $ifNull: ["$expiresAt", new Date(0)] }, "$$NOW"] }] };
+  const lease = await leases.findOneAndUpdate(
+    { _id: name },
+    [
+      {
+        $set: {
+          owner: { $cond: [free, owner, "$owner"] },
+          expiresAt: { $cond: [free, { $add: ["$$NOW", ttlMs] }, "$expiresAt"] },
+          token: {
+            $cond: [free, { $cond: [ours, "$token", { $add: [{ $ifNull: ["$token", 0] }, 1] }] }, "$token"],
           },
         },
-      ],
-      { upsert: true, returnDocument: "after" },
-    );
-    return lease?.owner === owner ? lease.token : undefined;
-  } catch (error) {
-    if (error instanceof MongoServerError && isDuplicateKey(error)) return undefined;
-    throw error;
-  }
+      },
+    ],
+    { upsert: true, returnDocument: "after" },
+  );
+  return lease?.owner === owner ? lease.token : undefined;
 };
 
 /** Expired at once, not forgotten: the next holder's token must still be newer. */

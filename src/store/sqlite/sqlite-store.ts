@@ -1,7 +1,8 @@
-import type { Database, Statement } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { Database, type Statement } from "bun:sqlite";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
+import { StartupError } from "../../lib/errors.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import type { AppendRequest, AppendResult, ReadStreamOptions, StreamInfo } from "../event-store.ts";
 import { StoreOverloadedError } from "../event-store.ts";
@@ -62,6 +63,28 @@ export interface SqliteStoreOptions extends Partial<Omit<BatcherOptions, "weigh"
   readonly healthyAfterMs?: number;
 }
 
+/** Tables only a file from before this format has: its outcomes and open streams would be lost unseen. */
+const earlierTables = ["replies", "open_streams", "checkpoints", "leases", "streams"];
+
+/** A data file written by an earlier eventfold (0.x) is refused at start, not misread. */
+const refuseEarlierFormat = (path: string): void => {
+  if (!existsSync(path)) return;
+  const db = new Database(path, { readonly: true });
+  try {
+    const tables = db
+      .query<{ name: string }, []>("SELECT name FROM sqlite_schema WHERE type = 'table'")
+      .all();
+    const earlier = tables.map((t) => t.name).filter((name) => earlierTables.includes(name));
+    if (earlier.length > 0) {
+      throw new StartupError(
+        `${path} was written by an earlier eventfold (tables ${earlier.join(", ")}); this 0.x release does not read it: start with an empty EVENTFOLD_DATA_DIR`,
+      );
+    }
+  } finally {
+    db.close();
+  }
+};
+
 /**
  * SQLite's result codes for a file that cannot take writes now but may later: the disk is full, the
  * device failed, the file became read-only or another process holds the lock past the busy timeout.
@@ -114,6 +137,7 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
+    refuseEarlierFormat(options.path);
     this.health = new WriteHealth(options.onWritable, options.healthyAfterMs);
     this.db = openDatabase(options.path);
     this.sql = prepare(this.db);
@@ -150,13 +174,6 @@ export class SqliteStore implements Store {
     if (result.ok && lastPosition !== undefined)
       this.tail.remember(request, result.version, result.time, lastPosition);
     return result;
-  }
-
-  async saveOutcomes(outcomes: readonly StoredOutcome[]): Promise<(StoredOutcome | undefined)[]> {
-    if (outcomes.length === 0) return [];
-    const earlier = await this.write({ kind: "outcomes", outcomes });
-    if (!Array.isArray(earlier)) throw new Error("saving outcomes produced no result");
-    return earlier.map((row) => (typeof row === "string" ? (JSON.parse(row) as StoredOutcome) : undefined));
   }
 
   async saveSnapshot(snapshot: Snapshot): Promise<void> {

@@ -1,6 +1,5 @@
 import { Database } from "bun:sqlite";
 import type { AppendRequest, AppendResult } from "../event-store.ts";
-import type { StoredOutcome } from "../outcome-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
 import { schema } from "./schema.ts";
 import { enableWal } from "./wal.ts";
@@ -8,7 +7,6 @@ import { enableWal } from "./wal.ts";
 /** Everything that writes to the file: it all goes through one connection, on the writer thread. */
 export type WriteOp =
   | { readonly kind: "append"; readonly request: AppendRequest }
-  | { readonly kind: "outcomes"; readonly outcomes: readonly StoredOutcome[] }
   | { readonly kind: "snapshot"; readonly snapshot: Snapshot }
   | { readonly kind: "checkpoint"; readonly name: string; readonly value: string; readonly fence: number }
   | { readonly kind: "takeLease"; readonly name: string; readonly owner: string; readonly ttlMs: number }
@@ -24,10 +22,9 @@ export type WrittenAppend = AppendResult & { readonly lastPosition?: number };
 
 /**
  * An append's result; after `takeLease`, the fencing token if it is held (else null); after
- * `checkpoint`, whether it was saved (not fenced off); for `outcomes`, per outcome, null where it was
- * stored, or the earlier one its key holds (JSON); nothing for the others.
+ * `checkpoint`, whether it was saved (not fenced off); nothing for the others.
  */
-export type WriteResult = WrittenAppend | boolean | number | null | (string | null)[] | undefined;
+export type WriteResult = WrittenAppend | boolean | number | null | undefined;
 
 /** Opens a connection with the settings every connection to the file needs, creating the schema. */
 export const openDatabase = (path: string): Database => {
@@ -82,12 +79,6 @@ export class SqliteWriter {
     switch (op.kind) {
       case "append":
         return this.append(op.request, now, time);
-      case "outcomes":
-        return op.outcomes.map((o) =>
-          this.sql.insertOutcomeIfAbsent.run(o.key, o.fingerprint, JSON.stringify(o.outcome)).changes > 0
-            ? null
-            : (this.sql.earlierOutcome.get(o.key)?.row ?? null),
-        );
       case "probe":
         this.sql.saveCheckpoint.get(probeCheckpoint, time, 0);
         return undefined;
@@ -182,9 +173,6 @@ const prepare = (db: Database) => ({
     "SELECT max(version) AS version FROM events WHERE stream_id = ?",
   ),
   outcome: db.query<{ outcome: string }, [string]>("SELECT outcome FROM outcomes WHERE key = ?"),
-  earlierOutcome: db.query<{ row: string }, [string]>(
-    "SELECT json_object('key', key, 'fingerprint', fingerprint, 'outcome', json(outcome)) AS row FROM outcomes WHERE key = ?",
-  ),
   upsertSnapshot: db.prepare(
     `INSERT INTO snapshots (stream_id, version, snapshot_version, state) VALUES (?, ?, ?, ?)
      ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version,
@@ -210,7 +198,4 @@ const prepare = (db: Database) => ({
   // Expired at once, not forgotten: the next holder's token must still be newer.
   releaseLease: db.prepare("UPDATE relay_leases SET expires_at = 0 WHERE name = ? AND owner = ?"),
   insertOutcome: db.prepare("INSERT INTO outcomes (key, fingerprint, outcome) VALUES (?, ?, ?)"),
-  insertOutcomeIfAbsent: db.prepare(
-    "INSERT INTO outcomes (key, fingerprint, outcome) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
-  ),
 });
