@@ -101,7 +101,10 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         : log.info("the event store writes again"),
   });
   const engine = createEngine({ config, store, metrics, log, processManagers: domain.processes });
-  const readSide = await createReadSide(config, (error) => log.warn({ err: error }, "read store trouble"));
+  const readSide = await createReadSide(config, {
+    writes: runsProjector,
+    onError: (error, what) => log.warn({ err: error, store: what }, "a read store does not answer"),
+  });
   const readiness: ReadinessCheck[] = [
     { name: "eventStore", check: () => store.ping() },
     ...readSide.readiness,

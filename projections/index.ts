@@ -5,6 +5,7 @@ import { MemoryHotLookup } from "../src/hot-lookup/memory-hot-lookup.ts";
 import { RedisHotLookup } from "../src/hot-lookup/redis-hot-lookup.ts";
 import type { ReadinessCheck } from "../src/http/app.ts";
 import type { HttpRoute } from "../src/http/route.ts";
+import { exponentialBackoff } from "../src/lib/backoff.ts";
 import type { Projection } from "../src/projector/projection.ts";
 import { accountsProjection } from "./accounts/projection.ts";
 import { accountReadRoutes } from "./accounts/routes.ts";
@@ -24,13 +25,21 @@ export interface ReadSide {
   close(): Promise<void>;
 }
 
+export interface ReadSideOptions {
+  /** Trouble with a read store that is retried (a server that does not answer yet). */
+  readonly onError?: (error: unknown, what: string) => void;
+  /**
+   * Whether this process writes the read models (the projector): it makes the analytics schema,
+   * waiting for ClickHouse if need be, and cannot be ready without it. The edge only reads them.
+   */
+  readonly writes: boolean;
+}
+
 /** The registry of projections: Redis (or a map) for hot lookups, ClickHouse (or chDB) for analytics. */
-export const createReadSide = async (
-  config: Config,
-  onError: (error: unknown) => void = () => {},
-): Promise<ReadSide> => {
+export const createReadSide = async (config: Config, options: ReadSideOptions): Promise<ReadSide> => {
+  const onError = options.onError ?? (() => {});
   const hot: HotLookup = config.redisUrl
-    ? new RedisHotLookup(config.redisUrl, onError)
+    ? new RedisHotLookup(config.redisUrl, (error) => onError(error, "Redis"))
     : new MemoryHotLookup();
   const clickhouse = await openClickHouse({ url: config.clickhouseUrl, chdbPath: config.chdbPath });
   const database = assertIdentifier(config.clickhouseDatabase);
@@ -41,7 +50,19 @@ export const createReadSide = async (
     insertIntervalMs: config.analyticsInsertIntervalMs,
     insertMaxRows: config.analyticsInsertRows,
   });
-  await analytics.createSchema();
+  // A ClickHouse that does not answer yet is waited for (and said so, once per try) by the projector.
+  if (options.writes) {
+    const backoff = exponentialBackoff({ baseMs: 500, maxMs: 15_000, jitter: 0.2 });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await analytics.createSchema();
+        break;
+      } catch (error) {
+        onError(error, `ClickHouse (try ${attempt}; again in a moment)`);
+        await Bun.sleep(backoff(attempt));
+      }
+    }
+  }
   const accountKeys = `${config.redisPrefix}account:`;
 
   return {
@@ -49,9 +70,11 @@ export const createReadSide = async (
     projections: [accountsProjection(hot, accountKeys), analytics],
     routes: [...accountReadRoutes(hot, accountKeys), ...analyticsRoutes(clickhouse, database)],
     readiness: [
-      { name: "hotLookup", check: () => hot.ping() },
+      // The edge reads them (a down one fails those reads) but takes writes without them.
+      { name: "hotLookup", required: options.writes, check: () => hot.ping() },
       {
         name: "analytics",
+        required: options.writes,
         check: async () => {
           const { success } = await clickhouse.ping();
           if (!success) throw new Error("ClickHouse does not answer");

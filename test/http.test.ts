@@ -187,6 +187,33 @@ describe("operations", () => {
   });
 });
 
+describe("readiness by role", () => {
+  test("an edge whose analytics store does not answer still takes writes and stays ready, saying what is down", async () => {
+    const edge = await startTestService(
+      { redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379", clickhouseUrl: "http://127.0.0.1:9" },
+      { role: "edge" },
+    );
+    try {
+      const ready = await client(edge.url).get<{ status: string; checks: Record<string, string> }>("/readyz");
+      expect(ready.status).toBe(200);
+      expect(ready.body.status).toBe("degraded");
+      expect(ready.body.checks.eventStore).toBe("ok");
+      expect(ready.body.checks.analytics).not.toBe("ok");
+      expect(
+        (
+          await client(edge.url).post("/v1/accounts", {
+            accountId: "ready-edge",
+            owner: "o",
+            currency: "EUR",
+          })
+        ).status,
+      ).toBe(201);
+    } finally {
+      await edge.dispose();
+    }
+  });
+});
+
 describe("SIGTERM", () => {
   const dataDir = tempDir();
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -5,6 +5,11 @@ import type { Metrics } from "../observability/metrics.ts";
 export interface ReadinessCheck {
   readonly name: string;
   readonly check: () => Promise<unknown>;
+  /**
+   * Whether the process is of no use without it (default true). One that is not required is reported
+   * when down but leaves the process ready: the edge still takes writes while analytics is down.
+   */
+  readonly required?: boolean;
 }
 
 // A probe must answer promptly: a dependency that hangs is as down as one that refuses.
@@ -30,19 +35,23 @@ export const mountOpsRoutes = <E extends Env>(
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
     const results = await Promise.all(
-      parts.readiness.map(async ({ name, check }) => {
+      parts.readiness.map(async ({ name, check, required = true }) => {
         try {
           await withTimeout(check(), READINESS_TIMEOUT_MS, `no answer within ${READINESS_TIMEOUT_MS} ms`);
-          return [name, "ok"] as const;
+          return { name, status: "ok", required };
         } catch (error) {
-          return [name, errorMessage(error)] as const;
+          return { name, status: errorMessage(error), required };
         }
       }),
     );
-    const down = results.filter(([, status]) => status !== "ok");
+    const down = results.filter((r) => r.status !== "ok");
+    const blocking = down.some((r) => r.required);
     return c.json(
-      { status: down.length ? "unavailable" : "ready", checks: Object.fromEntries(results) },
-      down.length ? 503 : 200,
+      {
+        status: blocking ? "unavailable" : down.length ? "degraded" : "ready",
+        checks: Object.fromEntries(results.map((r) => [r.name, r.status])),
+      },
+      blocking ? 503 : 200,
     );
   });
   const { registry } = parts.metrics;
