@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { callerKey } from "../src/runtime/idempotency.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
-import { client, openAccount } from "./support/http.ts";
+import { client, eventually, openAccount } from "./support/http.ts";
 import { startTestService, type TestService, tempDir } from "./support/service.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
 
@@ -215,6 +215,28 @@ describe("readiness by role", () => {
 });
 
 describe("SIGTERM", () => {
+  test("to the npm that `npm start` started stops the service: npm passes it on, nothing keeps serving", async () => {
+    const dataDir = tempDir();
+    const port = freePort();
+    const npm = Bun.spawn(["npm", "start"], {
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { ...process.env, PORT: String(port), EVENTFOLD_DATA_DIR: dataDir, LOG_LEVEL: "silent" },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    try {
+      const url = `http://127.0.0.1:${port}/healthz`;
+      const answers = async () => (await fetch(url).catch(() => undefined))?.ok === true;
+      await eventually(answers, (up) => up, 15_000);
+      npm.kill("SIGTERM");
+      await npm.exited;
+      await eventually(answers, (up) => !up, 10_000);
+    } finally {
+      npm.kill(9);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   const dataDir = tempDir();
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
