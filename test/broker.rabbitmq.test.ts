@@ -4,6 +4,7 @@ import { RabbitMqBroker } from "../src/broker/rabbitmq/rabbitmq-broker.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
 import { eventually } from "./support/http.ts";
 import { fullStack } from "./support/read-side.ts";
+import { describeWith } from "./support/servers.ts";
 import { uniqueName } from "./support/service.ts";
 
 let position = 0;
@@ -22,7 +23,7 @@ const deposit = (streamId: string, version: number, amount: number): EventEnvelo
 
 const amountOf = (d: Delivery) => (d.event.data as { amount: number }).amount;
 
-describe("RabbitMQ broker", () => {
+describeWith(["RabbitMQ"], "RabbitMQ broker", () => {
   test("events published together travel as one message; a poison among them is retried and dead-lettered alone", async () => {
     const projection = "ledger";
     const broker = new RabbitMqBroker({

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { callerKey } from "../src/runtime/idempotency.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client, eventually, openAccount } from "./support/http.ts";
+import { describeWith } from "./support/servers.ts";
 import { startTestService, type TestService, tempDir } from "./support/service.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
 
@@ -187,7 +188,7 @@ describe("operations", () => {
   });
 });
 
-describe("readiness by role", () => {
+describeWith(["Redis"], "readiness by role", () => {
   test("an edge whose analytics store does not answer still takes writes and stays ready, saying what is down", async () => {
     const edge = await startTestService(
       { redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379", clickhouseUrl: "http://127.0.0.1:9" },

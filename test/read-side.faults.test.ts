@@ -11,6 +11,7 @@ import {
   runWorkload,
   serverErrors,
 } from "./support/read-side.ts";
+import { describeWith } from "./support/servers.ts";
 import { startTestService, testConfig } from "./support/service.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
 
@@ -22,7 +23,7 @@ const closeAllRabbitMqConnections = async () => {
   expect(await closing.exited).toBe(0);
 };
 
-describe("read side under faults (RabbitMQ, Redis, chDB)", () => {
+describeWith(["RabbitMQ", "Redis"], "read side under faults (RabbitMQ, Redis, chDB)", () => {
   test("RabbitMQ closes every connection mid-stream, twice: same exact totals afterwards", async () => {
     const service = await startTestService(fullStack);
     try {

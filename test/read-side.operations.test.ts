@@ -7,13 +7,14 @@ import { projectionNames } from "../projections/index.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client, eventually } from "./support/http.ts";
 import { fullStack, poisonAmount } from "./support/read-side.ts";
+import { describeWith } from "./support/servers.ts";
 import { startTestService, tempDir, testConfig } from "./support/service.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
 
 const metric = (text: string, name: string) =>
   Number(new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
 
-describe("operations of the read side", () => {
+describeWith(["RabbitMQ", "Redis"], "operations of the read side", () => {
   test("readyz answers per dependency: store, broker, hot lookup, analytics", async () => {
     const service = await startTestService(fullStack);
     try {
@@ -80,7 +81,7 @@ describe("operations of the read side", () => {
   });
 });
 
-describe("roles: npm run projector and npm run edge", () => {
+describeWith(["RabbitMQ", "Redis"], "roles: npm run projector and npm run edge", () => {
   test("the projector relays and projects on its own: stored events reach Redis with no edge running", async () => {
     const config = testConfig(fullStack);
     const store = new SqliteStore({ path: join(config.dataDir, "events.sqlite") });
