@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Delivery } from "../src/broker/broker.ts";
 import { RabbitMqBroker } from "../src/broker/rabbitmq/rabbitmq-broker.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";

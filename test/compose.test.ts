@@ -13,6 +13,9 @@ interface ComposeService {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: unknown };
   volumes?: string[];
+  ports?: string[];
+  expose?: string[];
+  restart?: string;
 }
 
 const root = new URL("..", import.meta.url).pathname;
@@ -30,7 +33,7 @@ const service = (name: string): ComposeService => {
 describe("docker-compose.yml", () => {
   test("has MongoDB as a replica set, RabbitMQ with management, ClickHouse 24.8+, Redis, the edge and the projector", () => {
     expect(Object.keys(compose.services).sort()).toEqual(
-      ["clickhouse", "edge", "mongo", "projector", "rabbitmq", "redis"].sort(),
+      ["clickhouse", "edge", "lb", "mongo", "projector", "rabbitmq", "redis"].sort(),
     );
     expect(service("mongo").command).toContain("--replSet");
     expect(service("rabbitmq").image).toMatch(/^rabbitmq:[\d.]+-management$/);
@@ -74,6 +77,44 @@ describe("docker-compose.yml", () => {
     expect(service("edge").environment?.CLICKHOUSE_URL).toContain(
       `${clickhouse.CLICKHOUSE_USER}:${clickhouse.CLICKHOUSE_PASSWORD}@`,
     );
+  });
+
+  test("every service comes back after a crash or a reboot", () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      expect([name, s.restart]).toEqual([name, "unless-stopped"]);
+    }
+  });
+
+  test("auth cannot be off, and what is for operators is on this machine only", async () => {
+    const text = await Bun.file(`${root}docker-compose.yml`).text();
+    // `${VAR:?message}`: compose refuses to start when it is unset or empty.
+    expect(text).toMatch(/EVENTFOLD_API_KEYS: \$\{EVENTFOLD_API_KEYS:\?[^}]+\}/);
+    expect(service("projector").ports).toEqual(["127.0.0.1:3001:3001"]);
+    expect(service("rabbitmq").ports).toEqual(["127.0.0.1:15672:15672"]);
+    expect(service("mongo").ports).toEqual(["127.0.0.1:27017:27017"]);
+  });
+
+  test("the edges scale behind a load balancer that hashes on the aggregate id", async () => {
+    // No fixed host port on the edge (it would stop --scale edge=3); the balancer holds the API port.
+    expect(service("edge").ports).toBeUndefined();
+    expect(service("edge").expose).toEqual(["3000"]);
+    expect(service("lb").ports).toEqual(["3000:80"]);
+    expect(service("lb").volumes).toContain("./ops/nginx.conf:/etc/nginx/nginx.conf:ro");
+    const conf = await Bun.file(`${root}ops/nginx.conf`).text();
+    expect(conf).toMatch(/hash \$aggregate consistent;/);
+    expect(conf).toMatch(/server edge:3000 resolve;/);
+    // The map takes the id the edge's actors are keyed by, from the paths that carry one.
+    const map = /map \$uri \$aggregate \{([^}]+)\}/.exec(conf)?.[1] ?? "";
+    const routes = map
+      .split("\n")
+      .map((line) => line.trim().split(/\s+/)[0])
+      .filter((pattern): pattern is string => pattern?.startsWith("~") === true)
+      .map((pattern) => new RegExp(pattern.slice(1)));
+    const hashed = (path: string) => routes.find((r) => r.test(path))?.exec(path)?.groups?.id;
+    expect(hashed("/v1/accounts/alice/deposits")).toBe("alice");
+    expect(hashed("/v1/accounts/alice")).toBe("alice");
+    expect(hashed("/v1/transfers/t-1")).toBe("t-1");
+    expect(hashed("/v1/transfers")).toBeUndefined();
   });
 
   test("every named volume a service mounts is declared", () => {

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { ServiceOptions } from "../app/service.ts";
 import { removeDeployment } from "../app/teardown.ts";
 import type { Config } from "../src/config.ts";

@@ -8,7 +8,9 @@ const usage = `usage: npm run eventfold -- <command>
   replay <projection>         puts a projection's dead letters back on its queues
   rebuild <projection>        drops a projection and refills it from the event store
 
-Talks to EVENTFOLD_URL (default http://127.0.0.1:3000) with EVENTFOLD_TOKEN (an admin key), if set.`;
+Talks to the admin API of EVENTFOLD_URL (default http://127.0.0.1:3000, where npm start serves it;
+with docker compose the projector serves it, on http://127.0.0.1:3001) with EVENTFOLD_TOKEN, an admin
+key, when auth is on. Exit codes: 0 done, 1 refused or failed, 2 usage.`;
 
 const POLL_MS = 250;
 
@@ -93,6 +95,10 @@ const commands: Record<string, (api: AdminClient, args: string[]) => Promise<voi
 class UsageError extends Error {}
 
 const [command, ...args] = process.argv.slice(2);
+if (command === "--help" || command === "-h" || command === "help") {
+  console.log(usage);
+  process.exit(0);
+}
 const run = command ? commands[command] : undefined;
 if (!run) {
   console.error(command ? `unknown command: ${command}\n\n${usage}` : usage);

@@ -13,6 +13,7 @@ export const progressBar = (label: string, stream: NodeJS.WriteStream = process.
   const startedAt = performance.now();
   let lastTenth = -1;
   let drawn = false;
+  let last: [number, number] | undefined;
   const line = (done: number, total: number) => {
     const ratio = total > 0 ? Math.min(1, done / total) : 1;
     const filled = Math.round(ratio * WIDTH);
@@ -21,12 +22,15 @@ export const progressBar = (label: string, stream: NodeJS.WriteStream = process.
   };
   return {
     update(done, total) {
+      last = [done, total];
       if (stream.isTTY) {
         stream.write(`\r${line(done, total)}`);
         drawn = true;
         return;
       }
-      const tenth = total > 0 ? Math.floor((done / total) * 10) : 10;
+      // While the total is not known (0), there is no tenth to report: a line at the end says it.
+      if (total <= 0) return;
+      const tenth = Math.floor(Math.min(1, done / total) * 10);
       if (tenth > lastTenth) {
         lastTenth = tenth;
         stream.write(`${line(done, total)}\n`);
@@ -34,6 +38,7 @@ export const progressBar = (label: string, stream: NodeJS.WriteStream = process.
     },
     finish(message) {
       if (drawn) stream.write("\n");
+      else if (lastTenth < 10 && last) stream.write(`${line(last[0], last[1])}\n`);
       if (message) stream.write(`${label}: ${message}\n`);
     },
   };
