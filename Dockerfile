@@ -1,7 +1,35 @@
-FROM oven/bun:1.4-debian
+# syntax=docker/dockerfile:1
+# Two images from one file:
+#   slim (the last stage, so the default; what docker-compose.yml runs): analytics on a ClickHouse
+#     server, CLICKHOUSE_URL required. Without chDB's 543 MB native library.
+#   embedded (`docker build --target embedded .`): chDB in-process, runs with no server at all.
+# Both run as the unprivileged `bun` user, keep their data in /data and report their readiness.
+
+FROM oven/bun:1.4-debian AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN bun install --frozen-lockfile --production --ignore-scripts || bun install --production --ignore-scripts
-COPY . .
+# --ignore-scripts: no dependency's install script runs; the locked versions exactly.
+RUN bun install --frozen-lockfile --production --ignore-scripts
+
+FROM deps AS slim-deps
+RUN rm -rf node_modules/@chdb
+
+FROM oven/bun:1.4-debian AS runtime
+WORKDIR /app
+ENV NODE_ENV=production \
+    EVENTFOLD_DATA_DIR=/data
+RUN mkdir /data && chown bun:bun /data
+VOLUME ["/data"]
 EXPOSE 3000
-CMD ["bun", "run", "app/main.ts"]
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=6 CMD ["bun", "app/healthcheck.ts"]
+CMD ["bun", "app/main.ts"]
+
+FROM runtime AS embedded
+COPY --from=deps /app/node_modules ./node_modules
+COPY . .
+USER bun
+
+FROM runtime AS slim
+COPY --from=slim-deps /app/node_modules ./node_modules
+COPY . .
+USER bun

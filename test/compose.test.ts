@@ -2,8 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { settings } from "../src/config.ts";
 
 /**
- * Docker does not run here, so docker-compose.yml is checked by reading: it parses, and it holds
- * every service the code needs, wired the way the code reads its configuration.
+ * Docker does not run here, so docker-compose.yml and the Dockerfile are checked by reading (and by
+ * their linters in .ci/run): they parse, and they hold every service the code needs, wired the way
+ * the code reads its configuration.
  */
 interface ComposeService {
   image?: string;
@@ -98,7 +99,7 @@ describe("docker-compose.yml", () => {
     // No fixed host port on the edge (it would stop --scale edge=3); the balancer holds the API port.
     expect(service("edge").ports).toBeUndefined();
     expect(service("edge").expose).toEqual(["3000"]);
-    expect(service("lb").ports).toEqual(["3000:80"]);
+    expect(service("lb").ports).toEqual(["0.0.0.0:3000:80"]);
     expect(service("lb").volumes).toContain("./ops/nginx.conf:/etc/nginx/nginx.conf:ro");
     const conf = await Bun.file(`${root}ops/nginx.conf`).text();
     expect(conf).toMatch(/hash \$aggregate consistent;/);
@@ -124,5 +125,75 @@ describe("docker-compose.yml", () => {
         .filter((v) => !v.startsWith("/") && !v.startsWith(".")),
     );
     for (const volume of mounted) expect([volume, volume in compose.volumes]).toEqual([volume, true]);
+  });
+});
+
+/** The Dockerfile's stages: name and instructions (continuation lines joined). */
+const stages = (text: string): Map<string, string[]> => {
+  const found = new Map<string, string[]>();
+  let current: string[] = [];
+  for (const line of text.replace(/\\\n\s*/g, " ").split("\n")) {
+    const instruction = line.trim();
+    if (instruction === "" || instruction.startsWith("#")) continue;
+    const from = /^FROM \S+ AS (\S+)$/i.exec(instruction);
+    if (from?.[1]) {
+      current = [];
+      found.set(from[1], current);
+    } else current.push(instruction);
+  }
+  return found;
+};
+
+describe("Dockerfile", async () => {
+  const text = await Bun.file(`${root}Dockerfile`).text();
+  const byName = stages(text);
+  const stage = (name: string) => byName.get(name) ?? [];
+  const lastStage = [...byName.keys()].at(-1);
+
+  test("builds slim by default, without chDB's native library, and compose runs that one", () => {
+    expect(lastStage).toBe("slim");
+    expect(stage("slim-deps")).toContain("RUN rm -rf node_modules/@chdb");
+    expect(stage("slim")).toContain("COPY --from=slim-deps /app/node_modules ./node_modules");
+    expect(stage("embedded")).toContain("COPY --from=deps /app/node_modules ./node_modules");
+    for (const name of ["edge", "projector"]) {
+      expect([name, service(name).build]).toEqual([name, { context: ".", target: "slim" }]);
+      // The slim image has no chDB: analytics go to the compose ClickHouse.
+      expect(service(name).environment?.CLICKHOUSE_URL).toStartWith("http://");
+    }
+  });
+
+  test("runs as an unprivileged user, with the locked dependencies, and reports its health", () => {
+    for (const name of ["slim", "embedded"]) {
+      expect([name, stage(name).at(-1)]).toEqual([name, "USER bun"]);
+    }
+    expect(stage("deps")).toContain("RUN bun install --frozen-lockfile --production --ignore-scripts");
+    expect(stage("runtime")).toContainEqual(
+      expect.stringMatching(/^HEALTHCHECK .* CMD \["bun", "app\/healthcheck.ts"\]$/),
+    );
+    expect(stage("runtime")).toContain("RUN mkdir /data && chown bun:bun /data");
+  });
+
+  test("the health check is healthy while /readyz answers 2xx, and only then", async () => {
+    let status = 200;
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: (request) =>
+        new Response(null, { status: new URL(request.url).pathname === "/readyz" ? status : 404 }),
+    });
+    const check = () =>
+      Bun.spawn([process.execPath, "app/healthcheck.ts"], {
+        cwd: root,
+        env: { ...process.env, PORT: String(server.port) },
+      }).exited;
+    try {
+      expect(await check()).toBe(0);
+      status = 503;
+      expect(await check()).toBe(1);
+    } finally {
+      server.stop(true);
+    }
+    // Nothing listening: unhealthy, not a hang.
+    expect(await check()).toBe(1);
   });
 });

@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
+import { StartupError } from "../lib/errors.ts";
 
 type ClickHouseConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>["connection"]>;
 
@@ -18,9 +19,17 @@ export const openClickHouse = async (target: ClickHouseTarget): Promise<ClickHou
     return createClient({ url: target.url, clickhouse_settings: { date_time_input_format: "best_effort" } });
   }
   mkdirSync(target.chdbPath, { recursive: true });
-  const { createChdbConnection } = await import("chdb/connection");
-  // chdb types its connection against its own copy of @clickhouse/client-common; same interface.
-  const connection = createChdbConnection({ path: target.chdbPath }) as unknown as ClickHouseConnection;
+  let connection: ClickHouseConnection;
+  try {
+    const { createChdbConnection } = await import("chdb/connection");
+    // chdb types its connection against its own copy of @clickhouse/client-common; same interface.
+    connection = createChdbConnection({ path: target.chdbPath }) as unknown as ClickHouseConnection;
+  } catch (error) {
+    // The slim image leaves chDB's native library out: say what to set rather than show a stack.
+    throw new StartupError(
+      `chDB (embedded ClickHouse) cannot be loaded here (${(error as Error).message.split("\n")[0]}): set CLICKHOUSE_URL to a ClickHouse server`,
+    );
+  }
   return createClient({
     connection,
     clickhouse_settings: { date_time_input_format: "best_effort" },

@@ -61,8 +61,9 @@ describe("configuration from the environment", () => {
 });
 
 /** Starts the service with `env` and `args`; what it said on stderr and how it ended. */
-const start = async (env: Record<string, string>, args: string[] = []) => {
-  const proc = Bun.spawn([process.execPath, "run", "app/main.ts", ...args], {
+const start = async (env: Record<string, string>, args: string[] = [], preload?: string) => {
+  const flags = preload ? ["--preload", preload] : [];
+  const proc = Bun.spawn([process.execPath, "run", ...flags, "app/main.ts", ...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: "silent", ...env },
     stdout: "pipe",
@@ -116,6 +117,24 @@ describe("a start that cannot go on: one line, exit code 2, no stack trace, befo
       const ended = await start({ PORT: "0", EVENTFOLD_DATA_DIR: dataDir });
       expect(ended.code).toBe(2);
       expect(ended.stderr).toContain("was written by an earlier eventfold (tables replies)");
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("analytics embedded where chDB is not installed (the slim image)", async () => {
+    const dataDir = tempDir();
+    try {
+      const ended = await start(
+        { PORT: "0", EVENTFOLD_DATA_DIR: dataDir },
+        [],
+        "./test/support/without-chdb.ts",
+      );
+      expect(ended).toEqual({
+        code: 2,
+        stderr:
+          "eventfold: chDB (embedded ClickHouse) cannot be loaded here (Cannot find module '@chdb/linux-x64-gnu'): set CLICKHOUSE_URL to a ClickHouse server",
+      });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
