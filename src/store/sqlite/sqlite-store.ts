@@ -13,6 +13,7 @@ import type { Store } from "../store.ts";
 import { WriteHealth } from "../write-health.ts";
 import { startCheckpointer } from "./checkpointer.ts";
 import { CommittedTail } from "./committed-tail.ts";
+import { retryWhileBusy } from "./wal.ts";
 import { openDatabase, type WriteOp, type WriteResult, type WrittenAppend } from "./writer.ts";
 import { WriterClient } from "./writer-client.ts";
 
@@ -71,9 +72,11 @@ const refuseEarlierFormat = (path: string): void => {
   if (!existsSync(path)) return;
   const db = new Database(path, { readonly: true });
   try {
-    const tables = db
-      .query<{ name: string }, []>("SELECT name FROM sqlite_schema WHERE type = 'table'")
-      .all();
+    // Another process may be creating the file or switching it to WAL at this moment.
+    db.exec("PRAGMA busy_timeout = 10000");
+    const tables = retryWhileBusy(() =>
+      db.query<{ name: string }, []>("SELECT name FROM sqlite_schema WHERE type = 'table'").all(),
+    );
     const earlier = tables.map((t) => t.name).filter((name) => earlierTables.includes(name));
     if (earlier.length > 0) {
       throw new StartupError(
