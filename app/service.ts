@@ -175,7 +175,12 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     relay.start();
   }
 
-  const app = createApp(engine, { readiness, routes });
+  const app = createApp(engine, {
+    readiness,
+    routes,
+    problemTypes: [...domain.problemTypes, ...readSide.problemTypes],
+    checkResponses: config.checkResponses,
+  });
   serve(app.fetch);
   const url = `http://127.0.0.1:${server.port}`;
 

@@ -4,6 +4,7 @@ import type { HotLookup } from "../src/hot-lookup/hot-lookup.ts";
 import { MemoryHotLookup } from "../src/hot-lookup/memory-hot-lookup.ts";
 import { RedisHotLookup } from "../src/hot-lookup/redis-hot-lookup.ts";
 import type { ReadinessCheck } from "../src/http/app.ts";
+import type { ProblemType } from "../src/http/problem-types.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { exponentialBackoff } from "../src/lib/backoff.ts";
 import type { Projection } from "../src/projector/projection.ts";
@@ -20,6 +21,7 @@ export const projectionNames = ["accounts", "analytics"] as const;
 export interface ReadSide {
   readonly projections: readonly Projection[];
   readonly routes: readonly HttpRoute[];
+  readonly problemTypes: readonly ProblemType[];
   readonly readiness: readonly ReadinessCheck[];
   readonly hot: HotLookup;
   close(): Promise<void>;
@@ -69,6 +71,14 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
     hot,
     projections: [accountsProjection(hot, accountKeys), analytics],
     routes: [...accountReadRoutes(hot, accountKeys), ...analyticsRoutes(clickhouse, database)],
+    problemTypes: [
+      {
+        code: "projection_behind",
+        statuses: [504],
+        description:
+          "A read with `minVersion` waited 5 s and the read model had not reached that version: the projector is behind or stopped. Read again later, or read the state from the event store (`/v1/accounts/{id}/state`).",
+      },
+    ],
     readiness: [
       // The edge reads them (a down one fails those reads) but takes writes without them.
       { name: "hotLookup", required: options.writes, check: () => hot.ping() },

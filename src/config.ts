@@ -53,6 +53,12 @@ const apiKeys = z.string().transform((raw, ctx): ApiKey[] => {
   return keys;
 });
 
+const flag = z
+  .string()
+  .trim()
+  .regex(/^(0|1|true|false)$/, "1 or true, 0 or false")
+  .transform((v) => v === "1" || v === "true");
+
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /**
@@ -147,6 +153,12 @@ export const settings = {
     schema: whole(1, 16 * 1024 * 1024),
     default: "65536",
     doc: "largest request body; beyond it `413 payload_too_large`",
+  },
+  checkResponses: {
+    env: "EVENTFOLD_CHECK_RESPONSES",
+    schema: flag,
+    default: "0",
+    doc: "check every answer against the OpenAPI document before it leaves; a mismatch is a 500 `contract_violation` (tests, staging)",
   },
   storeBatch: {
     env: "EVENTFOLD_STORE_BATCH",

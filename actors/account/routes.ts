@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { Envelope } from "../../src/http/envelope.ts";
 import { sendCommand } from "../../src/http/outcome.ts";
 import { fail } from "../../src/http/problem.ts";
 import { queryInteger } from "../../src/http/query.ts";
@@ -6,24 +7,22 @@ import { defineRoute, type HttpRoute, type Reply } from "../../src/http/route.ts
 import { AccountParams, CloseAccountBody, MoneyMovementBody, OpenAccountBody } from "./commands.ts";
 import { account } from "./index.ts";
 import type { AccountState } from "./state.ts";
+import { AccountBalance, AccountView, accountsTag, ClosedAccount, OpenedAccount } from "./views.ts";
 
-const tag = "accounts";
-const commandErrors = {
-  400: "validation_failed",
-  404: "not_found",
-  409: "account_closed, insufficient_funds, balance_not_zero or balance_limit_exceeded",
-  412: "version_conflict (If-Match)",
-  422: "idempotency_key_reused",
-  429: "overloaded",
-};
+const tag = accountsTag;
 
 /** The read model of API.md, as the write side knows it. */
-export const accountView = (accountId: string, state: AccountState, version: number, updatedAt?: string) => ({
+export const accountView = (
+  accountId: string,
+  state: AccountState,
+  version: number,
+  updatedAt?: string,
+): z.infer<typeof AccountView> => ({
   accountId,
   owner: state.owner,
   currency: state.currency,
   balance: state.balance,
-  status: state.status,
+  status: state.status === "closed" ? "closed" : "open",
   version,
   updatedAt: updatedAt ?? null,
 });
@@ -36,12 +35,16 @@ const balanceReply = (o: { id: string; state: AccountState; version: number }): 
 const openAccount = defineRoute({
   method: "post",
   path: "/v1/accounts",
+  operationId: "openAccount",
   summary: "Open an account",
+  description:
+    "Without `accountId` the server makes one (a UUIDv7); a retry with the same `Idempotency-Key` gets the same.",
   tag,
   role: "writer",
   body: OpenAccountBody,
   command: true,
-  responses: { 201: "opened", ...commandErrors, 409: "account_exists" },
+  success: { status: 201, description: "opened", body: OpenedAccount, headers: ["Location", "ETag"] },
+  problems: { 409: ["account_exists"] },
   handle: (ctx) => {
     const accountId = ctx.body.accountId ?? Bun.randomUUIDv7();
     const { owner, currency } = ctx.body;
@@ -57,13 +60,20 @@ const openAccount = defineRoute({
 const deposit = defineRoute({
   method: "post",
   path: "/v1/accounts/:id/deposits",
+  operationId: "deposit",
   summary: "Deposit money",
   tag,
   role: "writer",
   params: AccountParams,
   body: MoneyMovementBody,
   command: true,
-  responses: { 200: "deposited", ...commandErrors },
+  success: {
+    status: 200,
+    description: "deposited: the new balance",
+    body: AccountBalance,
+    headers: ["ETag"],
+  },
+  problems: { 404: ["not_found"], 409: ["account_closed", "balance_limit_exceeded"] },
   handle: (ctx) => {
     const { amount, reference } = ctx.body;
     const command = { type: "Deposit", amount, ...(reference ? { reference } : {}) } as const;
@@ -74,13 +84,20 @@ const deposit = defineRoute({
 const withdraw = defineRoute({
   method: "post",
   path: "/v1/accounts/:id/withdrawals",
+  operationId: "withdraw",
   summary: "Withdraw money",
   tag,
   role: "writer",
   params: AccountParams,
   body: MoneyMovementBody,
   command: true,
-  responses: { 200: "withdrawn", ...commandErrors },
+  success: {
+    status: 200,
+    description: "withdrawn: the new balance",
+    body: AccountBalance,
+    headers: ["ETag"],
+  },
+  problems: { 404: ["not_found"], 409: ["account_closed", "insufficient_funds"] },
   handle: (ctx) => {
     const { amount, reference } = ctx.body;
     const command = { type: "Withdraw", amount, ...(reference ? { reference } : {}) } as const;
@@ -91,13 +108,15 @@ const withdraw = defineRoute({
 const close = defineRoute({
   method: "post",
   path: "/v1/accounts/:id/close",
+  operationId: "closeAccount",
   summary: "Close an account whose balance is 0",
   tag,
   role: "writer",
   params: AccountParams,
   body: CloseAccountBody,
   command: true,
-  responses: { 200: "closed", ...commandErrors },
+  success: { status: 200, description: "closed", body: ClosedAccount, headers: ["ETag"] },
+  problems: { 404: ["not_found"], 409: ["account_closed", "balance_not_zero"] },
   handle: (ctx) =>
     sendCommand(ctx, account, ctx.params.id, { type: "CloseAccount" }, (o) => ({
       status: 200,
@@ -106,22 +125,31 @@ const close = defineRoute({
 });
 
 const EventsQuery = z.strictObject({
-  after: queryInteger(0).default(0),
-  limit: queryInteger(1, 1000).default(100),
+  after: queryInteger(0).default(0).describe("The version after which the page starts"),
+  limit: queryInteger(1, 1000).default(100).describe("At most this many events"),
 });
+const EventsPage = z
+  .strictObject({
+    events: z.array(Envelope),
+    next: z.int().nullable().describe("The `after` of the next page; null when this one is the last"),
+  })
+  .meta({ id: "EventsPage" });
 
 const getEvents = defineRoute({
   method: "get",
   path: "/v1/accounts/:id/events",
+  operationId: "listAccountEvents",
   summary: "An account's events in version order, a page at a time",
   tag,
   role: "reader",
   params: AccountParams,
   query: EventsQuery,
-  responses: {
-    200: "{ events, next }: pass next as after for the next page; null at the end",
-    404: "not_found",
+  success: {
+    status: 200,
+    description: "a page of events: pass `next` as `after` for the next page; null at the end",
+    body: EventsPage,
   },
+  problems: { 404: ["not_found"] },
   handle: async (ctx) => {
     const { after, limit } = ctx.query;
     const [opened, events] = await Promise.all([
@@ -134,17 +162,21 @@ const getEvents = defineRoute({
   },
 });
 
-const StateQuery = z.strictObject({ atVersion: queryInteger(1).optional() });
+const StateQuery = z.strictObject({
+  atVersion: queryInteger(1).optional().describe("Right after this event; past the last one: 404"),
+});
 
 const getState = defineRoute({
   method: "get",
   path: "/v1/accounts/:id/state",
+  operationId: "getAccountState",
   summary: "The account as it was right after event atVersion (default: now), replayed from the store",
   tag,
   role: "reader",
   params: AccountParams,
   query: StateQuery,
-  responses: { 200: "the account at that version", 404: "not_found, or atVersion past the last event" },
+  success: { status: 200, description: "the account at that version", body: AccountView, headers: ["ETag"] },
+  problems: { 404: ["not_found"] },
   handle: async (ctx) => {
     const { atVersion } = ctx.query;
     const { state, version, updatedAt } = await ctx.queries.asOf(account, ctx.params.id, atVersion);

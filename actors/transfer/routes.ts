@@ -1,14 +1,35 @@
 import { createHash } from "node:crypto";
+import { z } from "zod";
 import { errorReply } from "../../src/http/errors.ts";
 import { toReply } from "../../src/http/outcome.ts";
 import { fail, type Problem, ProblemError } from "../../src/http/problem.ts";
-import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
+import { defineRoute, type HttpRoute, type Tag } from "../../src/http/route.ts";
 import { TransferBody, TransferParams } from "./commands.ts";
 import { transfer } from "./index.ts";
 import { requestTransfer, TransferUndecided } from "./process.ts";
 import type { TransferState } from "./state.ts";
 
-const tag = "transfers";
+const tag: Tag = {
+  name: "transfers",
+  description: "Money between two accounts: debited at once, credited (or refunded) right after",
+};
+
+const TransferStatus = z
+  .enum(["pending", "completed", "refunded"])
+  .describe("pending until `to` is credited (completed) or the debit is given back (refunded)");
+const TransferAccepted = z
+  .strictObject({ transferId: z.string(), status: TransferStatus })
+  .meta({ id: "TransferAccepted" });
+const TransferView = z
+  .strictObject({
+    transferId: z.string(),
+    from: z.string(),
+    to: z.string(),
+    amount: z.int().min(1).describe("Integer minor units"),
+    status: TransferStatus,
+    version: z.int().min(1).describe("The transfer's stream's last event number"),
+  })
+  .meta({ id: "Transfer" });
 
 /** `requested` and `debited` are both still `pending` to a client. */
 const publicStatus = (state: TransferState) =>
@@ -26,18 +47,22 @@ const transferIdFor = (idempotencyKey: string | undefined): string =>
 const startTransfer = defineRoute({
   method: "post",
   path: "/v1/transfers",
+  operationId: "startTransfer",
   summary: "Move money between two accounts: debits `from` now, credits `to` (or refunds) right after",
+  description:
+    "Accepted or refused once, by the debit of `from`. Without `transferId`, one sent with an `Idempotency-Key` gets an id derived from the key. A 429 or 503 whose problem carries `transferId` (and `Location`) means the transfer is recorded and will be decided: follow it, or send it again.",
   tag,
   role: "writer",
   body: TransferBody,
   command: true,
-  responses: {
-    202: "{ transferId, status }: follow it at GET /v1/transfers/:id",
-    400: "validation_failed",
-    404: "not_found (from)",
-    409: "insufficient_funds, account_closed, currency_mismatch or transfer_exists",
-    412: "version_conflict (If-Match, on the transfer)",
-    422: "idempotency_key_reused",
+  success: {
+    status: 202,
+    description: "accepted: follow it at GET /v1/transfers/{id}",
+    body: TransferAccepted,
+  },
+  problems: {
+    404: ["not_found"],
+    409: ["insufficient_funds", "account_closed", "currency_mismatch", "transfer_exists"],
   },
   handle: async (ctx) => {
     const { from, to, amount } = ctx.body;
@@ -68,11 +93,13 @@ const startTransfer = defineRoute({
 const getTransfer = defineRoute({
   method: "get",
   path: "/v1/transfers/:id",
+  operationId: "getTransfer",
   summary: "A transfer and where it stands",
   tag,
   role: "reader",
   params: TransferParams,
-  responses: { 200: "{ transferId, from, to, amount, status, version }", 404: "not_found" },
+  success: { status: 200, description: "the transfer", body: TransferView, headers: ["ETag"] },
+  problems: { 404: ["not_found"] },
   handle: async (ctx) => {
     const { state, version } = await ctx.queries.current(transfer, ctx.params.id);
     if (state.status === "none" || state.status === "rejected") fail(404, "not_found", "no such transfer");

@@ -1,35 +1,44 @@
 import { z } from "zod";
 import { AccountParams } from "../../actors/account/commands.ts";
+import { AccountView, accountsTag } from "../../actors/account/views.ts";
 import type { HotDocument, HotLookup } from "../../src/hot-lookup/hot-lookup.ts";
 import { fail } from "../../src/http/problem.ts";
 import { queryInteger } from "../../src/http/query.ts";
 import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
 
-const ReadQuery = z.strictObject({ minVersion: queryInteger(1).optional() });
+const ReadQuery = z.strictObject({
+  minVersion: queryInteger(1)
+    .optional()
+    .describe("Wait (up to 5 s) until the read model holds this version: read-your-writes"),
+});
 const READ_YOUR_WRITES_MS = 5_000;
 
-const view = (accountId: string, d: HotDocument) => ({
+const view = (accountId: string, d: HotDocument): z.infer<typeof AccountView> => ({
   accountId,
   owner: d.owner ?? "",
   currency: d.currency ?? "",
   balance: Number(d.balance ?? 0),
-  status: d.status ?? "open",
+  status: d.status === "closed" ? "closed" : "open",
   version: Number(d.version ?? 0),
   updatedAt: d.updatedAt ?? null,
 });
+
+const tag = accountsTag;
 
 /** `GET /v1/accounts/:id`, served from the hot lookup; `minVersion` waits for the projection. */
 export const accountReadRoutes = (hot: HotLookup, keyPrefix: string): HttpRoute[] => [
   defineRoute({
     method: "get",
     path: "/v1/accounts/:id",
+    operationId: "getAccount",
     summary:
       "An account, from the hot lookup; with minVersion, waits up to 5 s for that version (read-your-writes)",
-    tag: "accounts",
+    tag,
     role: "reader",
     params: AccountParams,
     query: ReadQuery,
-    responses: { 200: "the account", 404: "not_found", 504: "projection_behind" },
+    success: { status: 200, description: "the account", body: AccountView, headers: ["ETag"] },
+    problems: { 404: ["not_found"], 504: ["projection_behind"] },
     handle: async (ctx) => {
       const key = keyPrefix + ctx.params.id;
       const { minVersion } = ctx.query;

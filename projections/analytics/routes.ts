@@ -2,10 +2,13 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { z } from "zod";
 import { Currency } from "../../actors/account/commands.ts";
 import { instant, queryInteger } from "../../src/http/query.ts";
-import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
+import { defineRoute, type HttpRoute, type Tag } from "../../src/http/route.ts";
 import { bucketCount, eventCounts, MAX_BUCKETS, topAccounts, volume } from "./queries.ts";
 
-const Range = { from: instant, to: instant };
+const Range = {
+  from: instant.describe("The first instant counted"),
+  to: instant.describe("The first instant not counted"),
+};
 // Object refinements run even when a field failed: they judge only what parsed.
 const valid = (d: unknown): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
 const ordered = (q: { from: Date; to: Date }) => !valid(q.from) || !valid(q.to) || q.from < q.to;
@@ -21,42 +24,79 @@ const VolumeQuery = z
 const CountsQuery = z.strictObject(Range).refine(ordered, order);
 const TopQuery = z.strictObject({
   by: z.enum(["balance", "volume"]),
-  limit: queryInteger(1, 100),
+  limit: queryInteger(1, 100).describe("How many accounts"),
   currency: Currency.optional(),
 });
 
-const tag = "analytics";
+const Count = z.int().min(0);
+const Volume = z
+  .strictObject({
+    buckets: z.array(
+      z.strictObject({
+        start: z.iso.datetime().describe("The bucket's first instant"),
+        deposits: Count,
+        withdrawals: Count,
+        transfers: Count,
+        depositAmount: Count.describe("Integer minor units"),
+        withdrawalAmount: Count.describe("Integer minor units"),
+        transferAmount: Count.describe("Integer minor units"),
+      }),
+    ),
+  })
+  .meta({ id: "Volume" });
+const EventCounts = z
+  .strictObject({ counts: z.record(z.string(), Count).describe("Events per event type") })
+  .meta({ id: "EventCounts" });
+const TopAccounts = z
+  .strictObject({
+    accounts: z.array(
+      z.strictObject({
+        accountId: z.string(),
+        balance: z.int().describe("Integer minor units"),
+        volume: Count.describe("Money moved in and out, integer minor units"),
+      }),
+    ),
+  })
+  .meta({ id: "TopAccounts" });
+
+const tag: Tag = {
+  name: "analytics",
+  description: "Aggregates over every event, from ClickHouse, at minute resolution",
+};
 
 /** The analytics routes of API.md, over the ClickHouse pre-aggregates. */
 export const analyticsRoutes = (client: ClickHouseClient, db: string): HttpRoute[] => [
   defineRoute({
     method: "get",
     path: "/v1/analytics/volume",
+    operationId: "getVolume",
     summary: "Deposits, withdrawals and transfers per bucket over [from, to) (minute resolution)",
     tag,
     role: "reader",
     query: VolumeQuery,
-    responses: { 200: "{ buckets: [...] }", 400: "validation_failed" },
+    success: { status: 200, description: "one bucket per interval, empty ones included", body: Volume },
     handle: async (ctx) => ({ status: 200, body: { buckets: await volume(client, db, ctx.query) } }),
   }),
   defineRoute({
     method: "get",
     path: "/v1/analytics/event-counts",
+    operationId: "getEventCounts",
     summary: "Events per type over [from, to) (minute resolution)",
     tag,
     role: "reader",
     query: CountsQuery,
-    responses: { 200: "{ counts: { <EventType>: n } }", 400: "validation_failed" },
+    success: { status: 200, description: "the types seen in the range", body: EventCounts },
     handle: async (ctx) => ({ status: 200, body: { counts: await eventCounts(client, db, ctx.query) } }),
   }),
   defineRoute({
     method: "get",
     path: "/v1/analytics/top-accounts",
+    operationId: "getTopAccounts",
     summary: "The accounts with the highest balance or volume",
     tag,
     role: "reader",
     query: TopQuery,
-    responses: { 200: "{ accounts: [{ accountId, balance, volume }] }", 400: "validation_failed" },
+    success: { status: 200, description: "highest first", body: TopAccounts },
     handle: async (ctx) => ({ status: 200, body: { accounts: await topAccounts(client, db, ctx.query) } }),
   }),
 ];

@@ -2,13 +2,65 @@ import { z } from "zod";
 import type { Broker } from "../broker/broker.ts";
 import type { DeadLetters } from "../broker/dead-letters.ts";
 import type { Projector } from "../projector/projector.ts";
+import { Envelope } from "./envelope.ts";
 import { fail } from "./problem.ts";
 import { queryInteger } from "./query.ts";
-import { defineRoute, type HttpRoute } from "./route.ts";
+import { defineRoute, type HttpRoute, type Tag } from "./route.ts";
 
-const tag = "admin";
+const tag: Tag = {
+  name: "admin",
+  description: "Projections and their dead letters, for the admin role",
+};
 const Name = z.string().regex(/^[a-z][a-z0-9-]{0,63}$/);
-const NoBody = z.strictObject({});
+const Instant = z.iso.datetime();
+
+const DeadLetterList = z
+  .strictObject({
+    deadLetters: z
+      .record(
+        z.string(),
+        z.array(
+          z.strictObject({
+            event: Envelope,
+            error: z.string().describe("The last error of its handler"),
+            attempts: z.int().min(1),
+            deadLetteredAt: Instant,
+          }),
+        ),
+      )
+      .describe("Per projection, the oldest first"),
+  })
+  .meta({ id: "DeadLetters" });
+const Replayed = z
+  .strictObject({ replayed: z.int().min(0).describe("How many went back on the queues") })
+  .meta({ id: "Replayed" });
+const RebuildProgress = z
+  .strictObject({
+    done: z.int().min(0),
+    total: z.int().min(0),
+    startedAt: Instant,
+    finishedAt: Instant.optional(),
+    error: z.string().optional().describe("Why it stopped, if it failed"),
+  })
+  .meta({ id: "RebuildProgress" });
+const RebuildStarted = z
+  .strictObject({ projection: z.string(), rebuild: RebuildProgress })
+  .meta({ id: "RebuildStarted" });
+const ProjectionList = z
+  .strictObject({
+    projections: z.array(
+      z.strictObject({
+        name: z.string(),
+        state: z.enum(["running", "rebuilding", "stopped"]),
+        rebuild: RebuildProgress.optional(),
+        lastEventTime: Instant.optional().describe("When the newest event applied was stored"),
+        lastAppliedAt: Instant.optional(),
+        queued: z.int().min(0).describe("Events waiting on its queues"),
+        deadLettered: z.int().min(0),
+      }),
+    ),
+  })
+  .meta({ id: "Projections" });
 
 /**
  * Operations on projections and their dead letters, for the `admin` role. Of delivery they only read
@@ -28,17 +80,16 @@ export const adminRoutes = (
     defineRoute({
       method: "get",
       path: "/v1/admin/dead-letters",
+      operationId: "listDeadLetters",
       summary: "Dead-lettered events with their last error, per projection",
       tag,
       role: "admin",
       query: z.strictObject({
-        projection: Name.optional(),
-        limit: queryInteger(1, 10_000).default(1000),
+        projection: Name.optional().describe("Only this projection's"),
+        limit: queryInteger(1, 10_000).default(1000).describe("At most this many per projection"),
       }),
-      responses: {
-        200: "{ deadLetters: { <projection>: [{ event, error, attempts, deadLetteredAt }] } }",
-        404: "not_found",
-      },
+      success: { status: 200, description: "the dead letters", body: DeadLetterList },
+      problems: { 404: ["not_found"] },
       handle: async (ctx) => {
         const names = ctx.query.projection ? [known(ctx.query.projection)] : projector.names;
         const entries = await Promise.all(
@@ -50,12 +101,13 @@ export const adminRoutes = (
     defineRoute({
       method: "post",
       path: "/v1/admin/dead-letters/:projection/replay",
+      operationId: "replayDeadLetters",
       summary: "Puts a projection's dead letters back on its queues",
       tag,
       role: "admin",
       params: z.strictObject({ projection: Name }),
-      body: NoBody,
-      responses: { 200: "{ replayed: n }", 404: "not_found" },
+      success: { status: 200, description: "replayed", body: Replayed },
+      problems: { 404: ["not_found"] },
       handle: async (ctx) => ({
         status: 200,
         body: { replayed: await deadLetters.replay(known(ctx.params.projection)) },
@@ -64,13 +116,14 @@ export const adminRoutes = (
     defineRoute({
       method: "post",
       path: "/v1/admin/projections/:name/rebuild",
+      operationId: "rebuildProjection",
       summary:
         "Drops one projection and refills it from the event store; follow it at GET /v1/admin/projections",
       tag,
       role: "admin",
       params: z.strictObject({ name: Name }),
-      body: NoBody,
-      responses: { 202: "{ projection, rebuild: { done, total, startedAt } }", 404: "not_found" },
+      success: { status: 202, description: "started (or already running)", body: RebuildStarted },
+      problems: { 404: ["not_found"] },
       handle: async (ctx) => {
         const name = known(ctx.params.name);
         return { status: 202, body: { projection: name, rebuild: projector.rebuild(name) } };
@@ -79,10 +132,11 @@ export const adminRoutes = (
     defineRoute({
       method: "get",
       path: "/v1/admin/projections",
+      operationId: "listProjections",
       summary: "Each projection: state, rebuild progress, queue and dead-letter depth",
       tag,
       role: "admin",
-      responses: { 200: "{ projections: [...] }" },
+      success: { status: 200, description: "every projection", body: ProjectionList },
       handle: async () => {
         const projections = await Promise.all(
           projector.status().map(async (status) => ({

@@ -1,11 +1,13 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Engine } from "../engine.ts";
+import { contractViolation } from "./contract.ts";
 import { errorReply, recordFailure } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { mountOpsRoutes, type ReadinessCheck } from "./ops-routes.ts";
 import { type EdgeEnv, routePipeline, send } from "./pipeline.ts";
 import { problem } from "./problem.ts";
+import { edgeProblemTypes, type ProblemType } from "./problem-types.ts";
 import type { HttpRoute } from "./route.ts";
 
 export type { ReadinessCheck };
@@ -14,6 +16,14 @@ export interface AppOptions {
   readonly readiness?: readonly ReadinessCheck[];
   /** The routes it serves beside the operations' own: the domain's, the read models', admin. */
   readonly routes?: readonly HttpRoute[];
+  /** The problem codes the routes answer with beyond the edge's own: the domain's, the read models'. */
+  readonly problemTypes?: readonly ProblemType[];
+  /**
+   * Checks every answer of a route against the OpenAPI document before it leaves (status, problem
+   * code, body schema); one that does not match becomes a 500 `contract_violation` and an error line.
+   * For tests and staging: it reads every body once more.
+   */
+  readonly checkResponses?: boolean;
 }
 
 const visibleAscii = /^[\x21-\x7e]{1,128}$/;
@@ -29,6 +39,22 @@ const memoize = <K, V>(make: (key: K) => V): ((key: K) => V) => {
     }
     return value;
   };
+};
+
+/** Replaces an answer its route does not declare with a 500 saying what is wrong, and logs it. */
+const checkAnswer = async (c: Context<EdgeEnv>, route: HttpRoute, log: Engine["log"]): Promise<void> => {
+  const text = await c.res.clone().text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON: the schema check says so.
+  }
+  const violation = contractViolation(route, c.res.status, c.res.headers.get("content-type"), body);
+  if (violation === undefined) return;
+  log.error({ violation, correlationId: c.get("metadata")?.correlationId }, "answer breaks the contract");
+  c.res = undefined;
+  c.res = send(c, problem(500, "contract_violation", violation));
 };
 
 /**
@@ -69,7 +95,13 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
   });
   app.notFound((c) => send(c, problem(404, "not_found", `no route for ${c.req.method} ${c.req.path}`)));
 
-  mountOpsRoutes(app, { readiness: options.readiness ?? [], metrics, openapi: buildOpenApi(routes) });
+  const problemTypes = [...edgeProblemTypes, ...(options.problemTypes ?? [])];
+  mountOpsRoutes(app, {
+    readiness: options.readiness ?? [],
+    metrics,
+    openapi: buildOpenApi({ routes, problemTypes }),
+    problemTypes,
+  });
 
   const limit = bodyLimit({
     maxSize: config.maxBodyBytes,
@@ -88,6 +120,7 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
     const measure: MiddlewareHandler<EdgeEnv> = async (c, next) => {
       const started = performance.now();
       await next();
+      if (options.checkResponses) await checkAnswer(c, route, log);
       const { status } = c.res;
       byStatus(status).inc();
       if (route.command) {

@@ -1,23 +1,58 @@
 import { z } from "zod";
-import type { HttpRoute } from "./route.ts";
+import { ProblemBody, problemsOf } from "./contract.ts";
+import { opsPaths } from "./ops-routes.ts";
+import type { ProblemType } from "./problem-types.ts";
+import type { HttpRoute, Tag } from "./route.ts";
 
-type JsonSchema = Record<string, unknown> & { properties?: Record<string, unknown>; required?: string[] };
+type JsonSchema = Record<string, unknown>;
 
-const jsonSchema = (schema: z.ZodType, io: "input" | "output"): JsonSchema => {
-  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as JsonSchema;
-  return rest;
-};
+/**
+ * Schemas with an `id` (zod's `.meta({ id })`) become components, shared by reference; zod puts them
+ * in `$defs` of each schema it converts, so they are lifted out and their references rewritten.
+ */
+class Components {
+  readonly schemas: Record<string, JsonSchema> = {};
 
-const parameters = (schema: z.ZodType | undefined, location: "path" | "query") => {
+  add(schema: z.ZodType, io: "input" | "output"): JsonSchema {
+    const converted = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as JsonSchema;
+    const { $schema: _, $defs, ...rest } = converted;
+    for (const [id, definition] of Object.entries((($defs as JsonSchema | undefined) ?? {}) as JsonSchema)) {
+      this.schemas[id] = this.relink(definition) as JsonSchema;
+    }
+    return this.relink(rest) as JsonSchema;
+  }
+
+  private relink(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map((v) => this.relink(v));
+    if (value === null || typeof value !== "object") return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, v]) =>
+        key === "$ref" && typeof v === "string"
+          ? [key, v.replace("#/$defs/", "#/components/schemas/")]
+          : [key, this.relink(v)],
+      ),
+    );
+  }
+}
+
+/**
+ * Path and query values arrive as strings and are converted: document what they become (an integer
+ * with its range), and mark required only what has no default.
+ */
+const parameters = (components: Components, schema: z.ZodType | undefined, location: "path" | "query") => {
   if (!schema) return [];
-  // Path and query values arrive as strings and are coerced, so document what they become.
-  const { properties = {}, required = [] } = jsonSchema(schema, "output");
-  return Object.entries(properties).map(([name, property]) => ({
-    name,
-    in: location,
-    required: location === "path" || required.includes(name),
-    schema: property,
-  }));
+  const output = components.add(schema, "output") as { properties?: Record<string, JsonSchema> };
+  const input = components.add(schema, "input") as { required?: string[] };
+  return Object.entries(output.properties ?? {}).map(([name, property]) => {
+    const { description, ...rest } = property;
+    return {
+      name,
+      in: location,
+      required: location === "path" || (input.required ?? []).includes(name),
+      ...(typeof description === "string" ? { description } : {}),
+      schema: rest,
+    };
+  });
 };
 
 const commandHeaders = [
@@ -25,85 +60,131 @@ const commandHeaders = [
     name: "If-Match",
     in: "header",
     required: false,
-    description: 'Run only if the aggregate is at this version, e.g. "3"; otherwise 412',
+    description: 'Run only if the aggregate is at this version, e.g. "3"; otherwise 412 `version_conflict`',
     schema: { type: "string", pattern: '^"\\d+"$' },
   },
   {
     name: "Idempotency-Key",
     in: "header",
     required: false,
-    description: "Retrying with the same key and body returns the first answer and writes nothing new",
+    description:
+      "Sending the same key with the same request again, at any later time, returns the first answer and writes nothing new; with another request it is 422 `idempotency_key_reused`",
     schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,128}$" },
   },
 ];
 
-const problemSchema = {
-  type: "object",
-  required: ["type", "title", "status", "detail", "code"],
-  properties: {
-    type: { type: "string" },
-    title: { type: "string" },
-    status: { type: "integer" },
-    detail: { type: "string" },
-    code: { type: "string" },
-    errors: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: { in: { type: "string" }, path: { type: "string" }, message: { type: "string" } },
-      },
-    },
-  },
+const header = (description: string, schema: JsonSchema = { type: "string" }) => ({ description, schema });
+
+const successHeaders = {
+  Location: header("Where the created resource is read"),
+  ETag: header(
+    'The aggregate\'s version, e.g. "3": send it as If-Match to make the next command conditional',
+  ),
 };
 
-/** The OpenAPI 3.1 document, built from the very schemas the edge validates with. */
-export const buildOpenApi = (routes: readonly HttpRoute[]) => {
+const problemHeaders = (status: number) => ({
+  "X-Correlation-Id": header("The request's correlation id, as logged"),
+  ...(status === 401 ? { "WWW-Authenticate": header('Always `Bearer realm="eventfold"`') } : {}),
+  ...(status === 429 || status === 503
+    ? { "Retry-After": header("Seconds to wait before sending it again", { type: "integer" }) }
+    : {}),
+});
+
+const problemDescription = (codes: readonly string[], types: ReadonlyMap<string, ProblemType>) =>
+  codes
+    .map((code) => {
+      const type = types.get(code);
+      if (!type) throw new Error(`problem code ${code} has no problem type: declare it`);
+      return `\`${code}\`: ${type.description.split(". ")[0]?.replace(/\.$/, "")}.`;
+    })
+    .join(" ");
+
+export interface OpenApiParts {
+  readonly routes: readonly HttpRoute[];
+  readonly problemTypes: readonly ProblemType[];
+}
+
+/**
+ * The OpenAPI 3.1 document, built from the very schemas the edge validates requests with and checks
+ * its answers against (where `EVENTFOLD_CHECK_RESPONSES` is on).
+ */
+export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
+  const components = new Components();
+  const types = new Map(problemTypes.map((t) => [t.code, t]));
+  const tags = new Map<string, Tag>();
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
+    tags.set(route.tag.name, route.tag);
     const path = route.path.replace(/:(\w+)/g, "{$1}");
-    const responses = Object.fromEntries(
-      Object.entries(route.responses).map(([status, description]) => [
-        status,
-        Number(status) < 400
-          ? { description, content: { "application/json": { schema: { type: "object" } } } }
-          : {
-              description,
-              content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
-            },
-      ]),
-    );
+    const { success } = route;
+    const responses: Record<string, unknown> = {
+      [success.status]: {
+        description: success.description,
+        headers: Object.fromEntries([
+          ...(success.headers ?? []).map((name) => [name, successHeaders[name]]),
+          ["X-Correlation-Id", header("The request's correlation id, as logged")],
+        ]),
+        content: { "application/json": { schema: components.add(success.body, "output") } },
+      },
+    };
+    for (const [status, codes] of problemsOf(route)) {
+      responses[status] = {
+        description: problemDescription(codes, types),
+        headers: problemHeaders(status),
+        content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+      };
+    }
     paths[path] ??= {};
     paths[path][route.method] = {
+      operationId: route.operationId,
       summary: route.summary,
-      tags: [route.tag],
+      ...(route.description ? { description: route.description } : {}),
+      tags: [route.tag.name],
       security: [{ bearer: [] }],
       parameters: [
-        ...parameters(route.params, "path"),
-        ...parameters(route.query, "query"),
+        ...parameters(components, route.params, "path"),
+        ...parameters(components, route.query, "query"),
         ...(route.command ? commandHeaders : []),
       ],
       ...(route.body
         ? {
             requestBody: {
               required: true,
-              content: { "application/json": { schema: jsonSchema(route.body, "input") } },
+              content: { "application/json": { schema: components.add(route.body, "input") } },
             },
           }
         : {}),
       responses,
     };
   }
+  const ops = opsPaths(components);
+  tags.set(ops.tag.name, ops.tag);
+  components.add(ProblemBody, "output");
   return {
     openapi: "3.1.0",
     info: {
       title: "eventfold",
-      version: "1",
-      description: "Event-sourced bank accounts: commands, reads, analytics and operations.",
+      version: "1.0.0",
+      summary: "Event-sourced bank accounts: commands, reads, analytics and operations",
+      description:
+        "Every command is answered once: send it with an `Idempotency-Key` and any retry gets the first answer. Money is integer minor units. Errors are `application/problem+json`; each `code` has a page at `/problems/<code>`.",
+      license: { name: "MIT", identifier: "MIT" },
     },
-    paths,
+    servers: [{ url: "/", description: "The server that serves this document" }],
+    tags: [...tags.values()],
+    paths: { ...paths, ...ops.paths },
     components: {
-      schemas: { Problem: problemSchema },
-      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      schemas: components.schemas,
+      securitySchemes: {
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description:
+            "An API key's token (`EVENTFOLD_API_KEYS`). Commands need the writer role, reads reader, /v1/admin admin. With no keys set, auth is off.",
+        },
+      },
     },
   };
 };
+
+export type { Components };

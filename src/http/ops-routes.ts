@@ -1,6 +1,10 @@
 import type { Env, Hono } from "hono";
+import { z } from "zod";
 import { errorMessage } from "../lib/errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import type { Components } from "./openapi.ts";
+import { type ProblemType, problemIndexPage, problemPage } from "./problem-types.ts";
+import type { Tag } from "./route.ts";
 
 export interface ReadinessCheck {
   readonly name: string;
@@ -23,13 +27,80 @@ const withTimeout = <T>(work: Promise<T>, ms: number, message: string): Promise<
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 };
 
-/** What operators and probes call: liveness, readiness naming what is down, metrics, the contract. */
+const Health = z.strictObject({ status: z.literal("ok") }).meta({ id: "Health" });
+const Readiness = z
+  .strictObject({
+    status: z
+      .enum(["ready", "degraded", "unavailable"])
+      .describe("degraded: a dependency this role can work without does not answer"),
+    checks: z.record(z.string(), z.string()).describe('Each dependency: "ok", or why it does not answer'),
+  })
+  .meta({ id: "Readiness" });
+
+const tag: Tag = {
+  name: "operations",
+  description: "Probes, metrics and the contract: open to all, whether auth is on or not",
+};
+
+/** The operations' routes in the OpenAPI document: they are served outside the routes' pipeline. */
+export const opsPaths = (components: Components) => {
+  const json = (schema: z.ZodType) => ({
+    "application/json": { schema: components.add(schema, "output") },
+  });
+  const html = { "text/html": { schema: { type: "string" } } };
+  const get = (operationId: string, summary: string, responses: Record<number, unknown>) => ({
+    get: { operationId, summary, tags: [tag.name], security: [], responses },
+  });
+  return {
+    tag,
+    paths: {
+      "/healthz": get("getHealth", "200 while the process serves", {
+        200: { description: "serving", content: json(Health) },
+      }),
+      "/readyz": get("getReadiness", "Whether the dependencies this role needs answer, each by name", {
+        200: { description: "ready, or degraded", content: json(Readiness) },
+        503: { description: "a dependency this role needs does not answer", content: json(Readiness) },
+      }),
+      "/metrics": get("getMetrics", "Prometheus metrics", {
+        200: {
+          description: "the text exposition format",
+          content: { "text/plain": { schema: { type: "string" } } },
+        },
+      }),
+      "/openapi.json": get("getOpenApi", "This document", {
+        200: { description: "OpenAPI 3.1", content: { "application/json": { schema: { type: "object" } } } },
+      }),
+      "/problems": get("listProblemTypes", "Every problem code, with a link to its page", {
+        200: { description: "an HTML page", content: html },
+      }),
+      "/problems/{code}": {
+        get: {
+          operationId: "getProblemType",
+          summary: "What a problem code means: the page its `type` URI resolves to",
+          tags: [tag.name],
+          security: [],
+          parameters: [{ name: "code", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            200: { description: "an HTML page", content: html },
+            404: { description: "no such code", content: html },
+          },
+        },
+      },
+    },
+  };
+};
+
+/**
+ * What operators and probes call: liveness, readiness naming what is down, metrics, the contract
+ * and the page of each problem code.
+ */
 export const mountOpsRoutes = <E extends Env>(
   app: Hono<E>,
   parts: {
     readonly readiness: readonly ReadinessCheck[];
     readonly metrics: Metrics;
     readonly openapi: unknown;
+    readonly problemTypes: readonly ProblemType[];
   },
 ): void => {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -59,4 +130,11 @@ export const mountOpsRoutes = <E extends Env>(
     c.body(await registry.metrics(), 200, { "Content-Type": registry.contentType }),
   );
   app.get("/openapi.json", (c) => c.json(parts.openapi));
+  const pages = new Map(parts.problemTypes.map((type) => [type.code, problemPage(type)]));
+  const index = problemIndexPage(parts.problemTypes);
+  app.get("/problems", (c) => c.html(index));
+  app.get("/problems/:code", (c) => {
+    const page = pages.get(c.req.param("code"));
+    return page ? c.html(page) : c.html(problemIndexPage(parts.problemTypes), 404);
+  });
 };

@@ -1,4 +1,5 @@
 import type { Rejection } from "../aggregate.ts";
+import { problemTypeUri } from "./problem-types.ts";
 import type { Reply } from "./route.ts";
 
 /** An RFC 9457 problem body; `code` is the stable, machine-readable part of the API contract. */
@@ -37,7 +38,7 @@ const titles: Record<number, string> = {
 export const problem = (status: number, code: string, detail: string, errors?: ValidationIssue[]): Reply => ({
   status,
   body: {
-    type: `/problems/${code}`,
+    type: problemTypeUri(code),
     title: titles[status] ?? "Error",
     status,
     detail,

@@ -10,7 +10,7 @@ export const queryInteger = (min: number, max = Number.MAX_SAFE_INTEGER) => {
     .string({ error: (issue) => (issue.input === undefined ? `required: ${allowed}` : allowed) })
     .regex(/^\d{1,16}$/, allowed)
     .transform(Number)
-    .pipe(z.number().min(min, allowed).max(max, allowed));
+    .pipe(z.int().min(min, allowed).max(max, allowed));
 };
 
 /** The earliest and latest instants ClickHouse's `DateTime` holds (seconds in a UInt32). */
@@ -28,4 +28,6 @@ export const instant = z.iso
   .refine(
     (d) => d.getTime() >= Date.parse(EARLIEST_INSTANT) && d.getTime() <= Date.parse(LATEST_INSTANT),
     `between ${EARLIEST_INSTANT} and ${LATEST_INSTANT}`,
-  );
+  )
+  // What the OpenAPI document says of it: zod cannot describe a string turned into a Date.
+  .meta({ type: "string", format: "date-time" });

@@ -22,12 +22,34 @@ export interface RouteContext<P, Q, B> extends DomainApi {
   readonly signal: AbortSignal;
 }
 
+/** A group of routes in the OpenAPI document (and a generated client's docs). */
+export interface Tag {
+  readonly name: string;
+  readonly description: string;
+}
+
+/** What a route answers when it succeeds: its status, what that means, and its body's schema. */
+export interface Success {
+  readonly status: 200 | 201 | 202;
+  readonly description: string;
+  /** Documents the body in the OpenAPI document; where responses are checked, the body must match. */
+  readonly body: z.ZodType;
+  /** Headers it sets besides the usual ones (`ETag` on a body with a version). */
+  readonly headers?: readonly ("Location" | "ETag")[];
+}
+
+/** The problem codes a route answers with, by status: beyond those every route may (see contract.ts). */
+export type RouteProblems = Readonly<Partial<Record<number, readonly string[]>>>;
+
 export interface RouteSpec<P, Q, B> {
   readonly method: "get" | "post";
   /** Hono path syntax: `/v1/accounts/:id`. */
   readonly path: string;
+  /** Unique, camelCase: a generated client's method name. */
+  readonly operationId: string;
   readonly summary: string;
-  readonly tag: string;
+  readonly description?: string;
+  readonly tag: Tag;
   /** The least role that may call it when auth is on. */
   readonly role: Role;
   readonly params?: z.ZodType<P>;
@@ -35,8 +57,8 @@ export interface RouteSpec<P, Q, B> {
   readonly body?: z.ZodType<B>;
   /** A write: takes `If-Match` and `Idempotency-Key`, and its outcome is counted as a command's. */
   readonly command?: true;
-  /** Status → description, for the OpenAPI document. */
-  readonly responses: Readonly<Record<number, string>>;
+  readonly success: Success;
+  readonly problems?: RouteProblems;
   handle(context: RouteContext<P, Q, B>): Promise<Reply>;
 }
 

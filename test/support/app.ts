@@ -63,6 +63,8 @@ export const inProcessApp = (
   });
   const app = createApp(engine, {
     routes: domain.routes,
+    problemTypes: domain.problemTypes,
+    checkResponses: true,
     readiness: [{ name: "eventStore", check: () => store.ping() }],
   });
   return {

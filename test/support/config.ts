@@ -27,6 +27,8 @@ export const testConfig = (overrides: Partial<Config> = {}): Config => {
     amqpNamespace: name,
     retryBaseMs: 20,
     projectionBatchMs: 5,
+    // Every answer a test receives is one the OpenAPI document allows.
+    checkResponses: true,
     ...overrides,
   };
 };

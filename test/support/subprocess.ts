@@ -9,7 +9,11 @@ export const spawnServer = (
   env: Record<string, string> = {},
   role: "all" | "edge" | "projector" = "all",
 ): Promise<ServerProcess> =>
-  spawnService({ port, args: [role], env: { EVENTFOLD_DATA_DIR: dataDir, ...env } });
+  spawnService({
+    port,
+    args: [role],
+    env: { EVENTFOLD_DATA_DIR: dataDir, EVENTFOLD_CHECK_RESPONSES: "1", ...env },
+  });
 
 // Below the ephemeral range (32768+), so no client socket of the test itself can hold the port.
 let nextPort = 20_000 + Math.floor(Math.random() * 10_000);

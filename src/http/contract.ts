@@ -1,0 +1,87 @@
+import { z } from "zod";
+import type { HttpRoute, RouteProblems } from "./route.ts";
+
+/** An RFC 9457 problem as the edge sends it; members beyond these (`transferId`) may follow. */
+export const ProblemBody = z
+  .looseObject({
+    type: z.string().describe("A URI reference to the page of this code: `/problems/<code>`"),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    code: z.string().describe("Stable and machine-readable: what a client branches on"),
+    errors: z
+      .array(
+        z.strictObject({
+          in: z.enum(["body", "path", "query", "header"]),
+          path: z.string(),
+          message: z.string(),
+        }),
+      )
+      .optional()
+      .describe("On 400: every issue of the request, field by field"),
+  })
+  .meta({ id: "Problem" });
+
+/**
+ * The problems any route may answer with, whatever it does: validation (every route refuses unknown
+ * query parameters), auth, capacity; a body's size and type on a POST; on a command, `If-Match`,
+ * `Idempotency-Key` and a full mailbox.
+ */
+export const edgeProblemsOf = (route: Pick<HttpRoute, "method" | "command">): RouteProblems => ({
+  400: ["validation_failed"],
+  401: ["unauthorized"],
+  403: ["forbidden"],
+  ...(route.method === "post" ? { 413: ["payload_too_large"], 415: ["unsupported_media_type"] } : {}),
+  ...(route.command
+    ? { 412: ["version_conflict"], 422: ["idempotency_key_reused"], 429: ["overloaded"] }
+    : {}),
+  503: ["unavailable", "overloaded"],
+});
+
+/** Every problem a route may answer with, by status, its own with the edge's. */
+export const problemsOf = (route: HttpRoute): Map<number, readonly string[]> => {
+  const merged = new Map<number, readonly string[]>();
+  for (const problems of [edgeProblemsOf(route), route.problems ?? {}]) {
+    for (const [status, codes] of Object.entries(problems)) {
+      const known = merged.get(Number(status)) ?? [];
+      merged.set(Number(status), [...new Set([...known, ...(codes ?? [])])]);
+    }
+  }
+  return new Map([...merged].sort(([a], [b]) => a - b));
+};
+
+const describeIssues = (error: z.ZodError): string =>
+  error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
+    .join("; ");
+
+/**
+ * What is wrong with an answer of `route`, by its OpenAPI document: undefined when nothing is. The
+ * answers no client receives (499) and the server's own faults (500) are not the route's to declare.
+ */
+export const contractViolation = (
+  route: HttpRoute,
+  status: number,
+  contentType: string | null,
+  body: unknown,
+): string | undefined => {
+  const where = `${route.method.toUpperCase()} ${route.path} answered ${status}`;
+  if (status === 499 || status === 500) return undefined;
+  if (status === route.success.status) {
+    if (!contentType?.startsWith("application/json")) return `${where} as ${contentType}`;
+    const parsed = route.success.body.safeParse(body);
+    return parsed.success
+      ? undefined
+      : `${where} with a body unlike its schema: ${describeIssues(parsed.error)}`;
+  }
+  const codes = problemsOf(route).get(status);
+  if (!codes) return `${where}, a status it does not declare`;
+  if (!contentType?.startsWith("application/problem+json")) return `${where} as ${contentType}`;
+  const parsed = ProblemBody.safeParse(body);
+  if (!parsed.success) return `${where} with a problem unlike RFC 9457: ${describeIssues(parsed.error)}`;
+  if (!codes.includes(parsed.data.code)) {
+    return `${where} with code ${parsed.data.code}, not one it declares (${codes.join(", ")})`;
+  }
+  return undefined;
+};
