@@ -14,6 +14,16 @@ import { analyticsProjection } from "./analytics/projection.ts";
 import { analyticsRoutes } from "./analytics/routes.ts";
 import { assertIdentifier } from "./analytics/schema.ts";
 
+/** The problems the read routes answer with beyond the edge's. */
+export const readSideProblemTypes: readonly ProblemType[] = [
+  {
+    code: "projection_behind",
+    statuses: [504],
+    description:
+      "A read with `minVersion` waited 5 s and the read model had not reached that version: the projector is behind or stopped. Read again later, or read the state from the event store (`/v1/accounts/{id}/state`).",
+  },
+];
+
 /** The names of the projections below; teardown deletes their queues by these names. */
 export const projectionNames = ["accounts", "analytics"] as const;
 
@@ -71,14 +81,7 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
     hot,
     projections: [accountsProjection(hot, accountKeys), analytics],
     routes: [...accountReadRoutes(hot, accountKeys), ...analyticsRoutes(clickhouse, database)],
-    problemTypes: [
-      {
-        code: "projection_behind",
-        statuses: [504],
-        description:
-          "A read with `minVersion` waited 5 s and the read model had not reached that version: the projector is behind or stopped. Read again later, or read the state from the event store (`/v1/accounts/{id}/state`).",
-      },
-    ],
+    problemTypes: readSideProblemTypes,
     readiness: [
       // The edge reads them (a down one fails those reads) but takes writes without them.
       { name: "hotLookup", required: options.writes, check: () => hot.ping() },

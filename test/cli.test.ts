@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { client, eventually } from "./support/http.ts";
+import { createEventfoldClient } from "../client/index.ts";
+import { eventually } from "./support/http.ts";
 import { expectReadModelsMatchStore, poisonAmount, quiesce, runWorkload } from "./support/read-side.ts";
 import { startTestService, type TestService } from "./support/service.ts";
 
@@ -24,7 +25,6 @@ const cli = async (service: TestService, ...args: string[]) => {
 describe("npm run eventfold -- …", () => {
   let broken = true;
   let service: TestService;
-  const auth = { authorization: `Bearer ${TOKEN}` };
 
   beforeAll(async () => {
     const projections = poisonAmount("accounts", 777, "amount 777 is cursed", () => broken);
@@ -36,9 +36,10 @@ describe("npm run eventfold -- …", () => {
   afterAll(() => service.dispose());
 
   test("dead-letters lists the poison event with its error; replay puts it back once fixed", async () => {
-    const api = client(service.url, auth);
-    await api.post("/v1/accounts", { accountId: "cli-1", owner: "cli", currency: "EUR" });
-    const deposit = await api.post<{ version: number }>("/v1/accounts/cli-1/deposits", { amount: 777 });
+    const api = createEventfoldClient({ baseUrl: service.url, token: TOKEN });
+    await api.POST("/v1/accounts", { body: { accountId: "cli-1", owner: "cli", currency: "EUR" } });
+    const params = { path: { id: "cli-1" } };
+    const deposit = await api.POST("/v1/accounts/{id}/deposits", { params, body: { amount: 777 } });
     await eventually(
       async () => (await cli(service, "dead-letters", "accounts")).stdout,
       (out) => out.includes("accounts: 1 dead letter"),
@@ -58,12 +59,13 @@ describe("npm run eventfold -- …", () => {
     expect(replayed.code).toBe(0);
     expect(replayed.stdout).toContain("replayed 1 dead letter of accounts");
     expect(replayed.stderr).toContain("replay accounts [");
-    const read = await api.get(`/v1/accounts/cli-1?minVersion=${deposit.body.version}`);
-    expect(read.body).toMatchObject({ balance: 777, version: 2 });
+    const minVersion = deposit.data?.version ?? 0;
+    const read = await api.GET("/v1/accounts/{id}", { params: { ...params, query: { minVersion } } });
+    expect(read.data).toMatchObject({ balance: 777, version: 2 });
   });
 
   test("rebuild shows progress and leaves the same read models", async () => {
-    const api = client(service.url, auth);
+    const api = createEventfoldClient({ baseUrl: service.url, token: TOKEN });
     const workload = await runWorkload(api, { prefix: "cli-rebuild", accounts: 20, commands: 400 });
     const truth = await quiesce(api, service.engine.store, workload);
     const rebuilt = await cli(service, "rebuild", "analytics");

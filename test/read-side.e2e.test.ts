@@ -1,8 +1,9 @@
 import { expect, test } from "bun:test";
 import type { ServiceOptions } from "../app/service.ts";
 import { removeDeployment } from "../app/teardown.ts";
+import { createEventfoldClient } from "../client/index.ts";
 import type { Config } from "../src/config.ts";
-import { client, eventually } from "./support/http.ts";
+import { eventually } from "./support/http.ts";
 import {
   decorate,
   expectReadModelsMatchStore,
@@ -34,11 +35,12 @@ const withService = async (
   }
 };
 
+// Driven through the typed client (client/), so an answer unlike the OpenAPI document fails here too.
 for (const [mode, overrides, needs] of modes)
   describeWith(needs, `read side, ${mode}`, () => {
     test("thousands of random commands: Redis equals the store's replay, ClickHouse sums equal the store's, money conserved", async () => {
       await withService(overrides, {}, async (service) => {
-        const api = client(service.url);
+        const api = createEventfoldClient({ baseUrl: service.url });
         const workload = await runWorkload(api, { prefix: "e2e", accounts: 60, commands: 3_000 });
         expect(serverErrors(workload)).toEqual([]);
         expect(workload.acknowledged).toBeGreaterThan(2_000);
@@ -60,7 +62,7 @@ for (const [mode, overrides, needs] of modes)
         }
       });
       await withService(overrides, { projections }, async (service) => {
-        const api = client(service.url);
+        const api = createEventfoldClient({ baseUrl: service.url });
         const workload = await runWorkload(api, { prefix: "dup", accounts: 40, commands: 1_500 });
         expect(serverErrors(workload)).toEqual([]);
         const stored = await readEverything(service.engine.store);
@@ -69,10 +71,8 @@ for (const [mode, overrides, needs] of modes)
         const truth = await quiesce(api, service.engine.store, workload);
         await expectReadModelsMatchStore(api, truth);
         expect(failedOnce.size).toBeGreaterThan(50);
-        const projections = await api.get<{ projections: { deadLettered: number }[] }>(
-          "/v1/admin/projections",
-        );
-        expect(projections.body.projections.map((p) => p.deadLettered)).toEqual([0, 0]);
+        const { data } = await api.GET("/v1/admin/projections");
+        expect(data?.projections.map((p) => p.deadLettered)).toEqual([0, 0]);
       });
     }, 120_000);
 
@@ -90,20 +90,20 @@ for (const [mode, overrides, needs] of modes)
         await apply(events, context);
       });
       await withService({ ...overrides, retryAttempts: 4 }, { projections }, async (service) => {
-        const api = client(service.url);
+        const api = createEventfoldClient({ baseUrl: service.url });
         const workload = await runWorkload(api, { prefix: "poison", accounts: 10, commands: 200 });
         // The poison event is the last of its account, so nothing after it fills the hole meanwhile.
-        const deposit = await api.post<{ version: number }>("/v1/accounts/poison-0/deposits", {
-          amount: POISON,
+        const poisoned = { path: { id: "poison-0" } };
+        const deposit = await api.POST("/v1/accounts/{id}/deposits", {
+          params: poisoned,
+          body: { amount: POISON },
         });
-        expect(deposit.status).toBe(200);
+        expect(deposit.response.status).toBe(200);
+        const version = deposit.data?.version ?? 0;
 
         const listed = async () =>
-          (
-            await api.get<{
-              deadLetters: { accounts: Record<string, unknown>[] };
-            }>("/v1/admin/dead-letters?projection=accounts")
-          ).body.deadLetters.accounts;
+          (await api.GET("/v1/admin/dead-letters", { params: { query: { projection: "accounts" } } })).data
+            ?.deadLetters.accounts ?? [];
         const letters = await eventually(listed, (l) => l.length > 0, 30_000);
         expect(letters).toEqual([
           {
@@ -125,10 +125,16 @@ for (const [mode, overrides, needs] of modes)
         }
         await Bun.sleep(500);
         expect(tries.length).toBe(4);
-        expect((await api.get(`/v1/accounts/poison-0?minVersion=${deposit.body.version}`)).status).toBe(504);
+        const behind = await api.GET("/v1/accounts/{id}", {
+          params: { ...poisoned, query: { minVersion: version } },
+        });
+        expect([behind.response.status, behind.error?.code]).toEqual([504, "projection_behind"]);
 
         broken = false;
-        expect((await api.post("/v1/admin/dead-letters/accounts/replay", {})).body).toEqual({ replayed: 1 });
+        const replayed = await api.POST("/v1/admin/dead-letters/{projection}/replay", {
+          params: { path: { projection: "accounts" } },
+        });
+        expect(replayed.data).toEqual({ replayed: 1 });
         const truth = await quiesce(api, service.engine.store, workload);
         await expectReadModelsMatchStore(api, truth);
         expect(await listed()).toEqual([]);
@@ -137,19 +143,17 @@ for (const [mode, overrides, needs] of modes)
 
     test("rebuild: each projection dropped and refilled from the store gives the same totals", async () => {
       await withService(overrides, {}, async (service) => {
-        const api = client(service.url);
+        const api = createEventfoldClient({ baseUrl: service.url });
         const workload = await runWorkload(api, { prefix: "rebuild", accounts: 30, commands: 800 });
         const truth = await quiesce(api, service.engine.store, workload);
         for (const name of ["accounts", "analytics"]) {
-          const started = await api.post(`/v1/admin/projections/${name}/rebuild`, {});
-          expect(started.status).toBe(202);
+          const started = await api.POST("/v1/admin/projections/{name}/rebuild", {
+            params: { path: { name } },
+          });
+          expect(started.response.status).toBe(202);
           const status = await eventually(
             async () =>
-              (
-                await api.get<{
-                  projections: { name: string; state: string; rebuild?: { finishedAt?: string } }[];
-                }>("/v1/admin/projections")
-              ).body.projections.find((p) => p.name === name),
+              (await api.GET("/v1/admin/projections")).data?.projections.find((p) => p.name === name),
             (p) => p?.state === "running" && p.rebuild?.finishedAt !== undefined,
             30_000,
           );

@@ -2,8 +2,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { removeDeployment } from "../app/teardown.ts";
+import { createEventfoldClient } from "../client/index.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
-import { client, eventually } from "./support/http.ts";
+import { eventually } from "./support/http.ts";
 import {
   expectReadModelsMatchStore,
   fullStack,
@@ -27,7 +28,7 @@ describeWith(["RabbitMQ", "Redis"], "read side under faults (RabbitMQ, Redis, ch
   test("RabbitMQ closes every connection mid-stream, twice: same exact totals afterwards", async () => {
     const service = await startTestService(fullStack);
     try {
-      const api = client(service.url);
+      const api = createEventfoldClient({ baseUrl: service.url });
       const load = runWorkload(api, { prefix: "netsplit", accounts: 50, commands: 3_000 });
       const published = () =>
         eventually(
@@ -71,7 +72,7 @@ describeWith(["RabbitMQ", "Redis"], "read side under faults (RabbitMQ, Redis, ch
       };
       const first = await spawnServer(config.dataDir, freePort(), env);
       let alive = true;
-      const load = runWorkload(client(first.url), {
+      const load = runWorkload(createEventfoldClient({ baseUrl: first.url }), {
         prefix: "kill",
         accounts: 50,
         commands: 6_000,
@@ -93,7 +94,7 @@ describeWith(["RabbitMQ", "Redis"], "read side under faults (RabbitMQ, Redis, ch
       const second = await spawnServer(config.dataDir, freePort(), env);
       const store = new SqliteStore({ path: join(config.dataDir, "events.sqlite") });
       try {
-        const api = client(second.url);
+        const api = createEventfoldClient({ baseUrl: second.url });
         const truth = await quiesce(api, store, workload, 90_000);
         await expectReadModelsMatchStore(api, truth);
       } finally {

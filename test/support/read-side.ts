@@ -1,12 +1,13 @@
 import { expect } from "bun:test";
 import { account } from "../../actors/account/index.ts";
+import type { EventfoldClient } from "../../client/index.ts";
 import { idOfStream } from "../../src/aggregate.ts";
 import type { Config } from "../../src/config.ts";
 import type { Projection } from "../../src/projector/projection.ts";
 import { domainEvent } from "../../src/runtime/fold.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 import type { EventStore } from "../../src/store/event-store.ts";
-import { type Client, eventually } from "./http.ts";
+import { eventually } from "./http.ts";
 
 /** The RabbitMQ and Redis that `.ci/run` makes sure of. */
 export const fullStack = {
@@ -60,7 +61,7 @@ export interface WorkloadOptions {
  * transfers, `concurrency` at a time. Refusals (insufficient funds, closed account, currency mismatch)
  * are part of the mix; a 5xx is not, and the caller checks `statuses`.
  */
-export const runWorkload = async (api: Client, options: WorkloadOptions): Promise<Workload> => {
+export const runWorkload = async (api: EventfoldClient, options: WorkloadOptions): Promise<Workload> => {
   const next = random(options.seed ?? 42);
   const accounts = Array.from({ length: options.accounts }, (_, i) => `${options.prefix}-${i}`);
   const workload: Workload = { accounts, transfers: [], statuses: new Map(), acknowledged: 0 };
@@ -69,13 +70,14 @@ export const runWorkload = async (api: Client, options: WorkloadOptions): Promis
     if (status < 300) workload.acknowledged += 1;
   };
   for (const [i, id] of accounts.entries()) {
-    const opened = await api.post("/v1/accounts", {
-      accountId: id,
-      owner: `owner of ${id}`,
-      currency: i % 10 === 9 ? "USD" : "EUR",
+    const opened = await api.POST("/v1/accounts", {
+      body: { accountId: id, owner: `owner of ${id}`, currency: i % 10 === 9 ? "USD" : "EUR" },
     });
-    count(opened.status);
-    if (i % 25 === 24) count((await api.post(`/v1/accounts/${id}/close`, {})).status);
+    count(opened.response.status);
+    if (i % 25 === 24) {
+      const closed = await api.POST("/v1/accounts/{id}/close", { params: { path: { id } }, body: {} });
+      count(closed.response.status);
+    }
   }
   const pick = () => accounts[Math.floor(next() * accounts.length)] as string;
   let sent = 0;
@@ -86,16 +88,24 @@ export const runWorkload = async (api: Client, options: WorkloadOptions): Promis
       const amount = 1 + Math.floor(next() * 5_000);
       try {
         if (roll < 0.45) {
-          count((await api.post(`/v1/accounts/${pick()}/deposits`, { amount })).status);
+          const path = { id: pick() };
+          count(
+            (await api.POST("/v1/accounts/{id}/deposits", { params: { path }, body: { amount } })).response
+              .status,
+          );
         } else if (roll < 0.7) {
-          count((await api.post(`/v1/accounts/${pick()}/withdrawals`, { amount })).status);
+          const path = { id: pick() };
+          count(
+            (await api.POST("/v1/accounts/{id}/withdrawals", { params: { path }, body: { amount } })).response
+              .status,
+          );
         } else {
           const from = pick();
           const to = pick();
           if (from === to) continue;
-          const answer = await api.post<{ transferId: string }>("/v1/transfers", { from, to, amount });
-          count(answer.status);
-          if (answer.status === 202) workload.transfers.push(answer.body.transferId);
+          const { data, response } = await api.POST("/v1/transfers", { body: { from, to, amount } });
+          count(response.status);
+          if (data) workload.transfers.push(data.transferId);
         }
       } catch (error) {
         if (options.keepGoing) return; // the server went away on purpose
@@ -170,11 +180,11 @@ const epoch = "2020-01-01T00:00:00Z";
 const farFuture = () => new Date(Date.now() + 86_400_000).toISOString();
 
 /** Waits until every transfer (the store's, not only the client's) has finished and both read models hold every stored event. */
-export const quiesce = async (api: Client, store: EventStore, workload: Workload, ms = 60_000) => {
+export const quiesce = async (api: EventfoldClient, store: EventStore, workload: Workload, ms = 60_000) => {
   const deadline = Date.now() + ms;
   for (const id of workload.transfers) {
     const status = await eventually(
-      async () => (await api.get(`/v1/transfers/${id}`)).body.status,
+      async () => (await api.GET("/v1/transfers/{id}", { params: { path: { id } } })).data?.status,
       (s) => s === "completed" || s === "refunded",
       Math.max(1, deadline - Date.now()),
     );
@@ -192,14 +202,18 @@ export const quiesce = async (api: Client, store: EventStore, workload: Workload
   for (const [id, version] of truth.versions) {
     // Each read waits up to 5 s; a restarted relay may first wait out its crashed predecessor's lease.
     const status = await eventually(
-      async () => (await api.get(`/v1/accounts/${id}?minVersion=${version}`)).status,
+      async () =>
+        (await api.GET("/v1/accounts/{id}", { params: { path: { id }, query: { minVersion: version } } }))
+          .response.status,
       (s) => s === 200,
       Math.max(1, deadline - Date.now()),
     );
     expect([id, status]).toEqual([id, 200]);
   }
   const counts = await eventually(
-    async () => (await api.get(`/v1/analytics/event-counts?from=${epoch}&to=${farFuture()}`)).body.counts,
+    async () =>
+      (await api.GET("/v1/analytics/event-counts", { params: { query: { from: epoch, to: farFuture() } } }))
+        .data?.counts,
     (c) => Bun.deepEquals(c, truth.counts),
     Math.max(1, deadline - Date.now()),
   );
@@ -211,33 +225,40 @@ export const quiesce = async (api: Client, store: EventStore, workload: Workload
  * The read models against the store: each account in the hot lookup equals its replay from the store;
  * ClickHouse's event counts, volume sums and per-account balances equal the store's; money is conserved.
  */
-export const expectReadModelsMatchStore = async (api: Client, truth: StoreTruth) => {
+export const expectReadModelsMatchStore = async (api: EventfoldClient, truth: StoreTruth) => {
   for (const id of truth.versions.keys()) {
+    const params = { path: { id } };
     const [hot, replayed] = await Promise.all([
-      api.get(`/v1/accounts/${id}`),
-      api.get(`/v1/accounts/${id}/state`),
+      api.GET("/v1/accounts/{id}", { params }),
+      api.GET("/v1/accounts/{id}/state", { params }),
     ]);
-    expect(hot.body).toEqual(replayed.body);
+    expect(hot.data).toEqual(replayed.data as NonNullable<typeof replayed.data>);
   }
 
-  const counts = await api.get(`/v1/analytics/event-counts?from=${epoch}&to=${farFuture()}`);
-  expect(counts.body.counts).toEqual(truth.counts);
+  const range = { from: epoch, to: farFuture() };
+  const counts = await api.GET("/v1/analytics/event-counts", { params: { query: range } });
+  expect(counts.data?.counts).toEqual(truth.counts);
 
-  const volume = await api.get<{ buckets: Record<string, number>[] }>(
-    `/v1/analytics/volume?from=${epoch}&to=${farFuture()}&interval=day`,
-  );
-  const sum = (field: string) => volume.body.buckets.reduce((n, b) => n + (b[field] ?? 0), 0);
+  const volume = await api.GET("/v1/analytics/volume", { params: { query: { ...range, interval: "day" } } });
+  const buckets = volume.data?.buckets ?? [];
+  const sum = (
+    count: "deposits" | "withdrawals" | "transfers",
+    amount: "depositAmount" | "withdrawalAmount" | "transferAmount",
+  ) => ({
+    count: buckets.reduce((n, b) => n + b[count], 0),
+    amount: buckets.reduce((n, b) => n + b[amount], 0),
+  });
   expect({
-    deposits: { count: sum("deposits"), amount: sum("depositAmount") },
-    withdrawals: { count: sum("withdrawals"), amount: sum("withdrawalAmount") },
-    transfers: { count: sum("transfers"), amount: sum("transferAmount") },
+    deposits: sum("deposits", "depositAmount"),
+    withdrawals: sum("withdrawals", "withdrawalAmount"),
+    transfers: sum("transfers", "transferAmount"),
   }).toEqual({ deposits: truth.deposits, withdrawals: truth.withdrawals, transfers: truth.transfers });
 
   if (truth.balances.size <= 100) {
-    const top = await api.get<{ accounts: { accountId: string; balance: number; volume: number }[] }>(
-      `/v1/analytics/top-accounts?by=balance&limit=100`,
-    );
-    const analytics = new Map(top.body.accounts.map((a) => [a.accountId, [a.balance, a.volume]]));
+    const top = await api.GET("/v1/analytics/top-accounts", {
+      params: { query: { by: "balance", limit: 100 } },
+    });
+    const analytics = new Map(top.data?.accounts.map((a) => [a.accountId, [a.balance, a.volume]]));
     const expected = new Map(
       [...truth.balances].map(([id, balance]) => [id, [balance, truth.volumes.get(id) ?? 0]]),
     );
