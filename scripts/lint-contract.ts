@@ -18,7 +18,8 @@ const report = JSON.parse(await new Response(redocly.stdout).text()) as {
 };
 await redocly.exited;
 const { errors, warnings, ignored } = report.totals;
-for (const p of report.problems) console.error(`redocly: ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer}`);
+for (const p of report.problems)
+  console.error(`redocly: ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer}`);
 console.info(`redocly (recommended): ${errors} errors, ${warnings} warnings, ${ignored} left with a reason`);
 
 const spectral = Bun.spawn(
