@@ -8,6 +8,8 @@
 FROM oven/bun:1.4-debian AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The lockfile links this development-only package: its manifest keeps the lockfile whole.
+COPY tools/openapi-gen/package.json tools/openapi-gen/
 # --ignore-scripts: no dependency's install script runs; the locked versions exactly.
 RUN bun install --frozen-lockfile --production --ignore-scripts
 
@@ -18,8 +20,9 @@ FROM oven/bun:1.4-debian AS runtime
 WORKDIR /app
 ENV NODE_ENV=production \
     EVENTFOLD_DATA_DIR=/data
+# No VOLUME: where /data must outlive the container, the deployment mounts one (compose does for
+# the projector; an edge keeps nothing there).
 RUN mkdir /data && chown bun:bun /data
-VOLUME ["/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=6 CMD ["bun", "app/healthcheck.ts"]
 CMD ["bun", "app/main.ts"]

@@ -1,11 +1,12 @@
 import { domain } from "../actors/index.ts";
-import { createReadSide } from "../projections/index.ts";
+import { createReadSide, readSideProblemTypes } from "../projections/index.ts";
 import type { Broker } from "../src/broker/broker.ts";
 import { openBroker } from "../src/broker/open.ts";
 import type { Config } from "../src/config.ts";
 import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
 import { adminRoutes } from "../src/http/admin-routes.ts";
 import { createApp, type ReadinessCheck } from "../src/http/app.ts";
+import type { ProblemType } from "../src/http/problem-types.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { StartupError } from "../src/lib/errors.ts";
 import { createLogger } from "../src/observability/log.ts";
@@ -79,6 +80,9 @@ const listen = (config: Config) => {
 };
 
 /** Wires the engine, the stores, the broker and the HTTP edge for one role, and starts listening. */
+/** The problem codes of the routes beyond the edge's own: the domain's refusals, the read side's. */
+export const problemTypes: readonly ProblemType[] = [...domain.problemTypes, ...readSideProblemTypes];
+
 export const startService = async (config: Config, options: ServiceOptions = {}): Promise<Service> => {
   const role = options.role ?? "all";
   if (role === "edge") embeddedOnlyInOneProcess(config);
@@ -146,7 +150,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       onPublished: (count) => metrics.relayPublished.inc(count),
     });
     readiness.push({ name: "broker", check: () => (broker as Broker).ping() });
-    routes.push(...adminRoutes(projector, opened.deadLetters, broker));
+    routes.push(...adminRoutes(projector, opened.deadLetters, broker, store));
     const activeRelay = relay;
     const activeBroker = broker;
     const activeProjector = projector;
@@ -178,7 +182,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   const app = createApp(engine, {
     readiness,
     routes,
-    problemTypes: [...domain.problemTypes, ...readSide.problemTypes],
+    problemTypes,
     checkResponses: config.checkResponses,
   });
   serve(app.fetch);

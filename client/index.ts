@@ -38,11 +38,8 @@ export const createEventfoldClient = ({
   token,
   headers,
   ...options
-}: EventfoldClientOptions): EventfoldClient =>
-  createClient<paths>({
-    ...options,
-    headers: {
-      ...(token ? { Authorization: `Bearer ${token}` } : {}),
-      ...(headers as Record<string, string>),
-    },
-  });
+}: EventfoldClientOptions): EventfoldClient => {
+  const sent = new Headers(headers as ConstructorParameters<typeof Headers>[0]);
+  if (token && !sent.has("Authorization")) sent.set("Authorization", `Bearer ${token}`);
+  return createClient<paths>({ ...options, headers: sent });
+};

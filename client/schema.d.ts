@@ -470,6 +470,8 @@ export interface components {
              * @enum {string}
              */
             status: "pending" | "completed" | "refunded";
+            /** @description The transfer's stream's last event number */
+            version: number;
         };
         Transfer: {
             transferId: string;
@@ -495,11 +497,11 @@ export interface components {
                 deposits: number;
                 withdrawals: number;
                 transfers: number;
-                /** @description Integer minor units */
+                /** @description Integer minor units; exact up to 9 007 199 254 740 991 (2^53 - 1), the nearest double beyond */
                 depositAmount: number;
-                /** @description Integer minor units */
+                /** @description Integer minor units; exact up to 9 007 199 254 740 991 (2^53 - 1), the nearest double beyond */
                 withdrawalAmount: number;
-                /** @description Integer minor units */
+                /** @description Integer minor units; exact up to 9 007 199 254 740 991 (2^53 - 1), the nearest double beyond */
                 transferAmount: number;
             }[];
         };
@@ -514,7 +516,7 @@ export interface components {
                 accountId: string;
                 /** @description Integer minor units */
                 balance: number;
-                /** @description Money moved in and out, integer minor units */
+                /** @description Money moved in and out, integer minor units (exact up to 2^53 - 1) */
                 volume: number;
             }[];
         };
@@ -525,9 +527,10 @@ export interface components {
                     event: components["schemas"]["EventEnvelope"];
                     /** @description The last error of its handler */
                     error: string;
+                    /** @description 0 where the broker gave up on it without saying */
                     attempts: number;
-                    /** Format: date-time */
-                    deadLetteredAt: string;
+                    /** @description null where the broker did not say when */
+                    deadLetteredAt: string | null;
                 }[];
             };
         };
@@ -554,6 +557,10 @@ export interface components {
                 name: string;
                 /** @enum {string} */
                 state: "running" | "rebuilding" | "stopped";
+                /** @description The highest global position applied (deliveries are not in order: some below may be queued) */
+                position: number;
+                /** @description Stored events past `position` */
+                lag: number;
                 rebuild?: components["schemas"]["RebuildProgress"];
                 /**
                  * Format: date-time
@@ -640,30 +647,36 @@ export interface operations {
                     ETag?: string;
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OpenedAccount"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Always `Bearer realm="eventfold"` */
                     "WWW-Authenticate"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -675,6 +688,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -686,17 +701,21 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. */
+            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -708,6 +727,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -719,43 +740,66 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). */
+            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -794,30 +838,36 @@ export interface operations {
                     ETag?: string;
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AccountBalance"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Always `Bearer realm="eventfold"` */
                     "WWW-Authenticate"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -829,6 +879,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -840,6 +892,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -851,17 +905,21 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. */
+            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -873,6 +931,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -884,43 +944,66 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). */
+            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -959,30 +1042,36 @@ export interface operations {
                     ETag?: string;
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AccountBalance"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Always `Bearer realm="eventfold"` */
                     "WWW-Authenticate"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -994,6 +1083,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1005,28 +1096,34 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `account_closed`: A command other than a read on a closed account; a transfer from or to one (to one: its debit is refunded). `insufficient_funds`: A withdrawal or a transfer larger than the balance of the account it takes from. */
+            /** @description `account_closed`: A command other than a read on a closed account; a transfer from or to one (to one: its debit is refunded). `insufficient_funds`: A withdrawal or a transfer larger than the balance of the account it takes from. Nothing moved. */
             409: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. */
+            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1038,6 +1135,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1049,43 +1148,66 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). */
+            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1108,7 +1230,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": Record<string, never>;
             };
@@ -1121,30 +1243,36 @@ export interface operations {
                     ETag?: string;
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ClosedAccount"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Always `Bearer realm="eventfold"` */
                     "WWW-Authenticate"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1156,6 +1284,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1167,6 +1297,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1178,17 +1310,21 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. */
+            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1200,6 +1336,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1211,43 +1349,66 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). */
+            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1283,7 +1444,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventsPage"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1294,7 +1455,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1329,7 +1490,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1371,7 +1543,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1382,7 +1554,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1417,7 +1589,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1458,32 +1641,40 @@ export interface operations {
             /** @description accepted: follow it at GET /v1/transfers/{id} */
             202: {
                 headers: {
+                    /** @description The aggregate's version, e.g. "3": send it as If-Match to make the next command conditional */
+                    ETag?: string;
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TransferAccepted"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Always `Bearer realm="eventfold"` */
                     "WWW-Authenticate"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1495,6 +1686,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1506,28 +1699,34 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `insufficient_funds`: A withdrawal or a transfer larger than the balance of the account it takes from. `account_closed`: A command other than a read on a closed account; a transfer from or to one (to one: its debit is refunded). `currency_mismatch`: A transfer between accounts of different currencies. `transfer_exists`: A transfer with this `transferId` exists and is not this one (other accounts or amount). */
+            /** @description `insufficient_funds`: A withdrawal or a transfer larger than the balance of the account it takes from. Nothing moved. `account_closed`: A command other than a read on a closed account; a transfer from or to one (to one: its debit is refunded). `currency_mismatch`: A transfer between accounts of different currencies. Nothing moved. `transfer_exists`: A transfer with this `transferId` exists and is not this one (other accounts or amount). Sending the same transfer again is not refused: it gets its answer. */
             409: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. */
+            /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1539,6 +1738,8 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1550,43 +1751,66 @@ export interface operations {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). */
+            /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
                     /** @description Seconds to wait before sending it again */
                     "Retry-After"?: number;
+                    /** @description Where to follow what the command started, when it is recorded (a transfer) */
+                    Location?: string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1619,7 +1843,7 @@ export interface operations {
                     "application/json": components["schemas"]["Transfer"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1630,7 +1854,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1665,7 +1889,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1707,7 +1942,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1718,7 +1953,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1753,7 +1988,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1766,7 +2012,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `projection_behind`: A read with `minVersion` waited 5 s and the read model had not reached that version: the projector is behind or stopped. */
+            /** @description `projection_behind`: A read with `minVersion` waited 5 s and the read model had not reached that version: the projector is behind or stopped. Read again later, or read the state from the event store (`/v1/accounts/{id}/state`). */
             504: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1806,7 +2052,7 @@ export interface operations {
                     "application/json": components["schemas"]["Volume"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1817,7 +2063,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1841,7 +2087,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1881,7 +2138,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventCounts"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1892,7 +2149,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1916,7 +2173,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1956,7 +2224,7 @@ export interface operations {
                     "application/json": components["schemas"]["TopAccounts"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1967,7 +2235,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1991,7 +2259,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2031,7 +2310,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeadLetters"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2042,7 +2321,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2077,7 +2356,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2114,7 +2404,7 @@ export interface operations {
                     "application/json": components["schemas"]["Replayed"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2125,7 +2415,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2171,8 +2461,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json`. */
-            415: {
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
@@ -2182,7 +2472,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2219,7 +2509,7 @@ export interface operations {
                     "application/json": components["schemas"]["RebuildStarted"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2230,7 +2520,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2276,8 +2566,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json`. */
-            415: {
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
                     "X-Correlation-Id"?: string;
@@ -2287,7 +2577,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2322,7 +2612,7 @@ export interface operations {
                     "application/json": components["schemas"]["Projections"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2333,7 +2623,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. */
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2357,7 +2647,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. `overloaded`: 429: this account is receiving more commands than it can queue. */
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */

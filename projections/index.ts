@@ -31,7 +31,6 @@ export const projectionNames = ["accounts", "analytics"] as const;
 export interface ReadSide {
   readonly projections: readonly Projection[];
   readonly routes: readonly HttpRoute[];
-  readonly problemTypes: readonly ProblemType[];
   readonly readiness: readonly ReadinessCheck[];
   readonly hot: HotLookup;
   close(): Promise<void>;
@@ -81,7 +80,6 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
     hot,
     projections: [accountsProjection(hot, accountKeys), analytics],
     routes: [...accountReadRoutes(hot, accountKeys), ...analyticsRoutes(clickhouse, database)],
-    problemTypes: readSideProblemTypes,
     readiness: [
       // The edge reads them (a down one fails those reads) but takes writes without them.
       { name: "hotLookup", required: options.writes, check: () => hot.ping() },

@@ -7,9 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { domain } from "../actors/index.ts";
-import { startService } from "../app/service.ts";
-import { readSideProblemTypes } from "../projections/index.ts";
+import { problemTypes, startService } from "../app/service.ts";
 import { loadConfig } from "../src/config.ts";
 import { edgeProblemTypes, type ProblemType } from "../src/http/problem-types.ts";
 
@@ -71,7 +69,7 @@ try {
   const files: Record<string, string> = {
     "client/openapi.json": document,
     "client/schema.d.ts": await clientTypes(document),
-    "docs/errors.md": errorsPage([...edgeProblemTypes, ...domain.problemTypes, ...readSideProblemTypes]),
+    "docs/errors.md": errorsPage([...edgeProblemTypes, ...problemTypes]),
   };
   const stale = Object.entries(files).filter(([path, text]) => {
     try {

@@ -9,10 +9,21 @@ const document = "client/openapi.json";
 
 const redocly = Bun.spawn(["redocly", "lint", "--config", "redocly.yaml", "--format", "json", document], {
   stdout: "pipe",
-  stderr: "ignore",
+  stderr: "pipe",
   env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
 });
-const report = JSON.parse(await new Response(redocly.stdout).text()) as {
+const [output, said] = await Promise.all([
+  new Response(redocly.stdout).text(),
+  new Response(redocly.stderr).text(),
+]);
+let parsed: unknown;
+try {
+  parsed = JSON.parse(output);
+} catch {
+  console.error(`redocly gave no report:\n${said}${output}`);
+  process.exit(1);
+}
+const report = parsed as {
   totals: { errors: number; warnings: number; ignored: number };
   problems: { ruleId: string; message: string; location: { pointer: string }[] }[];
 };

@@ -246,7 +246,7 @@ describe("transfers", () => {
     await transferStatus("t-5");
     const same = await api.post("/v1/transfers", { transferId: "t-5", from: "t-a", to: "t-b", amount: 10 });
     expect(same.status).toBe(202);
-    expect(same.body).toEqual({ transferId: "t-5", status: "completed" });
+    expect(same.body).toEqual({ transferId: "t-5", status: "completed", version: 3 });
     expectProblem(
       await api.post("/v1/transfers", { transferId: "t-5", from: "t-a", to: "t-b", amount: 11 }),
       409,

@@ -35,7 +35,9 @@ const withService = async (
   }
 };
 
-// Driven through the typed client (client/), so an answer unlike the OpenAPI document fails here too.
+// Driven through the typed client (client/): a change of the contract that breaks a client breaks the
+// typecheck of these tests, and the service checks every answer against the document
+// (EVENTFOLD_CHECK_RESPONSES), so one the document does not allow fails them.
 for (const [mode, overrides, needs] of modes)
   describeWith(needs, `read side, ${mode}`, () => {
     test("thousands of random commands: Redis equals the store's replay, ClickHouse sums equal the store's, money conserved", async () => {

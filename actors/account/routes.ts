@@ -131,7 +131,7 @@ const EventsQuery = z.strictObject({
 const EventsPage = z
   .strictObject({
     events: z.array(Envelope),
-    next: z.int().nullable().describe("The `after` of the next page; null when this one is the last"),
+    next: z.int().min(1).nullable().describe("The `after` of the next page; null when this one is the last"),
   })
   .meta({ id: "EventsPage" });
 

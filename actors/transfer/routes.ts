@@ -18,7 +18,11 @@ const TransferStatus = z
   .enum(["pending", "completed", "refunded"])
   .describe("pending until `to` is credited (completed) or the debit is given back (refunded)");
 const TransferAccepted = z
-  .strictObject({ transferId: z.string(), status: TransferStatus })
+  .strictObject({
+    transferId: z.string(),
+    status: TransferStatus,
+    version: z.int().min(1).describe("The transfer's stream's last event number"),
+  })
   .meta({ id: "TransferAccepted" });
 const TransferView = z
   .strictObject({
@@ -59,6 +63,7 @@ const startTransfer = defineRoute({
     status: 202,
     description: "accepted: follow it at GET /v1/transfers/{id}",
     body: TransferAccepted,
+    headers: ["ETag"],
   },
   problems: {
     404: ["not_found"],
@@ -85,7 +90,7 @@ const startTransfer = defineRoute({
     });
     return toReply(result, (accepted) => ({
       status: 202,
-      body: { transferId: accepted.id, status: publicStatus(accepted.state) },
+      body: { transferId: accepted.id, status: publicStatus(accepted.state), version: accepted.version },
     }));
   },
 });

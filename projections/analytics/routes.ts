@@ -29,6 +29,11 @@ const TopQuery = z.strictObject({
 });
 
 const Count = z.int().min(0);
+// A sum over many commands has no bound of its own: exact up to 2^53 - 1, as every number in JSON.
+const Sum = z
+  .number()
+  .min(0)
+  .describe("Integer minor units; exact up to 9 007 199 254 740 991 (2^53 - 1), the nearest double beyond");
 const Volume = z
   .strictObject({
     buckets: z.array(
@@ -37,9 +42,9 @@ const Volume = z
         deposits: Count,
         withdrawals: Count,
         transfers: Count,
-        depositAmount: Count.describe("Integer minor units"),
-        withdrawalAmount: Count.describe("Integer minor units"),
-        transferAmount: Count.describe("Integer minor units"),
+        depositAmount: Sum,
+        withdrawalAmount: Sum,
+        transferAmount: Sum,
       }),
     ),
   })
@@ -53,7 +58,7 @@ const TopAccounts = z
       z.strictObject({
         accountId: z.string(),
         balance: z.int().describe("Integer minor units"),
-        volume: Count.describe("Money moved in and out, integer minor units"),
+        volume: Sum.describe("Money moved in and out, integer minor units (exact up to 2^53 - 1)"),
       }),
     ),
   })

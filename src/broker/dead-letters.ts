@@ -5,7 +5,8 @@ export interface DeadLetter {
   readonly event: EventEnvelope;
   readonly error: string;
   readonly attempts: number;
-  readonly deadLetteredAt: string;
+  /** Null where the broker gave up on it without saying when (RabbitMQ's own delivery limit). */
+  readonly deadLetteredAt: string | null;
 }
 
 /**

@@ -23,7 +23,7 @@ export interface DeadLetterInfo {
   };
   readonly error: string;
   readonly attempts: number;
-  readonly deadLetteredAt: string;
+  readonly deadLetteredAt: string | null;
 }
 
 export class AdminApiError extends Error {}

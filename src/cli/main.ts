@@ -44,7 +44,9 @@ const commands: Record<string, (api: AdminClient, args: string[]) => Promise<voi
       console.log(`${name}: ${list.length} dead letter${list.length === 1 ? "" : "s"}`);
       for (const l of list) {
         console.log(`  ${l.event.eventId}  ${l.event.streamId}@${l.event.version} ${l.event.type}`);
-        console.log(`    after ${l.attempts} attempts, ${l.deadLetteredAt}: ${l.error}`);
+        console.log(
+          `    after ${l.attempts} attempts, ${l.deadLetteredAt ?? "at a time not recorded"}: ${l.error}`,
+        );
       }
     }
   },

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Broker } from "../broker/broker.ts";
 import type { DeadLetters } from "../broker/dead-letters.ts";
 import type { Projector } from "../projector/projector.ts";
+import type { EventStore } from "../store/event-store.ts";
 import { Envelope } from "./envelope.ts";
 import { fail } from "./problem.ts";
 import { queryInteger } from "./query.ts";
@@ -23,8 +24,8 @@ const DeadLetterList = z
           z.strictObject({
             event: Envelope,
             error: z.string().describe("The last error of its handler"),
-            attempts: z.int().min(1),
-            deadLetteredAt: Instant,
+            attempts: z.int().min(0).describe("0 where the broker gave up on it without saying"),
+            deadLetteredAt: Instant.nullable().describe("null where the broker did not say when"),
           }),
         ),
       )
@@ -52,6 +53,13 @@ const ProjectionList = z
       z.strictObject({
         name: z.string(),
         state: z.enum(["running", "rebuilding", "stopped"]),
+        position: z
+          .int()
+          .min(0)
+          .describe(
+            "The highest global position applied (deliveries are not in order: some below may be queued)",
+          ),
+        lag: z.int().min(0).describe("Stored events past `position`"),
         rebuild: RebuildProgress.optional(),
         lastEventTime: Instant.optional().describe("When the newest event applied was stored"),
         lastAppliedAt: Instant.optional(),
@@ -70,6 +78,7 @@ export const adminRoutes = (
   projector: Projector,
   deadLetters: DeadLetters,
   queues: Pick<Broker, "queued">,
+  store: Pick<EventStore, "headPosition">,
 ): HttpRoute[] => {
   const known = (name: string) => {
     if (!projector.has(name))
@@ -138,9 +147,11 @@ export const adminRoutes = (
       role: "admin",
       success: { status: 200, description: "every projection", body: ProjectionList },
       handle: async () => {
+        const head = await store.headPosition();
         const projections = await Promise.all(
           projector.status().map(async (status) => ({
             ...status,
+            lag: Math.max(0, head - status.position),
             queued: await queues.queued(status.name),
             deadLettered: await deadLetters.count(status.name),
           })),

@@ -53,6 +53,7 @@ const checkAnswer = async (c: Context<EdgeEnv>, route: HttpRoute, log: Engine["l
   const violation = contractViolation(route, c.res.status, c.res.headers.get("content-type"), body);
   if (violation === undefined) return;
   log.error({ violation, correlationId: c.get("metadata")?.correlationId }, "answer breaks the contract");
+  // Cleared first: Hono would otherwise carry the refused answer's headers (ETag, Location) over.
   c.res = undefined;
   c.res = send(c, problem(500, "contract_violation", violation));
 };

@@ -6,7 +6,7 @@ export const ProblemBody = z
   .looseObject({
     type: z.string().describe("A URI reference to the page of this code: `/problems/<code>`"),
     title: z.string(),
-    status: z.int(),
+    status: z.int().min(400).max(599),
     detail: z.string(),
     code: z.string().describe("Stable and machine-readable: what a client branches on"),
     errors: z
@@ -24,18 +24,22 @@ export const ProblemBody = z
 
 /**
  * The problems any route may answer with, whatever it does: validation (every route refuses unknown
- * query parameters), auth, capacity; a body's size and type on a POST; on a command, `If-Match`,
- * `Idempotency-Key` and a full mailbox.
+ * query parameters), auth, a store that does not answer or a server shutting down; a body's size on
+ * a POST, its type where one is read; on a command, `If-Match`, `Idempotency-Key` and capacity (only
+ * writes queue in a mailbox or the write pipeline). A 500 is documented, never declared by a route:
+ * it is a fault, and the check of answers lets it through.
  */
-export const edgeProblemsOf = (route: Pick<HttpRoute, "method" | "command">): RouteProblems => ({
+export const edgeProblemsOf = (route: Pick<HttpRoute, "method" | "command" | "body">): RouteProblems => ({
   400: ["validation_failed"],
   401: ["unauthorized"],
   403: ["forbidden"],
-  ...(route.method === "post" ? { 413: ["payload_too_large"], 415: ["unsupported_media_type"] } : {}),
+  ...(route.method === "post" ? { 413: ["payload_too_large"] } : {}),
+  ...(route.body ? { 415: ["unsupported_media_type"] } : {}),
   ...(route.command
     ? { 412: ["version_conflict"], 422: ["idempotency_key_reused"], 429: ["overloaded"] }
     : {}),
-  503: ["unavailable", "overloaded"],
+  500: ["internal_error", "contract_violation"],
+  503: route.command ? ["unavailable", "overloaded"] : ["unavailable"],
 });
 
 /** Every problem a route may answer with, by status, its own with the edge's. */

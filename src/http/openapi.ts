@@ -17,7 +17,13 @@ class Components {
     const converted = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as JsonSchema;
     const { $schema: _, $defs, ...rest } = converted;
     for (const [id, definition] of Object.entries((($defs as JsonSchema | undefined) ?? {}) as JsonSchema)) {
-      this.schemas[id] = this.relink(definition) as JsonSchema;
+      const relinked = this.relink(definition) as JsonSchema;
+      // One id, one schema: a request's and an answer's reading of it (defaults, transforms) must agree.
+      const known = this.schemas[id];
+      if (known && JSON.stringify(known) !== JSON.stringify(relinked)) {
+        throw new Error(`schema ${id} reads differently as input and as output: give each its own id`);
+      }
+      this.schemas[id] = relinked;
     }
     return this.relink(rest) as JsonSchema;
   }
@@ -75,19 +81,28 @@ const commandHeaders = [
 
 const header = (description: string, schema: JsonSchema = { type: "string" }) => ({ description, schema });
 
+const correlationHeader = header("The request's correlation id, as logged");
 const successHeaders = {
   Location: header("Where the created resource is read"),
   ETag: header(
     'The aggregate\'s version, e.g. "3": send it as If-Match to make the next command conditional',
   ),
 };
+const replayedHeader = header(
+  "`true` on the first answer given again for a retry with the same Idempotency-Key",
+  { type: "string", enum: ["true"] },
+);
 
-const problemHeaders = (status: number) => ({
-  "X-Correlation-Id": header("The request's correlation id, as logged"),
+const problemHeaders = (status: number, command: boolean) => ({
+  "X-Correlation-Id": correlationHeader,
   ...(status === 401 ? { "WWW-Authenticate": header('Always `Bearer realm="eventfold"`') } : {}),
   ...(status === 429 || status === 503
     ? { "Retry-After": header("Seconds to wait before sending it again", { type: "integer" }) }
     : {}),
+  ...(command && (status === 429 || status === 503)
+    ? { Location: header("Where to follow what the command started, when it is recorded (a transfer)") }
+    : {}),
+  ...(command && status !== 500 ? { "Idempotent-Replayed": replayedHeader } : {}),
 });
 
 const problemDescription = (codes: readonly string[], types: ReadonlyMap<string, ProblemType>) =>
@@ -95,7 +110,7 @@ const problemDescription = (codes: readonly string[], types: ReadonlyMap<string,
     .map((code) => {
       const type = types.get(code);
       if (!type) throw new Error(`problem code ${code} has no problem type: declare it`);
-      return `\`${code}\`: ${type.description.split(". ")[0]?.replace(/\.$/, "")}.`;
+      return `\`${code}\`: ${type.description}`;
     })
     .join(" ");
 
@@ -122,7 +137,8 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
         description: success.description,
         headers: Object.fromEntries([
           ...(success.headers ?? []).map((name) => [name, successHeaders[name]]),
-          ["X-Correlation-Id", header("The request's correlation id, as logged")],
+          ["X-Correlation-Id", correlationHeader],
+          ...(route.command ? [["Idempotent-Replayed", replayedHeader]] : []),
         ]),
         content: { "application/json": { schema: components.add(success.body, "output") } },
       },
@@ -130,7 +146,7 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
     for (const [status, codes] of problemsOf(route)) {
       responses[status] = {
         description: problemDescription(codes, types),
-        headers: problemHeaders(status),
+        headers: problemHeaders(status, route.command === true),
         content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
       };
     }
@@ -149,7 +165,8 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
       ...(route.body
         ? {
             requestBody: {
-              required: true,
+              // An empty body reads as `{}`: where that is valid, the body may be left out.
+              required: !route.body.safeParse({}).success,
               content: { "application/json": { schema: components.add(route.body, "input") } },
             },
           }

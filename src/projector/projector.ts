@@ -19,6 +19,11 @@ export interface ProjectionStatus {
   readonly name: string;
   readonly state: "running" | "rebuilding" | "stopped";
   readonly rebuild?: RebuildProgress;
+  /**
+   * The highest global position applied. Deliveries are not in position order, so events below it
+   * may still be on their way: `lastEventTime` and the queue depth say how far behind it is.
+   */
+  readonly position: number;
   /** Time of the newest event applied, and when it was applied. */
   readonly lastEventTime?: string;
   readonly lastAppliedAt?: string;
@@ -36,6 +41,7 @@ interface Entry {
   state: ProjectionStatus["state"];
   rebuild?: RebuildProgress;
   rebuilding?: Promise<void>;
+  position: number;
   lastEventTime?: string;
   lastAppliedAt?: string;
 }
@@ -50,7 +56,8 @@ export class Projector {
     projections: readonly Projection[],
     private readonly hooks: ProjectorHooks = {},
   ) {
-    for (const projection of projections) this.entries.set(projection.name, { projection, state: "stopped" });
+    for (const projection of projections)
+      this.entries.set(projection.name, { projection, state: "stopped", position: 0 });
   }
 
   get names(): string[] {
@@ -80,6 +87,7 @@ export class Projector {
     if (!entry) throw new Error(`no such projection: ${name}`);
     if (entry.state !== "rebuilding") {
       entry.rebuild = { done: 0, total: 0, startedAt: new Date().toISOString() };
+      entry.position = 0;
       entry.rebuilding = this.runRebuild(entry);
     }
     return entry.rebuild ?? { done: 0, total: 0, startedAt: new Date().toISOString() };
@@ -94,6 +102,7 @@ export class Projector {
     return [...this.entries.values()].map((e) => ({
       name: e.projection.name,
       state: e.state,
+      position: e.position,
       ...(e.rebuild ? { rebuild: e.rebuild } : {}),
       ...(e.lastEventTime ? { lastEventTime: e.lastEventTime, lastAppliedAt: e.lastAppliedAt } : {}),
     }));
@@ -168,11 +177,12 @@ export class Projector {
   private workerHooks(entry: Entry): WorkerHooks {
     const name = entry.projection.name;
     return {
-      onApplied: (count, lastEventTime) => {
+      onApplied: (count, last) => {
         const now = Date.now();
-        entry.lastEventTime = lastEventTime;
+        entry.position = Math.max(entry.position, last.position);
+        entry.lastEventTime = last.time;
         entry.lastAppliedAt = new Date(now).toISOString();
-        this.hooks.onLag?.(name, Math.max(0, (now - Date.parse(lastEventTime)) / 1000), count);
+        this.hooks.onLag?.(name, Math.max(0, (now - Date.parse(last.time)) / 1000), count);
       },
       onFailed: (error, eventId) => this.hooks.onFailed?.(name, error, eventId),
     };

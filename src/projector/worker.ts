@@ -1,10 +1,11 @@
 import type { BatchHandler, Verdict } from "../broker/broker.ts";
 import { errorMessage } from "../lib/errors.ts";
+import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Projection } from "./projection.ts";
 
 export interface WorkerHooks {
-  readonly onApplied?: (count: number, lastEventTime: string) => void;
+  readonly onApplied?: (count: number, last: EventEnvelope) => void;
   readonly onFailed?: (error: unknown, eventId: string) => void;
 }
 
@@ -24,7 +25,7 @@ export const projectionHandler = (
     try {
       await projection.apply(events, context);
       const last = events.at(-1);
-      if (last) hooks.onApplied?.(events.length, last.time);
+      if (last) hooks.onApplied?.(events.length, last);
       return batch.map((): Verdict => ({ ok: true }));
     } catch (error) {
       if (events.length === 1) {
@@ -35,7 +36,7 @@ export const projectionHandler = (
       for (const event of events) {
         try {
           await projection.apply([event], context);
-          hooks.onApplied?.(1, event.time);
+          hooks.onApplied?.(1, event);
           verdicts.push({ ok: true });
         } catch (error) {
           hooks.onFailed?.(error, event.eventId);

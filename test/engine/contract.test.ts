@@ -55,10 +55,25 @@ describe("the OpenAPI document", () => {
       "415",
       "422",
       "429",
+      "500",
       "503",
     ]);
     expect(Object.keys(deposit?.responses["409"]?.content ?? {})).toEqual(["application/problem+json"]);
     expect(deposit?.responses["409"]?.description).toContain("`balance_limit_exceeded`");
+  });
+
+  test("a read declares no capacity problem, and a body that may be empty is not required", async () => {
+    const doc = await document();
+    const read = doc.paths["/v1/accounts/{id}/state"]?.get;
+    expect(read?.responses["503"]?.description).toStartWith("`unavailable`:");
+    expect(read?.responses["503"]?.description).not.toContain("`overloaded`");
+    expect(read?.responses["429"]).toBeUndefined();
+    const close = doc.paths["/v1/accounts/{id}/close"]?.post as Operation & {
+      requestBody: { required: boolean };
+    };
+    expect(close.requestBody.required).toBe(false);
+    const open = doc.paths["/v1/accounts"]?.post as Operation & { requestBody: { required: boolean } };
+    expect(open.requestBody.required).toBe(true);
   });
 
   test("a problem's type resolves to a page about its code, for every code the document names", async () => {

@@ -97,7 +97,7 @@ describe("a transfer is accepted or refused once, under its key", () => {
     const later = await app.request("POST", "/v1/transfers", withId, { "Idempotency-Key": "pay-80-again" });
     expect([later.status, later.body]).toEqual([
       202,
-      { transferId: first.body.transferId, status: "completed" },
+      { transferId: first.body.transferId, status: "completed", version: 3 },
     ]);
     const laterAgain = await app.request("POST", "/v1/transfers", withId, {
       "Idempotency-Key": "pay-80-again",

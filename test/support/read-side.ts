@@ -232,6 +232,7 @@ export const expectReadModelsMatchStore = async (api: EventfoldClient, truth: St
       api.GET("/v1/accounts/{id}", { params }),
       api.GET("/v1/accounts/{id}/state", { params }),
     ]);
+    expect([id, hot.response.status, replayed.response.status]).toEqual([id, 200, 200]);
     expect(hot.data).toEqual(replayed.data as NonNullable<typeof replayed.data>);
   }
 

@@ -58,15 +58,23 @@ export const decode = (body: unknown): EventEnvelope[] => {
 
 export const attemptOf = (h: MessageHeaders): number => Number(h?.[headers.attempt] ?? 1) || 1;
 
+/** x-death's `time`: an AMQP timestamp, in seconds, that the client may hand over as a Date. */
+const timeOfDeath = (time: unknown): string | null => {
+  if (time instanceof Date) return time.toISOString();
+  if (typeof time === "number") return new Date(time * 1000).toISOString();
+  return null;
+};
+
 /** The events of a message taken from a dead-letter queue, each with the message's error and tries. */
 export const decodeDeadLetters = (message: SyncMessage): DeadLetter[] => {
   const h = message.headers as MessageHeaders;
-  const death = (h?.["x-death"] as { count?: number }[] | undefined)?.[0];
+  const death = (h?.["x-death"] as { count?: number; time?: unknown }[] | undefined)?.[0];
   // A message RabbitMQ itself dead-lettered (delivery limit) carries x-death instead of our error.
   const error = String(
     h?.[headers.error] ?? (death ? "delivery limit reached: the consumer kept failing" : "unknown"),
   );
   const attempts = Number(h?.[headers.attempt] ?? death?.count ?? 0);
-  const deadLetteredAt = String(h?.[headers.deadLetteredAt] ?? "");
+  const stamped = h?.[headers.deadLetteredAt];
+  const deadLetteredAt = typeof stamped === "string" ? stamped : timeOfDeath(death?.time);
   return decode(message.body).map((event) => ({ event, error, attempts, deadLetteredAt }));
 };
