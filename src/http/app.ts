@@ -8,6 +8,7 @@ import { mountOpsRoutes, type ReadinessCheck } from "./ops-routes.ts";
 import { type EdgeEnv, routePipeline, send } from "./pipeline.ts";
 import { problem } from "./problem.ts";
 import { edgeProblemTypes, type ProblemType } from "./problem-types.ts";
+import { headerForms } from "./request.ts";
 import type { HttpRoute } from "./route.ts";
 
 export type { ReadinessCheck };
@@ -26,7 +27,6 @@ export interface AppOptions {
   readonly checkResponses?: boolean;
 }
 
-const visibleAscii = /^[\x21-\x7e]{1,128}$/;
 const traceparentFormat = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 
 const memoize = <K, V>(make: (key: K) => V): ((key: K) => V) => {
@@ -74,7 +74,7 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
     const requestId = Bun.randomUUIDv7();
     const correlation = c.req.header("x-correlation-id");
     const traceparent = c.req.header("traceparent");
-    const correlationId = correlation && visibleAscii.test(correlation) ? correlation : requestId;
+    const correlationId = correlation && headerForms.visibleAscii.test(correlation) ? correlation : requestId;
     c.set("metadata", {
       commandId: requestId,
       correlationId,

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ProblemBody, problemsOf } from "./contract.ts";
 import { opsPaths } from "./ops-routes.ts";
 import type { ProblemType } from "./problem-types.ts";
+import { headerForms } from "./request.ts";
 import type { HttpRoute, Tag } from "./route.ts";
 
 type JsonSchema = Record<string, unknown>;
@@ -67,7 +68,7 @@ const commandHeaders = [
     in: "header",
     required: false,
     description: 'Run only if the aggregate is at this version, e.g. "3"; otherwise 412 `version_conflict`',
-    schema: { type: "string", pattern: '^"\\d+"$' },
+    schema: { type: "string", pattern: headerForms.ifMatch.source },
   },
   {
     name: "Idempotency-Key",
@@ -75,7 +76,7 @@ const commandHeaders = [
     required: false,
     description:
       "Sending the same key with the same request again, at any later time, returns the first answer and writes nothing new; with another request it is 422 `idempotency_key_reused`",
-    schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,128}$" },
+    schema: { type: "string", pattern: headerForms.visibleAscii.source },
   },
 ];
 

@@ -17,10 +17,20 @@ export const validate = <T>(schema: z.ZodType<T>, value: unknown, where: Validat
 const badHeader = (name: string, message: string): never =>
   fail(400, "validation_failed", `the ${name} header is not valid`, [{ in: "header", path: name, message }]);
 
-/** `If-Match: "<version>"`, a strong entity tag holding the aggregate version. */
+/**
+ * The forms of the headers the edge reads, for the parsers below and the OpenAPI document alike:
+ * `If-Match: "<version>"` (a strong entity tag holding the aggregate version), and the 1-128 visible
+ * ASCII characters of an `Idempotency-Key` or an `X-Correlation-Id`.
+ */
+export const headerForms = {
+  ifMatch: /^\s*"(\d{1,15})"\s*$/,
+  visibleAscii: /^[\x21-\x7e]{1,128}$/,
+} as const;
+
+/** `If-Match: "<version>"`. */
 export const parseIfMatch = (header: string | undefined): number | undefined => {
   if (header === undefined) return undefined;
-  const match = /^\s*"(\d{1,15})"\s*$/.exec(header);
+  const match = headerForms.ifMatch.exec(header);
   if (!match) return badHeader("If-Match", 'expected a version in double quotes, e.g. "3"');
   return Number(match[1]);
 };
@@ -28,7 +38,7 @@ export const parseIfMatch = (header: string | undefined): number | undefined => 
 /** `Idempotency-Key: <1-128 visible ASCII characters>`. */
 export const parseIdempotencyKey = (header: string | undefined): string | undefined => {
   if (header === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,128}$/.test(header))
+  if (!headerForms.visibleAscii.test(header))
     return badHeader("Idempotency-Key", "1-128 visible ASCII characters");
   return header;
 };
