@@ -1,3 +1,5 @@
+import { pollUntil } from "../../src/lib/poll.ts";
+
 export interface Answer<T = Record<string, unknown>> {
   readonly status: number;
   readonly headers: Headers;
@@ -53,15 +55,16 @@ export const eventually = async <T>(
   check: (value: T) => boolean,
   ms = 10_000,
 ): Promise<T> => {
-  const deadline = Date.now() + ms;
-  let value = await read();
-  while (!check(value)) {
-    if (Date.now() > deadline) {
-      const last = JSON.stringify(value, (_, v) => (v instanceof Headers ? "[headers]" : v))?.slice(0, 500);
-      throw new Error(`eventually: not so within ${ms} ms; the last value read: ${last}`);
-    }
-    await Bun.sleep(25);
-    value = await read();
-  }
-  return value;
+  let last: T | undefined;
+  const found = await pollUntil(
+    async () => {
+      last = await read();
+      return last;
+    },
+    check,
+    { timeoutMs: ms },
+  );
+  if (found !== undefined || check(last as T)) return found as T;
+  const seen = JSON.stringify(last, (_, v) => (v instanceof Headers ? "[headers]" : v))?.slice(0, 500);
+  throw new Error(`eventually: not so within ${ms} ms; the last value read: ${seen}`);
 };
