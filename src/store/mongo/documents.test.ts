@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { createRequire } from "node:module";
 import type { BulkWriteResult, WriteConcernError, WriteError } from "mongodb";
-import { MongoBulkWriteError, MongoNetworkError, MongoServerSelectionError } from "mongodb";
+import { MongoBulkWriteError, MongoClient, MongoNetworkError, MongoServerSelectionError } from "mongodb";
+import { FakeMongod, writeConcernTimeout } from "../../testing/fake-mongod.ts";
 import { bulkVerdicts, duplicateIndex, isUnavailable } from "./documents.ts";
 import { databaseOf } from "./mongo-store.ts";
 
@@ -62,13 +63,49 @@ describe("MongoDB error shapes", () => {
   test("a write concern error (with or without write errors): every document without its own error is unsure", () => {
     const concern = new bulk.WriteConcernError({ code: 64, errmsg: "waiting for replication timed out" });
     const errors = [duplicate(0, "outcome_key")];
+    // As the driver throws both (lib/bulk/common.js, executeCommands): the write concern's message and
+    // code, the documents' own errors only in the result.
     const both = new MongoBulkWriteError(
-      { message: "dup", code: 11000, writeErrors: errors } as never,
+      { message: concern.errmsg, code: concern.code } as never,
       bulkResult(errors, [concern]),
     );
+    expect([both.writeErrors].flat()).toEqual([]);
+    expect([...bulkVerdicts(both, 3).refused.keys()]).toEqual([0]);
     expect([...bulkVerdicts(both, 3).unknown]).toEqual([1, 2]);
     const alone = new MongoBulkWriteError(concern as never, bulkResult([], [concern]));
     expect([...bulkVerdicts(alone, 2).unknown]).toEqual([0, 1]);
+  });
+
+  test("both, as the driver builds them from a server's reply: the refused one refused, the rest unsure", async () => {
+    const server = FakeMongod.start();
+    const client = new MongoClient(server.url("fake"), { serverSelectionTimeoutMS: 2_000 });
+    try {
+      server.handle = (c) =>
+        c.name === "insert"
+          ? {
+              ok: 1,
+              n: 2,
+              writeErrors: [duplicate(0, "outcome_key")].map(({ index, code, errmsg }) => ({
+                index,
+                code,
+                errmsg,
+              })),
+              writeConcernError: writeConcernTimeout,
+            }
+          : undefined;
+      const error = await client
+        .db("fake")
+        .collection("commits")
+        .insertMany([{ a: 1 }, { a: 2 }, { a: 3 }], { ordered: false })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MongoBulkWriteError);
+      expect((error as MongoBulkWriteError).code).toBe(64);
+      const { refused, unknown } = bulkVerdicts(error, 3);
+      expect([[...refused.keys()], [...unknown]]).toEqual([[0], [1, 2]]);
+    } finally {
+      await client.close();
+      server.stop();
+    }
   });
 
   test("a network error mid-insert, wrapped by the bulk insert: unsure, even with earlier write errors", () => {
