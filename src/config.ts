@@ -68,6 +68,12 @@ const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"]
  */
 export const settings = {
   port: { env: "PORT", schema: whole(0, 65_535), default: "3000", doc: "HTTP port (0: any free one)" },
+  httpIdleTimeoutS: {
+    env: "EVENTFOLD_HTTP_IDLE_TIMEOUT_S",
+    schema: whole(1, 255),
+    default: "40",
+    doc: "seconds a connection may stay silent, a request waiting for its answer included, before the server closes it (Bun's own default, 10 s, is less than a store's deadline); with MongoDB more than twice `EVENTFOLD_MONGO_DEADLINE_MS`, so that a command whose last store operation stalls after slow earlier ones is still answered",
+  },
   host: { env: "HOST", schema: text, default: "0.0.0.0", doc: "address the HTTP server binds" },
   dataDir: {
     env: "EVENTFOLD_DATA_DIR",
@@ -195,6 +201,12 @@ export const settings = {
     schema: whole(1),
     default: "10000",
     doc: "how long a MongoDB operation waits for a server to take it (a primary during an election); past it `503 unavailable`",
+  },
+  mongoDeadlineMs: {
+    env: "EVENTFOLD_MONGO_DEADLINE_MS",
+    schema: whole(1),
+    default: "15000",
+    doc: "the longest a MongoDB operation takes to answer: an append is written, refused or failed within it (`503 unavailable`, `written` saying `no` or `unknown`); also the driver's socket time-out. More than `EVENTFOLD_MONGO_WRITE_TIMEOUT_MS`",
   },
   shards: {
     env: "EVENTFOLD_SHARDS",
@@ -353,7 +365,24 @@ export const loadConfig = (env: Env = process.env): Config => {
     }
     config[key] = parsed.data;
   }
-  return config as Config;
+  return checked(config as Config);
+};
+
+/** The settings that must agree with each other. */
+const checked = (config: Config): Config => {
+  if (config.mongoDeadlineMs <= config.mongoWriteTimeoutMs) {
+    throw new ConfigError(
+      `EVENTFOLD_MONGO_DEADLINE_MS: expected more than EVENTFOLD_MONGO_WRITE_TIMEOUT_MS (${config.mongoWriteTimeoutMs}), so that a write may wait for its majority (got "${config.mongoDeadlineMs}")`,
+    );
+  }
+  // With MongoDB, twice its deadline; else the read-your-writes wait of `minVersion` (5 s).
+  const longestWaitS = config.mongoUrl ? (2 * config.mongoDeadlineMs) / 1000 : 5;
+  if (config.httpIdleTimeoutS <= longestWaitS) {
+    throw new ConfigError(
+      `EVENTFOLD_HTTP_IDLE_TIMEOUT_S: expected more than ${longestWaitS}, the longest a request can wait for its answer, or its connection is closed first (got "${config.httpIdleTimeoutS}")`,
+    );
+  }
+  return config;
 };
 
 /** The README's table of settings, made from `settings`. */

@@ -12,12 +12,16 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { type Db, MongoClient, ObjectId } from "mongodb";
+import { pollUntil } from "../src/lib/poll.ts";
 import { describeStoreConformance } from "../src/store/conformance/index.ts";
 import type { EventEnvelope, NewEvent } from "../src/store/envelope.ts";
+import { StoreOutcomeUnknownError, StoreUnavailableError } from "../src/store/event-store.ts";
 import { writeBatch } from "../src/store/mongo/append.ts";
 import { type Collections, collections, ensureIndexes } from "../src/store/mongo/documents.ts";
 import { HoleReader } from "../src/store/mongo/holes.ts";
 import { MongoStore } from "../src/store/mongo/mongo-store.ts";
+import { appendOutcomes, findOutcome } from "../src/store/mongo/outcomes.ts";
+import { readStream } from "../src/store/mongo/read.ts";
 
 const url = process.env.MONGO_URL;
 
@@ -51,27 +55,27 @@ if (url) {
       await client.close();
     });
 
-    test("a URL without a database path keeps its data in eventfold, not in test", async () => {
-      const bare = url.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]*)\/[^?]*/, "$1/");
-      // The test makes `eventfold` only where it is not there already, and then drops what it made.
-      const existed = (await client.db().admin().listDatabases()).databases.some(
-        (d) => d.name === "eventfold",
-      );
-      const store = await MongoStore.connect({ url: bare });
+    test("a URL's path names the database the store keeps its data in (never the driver's test)", async () => {
+      // Its own database: the test writes nowhere another could be using. (A URL without a path
+      // means `eventfold`: databaseOf's unit test says so.)
+      const own = `${database}_url`;
+      const withPath = url.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]*)\/?[^?]*/, `$1/${own}`);
+      const store = await MongoStore.connect({ url: withPath });
       try {
-        await store.saveCheckpoint(`probe-${database}`, "1");
+        await store.saveCheckpoint("probe", "1");
         const found = await client
-          .db("eventfold")
+          .db(own)
           .collection("relay_checkpoints")
-          .findOne({ _id: `probe-${database}` as never });
+          .findOne({ _id: "probe" as never });
         expect(found).not.toBeNull();
-      } finally {
-        await client
-          .db("eventfold")
+        const inTest = await client
+          .db("test")
           .collection("relay_checkpoints")
-          .deleteOne({ _id: `probe-${database}` as never });
+          .findOne({ _id: "probe" as never });
+        expect(inTest).toBeNull();
+      } finally {
         await store.close();
-        if (!existed) await client.db("eventfold").dropDatabase();
+        await client.db(own).dropDatabase();
       }
     });
 
@@ -155,26 +159,122 @@ if (url) {
       expect(fine).toMatchObject({ ok: true, version: 1 });
     });
 
-    test("a stream read from a snapshot does not fetch the commits before it", async () => {
-      const { db, c } = await fresh();
-      for (let v = 0; v < 50; v++) {
-        await writeBatch(c, [
-          { streamId: "long", aggregateType: "t", expectedVersion: v, events: [event("E")] },
-        ]);
+    /** A query on `commits` as the profiler recorded it. */
+    interface Profiled {
+      command: { filter?: Record<string, unknown> };
+      keysExamined: number;
+      docsExamined: number;
+    }
+
+    /** The queries on `commits` the profiler saw while `work` ran (system.profile, level 2). */
+    const profiled = async (db: Db, work: () => Promise<unknown>): Promise<Profiled[]> => {
+      await db.command({ profile: 2 });
+      try {
+        await work();
+      } finally {
+        await db.command({ profile: 0 });
       }
-      const explained = (await db
-        .collection("commits")
-        .find({
-          kind: "events",
-          streamId: "long",
-          lastVersion: { $gt: 45 },
-          version: { $lte: Number.MAX_SAFE_INTEGER },
-        })
-        .sort({ lastVersion: 1 })
-        .hint("stream_last_version")
-        .explain("executionStats")) as { executionStats: { totalDocsExamined: number } };
-      expect(explained.executionStats.totalDocsExamined).toBe(5);
+      return db
+        .collection<Profiled>("system.profile")
+        .find({ ns: `${db.databaseName}.commits`, op: "query" })
+        .toArray();
+    };
+
+    const appendMany = async (c: Collections, streamId: string, count: number) => {
+      for (let v = 0; v < count; v++) {
+        const [written] = await writeBatch(c, [
+          { streamId, aggregateType: "t", expectedVersion: v, events: [event("E")] },
+        ]);
+        expect(written).toMatchObject({ ok: true });
+      }
+    };
+
+    test("a stream read from a snapshot fetches only the commits after it (readStream, as the profiler saw it)", async () => {
+      const { db, c } = await fresh();
+      await appendMany(c, "long", 50);
+      let read: EventEnvelope[] = [];
+      const queries = await profiled(db, async () => {
+        read = await readStream(c, "long", { after: 45 });
+      });
+      expect(read.map((e) => e.version)).toEqual([46, 47, 48, 49, 50]);
+      const reads = queries.filter((q) => q.command.filter?.streamId === "long");
+      expect(reads.map((q) => q.docsExamined)).toEqual([5]);
     });
+
+    test("an append checks its stream's version with one index entry, however long the stream", async () => {
+      const { db, c } = await fresh();
+      await appendMany(c, "long", 200);
+      const queries = await profiled(db, () =>
+        writeBatch(c, [{ streamId: "long", aggregateType: "t", expectedVersion: 200, events: [event("E")] }]),
+      );
+      const checks = queries.filter((q) => q.command.filter?.streamId === "long");
+      expect(checks.length).toBeGreaterThan(0);
+      for (const check of checks) expect(check.keysExamined).toBeLessThanOrEqual(2);
+    });
+
+    test("a refusal decided on a version that a stale majority read still shows is a version conflict, and is not kept", async () => {
+      const { c } = await fresh();
+      await appendMany(c, "acct", 6);
+      // A majority read right after a failover: the new primary's majority point lags, and the
+      // commit of version 6, acknowledged by the old primary, does not show yet.
+      const hide = (filter: Record<string, unknown>) => ({
+        $and: [filter, { $or: [{ streamId: { $ne: "acct" } }, { lastVersion: { $lt: 6 } }] }],
+      });
+      const stale: Collections = {
+        ...c,
+        commits: new Proxy(c.commits, {
+          get(target, property, receiver) {
+            if (property === "find" || property === "findOne") {
+              return (filter: Record<string, unknown>, ...rest: unknown[]) =>
+                (target[property] as (...args: unknown[]) => unknown).call(target, hide(filter), ...rest);
+            }
+            const value = Reflect.get(target, property, receiver);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        }),
+      };
+      const result = await appendOutcomes(stale, {
+        streamId: "acct",
+        aggregateType: "t",
+        expectedVersion: 5,
+        events: [],
+        outcomes: [{ key: "withdrawal-1", fingerprint: "f", outcome: { kind: "rejected" } as never }],
+      });
+      expect(result).toMatchObject({ ok: false, reason: "version_conflict" });
+      expect(await findOutcome(c, "withdrawal-1")).toBeUndefined();
+    });
+
+    test("commits restored behind the relay's checkpoint: new appends take positions past it, so the relay publishes them", async () => {
+      const { db, c } = await fresh();
+      await appendMany(c, "old", 3);
+      // The relay had published up to 100; the restore brought back commits and the counter at 3.
+      await c.checkpoints.insertOne({ _id: "outbox-relay", value: "100", fence: 0 });
+      const store = await MongoStore.connect({ url, database: db.databaseName });
+      try {
+        await store.append({
+          streamId: "new",
+          aggregateType: "t",
+          expectedVersion: 0,
+          events: [event("New")],
+        });
+        const [fresh] = await store.readAll(100, 10);
+        expect(fresh?.streamId).toBe("new");
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("a counter restored ahead of the commits: the reader tombstones the hole in pieces and passes it", async () => {
+      const { c } = await fresh();
+      const ahead = 1_500_000;
+      await c.counters.updateOne({ _id: "position" }, { $set: { value: ahead } }, { upsert: true });
+      const [written] = await writeBatch(c, [
+        { streamId: "s", aggregateType: "t", expectedVersion: 0, events: [event("After")] },
+      ]);
+      expect(written).toMatchObject({ ok: true });
+      const read = await new HoleReader(c, 0).readAll(0, 10);
+      expect(read.map((e) => e.position)).toEqual([ahead + 1]);
+    }, 120_000);
   });
 
   // How many members could be primary: a step-down needs another one to take over.
@@ -200,6 +300,7 @@ if (url) {
         const store = await MongoStore.connect({ url, database, holeGraceMs: 1_000 });
         const acknowledged = new Map<string, string>();
         const unsure = new Map<string, string>();
+        const notWritten = new Map<string, string>();
         let sent = 0;
         const writer = async () => {
           while (sent < 2_000) {
@@ -213,15 +314,21 @@ if (url) {
                 events: [written],
               });
               if (result.ok) acknowledged.set(streamId, written.eventId);
-            } catch {
-              // Unavailable or unsure: written or not, but never twice nor half.
-              unsure.set(streamId, written.eventId);
+            } catch (error) {
+              // Unsure: written or not, but never twice nor half. Unavailable: surely not written.
+              if (error instanceof StoreOutcomeUnknownError) unsure.set(streamId, written.eventId);
+              else if (error instanceof StoreUnavailableError) notWritten.set(streamId, written.eventId);
+              else throw error;
             }
           }
         };
         try {
           const writers = Array.from({ length: 16 }, writer);
-          while (acknowledged.size < 300) await Bun.sleep(10);
+          await pollUntil(
+            () => acknowledged.size,
+            (n) => n >= 300,
+            { timeoutMs: 60_000, intervalMs: 10 },
+          );
           // The primary hands over to a secondary while the writers go on.
           await admin
             .db("admin")
@@ -247,6 +354,10 @@ if (url) {
           for (const [streamId, eventId] of acknowledged) {
             expect([streamId, byStream.get(streamId)]).toEqual([streamId, [eventId]]);
             expect((await store.readStream(streamId)).map((e) => e.eventId)).toEqual([eventId]);
+          }
+          for (const [streamId] of notWritten) {
+            expect([streamId, byStream.get(streamId)]).toEqual([streamId, undefined]);
+            expect([streamId, await store.readStream(streamId)]).toEqual([streamId, []]);
           }
           for (const [streamId, eventId] of unsure) {
             const found = byStream.get(streamId) ?? [];

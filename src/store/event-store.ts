@@ -37,11 +37,16 @@ export interface StreamInfo {
 /**
  * The events port: the source of truth and the outbox. Guarantees every adapter gives (the
  * conformance suite in `conformance/events.ts` says each in a test):
- * - an append is atomic: all its events and outcomes, or nothing;
+ * - an append is atomic: all its events and outcomes, or nothing; one larger than the store takes is
+ *   refused whole with `AppendTooLargeError`, its neighbours in a batch unharmed;
  * - an append whose `expectedVersion` is not the stream's version is refused, never half-written;
  * - an idempotency key holds one outcome for good: an append that brings another is refused whole;
  * - a resolved append is durable (fsynced / journaled on a majority);
  * - `readAll` returns events in one global order, each exactly once, never skipping one for good.
+ *
+ * An append that fails says which way: `StoreUnavailableError`, nothing of it was written;
+ * `StoreOutcomeUnknownError`, it may have been (a retry under the same idempotency key finds out).
+ * The difference reaches the client: one it believes "not written" it may send again as new.
  */
 export interface EventStore {
   append(request: AppendRequest): Promise<AppendResult>;
@@ -66,6 +71,14 @@ export class StoreOverloadedError extends Error {
  */
 export class StoreUnavailableError extends Error {
   override readonly name: string = "StoreUnavailableError";
+}
+
+/**
+ * One append is larger than the store can keep as one atomic unit (MongoDB: a 16 MiB document).
+ * Nothing of it was written; the same append will never fit, but fewer commands' events in it may.
+ */
+export class AppendTooLargeError extends Error {
+  override readonly name = "AppendTooLargeError";
 }
 
 /**

@@ -20,6 +20,7 @@ type StoreSettings = Pick<
   | "mongoHoleGraceMs"
   | "mongoWriteTimeoutMs"
   | "mongoServerSelectionMs"
+  | "mongoDeadlineMs"
 >;
 
 /** MongoDB when `MONGO_URL` is set, else the embedded SQLite file under the data directory. */
@@ -36,6 +37,7 @@ export const openStore = async (config: StoreSettings, hooks: StoreHooks = {}): 
       holeGraceMs: config.mongoHoleGraceMs,
       writeTimeoutMs: config.mongoWriteTimeoutMs,
       serverSelectionTimeoutMs: config.mongoServerSelectionMs,
+      deadlineMs: config.mongoDeadlineMs,
       onWritable: hooks.onWritable,
       ...batching,
     });

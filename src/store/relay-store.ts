@@ -1,6 +1,10 @@
 /** What the outbox relay keeps beside the events: its progress, and who may publish. */
 export interface RelayStore {
-  /** A named, durable cursor (the relay's progress). */
+  /**
+   * A named, durable cursor (the relay's progress): a position in the log, as a decimal integer. The
+   * store hands out no position at or below one a cursor has passed, even after a restore brought
+   * back events older than the cursor (MongoDB: the position counter is seeded past every cursor).
+   */
   loadCheckpoint(name: string): Promise<string | undefined>;
   /**
    * Saves the cursor. With `fence` (the token of a lease), the save is refused with `FencedError` once

@@ -24,10 +24,15 @@ export class WriteHealth {
     }
   }
 
-  /** A write failed for `cause`: the error to throw in its place. */
+  /**
+   * A write failed for `cause`: the error to throw in its place. A store's own error is thrown as it
+   * is, since its kind tells the client whether the write may have been kept
+   * (`StoreOutcomeUnknownError`) or surely was not; anything else becomes `StoreUnavailableError`.
+   */
   failed(cause: string, error: unknown): StoreUnavailableError {
     if (!this.failing) this.onWritable(cause);
     this.failing = { cause, lastFailedAt: this.now() };
+    if (error instanceof StoreUnavailableError) return error;
     return new StoreUnavailableError(`the event store cannot write: ${cause}`, { cause: error });
   }
 

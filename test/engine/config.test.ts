@@ -52,6 +52,19 @@ describe("configuration from the environment", () => {
     expect(keys).not.toContain("t0ken");
   });
 
+  test("settings that must agree: a MongoDB deadline above its write time-out, an HTTP idle time-out above the longest wait", () => {
+    const mongo = { MONGO_URL: "mongodb://db:27017/bank?replicaSet=rs0" };
+    expect(loadConfig(mongo)).toMatchObject({ mongoDeadlineMs: 15_000, httpIdleTimeoutS: 40 });
+    expect(() => loadConfig({ ...mongo, EVENTFOLD_MONGO_DEADLINE_MS: "5000" })).toThrow(
+      "EVENTFOLD_MONGO_DEADLINE_MS: expected more than EVENTFOLD_MONGO_WRITE_TIMEOUT_MS (5000)",
+    );
+    // A command may wait for a cold actor's load, then its append: each up to the deadline.
+    expect(() => loadConfig({ ...mongo, EVENTFOLD_HTTP_IDLE_TIMEOUT_S: "30" })).toThrow(
+      "EVENTFOLD_HTTP_IDLE_TIMEOUT_S: expected more than 30, the longest a request can wait",
+    );
+    expect(loadConfig({ EVENTFOLD_HTTP_IDLE_TIMEOUT_S: "30" }).httpIdleTimeoutS).toBe(30);
+  });
+
   test("API keys are read as name, role and token", () => {
     expect(loadConfig({ EVENTFOLD_API_KEYS: "ops:admin:a:b, bi:reader:x" }).apiKeys).toEqual([
       { name: "ops", role: "admin", token: "a:b" },

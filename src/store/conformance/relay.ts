@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { pollUntil } from "../../lib/poll.ts";
 import { FencedError } from "../relay-store.ts";
 import { clients, newStream, type OpenStore } from "./support.ts";
 
@@ -26,12 +27,18 @@ export const describeRelayStoreConformance = (name: string, openStore: OpenStore
       // Renewing keeps the token.
       expect(await a.tryLease(name, "a", 60_000)).toBe(first);
       await a.releaseLease(name, "a");
-      const second = await b.tryLease(name, "b", 50);
+      // Long enough to outlast the next call's round trip on a replica set (a write that waits for a
+      // majority's journal), short enough to wait out.
+      const second = await b.tryLease(name, "b", 500);
       expect(second).toBeGreaterThan(first ?? 0);
       expect(await a.tryLease(name, "a", 60_000)).toBeUndefined();
-      // The store's clock decides when it expires; the test can only wait for it.
-      await Bun.sleep(80);
-      expect(await a.tryLease(name, "a", 60_000)).toBeGreaterThan(second ?? 0);
+      // The store's clock decides when it expires: asked until it has.
+      const third = await pollUntil(
+        () => a.tryLease(name, "a", 60_000),
+        (token) => token !== undefined,
+        { timeoutMs: 5_000, intervalMs: 50 },
+      );
+      expect(third).toBeGreaterThan(second ?? 0);
     });
 
     test("a relay that lost its lease cannot move the checkpoint: its token is fenced off", async () => {
@@ -40,8 +47,12 @@ export const describeRelayStoreConformance = (name: string, openStore: OpenStore
       const name = `fenced-${newStream()}`;
       const stale = (await a.tryLease(name, "a", 50)) ?? -1;
       await a.saveCheckpoint(name, "10", stale);
-      await Bun.sleep(80);
-      const fresh = (await b.tryLease(name, "b", 60_000)) ?? -1;
+      const fresh =
+        (await pollUntil(
+          () => b.tryLease(name, "b", 60_000),
+          (token) => token !== undefined,
+          { timeoutMs: 5_000, intervalMs: 25 },
+        )) ?? -1;
       await b.saveCheckpoint(name, "20", fresh);
       await expect(a.saveCheckpoint(name, "11", stale)).rejects.toThrow(FencedError);
       expect(await b.loadCheckpoint(name)).toBe("20");

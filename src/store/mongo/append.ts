@@ -1,21 +1,16 @@
 import { BSON, ObjectId, type WriteError } from "mongodb";
+import { type Deadline, noDeadline } from "../../lib/deadline.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import {
   type AppendRequest,
   type AppendResult,
+  AppendTooLargeError,
   StoreOutcomeUnknownError,
   StoreUnavailableError,
 } from "../event-store.ts";
-import {
-  bulkVerdicts,
-  type Collections,
-  duplicateIndex,
-  type EventsDoc,
-  isDuplicateKey,
-  range,
-  type TombstoneDoc,
-} from "./documents.ts";
-import { streamInfo } from "./read.ts";
+import { bulkVerdicts, type Collections, duplicateIndex, type EventsDoc, range } from "./documents.ts";
+import { streamInfo, streamVersion } from "./read.ts";
+import { insertTombstones } from "./tombstones.ts";
 
 /** An append's result, or why it failed (each append of a batch is answered on its own). */
 export type Written = AppendResult | { readonly failed: Error };
@@ -45,30 +40,6 @@ const assignPositions = async ({ counters }: Collections, count: number): Promis
   return (counter?.value ?? count) - count + 1;
 };
 
-export const tombstone = (from: number, to: number): TombstoneDoc => ({
-  _id: new ObjectId(),
-  kind: "tombstone",
-  position: from,
-  lastPosition: to,
-  positions: range(from, to),
-  time: new Date(),
-});
-
-/** Takes positions no event will take; false if any of them is taken already. */
-export const insertTombstone = async (
-  { commits }: Collections,
-  from: number,
-  to: number,
-): Promise<boolean> => {
-  try {
-    await commits.insertOne(tombstone(from, to));
-    return true;
-  } catch (error) {
-    if (isDuplicateKey(error)) return false;
-    throw error;
-  }
-};
-
 /**
  * What became of documents whose insert the driver could not tell (a write concern error, a network
  * error, a time-out): read back together by `_id` with a majority read until they show; those that
@@ -78,6 +49,7 @@ export const insertTombstone = async (
 const settle = async (
   collections: Collections,
   docs: readonly EventsDoc[],
+  deadline: Deadline,
 ): Promise<Map<EventsDoc, "written" | "absent" | "unknown">> => {
   const verdicts = new Map<EventsDoc, "written" | "absent" | "unknown">();
   let left = [...docs];
@@ -92,12 +64,21 @@ const settle = async (
     } catch {
       // The same trouble as the write's: try again after the pause.
     }
-    if (read < SETTLE_READS && left.length > 0) await sleep(SETTLE_PAUSE_MS * read);
+    const pause = SETTLE_PAUSE_MS * read;
+    if (read < SETTLE_READS && left.length > 0) {
+      if (deadline.left() < pause) break;
+      await sleep(pause);
+    }
+  }
+  if (deadline.left() <= 0) {
+    // No time left to make sure: the caller is answered "unknown" rather than waiting on.
+    for (const doc of left) verdicts.set(doc, "unknown");
+    return verdicts;
   }
   await Promise.all(
     left.map(async (doc) => {
       try {
-        if (await insertTombstone(collections, doc.position, doc.lastPosition)) {
+        if (await insertTombstones(collections, doc.position, doc.lastPosition)) {
           verdicts.set(doc, "absent");
           return;
         }
@@ -121,7 +102,11 @@ type Insert =
   | { kind: "failed"; error: Error };
 
 /** Inserts the documents unordered and says, for each, what became of it, settling every unsure one. */
-const insertAll = async (collections: Collections, docs: readonly EventsDoc[]): Promise<Insert[]> => {
+const insertAll = async (
+  collections: Collections,
+  docs: readonly EventsDoc[],
+  deadline: Deadline,
+): Promise<Insert[]> => {
   try {
     await collections.commits.insertMany(docs as EventsDoc[], { ordered: false });
     return docs.map(() => ({ kind: "written" }));
@@ -130,13 +115,17 @@ const insertAll = async (collections: Collections, docs: readonly EventsDoc[]): 
     const settled = await settle(
       collections,
       docs.filter((_, i) => unknown.has(i)),
+      deadline,
     );
     const cause = errorMessage(error);
     return docs.map((doc, i): Insert => {
       const refusal: WriteError | undefined = refused.get(i);
       if (refusal) {
-        if (refusal.code !== 11000)
-          return { kind: "failed", error: new Error(refusal.errmsg ?? "write refused") };
+        if (refusal.code !== 11000) {
+          // The server refused this document: not written, whatever the reason.
+          const why = refusal.errmsg ?? `code ${refusal.code}`;
+          return { kind: "failed", error: new StoreUnavailableError(`the append was refused: ${why}`) };
+        }
         const index = duplicateIndex(refusal.errmsg);
         // Our own `_id` can only collide with our own document: written by an attempt the driver retried.
         return index === "_id_" ? { kind: "written" } : { kind: "duplicate", index };
@@ -157,20 +146,16 @@ const insertAll = async (collections: Collections, docs: readonly EventsDoc[]): 
 /**
  * The stream versions a majority has, for the appends that say they follow one: an append whose
  * expected version is not the stream's is refused before it is written (the unique index on each
- * event's version catches one that is behind; this one, ahead).
+ * event's version catches one that is behind; this one, ahead). One indexed look-up of each stream's
+ * last commit, so an append costs the same on a stream of a hundred thousand commits as on a new one.
  */
 const currentVersions = async (
-  { commits }: Collections,
+  collections: Collections,
   streamIds: readonly string[],
-): Promise<Map<string, number>> => {
-  const rows = await commits
-    .aggregate<{ _id: string; version: number }>([
-      { $match: { kind: "events", streamId: { $in: [...streamIds] } } },
-      { $group: { _id: "$streamId", version: { $max: "$lastVersion" } } },
-    ])
-    .toArray();
-  return new Map(rows.map((r) => [r._id, r.version]));
-};
+): Promise<Map<string, number>> =>
+  new Map(
+    await Promise.all(streamIds.map(async (id) => [id, await streamVersion(collections, id)] as const)),
+  );
 
 /** Why an append lost a race, read after the fact; a failed read fails that append alone. */
 const conflict = async (
@@ -193,7 +178,10 @@ const conflict = async (
       const actual = await streamInfo(collections, request.streamId);
       return { ok: false, reason: "version_conflict", actualVersion: actual?.version ?? 0 };
     }
-    return { failed: new Error(`duplicate key on ${index ?? "an unknown index"}`) };
+    // `positions` after every attempt: readers kept tombstoning them first. Not written either way.
+    return {
+      failed: new StoreUnavailableError(`the append collided on ${index ?? "an unknown index"}; not written`),
+    };
   } catch (error) {
     return {
       failed: new StoreUnavailableError(`reading why an append lost a race failed: ${errorMessage(error)}`),
@@ -221,11 +209,24 @@ const eventsDoc = (request: AppendRequest, position: number, time: Date): Events
  * Writes a batch of appends (each with events): one unordered `insertMany`, each append answered on
  * its own. An append is reported written only once a majority has it; one that lost a race is told
  * why; one too large fails alone; one the driver could not tell is settled before it is answered;
- * positions that no event took are tombstoned at once, so readers need not wait for them.
+ * positions that no event took are tombstoned at once, so readers need not wait for them. It never
+ * throws: an append that cannot be written is answered `StoreUnavailableError` (surely not written)
+ * or `StoreOutcomeUnknownError` (it may be), and none waits on past `deadline`.
  */
+export interface WriteBatchOptions {
+  /** No append waits on past it: what is not sent by then fails as not written, what is, as unknown. */
+  readonly deadline?: Deadline;
+  /**
+   * Asked just before appends are sent (the batch's indexes): those that may still go. An append whose
+   * caller was already answered "not written" must not be written after all.
+   */
+  readonly claim?: (indexes: readonly number[]) => readonly number[];
+}
+
 export const writeBatch = async (
   collections: Collections,
   batch: readonly AppendRequest[],
+  { deadline = noDeadline, claim = (indexes) => indexes }: WriteBatchOptions = {},
 ): Promise<Written[]> => {
   const results: (Written | undefined)[] = batch.map(() => undefined);
   let pending: number[] = [];
@@ -233,38 +234,37 @@ export const writeBatch = async (
     const bytes = BSON.calculateObjectSize(eventsDoc(request, 0, new Date()));
     if (bytes > MAX_DOCUMENT_BYTES) {
       results[i] = {
-        failed: new Error(`the append is ${bytes} bytes, more than MongoDB's ${MAX_DOCUMENT_BYTES}`),
+        failed: new AppendTooLargeError(
+          `the append is ${bytes} bytes, more than the ${MAX_DOCUMENT_BYTES} of a MongoDB document`,
+        ),
       };
     } else pending.push(i);
   }
+  /** Fails what is still pending: nothing of it was written. */
+  const notWritten = (why: unknown) => {
+    for (const i of pending) {
+      results[i] = {
+        failed: new StoreUnavailableError(`the event store cannot write: ${errorMessage(why)}`, {
+          cause: why,
+        }),
+      };
+    }
+    pending = [];
+  };
 
-  // Listed before its first commit, so no crash leaves an unfinished stream unlisted (a listed stream
-  // that is final is harmless: resuming it finds nothing to do).
-  const starting = pending
-    .map((i) => batch[i] as AppendRequest)
-    .filter((r) => r.expectedVersion === 0 && !r.final);
-  if (starting.length > 0) {
-    await collections.nonFinal.bulkWrite(
-      starting.map((r) => ({
-        updateOne: {
-          filter: { _id: r.streamId },
-          update: { $setOnInsert: { aggregateType: r.aggregateType } },
-          upsert: true,
-        },
-      })),
-      { ordered: false },
+  try {
+    await listStarting(
+      collections,
+      pending.map((i) => batch[i] as AppendRequest),
     );
-  }
-
-  const following = [
-    ...new Set(
-      pending
-        .map((i) => batch[i] as AppendRequest)
-        .filter((r) => r.expectedVersion > 0)
-        .map((r) => r.streamId),
-    ),
-  ];
-  if (following.length > 0) {
+    const following = [
+      ...new Set(
+        pending
+          .map((i) => batch[i] as AppendRequest)
+          .filter((r) => r.expectedVersion > 0)
+          .map((r) => r.streamId),
+      ),
+    ];
     const versions = await currentVersions(collections, following);
     pending = pending.filter((i) => {
       const request = batch[i] as AppendRequest;
@@ -274,20 +274,28 @@ export const writeBatch = async (
       results[i] = { ok: false, reason: "version_conflict", actualVersion };
       return false;
     });
+  } catch (error) {
+    notWritten(error);
   }
 
   for (let attempt = 1; pending.length > 0; attempt++) {
+    if (deadline.left() <= 0) {
+      notWritten(new Error("the deadline passed before the append was sent"));
+      break;
+    }
+    const claimed = new Set(claim(pending));
+    for (const i of pending) {
+      if (!claimed.has(i)) results[i] = { failed: new StoreUnavailableError("the append was abandoned") };
+    }
+    pending = pending.filter((i) => claimed.has(i));
+    if (pending.length === 0) break;
     const count = pending.reduce((n, i) => n + (batch[i] as AppendRequest).events.length, 0);
     let position: number;
     try {
       position = await assignPositions(collections, count);
     } catch (error) {
       // Only what is still pending fails: appends written by an earlier attempt stay written.
-      if (attempt === 1) throw error;
-      for (const i of pending)
-        results[i] = {
-          failed: new StoreUnavailableError(`the event store cannot write: ${errorMessage(error)}`),
-        };
+      notWritten(error);
       break;
     }
     const time = new Date();
@@ -297,7 +305,7 @@ export const writeBatch = async (
       position += request.events.length;
       return doc;
     });
-    const inserted = await insertAll(collections, docs);
+    const inserted = await insertAll(collections, docs, deadline);
     const again: number[] = [];
     const unused: EventsDoc[] = [];
     await Promise.all(
@@ -320,10 +328,13 @@ export const writeBatch = async (
         else results[i] = await conflict(collections, request, outcome.index);
       }),
     );
-    // The writer fills the positions it will not use itself, at once; should that fail, a reader will.
-    await Promise.all(
-      unused.map((doc) => insertTombstone(collections, doc.position, doc.lastPosition).catch(() => false)),
-    );
+    // The writer fills the positions it will not use itself, at once, while there is time; else (or
+    // should that fail) a reader will, after its grace.
+    if (deadline.left() > 0) {
+      await Promise.all(
+        unused.map((doc) => insertTombstones(collections, doc.position, doc.lastPosition).catch(() => false)),
+      );
+    }
     pending = again;
   }
 
@@ -335,5 +346,24 @@ export const writeBatch = async (
   if (finished.length > 0) {
     await collections.nonFinal.deleteMany({ _id: { $in: finished.map((r) => r.streamId) } }).catch(() => {});
   }
-  return results.map((r) => r ?? { failed: new Error("the append was not attempted") });
+  return results.map((r) => r ?? { failed: new StoreUnavailableError("the append was not attempted") });
+};
+
+/**
+ * Lists the streams that start here before their first commit, so no crash leaves an unfinished
+ * stream unlisted (a listed stream that is final is harmless: resuming it finds nothing to do).
+ */
+const listStarting = async ({ nonFinal }: Collections, requests: readonly AppendRequest[]) => {
+  const starting = requests.filter((r) => r.expectedVersion === 0 && !r.final);
+  if (starting.length === 0) return;
+  await nonFinal.bulkWrite(
+    starting.map((r) => ({
+      updateOne: {
+        filter: { _id: r.streamId },
+        update: { $setOnInsert: { aggregateType: r.aggregateType } },
+        upsert: true,
+      },
+    })),
+    { ordered: false },
+  );
 };

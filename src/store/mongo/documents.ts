@@ -63,6 +63,8 @@ export interface EventsDoc extends Positioned {
 export interface OutcomesDoc {
   _id: ObjectId;
   kind: "outcomes";
+  /** The stream whose version guarded the write (see `outcomes.ts`). */
+  streamId?: string;
   time: Date;
   outcomes: StoredOutcome[];
 }

@@ -1,6 +1,6 @@
 import type { EventEnvelope } from "../envelope.ts";
-import { insertTombstone } from "./append.ts";
 import { type Collections, type EventsDoc, type TombstoneDoc, toEnvelope } from "./documents.ts";
+import { insertTombstones } from "./tombstones.ts";
 
 /**
  * Reads every commit in position order for the relay, and never passes a position silently. A
@@ -52,7 +52,7 @@ export class HoleReader {
     const firstSeen = this.seen.get(from) ?? now;
     this.seen.set(from, firstSeen);
     if (now - firstSeen < this.graceMs) return false;
-    if (!(await insertTombstone(this.collections, from, to))) return false;
+    if (!(await insertTombstones(this.collections, from, to))) return false;
     this.seen.delete(from);
     return true;
   }

@@ -1,11 +1,14 @@
 import { MongoClient } from "mongodb";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
+import { answerWithin, deadlineIn } from "../../lib/deadline.ts";
 import { errorMessage } from "../../lib/errors.ts";
+import { realScheduler, type Scheduler } from "../../lib/scheduler.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import {
   type AppendRequest,
   type AppendResult,
   type ReadStreamOptions,
+  StoreOutcomeUnknownError,
   StoreOverloadedError,
   StoreUnavailableError,
   type StreamInfo,
@@ -33,8 +36,16 @@ export interface MongoStoreOptions
   readonly writeTimeoutMs?: number;
   /** How long an operation waits for a server to send it to (default 10 s). */
   readonly serverSelectionTimeoutMs?: number;
+  /**
+   * The longest any operation takes to answer (default 15 s): an append is written, refused, or
+   * failed within it, and a read answers or fails. Also the driver's socket time-out, so that a
+   * server that stops answering does not hold a connection for good.
+   */
+  readonly deadlineMs?: number;
   /** Told when writes start failing for a reason that outlasts a retry, and when they work again. */
   readonly onWritable?: (cause: string | undefined) => void;
+  /** Time for the deadlines (default: the event loop's). */
+  readonly scheduler?: Scheduler;
 }
 
 /**
@@ -47,16 +58,27 @@ export const databaseOf = (url: string): string => {
 };
 
 /**
+ * An append on its way: `waiting` until its batch sends it; `sent` from then on; `abandoned` if its
+ * deadline passed before, so that no batch writes it after its caller was told it was not written.
+ */
+interface Ticket {
+  readonly request: AppendRequest;
+  state: "waiting" | "sent" | "abandoned";
+}
+
+/**
  * The production store: every port over one MongoDB database, a module per operation beside it.
  * Every read is a majority read and every write waits for a majority's journal, so nothing is read
  * that a failover could take back; a write waits at most `writeTimeoutMs` for it, and is then settled
- * (see `append.ts`) before its caller is answered.
+ * (see `append.ts`) before its caller is answered. No operation answers later than `deadlineMs`.
  */
 export class MongoStore implements Store {
   readonly name = "mongodb";
-  private readonly committer: Batcher<AppendRequest, Written>;
+  private readonly committer: Batcher<Ticket, Written>;
   private readonly holes: HoleReader;
   private readonly health: WriteHealth;
+  private readonly deadlineMs: number;
+  private readonly scheduler: Scheduler;
 
   private constructor(
     private readonly client: MongoClient,
@@ -65,73 +87,87 @@ export class MongoStore implements Store {
   ) {
     this.holes = new HoleReader(collections, options.holeGraceMs ?? 5_000);
     this.health = new WriteHealth(options.onWritable);
-    this.committer = new Batcher(
-      (batch) =>
-        writeBatch(this.collections, batch).catch((error) => {
-          // The batch failed before any append of it was written (the counter, the stream list).
-          throw new StoreUnavailableError(`the event store cannot write: ${errorMessage(error)}`, {
-            cause: error,
-          });
-        }),
-      {
-        maxBatch: options.maxBatch ?? 512,
-        maxPending: options.maxPending ?? 20_000,
-        full: () => new StoreOverloadedError("the write pipeline is full"),
-        onBatch: options.onBatch,
-      },
-    );
+    this.deadlineMs = options.deadlineMs ?? 15_000;
+    this.scheduler = options.scheduler ?? realScheduler;
+    this.committer = new Batcher((tickets) => this.writeTickets(tickets), {
+      maxBatch: options.maxBatch ?? 512,
+      maxPending: options.maxPending ?? 20_000,
+      full: () => new StoreOverloadedError("the write pipeline is full"),
+      onBatch: options.onBatch,
+    });
   }
 
   static async connect(options: MongoStoreOptions): Promise<MongoStore> {
+    const deadlineMs = options.deadlineMs ?? 15_000;
     const client = new MongoClient(options.url, {
       retryWrites: true,
       readConcern: { level: "majority" },
       writeConcern: { w: "majority", journal: true, wtimeoutMS: options.writeTimeoutMs ?? 5_000 },
       serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 10_000,
+      // Without it a server that stops answering holds a request for good (the driver's default is
+      // none). It must outlast a write's wait for a majority, which the deadline does.
+      socketTimeoutMS: deadlineMs,
     });
     await client.connect();
     const db = client.db(options.database ?? databaseOf(options.url));
     const store = new MongoStore(client, collections(db), options);
     await ensureIndexes(store.collections);
-    await store.seedCounter();
+    await seedCounter(store.collections);
     return store;
   }
 
-  /** The position counter starts past every stored position, whatever happened to the counter. */
-  private async seedCounter(): Promise<void> {
-    const last = await this.collections.commits
-      .find<{ lastPosition: number }>(
-        { lastPosition: { $exists: true } },
-        { projection: { lastPosition: 1 } },
-      )
-      .sort({ lastPosition: -1 })
-      .limit(1)
-      .next();
-    const highest = last?.lastPosition ?? 0;
-    await this.collections.counters.updateOne(
-      { _id: "position" },
-      { $max: { value: highest } },
-      { upsert: true },
+  /** The batch function: writes what is still waiting, within a deadline of its own. */
+  private async writeTickets(tickets: readonly Ticket[]): Promise<Written[]> {
+    const live = tickets.filter((t) => t.state === "waiting");
+    const written = await writeBatch(
+      this.collections,
+      live.map((t) => t.request),
+      {
+        deadline: deadlineIn(this.deadlineMs, this.scheduler),
+        // Marked sent as it goes: from then on its caller is told "unknown" if the deadline passes.
+        claim: (indexes) =>
+          indexes.filter((i) => {
+            const ticket = live[i] as Ticket;
+            if (ticket.state === "abandoned") return false;
+            ticket.state = "sent";
+            return true;
+          }),
+      },
+    );
+    const byTicket = new Map(live.map((t, i) => [t, written[i] as Written]));
+    return tickets.map(
+      (t) => byTicket.get(t) ?? { failed: new StoreUnavailableError("the append was abandoned") },
     );
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
     if (request.events.length === 0) {
       // A commit document takes positions and versions; an append without events only stores outcomes.
-      const info = await this.streamInfo(request.streamId);
-      if ((info?.version ?? 0) !== request.expectedVersion) {
-        return { ok: false, reason: "version_conflict", actualVersion: info?.version ?? 0 };
-      }
-      const earlier = await this.guard(
-        () => outcomes.saveOutcomes(this.collections, request.outcomes ?? []),
-        true,
-      );
-      const taken = earlier.findIndex((e) => e !== undefined);
-      if (taken >= 0)
-        return { ok: false, reason: "idempotency_conflict", key: request.outcomes?.[taken]?.key ?? "" };
-      return { ok: true, version: request.expectedVersion, time: new Date().toISOString() };
+      return this.guard(() => outcomes.appendOutcomes(this.collections, request), true);
     }
-    const written = await this.committer.submit(request);
+    const ticket: Ticket = { request, state: "waiting" };
+    let written: Written;
+    try {
+      written = await answerWithin(
+        this.committer.submit(ticket),
+        this.deadlineMs,
+        () => {
+          if (ticket.state === "waiting") {
+            ticket.state = "abandoned";
+            return new StoreUnavailableError(
+              `the event store did not take the append within ${this.deadlineMs} ms; it was not written`,
+            );
+          }
+          return new StoreOutcomeUnknownError(
+            `the event store did not confirm the append within ${this.deadlineMs} ms; it may be written`,
+          );
+        },
+        this.scheduler,
+      );
+    } catch (error) {
+      if (error instanceof StoreOverloadedError) throw error;
+      throw this.health.failed(errorMessage(error), error);
+    }
     if (!("failed" in written)) {
       this.health.succeeded();
       return written;
@@ -141,15 +177,29 @@ export class MongoStore implements Store {
     throw written.failed;
   }
 
-  /** A read, or a write other than an append: a server that cannot be reached is `StoreUnavailableError`. */
+  /**
+   * A read, or a write other than an append, answered within the deadline: a server that cannot be
+   * reached is `StoreUnavailableError`; a write whose answer did not come in time may have been kept
+   * (`StoreOutcomeUnknownError`).
+   */
   private async guard<T>(work: () => Promise<T>, write = false): Promise<T> {
     try {
-      const result = await work();
+      const result = await answerWithin(
+        work(),
+        this.deadlineMs,
+        () =>
+          write
+            ? new StoreOutcomeUnknownError(`no answer from the event store within ${this.deadlineMs} ms`)
+            : new StoreUnavailableError(`no answer from the event store within ${this.deadlineMs} ms`),
+        this.scheduler,
+      );
       if (write) this.health.succeeded();
       return result;
     } catch (error) {
-      if (!isUnavailable(error)) throw error;
+      const ours = error instanceof StoreUnavailableError;
+      if (!ours && !isUnavailable(error)) throw error;
       if (write) throw this.health.failed(errorMessage(error), error);
+      if (ours) throw error;
       throw new StoreUnavailableError(`the event store cannot be read: ${errorMessage(error)}`, {
         cause: error,
       });
@@ -221,3 +271,30 @@ export class MongoStore implements Store {
     await this.client.close();
   }
 }
+
+/** The highest position a relay checkpoint names: checkpoints are positions in the log. */
+const highestCheckpoint = async ({ checkpoints }: Collections): Promise<number> => {
+  let highest = 0;
+  for await (const { value } of checkpoints.find({}, { projection: { value: 1 } })) {
+    const position = /^\d{1,16}$/.test(value) ? Number(value) : 0;
+    if (position > highest) highest = position;
+  }
+  return highest;
+};
+
+/**
+ * The position counter starts past every stored position and every position a checkpoint has
+ * passed, whatever happened to the counter. A restore can bring back `commits` behind the relay's
+ * checkpoint (a dump taken without `--oplog`, one collection restored): new appends must not take
+ * positions the relay believes it has published, or they would never be. `$max` keeps a counter that
+ * is ahead (its holes are tombstoned by the reader, in pieces).
+ */
+export const seedCounter = async (collections: Collections): Promise<void> => {
+  const last = await collections.commits
+    .find<{ lastPosition: number }>({ lastPosition: { $exists: true } }, { projection: { lastPosition: 1 } })
+    .sort({ lastPosition: -1 })
+    .limit(1)
+    .next();
+  const highest = Math.max(last?.lastPosition ?? 0, await highestCheckpoint(collections));
+  await collections.counters.updateOne({ _id: "position" }, { $max: { value: highest } }, { upsert: true });
+};

@@ -1,8 +1,20 @@
-import { ObjectId } from "mongodb";
+import { type AnyBulkWriteOperation, MongoBulkWriteError, ObjectId } from "mongodb";
 import { errorMessage } from "../../lib/errors.ts";
-import { StoreUnavailableError } from "../event-store.ts";
+import {
+  type AppendRequest,
+  type AppendResult,
+  StoreOutcomeUnknownError,
+  StoreUnavailableError,
+} from "../event-store.ts";
 import type { StoredOutcome } from "../outcome-store.ts";
-import { bulkVerdicts, type Collections, duplicateIndex, type OutcomesDoc } from "./documents.ts";
+import {
+  bulkVerdicts,
+  type Collections,
+  type CommitDoc,
+  duplicateIndex,
+  type OutcomesDoc,
+} from "./documents.ts";
+import { streamVersion } from "./read.ts";
 
 /** The one outcome a key holds, whether it came with events or alone: one query, one unique index. */
 export const findOutcome = async (
@@ -14,14 +26,13 @@ export const findOutcome = async (
 };
 
 /**
- * The outcome a key holds, once a majority shows it: a duplicate key is checked on the primary, so
- * the outcome that refused ours may not be visible to a majority read for a moment. Never "none" for
- * a key that refused a write: if it does not show, the store is unavailable.
+ * Waits until a majority shows the outcome under `key`: a duplicate key is checked on the primary, so
+ * the outcome that refused ours may not be visible to a majority read for a moment, and an actor told
+ * "taken" that then reads nothing would decide again in a loop.
  */
-const visibleOutcome = async (collections: Collections, key: string): Promise<StoredOutcome> => {
+const visible = async (collections: Collections, key: string): Promise<void> => {
   for (let read = 1; read <= 5; read++) {
-    const found = await findOutcome(collections, key);
-    if (found) return found;
+    if (await findOutcome(collections, key)) return;
     await new Promise((resolve) => setTimeout(resolve, 100 * read));
   }
   throw new StoreUnavailableError(
@@ -30,49 +41,89 @@ const visibleOutcome = async (collections: Collections, key: string): Promise<St
 };
 
 /**
- * Outcomes without events, one document each (so that one taken key does not refuse the others). A key
- * that holds an outcome already refuses the insert, with events or without: that earlier one is the
- * answer. An insert the driver could not tell about is read back; still unsure, it is reported as the
- * store being unavailable, and the caller's retry finds out.
+ * An append without events: it keeps outcomes only (refusals, no-ops), each in a document of its own,
+ * so that one taken key does not refuse the others.
+ *
+ * Each is written by an upsert whose filter is the stream's commits past the version it was decided
+ * on: the primary runs it against its newest data, not a majority's snapshot, so a commit that a
+ * majority read does not show yet (right after a failover, while the new primary's majority point
+ * still lags) matches, and then nothing is inserted and the append is a version conflict. A majority
+ * read alone would let a refusal decided on a stale state be kept under its key for good. A commit
+ * landing after the upsert read is one decided on the same version, ordered after the outcome: both
+ * stand. The majority read beforehand only refuses an append that is ahead of the stream.
  */
-export const saveOutcomes = async (
+export const appendOutcomes = async (
   collections: Collections,
-  given: readonly StoredOutcome[],
-): Promise<(StoredOutcome | undefined)[]> => {
-  if (given.length === 0) return [];
+  request: AppendRequest,
+): Promise<AppendResult> => {
+  const { streamId, expectedVersion } = request;
+  const version = await streamVersion(collections, streamId);
+  if (version !== expectedVersion) return { ok: false, reason: "version_conflict", actualVersion: version };
+  const given = request.outcomes ?? [];
+  if (given.length === 0) return { ok: true, version: expectedVersion, time: new Date().toISOString() };
+
   const time = new Date();
   const docs: OutcomesDoc[] = given.map((o) => ({
     _id: new ObjectId(),
     kind: "outcomes",
+    streamId,
     time,
     outcomes: [o],
   }));
-  const refusedAt = new Set<number>();
-  let unsure = new Set<number>();
+  const guarded = docs.map(
+    (doc): AnyBulkWriteOperation<CommitDoc> => ({
+      updateOne: {
+        filter: { kind: "events", streamId, lastVersion: { $gt: expectedVersion } },
+        update: { $setOnInsert: doc },
+        upsert: true,
+        hint: "stream_last_version",
+      },
+    }),
+  );
+
+  let upserted: Set<number>;
+  const taken = new Set<number>();
   try {
-    await collections.commits.insertMany(docs, { ordered: false });
+    const result = await collections.commits.bulkWrite(guarded, { ordered: false });
+    upserted = new Set(Object.keys(result.upsertedIds).map(Number));
   } catch (error) {
+    if (!(error instanceof MongoBulkWriteError)) throw error;
+    upserted = new Set(Object.keys(error.result?.upsertedIds ?? {}).map(Number));
     const { refused, unknown } = bulkVerdicts(error, docs.length);
     for (const [i, e] of refused) {
       const index = duplicateIndex(e.errmsg);
-      if (e.code !== 11000 || (index !== "outcome_key" && index !== "_id_")) throw error;
-      if (index === "outcome_key") refusedAt.add(i);
+      if (e.code === 11000 && index === "outcome_key") taken.add(i);
+      else {
+        // Refused for another reason: not written. The others may be; a retry under the keys finds out.
+        throw new StoreUnavailableError(`an outcome was refused: ${e.errmsg ?? `code ${e.code}`}`);
+      }
     }
-    unsure = unknown;
-    for (const i of unsure) {
+    for (const i of unknown) {
       const doc = docs[i] as OutcomesDoc;
       const mine = await collections.commits
         .findOne({ _id: doc._id }, { projection: { _id: 1 } })
         .catch(() => null);
-      if (mine) continue;
-      const earlier = await findOutcome(collections, (given[i] as StoredOutcome).key).catch(() => undefined);
-      if (!earlier) {
-        throw new StoreUnavailableError(`the outcome's write could not be confirmed: ${errorMessage(error)}`);
+      if (mine) {
+        upserted.add(i);
+        continue;
       }
-      refusedAt.add(i);
+      throw new StoreOutcomeUnknownError(
+        `an outcome's write could not be confirmed (it may be kept): ${errorMessage(error)}`,
+        { cause: error },
+      );
     }
   }
-  return Promise.all(
-    given.map(async (o, i) => (refusedAt.has(i) ? visibleOutcome(collections, o.key) : undefined)),
-  );
+
+  const key = [...taken].map((i) => (given[i] as StoredOutcome).key)[0];
+  if (key !== undefined) {
+    await visible(collections, key);
+    return { ok: false, reason: "idempotency_conflict", key };
+  }
+  if (upserted.size < docs.length) {
+    // The rest matched a commit past the expected version: the stream moved on, and they were not
+    // kept (those upserted before it landed stand: they were decided on the version then current).
+    const actualVersion = Math.max(expectedVersion + 1, await streamVersion(collections, streamId));
+    return { ok: false, reason: "version_conflict", actualVersion };
+  }
+  return { ok: true, version: expectedVersion, time: time.toISOString() };
 };

@@ -50,6 +50,20 @@ export const streamInfo = async (
     : undefined;
 };
 
+/**
+ * The version of a stream's last commit, 0 for none: one entry of `stream_last_version`, read from
+ * the end, and only that field of the one commit it points to.
+ */
+export const streamVersion = async ({ commits }: Collections, streamId: string): Promise<number> => {
+  const last = await commits
+    .find<{ lastVersion: number }>({ kind: "events", streamId }, { projection: { _id: 0, lastVersion: 1 } })
+    .sort({ lastVersion: -1 })
+    .hint("stream_last_version")
+    .limit(1)
+    .next();
+  return last?.lastVersion ?? 0;
+};
+
 /** The last position an event holds (a tombstone holds none: nothing to wait for there). */
 export const headPosition = async ({ commits }: Collections): Promise<number> => {
   const last = await commits

@@ -1,0 +1,314 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { BSON, type Document, MongoClient } from "mongodb";
+import { pollUntil } from "../../lib/poll.ts";
+import { emptyCursor, type FakeCommand, FakeMongod, writeConcernTimeout } from "../../testing/fake-mongod.ts";
+import type { NewEvent } from "../envelope.ts";
+import {
+  type AppendRequest,
+  AppendTooLargeError,
+  StoreOutcomeUnknownError,
+  StoreUnavailableError,
+} from "../event-store.ts";
+import { MAX_DOCUMENT_BYTES, writeBatch } from "./append.ts";
+import { type Collections, collections } from "./documents.ts";
+import { HoleReader } from "./holes.ts";
+import { MongoStore, type MongoStoreOptions } from "./mongo-store.ts";
+import { TOMBSTONE_SPAN } from "./tombstones.ts";
+
+/**
+ * The adapter against the real driver (mongodb 7.9) talking to a scripted server (`FakeMongod`): every
+ * error here is one the driver built from a server's reply, as it would from mongod's. What only a
+ * real server can show (indexes, majority reads, failovers) is in test/event-store.mongo.test.ts.
+ */
+
+const event = (type = "Deposited", data: unknown = {}): NewEvent => ({
+  eventId: Bun.randomUUIDv7(),
+  type,
+  schemaVersion: 1,
+  data,
+  metadata: { commandId: "c", correlationId: "c", causationId: "c" },
+});
+
+const append = (streamId: string, expectedVersion = 0, events = [event()]): AppendRequest => ({
+  streamId,
+  aggregateType: "account",
+  expectedVersion,
+  events,
+});
+
+const duplicateOn = (index: string, at = 0) => ({
+  index: at,
+  code: 11000,
+  errmsg: `E11000 duplicate key error collection: fake.commits index: ${index} dup key: { k: 1 }`,
+});
+
+/** The documents of a command's insert, as the server received them. */
+const inserted = (command: FakeCommand): Document[] => command.body.documents as Document[];
+
+const isEventsInsert = (c: FakeCommand) =>
+  c.name === "insert" && c.collection === "commits" && inserted(c)[0]?.kind === "events";
+
+let server: FakeMongod;
+const stores: MongoStore[] = [];
+
+const open = async (options: Partial<MongoStoreOptions> = {}): Promise<MongoStore> => {
+  server = FakeMongod.start();
+  const store = await MongoStore.connect({
+    url: server.url("fake"),
+    serverSelectionTimeoutMs: 2_000,
+    ...options,
+  });
+  stores.push(store);
+  return store;
+};
+
+afterEach(async () => {
+  server.handle = () => undefined;
+  server.primary = true;
+  // A store whose server hangs closes only once its connections give up: do not wait for it.
+  for (const store of stores.splice(0)) void store.close().catch(() => {});
+  server.stop();
+});
+
+describe("an append's failure says whether it may be kept", () => {
+  test("a write concern error its settling cannot resolve: StoreOutcomeUnknownError reaches the caller", async () => {
+    const store = await open({ deadlineMs: 400 });
+    server.handle = (c) => {
+      if (isEventsInsert(c)) return { ok: 1, n: 1, writeConcernError: writeConcernTimeout };
+      if (c.name === "insert" && c.collection === "commits") {
+        // The tombstone over its positions collides: the document is there, on the primary.
+        return { ok: 1, n: 0, writeErrors: [duplicateOn("positions")] };
+      }
+      if (c.name === "find" && c.collection === "commits" && c.body.readConcern?.level === "local") {
+        return emptyCursor(c, [{ _id: (c.body.filter as { _id: unknown })._id }]);
+      }
+      return undefined;
+    };
+    const error = await store.append(append("a")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreOutcomeUnknownError);
+  });
+
+  test("a write concern error whose positions its writer could tombstone: not written, StoreUnavailableError", async () => {
+    const store = await open({ deadlineMs: 2_000 });
+    server.handle = (c) =>
+      isEventsInsert(c) ? { ok: 1, n: 1, writeConcernError: writeConcernTimeout } : undefined;
+    const error = await store.append(append("a")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error).not.toBeInstanceOf(StoreOutcomeUnknownError);
+  });
+
+  test("an outcome-only append whose write cannot be confirmed: StoreOutcomeUnknownError", async () => {
+    const store = await open({ deadlineMs: 2_000 });
+    server.handle = (c) =>
+      c.name === "update" && c.collection === "commits"
+        ? { ok: 1, n: 1, nModified: 0, upserted: [], writeConcernError: writeConcernTimeout }
+        : undefined;
+    const error = await store
+      .append({
+        ...append("a", 0, []),
+        outcomes: [{ key: "k", fingerprint: "f", outcome: { kind: "rejected" } as never }],
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreOutcomeUnknownError);
+  });
+});
+
+describe("no append waits past the deadline", () => {
+  test("a server that stops answering: every append fails within the deadline, as not written", async () => {
+    const store = await open({ deadlineMs: 300, serverSelectionTimeoutMs: 30_000 });
+    server.handle = () => "hang";
+    const started = performance.now();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.append(append(`s${i}`)).catch((e: unknown) => e)),
+    );
+    // Without a deadline they wait for the socket, which the driver never times out by default.
+    expect(performance.now() - started).toBeLessThan(3_000);
+    for (const answer of answers) {
+      expect(answer).toBeInstanceOf(StoreUnavailableError);
+      expect(answer).not.toBeInstanceOf(StoreOutcomeUnknownError);
+    }
+  });
+
+  test("a server that takes the insert and never answers: unknown at the deadline, and the next appends not written", async () => {
+    const store = await open({ deadlineMs: 300, serverSelectionTimeoutMs: 30_000 });
+    server.handle = (c) => (isEventsInsert(c) ? "hang" : undefined);
+    const first = store.append(append("first")).catch((e: unknown) => e);
+    await pollUntil(
+      () => server.commands.some(isEventsInsert),
+      (sent) => sent,
+      { timeoutMs: 2_000, intervalMs: 5 },
+    );
+    // Queued behind the batch that waits for its insert.
+    const next = store.append(append("next")).catch((e: unknown) => e);
+    expect(await first).toBeInstanceOf(StoreOutcomeUnknownError);
+    const second = await next;
+    expect(second).toBeInstanceOf(StoreUnavailableError);
+    expect(second).not.toBeInstanceOf(StoreOutcomeUnknownError);
+    // The one abandoned while queued is never sent later.
+    const sentStreams = server.commands
+      .filter(isEventsInsert)
+      .flatMap((c) => inserted(c).map((d) => d.streamId));
+    expect(sentStreams).toEqual(["first"]);
+  });
+
+  test("no primary (an election): appends and reads fail with 503's error within the deadline", async () => {
+    const store = await open({ deadlineMs: 300, serverSelectionTimeoutMs: 30_000 });
+    server.primary = false;
+    server.dropConnections();
+    const started = performance.now();
+    const [write, readError] = await Promise.all([
+      store.append(append("a")).catch((e: unknown) => e),
+      store.streamInfo("a").catch((e: unknown) => e),
+    ]);
+    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(write).toBeInstanceOf(StoreUnavailableError);
+    expect(readError).toBeInstanceOf(StoreUnavailableError);
+  });
+});
+
+describe("failures are counted as the store's health", () => {
+  test("secondaries down (every write misses its majority): appends fail, and ping says the store cannot write", async () => {
+    const store = await open({ deadlineMs: 2_000 });
+    await store.ping();
+    server.handle = (c) => {
+      if (c.name === "insert") return { ok: 1, n: 1, writeConcernError: writeConcernTimeout };
+      if (c.name === "update") return { ok: 1, n: 1, nModified: 1, writeConcernError: writeConcernTimeout };
+      if (c.name === "findAndModify") {
+        return { ok: 1, value: { _id: "position", value: 9 }, writeConcernError: writeConcernTimeout };
+      }
+      if (c.name === "find" && (c.body.filter as Document).streamId === "b") {
+        return emptyCursor(c, [{ lastVersion: 3 }]);
+      }
+      return undefined;
+    };
+    expect(await store.append(append("a")).catch((e: unknown) => e)).toBeInstanceOf(StoreUnavailableError);
+    expect(await store.append(append("b", 3)).catch((e: unknown) => e)).toBeInstanceOf(StoreUnavailableError);
+    await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+});
+
+describe("500s where a 503 or a 413 belongs", () => {
+  test("a document the server refuses for another reason than a duplicate key: not written, StoreUnavailableError", async () => {
+    const store = await open();
+    server.handle = (c) =>
+      isEventsInsert(c)
+        ? { ok: 1, n: 0, writeErrors: [{ index: 0, code: 121, errmsg: "Document failed validation" }] }
+        : undefined;
+    const error = await store.append(append("a")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error).not.toBeInstanceOf(StoreOutcomeUnknownError);
+  });
+
+  test("positions that collide at every attempt: StoreUnavailableError after the third", async () => {
+    const store = await open();
+    server.handle = (c) =>
+      isEventsInsert(c) ? { ok: 1, n: 0, writeErrors: [duplicateOn("positions")] } : undefined;
+    const error = await store.append(append("a")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(server.commands.filter(isEventsInsert)).toHaveLength(3);
+  });
+
+  test("an append larger than a document fails alone with AppendTooLargeError; its neighbours are written", async () => {
+    await open();
+    const c = collectionsOf(server);
+    const huge = append("huge", 0, [event("Big", { blob: "x".repeat(MAX_DOCUMENT_BYTES) })]);
+    const [big, small] = await writeBatch(c.collections, [huge, append("small")]);
+    await c.close();
+    expect(big).toMatchObject({ failed: expect.any(AppendTooLargeError) });
+    expect(small).toMatchObject({ ok: true, version: 1 });
+    expect(server.commands.filter(isEventsInsert).flatMap((x) => inserted(x).map((d) => d.streamId))).toEqual(
+      ["small"],
+    );
+  });
+});
+
+describe("restores", () => {
+  test("commits restored behind the relay's checkpoint: the position counter starts past the checkpoint", async () => {
+    server = FakeMongod.start();
+    server.handle = (c) => {
+      if (c.name === "find" && c.collection === "commits") return emptyCursor(c, [{ lastPosition: 10 }]);
+      if (c.name === "find" && c.collection === "relay_checkpoints") {
+        return emptyCursor(c, [{ _id: "outbox-relay", value: "500" }]);
+      }
+      return undefined;
+    };
+    stores.push(await MongoStore.connect({ url: server.url("fake") }));
+    const seeded = server.sent("update", "counters").map((c) => (c.body.updates as Document[])[0]?.u);
+    expect(seeded).toEqual([{ $max: { value: 500 } }]);
+  });
+
+  test("a counter restored ahead of the commits: a hole of 1.5 M positions is tombstoned in documents under 16 MiB, and passed", async () => {
+    await open();
+    const after = 1_500_000;
+    const commit = {
+      _id: new BSON.ObjectId(),
+      kind: "events",
+      streamId: "s",
+      aggregateType: "account",
+      version: 1,
+      lastVersion: 1,
+      position: after + 1,
+      lastPosition: after + 1,
+      positions: [after + 1],
+      time: new Date(),
+      final: false,
+      events: [{ ...event(), version: 1 }],
+    };
+    server.handle = (c) =>
+      c.name === "find" && c.collection === "commits" ? emptyCursor(c, [commit]) : undefined;
+    const c = collectionsOf(server);
+    const read = await new HoleReader(c.collections, 0).readAll(0, 10);
+    await c.close();
+    expect(read.map((e) => e.position)).toEqual([after + 1]);
+    const pieces = server.sent("insert", "commits").flatMap(inserted);
+    for (const piece of pieces) {
+      expect(BSON.calculateObjectSize(piece)).toBeLessThan(MAX_DOCUMENT_BYTES);
+      expect(piece.positions.length).toBeLessThanOrEqual(TOMBSTONE_SPAN);
+    }
+    const covered = pieces.flatMap((p) => [p.position, p.lastPosition]);
+    expect([covered[0], covered.at(-1), pieces.length]).toEqual([1, after, after / TOMBSTONE_SPAN]);
+  });
+});
+
+describe("the version check and the outcome guard", () => {
+  test("an append that follows a stream reads that stream's last commit by index, never a scan of its commits", async () => {
+    const store = await open();
+    await store.append(append("long", 7)).catch(() => {});
+    expect(server.sent("aggregate")).toEqual([]);
+    const lookups = server
+      .sent("find", "commits")
+      .filter((c) => (c.body.filter as Document).streamId === "long");
+    expect(lookups.map((c) => [c.body.sort, c.body.limit, c.body.hint])).toEqual([
+      [{ lastVersion: -1 }, 1, "stream_last_version"],
+    ]);
+  });
+
+  test("a refusal decided on a version the primary has passed, though a majority read still shows it, is a version conflict and is not kept", async () => {
+    const store = await open();
+    server.handle = (c) => {
+      // A majority read after a failover: version 5, while the primary holds version 6.
+      if (c.name === "find" && c.collection === "commits") return emptyCursor(c, [{ lastVersion: 5 }]);
+      // The guarded upsert runs on the primary, matches the commit of version 6, and inserts nothing.
+      if (c.name === "update" && c.collection === "commits") {
+        const n = (c.body.updates as Document[]).length;
+        return { ok: 1, n, nModified: 0 };
+      }
+      return undefined;
+    };
+    const result = await store.append({
+      ...append("acct", 5, []),
+      outcomes: [{ key: "withdrawal-1", fingerprint: "f", outcome: { kind: "rejected" } as never }],
+    });
+    expect(result).toMatchObject({ ok: false, reason: "version_conflict" });
+    expect(server.sent("insert", "commits")).toEqual([]);
+    const [guard] = server.sent("update", "commits").flatMap((c) => c.body.updates as Document[]);
+    expect(guard?.q).toEqual({ kind: "events", streamId: "acct", lastVersion: { $gt: 5 } });
+    expect(guard?.upsert).toBe(true);
+  });
+});
+
+/** The collections of the fake server's database, through a client of their own. */
+const collectionsOf = (fake: FakeMongod): { collections: Collections; close: () => Promise<void> } => {
+  const client = new MongoClient(fake.url("fake"), { serverSelectionTimeoutMS: 2_000 });
+  return { collections: collections(client.db("fake")), close: () => client.close() };
+};
