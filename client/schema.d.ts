@@ -604,6 +604,11 @@ export interface components {
                 path: string;
                 message: string;
             }[];
+            /**
+             * @description On 503 `unavailable` from the event store: `no`, nothing was written; `unknown`, the write may have been kept, and only a retry with the same `Idempotency-Key` tells which
+             * @enum {string}
+             */
+            written?: "no" | "unknown";
         } & {
             [key: string]: unknown;
         };
@@ -722,7 +727,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another). */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -789,7 +794,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -926,7 +931,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another). */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -993,7 +998,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1130,7 +1135,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another). */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1197,7 +1202,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1331,7 +1336,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another). */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1398,7 +1403,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1501,7 +1506,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1600,7 +1605,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1733,7 +1738,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another). */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1800,7 +1805,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1900,7 +1905,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1999,7 +2004,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2098,7 +2103,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2184,7 +2189,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2270,7 +2275,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2367,7 +2372,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2450,7 +2455,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another). */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2472,7 +2477,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2555,7 +2560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another). */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2577,7 +2582,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2658,7 +2663,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */

@@ -74,7 +74,7 @@ const startTransfer = defineRoute({
     const id = ctx.body.transferId ?? transferIdFor(ctx.idempotency?.key);
     const result = await requestTransfer(ctx, id, { from, to, amount }, ctx).catch((error: unknown) => {
       if (!(error instanceof TransferUndecided)) throw error;
-      const reply = errorReply(error.cause, ctx.signal);
+      const reply = errorReply(error.cause, { signal: ctx.signal, keyed: ctx.idempotency !== undefined });
       if (reply.status >= 500 && reply.status !== 503) throw error.cause;
       const body = reply.body as Problem;
       const { transferId } = error;

@@ -87,7 +87,10 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
   });
 
   app.onError((error, c) => {
-    const reply = errorReply(error, c.req.raw.signal);
+    const reply = errorReply(error, {
+      signal: c.req.raw.signal,
+      keyed: c.req.header("idempotency-key") !== undefined,
+    });
     recordFailure(log, metrics, error, reply, {
       correlationId: c.get("metadata")?.correlationId,
       path: c.req.path,

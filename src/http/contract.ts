@@ -19,6 +19,12 @@ export const ProblemBody = z
       )
       .optional()
       .describe("On 400: every issue of the request, field by field"),
+    written: z
+      .enum(["no", "unknown"])
+      .optional()
+      .describe(
+        "On 503 `unavailable` from the event store: `no`, nothing was written; `unknown`, the write may have been kept, and only a retry with the same `Idempotency-Key` tells which",
+      ),
   })
   .meta({ id: "Problem" });
 

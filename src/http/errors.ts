@@ -2,6 +2,7 @@ import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { ContentionError, MailboxFullError, ShuttingDownError } from "../runtime/errors.ts";
 import {
+  AppendTooLargeError,
   StoreOutcomeUnknownError,
   StoreOverloadedError,
   StoreUnavailableError,
@@ -17,8 +18,30 @@ export const CLIENT_CLOSED = 499;
 
 const withRetry = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, "Retry-After": "1" } });
 
+/**
+ * A store that could not write: `written` says whether the command may have been kept, for a client
+ * to switch on; the detail says what to do, which depends on whether the request carried a key.
+ */
+const storeUnavailable = (error: StoreUnavailableError, keyed: boolean): Reply => {
+  const unknown = error instanceof StoreOutcomeUnknownError;
+  const detail = unknown
+    ? keyed
+      ? "the event store could not confirm the write: it was not acknowledged, and may or may not be kept; retry with the same Idempotency-Key to learn which (never with a new one)"
+      : "the event store could not confirm the write: it was not acknowledged, and may or may not be kept; this request had no Idempotency-Key, so read the aggregate's version before sending it again, or it may be applied twice"
+    : "the event store cannot write now; nothing was written, and the request can be sent again";
+  const reply = withRetry(problem(503, "unavailable", detail));
+  return { ...reply, body: { ...(reply.body as object), written: unknown ? "unknown" : "no" } };
+};
+
+/** What an error's answer depends on, of the request it ended. */
+export interface Failed {
+  readonly signal: AbortSignal | undefined;
+  /** The request carried an `Idempotency-Key`: a retry under it is safe. */
+  readonly keyed: boolean;
+}
+
 /** What anything thrown while serving a request comes to: a problem; the unexpected, a 500 without internals. */
-export const errorReply = (error: unknown, signal: AbortSignal | undefined): Reply => {
+export const errorReply = (error: unknown, { signal, keyed }: Failed): Reply => {
   if (error instanceof ProblemError) return error.reply;
   if (signal?.aborted) {
     return problem(CLIENT_CLOSED, "client_closed_request", "the client closed the connection first");
@@ -32,18 +55,14 @@ export const errorReply = (error: unknown, signal: AbortSignal | undefined): Rep
   if (error instanceof ContentionError) {
     return withRetry(problem(503, "overloaded", "too many writers on this aggregate at once; retry shortly"));
   }
-  if (error instanceof StoreOutcomeUnknownError) {
-    return withRetry(
-      problem(
-        503,
-        "unavailable",
-        "the event store could not confirm the write: it was not acknowledged, and may or may not be kept; retry with the same Idempotency-Key to learn which",
-      ),
-    );
-  }
   if (error instanceof StoreUnavailableError) {
-    return withRetry(
-      problem(503, "unavailable", "the event store cannot write now; nothing was acknowledged"),
+    return storeUnavailable(error, keyed);
+  }
+  if (error instanceof AppendTooLargeError) {
+    return problem(
+      413,
+      "payload_too_large",
+      "the events this command makes are larger than the event store keeps in one write; nothing was written",
     );
   }
   if (error instanceof ShuttingDownError) {

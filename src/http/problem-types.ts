@@ -48,7 +48,8 @@ export const edgeProblemTypes: readonly ProblemType[] = [
   {
     code: "payload_too_large",
     statuses: [413],
-    description: "The body is over the size limit (64 KiB unless the operator set another).",
+    description:
+      "The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written.",
   },
   {
     code: "unsupported_media_type",
@@ -71,7 +72,7 @@ export const edgeProblemTypes: readonly ProblemType[] = [
     code: "unavailable",
     statuses: [503],
     description:
-      "The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. Retry after `Retry-After` seconds with the same `Idempotency-Key`: if the detail says the write may or may not be kept, the retry tells which, and never applies the command twice.",
+      "The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again.",
   },
   {
     code: "client_closed_request",

@@ -1,6 +1,6 @@
 import { type AnyAggregate, isRejection, type Message, type Rejection } from "../aggregate.ts";
 import type { NewEvent } from "../store/envelope.ts";
-import type { EventStore } from "../store/event-store.ts";
+import { AppendTooLargeError, type EventStore } from "../store/event-store.ts";
 import type { OutcomeStore, StoredOutcome } from "../store/outcome-store.ts";
 import type { SnapshotStore } from "../store/snapshot-store.ts";
 import { type CommandRequest, type CommandResult, fromStored, type Outcome, rejected } from "./command.ts";
@@ -29,6 +29,8 @@ interface Job {
   readonly reject: (error: unknown) => void;
   /** Set when an earlier outcome may be stored under this job's key: look it up before deciding. */
   lookUp: boolean;
+  /** Set once the job's caller has its answer. */
+  answered: boolean;
 }
 
 export interface ActorView {
@@ -78,7 +80,17 @@ export class Actor {
     }
     this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {
-      this.mailbox.push({ request, resolve, reject, lookUp: false });
+      const job: Job = {
+        request,
+        resolve: (result) => {
+          job.answered = true;
+          resolve(result);
+        },
+        reject,
+        lookUp: false,
+        answered: false,
+      };
+      this.mailbox.push(job);
       if (!this.running) void this.run();
     });
   }
@@ -141,9 +153,25 @@ export class Actor {
       }
       await this.ensureLoaded();
       pending = await this.answerStored(pending);
-      const { retry, clashed } = await this.attempt(pending);
-      pending = retry;
-      if (clashed) clashes += 1;
+      let round: { retry: Job[]; clashed: boolean };
+      try {
+        round = await this.attempt(pending);
+      } catch (error) {
+        const unanswered = pending.filter((job) => !job.answered);
+        if (!(error instanceof AppendTooLargeError) || unanswered.length < 2) throw error;
+        // Nothing was written: the store takes fewer commands' events at once. Each half goes on its
+        // own, in order, so only a command too large by itself is refused.
+        const half = Math.ceil(unanswered.length / 2);
+        for (const part of [unanswered.slice(0, half), unanswered.slice(half)]) {
+          await this.process(part).catch((failure) => {
+            if (!(failure instanceof AppendTooLargeError)) throw failure;
+            for (const job of part) job.reject(failure);
+          });
+        }
+        return;
+      }
+      pending = round.retry;
+      if (round.clashed) clashes += 1;
     }
   }
 

@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync, rmSync, writeSync } from "node:fs";
 import { StoreUnavailableError } from "../../src/store/event-store.ts";
+import { MongoStore } from "../../src/store/mongo/mongo-store.ts";
 import type { Store } from "../../src/store/store.ts";
+import { emptyCursor, FakeMongod, writeConcernTimeout } from "../../src/testing/fake-mongod.ts";
 import { inProcessApp } from "../support/app.ts";
 import { type Answer, eventually } from "../support/http.ts";
 import { tempDir } from "../support/service.ts";
@@ -153,4 +155,71 @@ describe("a store that cannot write: 503 unavailable, readiness says so, and it 
       rmSync(mountPoint, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+describe("a write the store could not confirm: 503 that says it may be kept", () => {
+  test("through the MongoDB adapter and the real driver: a write concern error it cannot settle answers written: unknown, retry with the same key", async () => {
+    const server = FakeMongod.start();
+    const mongo = await MongoStore.connect({ url: server.url("fake"), deadlineMs: 400 });
+    const app = inProcessApp({ wrap: () => mongo });
+    try {
+      server.handle = (c) => {
+        const docs = c.body.documents as { kind?: string }[] | undefined;
+        if (c.name === "insert" && docs?.[0]?.kind === "events") {
+          return { ok: 1, n: 1, writeConcernError: writeConcernTimeout };
+        }
+        if (c.name === "insert" && c.collection === "commits") {
+          // Its positions cannot be tombstoned: the document is there on the primary, unseen by a majority.
+          const errmsg =
+            "E11000 duplicate key error collection: fake.commits index: positions dup key: { k: 1 }";
+          return { ok: 1, n: 0, writeErrors: [{ index: 0, code: 11000, errmsg }] };
+        }
+        if (c.name === "find" && c.collection === "commits" && c.body.readConcern?.level === "local") {
+          return emptyCursor(c, [{ _id: (c.body.filter as { _id: unknown })._id }]);
+        }
+        return undefined;
+      };
+      const keyed = await app.request(
+        "POST",
+        "/v1/accounts",
+        { accountId: "a", owner: "A", currency: "EUR" },
+        { "Idempotency-Key": "open-a" },
+      );
+      expect([keyed.status, keyed.body.code, keyed.body.written]).toEqual([503, "unavailable", "unknown"]);
+      expect(keyed.body.detail).toContain("same Idempotency-Key");
+      expect(keyed.headers.get("retry-after")).toBe("1");
+      const unkeyed = await app.request("POST", "/v1/accounts", {
+        accountId: "b",
+        owner: "B",
+        currency: "EUR",
+      });
+      expect([unkeyed.status, unkeyed.body.written]).toEqual([503, "unknown"]);
+      expect(unkeyed.body.detail).toContain("no Idempotency-Key");
+    } finally {
+      await app.close();
+      await mongo.close().catch(() => {});
+      server.stop();
+    }
+  });
+
+  test("a store that surely did not write says written: no", async () => {
+    const app = inProcessApp({
+      wrap: (store: Store) =>
+        Object.assign(Object.create(store) as Store, {
+          append: async () => {
+            throw new StoreUnavailableError("the event store cannot write: no primary");
+          },
+        }),
+    });
+    try {
+      const answer = await app.request("POST", "/v1/accounts", {
+        accountId: "a",
+        owner: "A",
+        currency: "EUR",
+      });
+      expect([answer.status, answer.body.code, answer.body.written]).toEqual([503, "unavailable", "no"]);
+    } finally {
+      await app.close();
+    }
+  });
 });
