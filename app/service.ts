@@ -62,6 +62,9 @@ const listen = (config: Config) => {
       port: config.port,
       hostname: config.host,
       fetch: (request) => handle(request),
+      // Bun closes a connection silent this long, a request still waiting for its answer included
+      // (its default is 10 s, less than a store's deadline): see EVENTFOLD_HTTP_IDLE_TIMEOUT_S.
+      idleTimeout: config.httpIdleTimeoutS,
       // The edge checks bodies against EVENTFOLD_MAX_BODY_BYTES; this only stops absurd uploads early.
       maxRequestBodySize: Math.max(1024 * 1024, config.maxBodyBytes),
     });
