@@ -605,7 +605,7 @@ export interface components {
                 message: string;
             }[];
             /**
-             * @description On 503 `unavailable` from the event store: `no`, nothing was written; `unknown`, the write may have been kept, and only a retry with the same `Idempotency-Key` tells which
+             * @description On 503 `unavailable` from the event store, to a write: `no`, nothing was written; `unknown`, the write may have been kept, and only a retry with the same `Idempotency-Key` tells which
              * @enum {string}
              */
             written?: "no" | "unknown";

@@ -76,14 +76,17 @@ const startTransfer = defineRoute({
       if (!(error instanceof TransferUndecided)) throw error;
       const reply = errorReply(error.cause, { signal: ctx.signal, keyed: ctx.idempotency !== undefined });
       if (reply.status >= 500 && reply.status !== 503) throw error.cause;
-      const body = reply.body as Problem;
       const { transferId } = error;
+      // The transfer is recorded, whatever became of the step that failed: a new key or id would
+      // start a second one. The answer says so, and never that nothing was written.
+      const { written: _, ...body } = reply.body as Problem & { written?: string };
       throw new ProblemError({
         ...reply,
         body: {
           ...body,
           transferId,
-          detail: `${body.detail}; the transfer ${transferId} is recorded and will be decided: follow GET /v1/transfers/${transferId}, or send it again with the same Idempotency-Key or transferId`,
+          ...(reply.status === 503 ? { written: "unknown" } : {}),
+          detail: `the transfer ${transferId} is recorded and will be decided, though its debit could not be answered now: follow GET /v1/transfers/${transferId}, or send it again with the same Idempotency-Key or transferId, never a new one`,
         },
         headers: { ...reply.headers, Location: `/v1/transfers/${transferId}` },
       });

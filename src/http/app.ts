@@ -90,6 +90,7 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
     const reply = errorReply(error, {
       signal: c.req.raw.signal,
       keyed: c.req.header("idempotency-key") !== undefined,
+      read: c.req.method === "GET" || c.req.method === "HEAD",
     });
     recordFailure(log, metrics, error, reply, {
       correlationId: c.get("metadata")?.correlationId,

@@ -23,7 +23,7 @@ export const ProblemBody = z
       .enum(["no", "unknown"])
       .optional()
       .describe(
-        "On 503 `unavailable` from the event store: `no`, nothing was written; `unknown`, the write may have been kept, and only a retry with the same `Idempotency-Key` tells which",
+        "On 503 `unavailable` from the event store, to a write: `no`, nothing was written; `unknown`, the write may have been kept, and only a retry with the same `Idempotency-Key` tells which",
       ),
   })
   .meta({ id: "Problem" });

@@ -38,10 +38,12 @@ export interface Failed {
   readonly signal: AbortSignal | undefined;
   /** The request carried an `Idempotency-Key`: a retry under it is safe. */
   readonly keyed: boolean;
+  /** A read (GET): a store that failed it wrote nothing, whatever its error says of writes. */
+  readonly read?: boolean;
 }
 
 /** What anything thrown while serving a request comes to: a problem; the unexpected, a 500 without internals. */
-export const errorReply = (error: unknown, { signal, keyed }: Failed): Reply => {
+export const errorReply = (error: unknown, { signal, keyed, read = false }: Failed): Reply => {
   if (error instanceof ProblemError) return error.reply;
   if (signal?.aborted) {
     return problem(CLIENT_CLOSED, "client_closed_request", "the client closed the connection first");
@@ -56,6 +58,7 @@ export const errorReply = (error: unknown, { signal, keyed }: Failed): Reply => 
     return withRetry(problem(503, "overloaded", "too many writers on this aggregate at once; retry shortly"));
   }
   if (error instanceof StoreUnavailableError) {
+    if (read) return withRetry(problem(503, "unavailable", "the event store cannot be read now"));
     return storeUnavailable(error, keyed);
   }
   if (error instanceof AppendTooLargeError) {

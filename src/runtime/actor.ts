@@ -86,7 +86,10 @@ export class Actor {
           job.answered = true;
           resolve(result);
         },
-        reject,
+        reject: (error) => {
+          job.answered = true;
+          reject(error);
+        },
         lookUp: false,
         answered: false,
       };
@@ -152,6 +155,8 @@ export class Actor {
         return;
       }
       await this.ensureLoaded();
+      // A job whose caller has its answer is never decided again (a half of a split batch).
+      pending = pending.filter((job) => !job.answered);
       pending = await this.answerStored(pending);
       let round: { retry: Job[]; clashed: boolean };
       try {
@@ -265,7 +270,14 @@ export class Actor {
         deferred,
       );
     }
-    return this.commit(jobs, decided, events, outcomes, state, deferred);
+    return this.commit(
+      decided.map(({ job }) => job),
+      decided,
+      events,
+      outcomes,
+      state,
+      deferred,
+    );
   }
 
   /** One version-checked append of what `attempt` decided; answers the jobs once it is durable. */

@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
+import { type AppendRequest, StoreUnavailableError } from "../../src/store/event-store.ts";
+import type { Store } from "../../src/store/store.ts";
 import { holdingAppendsOf, inProcessApp } from "../support/app.ts";
 import { eventually } from "../support/http.ts";
 
@@ -52,5 +54,50 @@ describe("POST /v1/transfers", () => {
     expect(answers[refused]?.body.code).toBe("insufficient_funds");
     expect((await call("GET", `/v1/transfers/${refused === 0 ? "t-2" : "t-3"}`)).status).toBe(404);
     expect(await balanceOf("spender")).toBe(100);
+  });
+});
+
+describe("a transfer recorded whose debit the store could not take", () => {
+  test("503 with the transfer's id and written: unknown, never 'nothing was written': a new key would start a second one", async () => {
+    let down = false;
+    const app = inProcessApp({
+      wrap: (store: Store) =>
+        Object.assign(Object.create(store) as Store, {
+          append: async (request: AppendRequest) => {
+            if (down && request.events.some((e) => e.type === "TransferDebited")) {
+              throw new StoreUnavailableError("the event store cannot write: no primary");
+            }
+            return store.append(request);
+          },
+        }),
+    });
+    try {
+      await app.request("POST", "/v1/accounts", { accountId: "payer", owner: "p", currency: "EUR" });
+      await app.request("POST", "/v1/accounts/payer/deposits", { amount: 500 });
+      await app.request("POST", "/v1/accounts", { accountId: "payee", owner: "q", currency: "EUR" });
+      down = true;
+      const answer = await app.request(
+        "POST",
+        "/v1/transfers",
+        { from: "payer", to: "payee", amount: 200 },
+        { "Idempotency-Key": "rent-12" },
+      );
+      expect([answer.status, answer.body.code, answer.body.written]).toEqual([503, "unavailable", "unknown"]);
+      const transferId = answer.body.transferId as string;
+      expect(answer.headers.get("location")).toBe(`/v1/transfers/${transferId}`);
+      expect(answer.body.detail).toContain("is recorded");
+      expect(answer.body.detail).not.toContain("nothing was written");
+      down = false;
+      // The same key finds the same transfer, decided by now or on this call.
+      const again = await app.request(
+        "POST",
+        "/v1/transfers",
+        { from: "payer", to: "payee", amount: 200 },
+        { "Idempotency-Key": "rent-12" },
+      );
+      expect([again.status, again.body.transferId]).toEqual([202, transferId]);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -36,6 +36,12 @@ const append = (streamId: string, expectedVersion = 0, events = [event()]): Appe
   events,
 });
 
+/** An append without events: a refusal kept under key `k`. */
+const refusal = (streamId: string, expectedVersion: number): AppendRequest => ({
+  ...append(streamId, expectedVersion, []),
+  outcomes: [{ key: "k", fingerprint: "f", outcome: { kind: "rejected" } as never }],
+});
+
 const duplicateOn = (index: string, at = 0) => ({
   index: at,
   code: 11000,
@@ -101,15 +107,36 @@ describe("an append's failure says whether it may be kept", () => {
     const store = await open({ deadlineMs: 2_000 });
     server.handle = (c) =>
       c.name === "update" && c.collection === "commits"
-        ? { ok: 1, n: 1, nModified: 0, upserted: [], writeConcernError: writeConcernTimeout }
+        ? {
+            ok: 1,
+            n: 1,
+            nModified: 0,
+            upserted: [{ index: 0, _id: (c.body.updates as Document[])[0]?.u.$setOnInsert._id }],
+            writeConcernError: writeConcernTimeout,
+          }
         : undefined;
-    const error = await store
-      .append({
-        ...append("a", 0, []),
-        outcomes: [{ key: "k", fingerprint: "f", outcome: { kind: "rejected" } as never }],
-      })
-      .catch((e: unknown) => e);
+    const error = await store.append(refusal("a", 0)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreOutcomeUnknownError);
+  });
+
+  test("an outcome-only append the primary upserted and a majority confirmed: kept", async () => {
+    const store = await open();
+    server.handle = (c) =>
+      c.name === "update" && c.collection === "commits"
+        ? {
+            ok: 1,
+            n: 1,
+            nModified: 0,
+            upserted: [{ index: 0, _id: (c.body.updates as Document[])[0]?.u.$setOnInsert._id }],
+          }
+        : undefined;
+    expect(await store.append(refusal("a", 0))).toMatchObject({ ok: true, version: 0 });
+    const [upsert] = server.sent("update", "commits").flatMap((c) => c.body.updates as Document[]);
+    expect(upsert?.u.$setOnInsert).toMatchObject({
+      kind: "outcomes",
+      streamId: "a",
+      outcomes: [{ key: "k" }],
+    });
   });
 });
 
@@ -129,7 +156,7 @@ describe("no append waits past the deadline", () => {
     }
   });
 
-  test("a server that takes the insert and never answers: unknown at the deadline, and the next appends not written", async () => {
+  test("a server that takes the insert and never answers: unknown at the deadline; an append queued behind it fails as not written and is never sent", async () => {
     const store = await open({ deadlineMs: 300, serverSelectionTimeoutMs: 30_000 });
     server.handle = (c) => (isEventsInsert(c) ? "hang" : undefined);
     const first = store.append(append("first")).catch((e: unknown) => e);
@@ -144,11 +171,15 @@ describe("no append waits past the deadline", () => {
     const second = await next;
     expect(second).toBeInstanceOf(StoreUnavailableError);
     expect(second).not.toBeInstanceOf(StoreOutcomeUnknownError);
-    // The one abandoned while queued is never sent later.
+    // The server answers again; once every batch is done, the abandoned append was never sent.
+    server.handle = () => undefined;
+    server.dropConnections();
+    await store.close();
     const sentStreams = server.commands
       .filter(isEventsInsert)
       .flatMap((c) => inserted(c).map((d) => d.streamId));
-    expect(sentStreams).toEqual(["first"]);
+    expect(sentStreams).toContain("first");
+    expect(sentStreams).not.toContain("next");
   });
 
   test("no primary (an election): appends and reads fail with 503's error within the deadline", async () => {
@@ -295,10 +326,7 @@ describe("the version check and the outcome guard", () => {
       }
       return undefined;
     };
-    const result = await store.append({
-      ...append("acct", 5, []),
-      outcomes: [{ key: "withdrawal-1", fingerprint: "f", outcome: { kind: "rejected" } as never }],
-    });
+    const result = await store.append(refusal("acct", 5));
     expect(result).toMatchObject({ ok: false, reason: "version_conflict" });
     expect(server.sent("insert", "commits")).toEqual([]);
     const [guard] = server.sent("update", "commits").flatMap((c) => c.body.updates as Document[]);

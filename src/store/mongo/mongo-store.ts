@@ -276,7 +276,7 @@ export class MongoStore implements Store {
 const highestCheckpoint = async ({ checkpoints }: Collections): Promise<number> => {
   let highest = 0;
   for await (const { value } of checkpoints.find({}, { projection: { value: 1 } })) {
-    const position = /^\d{1,16}$/.test(value) ? Number(value) : 0;
+    const position = /^\d{1,15}$/.test(value) ? Number(value) : 0;
     if (position > highest) highest = position;
   }
   return highest;

@@ -90,28 +90,35 @@ export const appendOutcomes = async (
     if (!(error instanceof MongoBulkWriteError)) throw error;
     upserted = new Set(Object.keys(error.result?.upsertedIds ?? {}).map(Number));
     const { refused, unknown } = bulkVerdicts(error, docs.length);
-    for (const [i, e] of refused) {
-      const index = duplicateIndex(e.errmsg);
-      if (e.code === 11000 && index === "outcome_key") taken.add(i);
-      else {
-        // Refused for another reason: not written. The others may be; a retry under the keys finds out.
-        throw new StoreUnavailableError(`an outcome was refused: ${e.errmsg ?? `code ${e.code}`}`);
-      }
-    }
-    for (const i of unknown) {
-      const doc = docs[i] as OutcomesDoc;
-      const mine = await collections.commits
-        .findOne({ _id: doc._id }, { projection: { _id: 1 } })
-        .catch(() => null);
-      if (mine) {
-        upserted.add(i);
-        continue;
-      }
+    // With the server's reply (a write concern error), what it upserted is known, and only that is
+    // unsure; without one (a network error), every write that was not refused is.
+    const replied = error.result?.getWriteConcernError?.() !== undefined;
+    const unsure = replied ? [...upserted] : [...unknown];
+    const confirmed = await Promise.all(
+      unsure.map((i) =>
+        collections.commits
+          .findOne({ _id: (docs[i] as OutcomesDoc)._id }, { projection: { _id: 1 } })
+          .then((found) => found !== null)
+          .catch(() => false),
+      ),
+    );
+    const unconfirmed = unsure.filter((_, k) => !confirmed[k]);
+    for (const i of unsure) if (!unconfirmed.includes(i)) upserted.add(i);
+    const otherRefusal = [...refused].find(
+      ([, e]) => !(e.code === 11000 && duplicateIndex(e.errmsg) === "outcome_key"),
+    );
+    if (unconfirmed.length > 0 || (otherRefusal && upserted.size > 0)) {
       throw new StoreOutcomeUnknownError(
         `an outcome's write could not be confirmed (it may be kept): ${errorMessage(error)}`,
         { cause: error },
       );
     }
+    if (otherRefusal) {
+      // Refused, and nothing else of this append kept.
+      const [, e] = otherRefusal;
+      throw new StoreUnavailableError(`an outcome was refused: ${e.errmsg ?? `code ${e.code}`}`);
+    }
+    for (const i of refused.keys()) taken.add(i);
   }
 
   const key = [...taken].map((i) => (given[i] as StoredOutcome).key)[0];
@@ -122,8 +129,8 @@ export const appendOutcomes = async (
   if (upserted.size < docs.length) {
     // The rest matched a commit past the expected version: the stream moved on, and they were not
     // kept (those upserted before it landed stand: they were decided on the version then current).
-    const actualVersion = Math.max(expectedVersion + 1, await streamVersion(collections, streamId));
-    return { ok: false, reason: "version_conflict", actualVersion };
+    // The caller reloads the stream; its version is at least the next one.
+    return { ok: false, reason: "version_conflict", actualVersion: expectedVersion + 1 };
   }
   return { ok: true, version: expectedVersion, time: time.toISOString() };
 };

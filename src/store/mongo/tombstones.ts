@@ -1,4 +1,6 @@
 import { ObjectId } from "mongodb";
+import { errorMessage } from "../../lib/errors.ts";
+import { StoreUnavailableError } from "../event-store.ts";
 import { bulkVerdicts, type Collections, range, type TombstoneDoc } from "./documents.ts";
 
 /**
@@ -46,6 +48,10 @@ export const insertTombstones = async (
     if (unknown.size === 0 && refused.size > 0 && [...refused.values()].every((e) => e.code === 11000)) {
       return false;
     }
-    throw error;
+    // The driver wraps whatever stopped the insert (no server, a write concern error): the store
+    // cannot say now; the caller tries later, or counts the positions unsure.
+    throw new StoreUnavailableError(`tombstoning positions ${from}-${to} failed: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
 };
