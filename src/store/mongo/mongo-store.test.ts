@@ -42,6 +42,18 @@ const refusal = (streamId: string, expectedVersion: number): AppendRequest => ({
   outcomes: [{ key: "k", fingerprint: "f", outcome: { kind: "rejected" } as never }],
 });
 
+/** A primary's reply to the guarded upsert of one outcome: it inserted the document (plus `extra`). */
+const upserting = (c: FakeCommand, extra: Document = {}): Document | undefined =>
+  c.name === "update" && c.collection === "commits"
+    ? {
+        ok: 1,
+        n: 1,
+        nModified: 0,
+        upserted: [{ index: 0, _id: (c.body.updates as Document[])[0]?.u.$setOnInsert._id }],
+        ...extra,
+      }
+    : undefined;
+
 const duplicateOn = (index: string, at = 0) => ({
   index: at,
   code: 11000,
@@ -105,31 +117,14 @@ describe("an append's failure says whether it may be kept", () => {
 
   test("an outcome-only append whose write cannot be confirmed: StoreOutcomeUnknownError", async () => {
     const store = await open({ deadlineMs: 2_000 });
-    server.handle = (c) =>
-      c.name === "update" && c.collection === "commits"
-        ? {
-            ok: 1,
-            n: 1,
-            nModified: 0,
-            upserted: [{ index: 0, _id: (c.body.updates as Document[])[0]?.u.$setOnInsert._id }],
-            writeConcernError: writeConcernTimeout,
-          }
-        : undefined;
+    server.handle = (c) => upserting(c, { writeConcernError: writeConcernTimeout });
     const error = await store.append(refusal("a", 0)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreOutcomeUnknownError);
   });
 
   test("an outcome-only append the primary upserted and a majority confirmed: kept", async () => {
     const store = await open();
-    server.handle = (c) =>
-      c.name === "update" && c.collection === "commits"
-        ? {
-            ok: 1,
-            n: 1,
-            nModified: 0,
-            upserted: [{ index: 0, _id: (c.body.updates as Document[])[0]?.u.$setOnInsert._id }],
-          }
-        : undefined;
+    server.handle = (c) => upserting(c);
     expect(await store.append(refusal("a", 0))).toMatchObject({ ok: true, version: 0 });
     const [upsert] = server.sent("update", "commits").flatMap((c) => c.body.updates as Document[]);
     expect(upsert?.u.$setOnInsert).toMatchObject({
