@@ -1,5 +1,6 @@
 import type { Env, Hono } from "hono";
 import { z } from "zod";
+import { answerWithin } from "../lib/deadline.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Components } from "./openapi.ts";
@@ -18,14 +19,6 @@ export interface ReadinessCheck {
 
 // A probe must answer promptly: a dependency that hangs is as down as one that refuses.
 const READINESS_TIMEOUT_MS = 2_000;
-
-const withTimeout = <T>(work: Promise<T>, ms: number, message: string): Promise<T> => {
-  let timer: Timer | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-};
 
 const Health = z.strictObject({ status: z.literal("ok") }).meta({ id: "Health" });
 const Readiness = z
@@ -108,7 +101,11 @@ export const mountOpsRoutes = <E extends Env>(
     const results = await Promise.all(
       parts.readiness.map(async ({ name, check, required = true }) => {
         try {
-          await withTimeout(check(), READINESS_TIMEOUT_MS, `no answer within ${READINESS_TIMEOUT_MS} ms`);
+          await answerWithin(
+            check(),
+            READINESS_TIMEOUT_MS,
+            () => new Error(`no answer within ${READINESS_TIMEOUT_MS} ms`),
+          );
           return { name, status: "ok", required };
         } catch (error) {
           return { name, status: errorMessage(error), required };

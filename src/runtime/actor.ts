@@ -80,16 +80,16 @@ export class Actor {
     }
     this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {
+      const answering =
+        <T>(settle: (value: T) => void) =>
+        (value: T) => {
+          job.answered = true;
+          settle(value);
+        };
       const job: Job = {
         request,
-        resolve: (result) => {
-          job.answered = true;
-          resolve(result);
-        },
-        reject: (error) => {
-          job.answered = true;
-          reject(error);
-        },
+        resolve: answering(resolve),
+        reject: answering(reject),
         lookUp: false,
         answered: false,
       };

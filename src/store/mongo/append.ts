@@ -9,7 +9,7 @@ import {
   StoreUnavailableError,
 } from "../event-store.ts";
 import { bulkVerdicts, type Collections, duplicateIndex, type EventsDoc, range } from "./documents.ts";
-import { streamInfo, streamVersion } from "./read.ts";
+import { streamVersion } from "./read.ts";
 import { insertTombstones } from "./tombstones.ts";
 
 /** An append's result, or why it failed (each append of a batch is answered on its own). */
@@ -175,8 +175,8 @@ const conflict = async (
       return { ok: false, reason: "idempotency_conflict", key: key ?? keys[0] ?? "" };
     }
     if (index === "stream_event_version") {
-      const actual = await streamInfo(collections, request.streamId);
-      return { ok: false, reason: "version_conflict", actualVersion: actual?.version ?? 0 };
+      const actualVersion = await streamVersion(collections, request.streamId);
+      return { ok: false, reason: "version_conflict", actualVersion };
     }
     // `positions` after every attempt: readers kept tombstoning them first. Not written either way.
     return {
