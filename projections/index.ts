@@ -20,7 +20,7 @@ export const readSideProblemTypes: readonly ProblemType[] = [
     code: "projection_behind",
     statuses: [504],
     description:
-      "A read with `minVersion` waited 5 s and the read model had not reached that version: the projector is behind or stopped. Read again later, or read the state from the event store (`/v1/accounts/{id}/state`).",
+      "A read with `minVersion` waited 5 s (or `EVENTFOLD_READ_YOUR_WRITES_MS`) and the read model had not reached that version: the projector is behind or stopped. Read again later, or read the state from the event store (`/v1/accounts/{id}/state`).",
   },
 ];
 
@@ -79,7 +79,10 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
   return {
     hot,
     projections: [accountsProjection(hot, accountKeys), analytics],
-    routes: [...accountReadRoutes(hot, accountKeys), ...analyticsRoutes(clickhouse, database)],
+    routes: [
+      ...accountReadRoutes(hot, accountKeys, config.readYourWritesMs),
+      ...analyticsRoutes(clickhouse, database),
+    ],
     readiness: [
       // The edge reads them (a down one fails those reads) but takes writes without them.
       { name: "hotLookup", required: options.writes, check: () => hot.ping() },

@@ -311,6 +311,12 @@ export const settings = {
     default: "256",
     doc: "unacknowledged messages per shard consumer",
   },
+  readYourWritesMs: {
+    env: "EVENTFOLD_READ_YOUR_WRITES_MS",
+    schema: whole(1, 30_000),
+    default: "5000",
+    doc: "longest a read with `minVersion` waits for the read model to reach that version, before `504 projection_behind`",
+  },
   redisPrefix: {
     env: "EVENTFOLD_REDIS_PREFIX",
     schema: prefix,
@@ -375,8 +381,9 @@ const checked = (config: Config): Config => {
       `EVENTFOLD_MONGO_DEADLINE_MS: expected more than EVENTFOLD_MONGO_WRITE_TIMEOUT_MS (${config.mongoWriteTimeoutMs}), so that a write may wait for its majority (got "${config.mongoDeadlineMs}")`,
     );
   }
-  // With MongoDB, twice its deadline; else the read-your-writes wait of `minVersion` (5 s).
-  const longestWaitS = config.mongoUrl ? (2 * config.mongoDeadlineMs) / 1000 : 5;
+  // With MongoDB, twice its deadline, at least; and the read-your-writes wait of `minVersion`.
+  const longestWaitS =
+    Math.max(config.mongoUrl ? 2 * config.mongoDeadlineMs : 0, config.readYourWritesMs) / 1000;
   if (config.httpIdleTimeoutS <= longestWaitS) {
     throw new ConfigError(
       `EVENTFOLD_HTTP_IDLE_TIMEOUT_S: expected more than ${longestWaitS}, the longest a request can wait for its answer, or its connection is closed first (got "${config.httpIdleTimeoutS}")`,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AccountParams } from "../../actors/account/commands.ts";
+import { account } from "../../actors/account/index.ts";
 import { AccountView, accountsTag } from "../../actors/account/views.ts";
 import type { HotDocument, HotLookup } from "../../src/hot-lookup/hot-lookup.ts";
 import { fail } from "../../src/http/problem.ts";
@@ -9,9 +10,10 @@ import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
 const ReadQuery = z.strictObject({
   minVersion: queryInteger(1)
     .optional()
-    .describe("Wait (up to 5 s) until the read model holds this version: read-your-writes"),
+    .describe(
+      "Wait until the read model holds this version (read-your-writes): up to 5 s, or EVENTFOLD_READ_YOUR_WRITES_MS",
+    ),
 });
-const READ_YOUR_WRITES_MS = 5_000;
 
 const view = (accountId: string, d: HotDocument): z.infer<typeof AccountView> => ({
   accountId,
@@ -26,7 +28,11 @@ const view = (accountId: string, d: HotDocument): z.infer<typeof AccountView> =>
 const tag = accountsTag;
 
 /** `GET /v1/accounts/:id`, served from the hot lookup; `minVersion` waits for the projection. */
-export const accountReadRoutes = (hot: HotLookup, keyPrefix: string): HttpRoute[] => [
+export const accountReadRoutes = (
+  hot: HotLookup,
+  keyPrefix: string,
+  readYourWritesMs = 5_000,
+): HttpRoute[] => [
   defineRoute({
     method: "get",
     path: "/v1/accounts/:id",
@@ -47,9 +53,18 @@ export const accountReadRoutes = (hot: HotLookup, keyPrefix: string): HttpRoute[
         if (!document) fail(404, "not_found", "no such account");
         return { status: 200, body: view(ctx.params.id, document) };
       }
-      const document = await hot.waitForVersion(key, minVersion, READ_YOUR_WRITES_MS);
+      // Waiting is for a version on its way; an account the event store has never heard of is not.
+      if (!(await hot.get(key))) {
+        const [first] = await ctx.queries.events(account, ctx.params.id, { limit: 1 });
+        if (!first) fail(404, "not_found", "no such account");
+      }
+      const document = await hot.waitForVersion(key, minVersion, readYourWritesMs);
       if (!document) {
-        fail(504, "projection_behind", `the read model did not reach version ${minVersion} within 5 s`);
+        fail(
+          504,
+          "projection_behind",
+          `the read model did not reach version ${minVersion} within ${readYourWritesMs} ms`,
+        );
       }
       return { status: 200, body: view(ctx.params.id, document) };
     },
