@@ -1,3 +1,4 @@
+import { maxHeaderSize } from "node:http";
 import { domain } from "../actors/index.ts";
 import { createReadSide, readSideProblemTypes } from "../projections/index.ts";
 import type { Broker } from "../src/broker/broker.ts";
@@ -6,7 +7,9 @@ import type { Config } from "../src/config.ts";
 import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
 import { adminRoutes } from "../src/http/admin-routes.ts";
 import { createApp, type ReadinessCheck } from "../src/http/app.ts";
+import { problem } from "../src/http/problem.ts";
 import type { ProblemType } from "../src/http/problem-types.ts";
+import { MAX_HEAD_BYTES, SERVER_HEAD_BYTES, SERVER_HEAD_FLAG } from "../src/http/request.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { StartupError } from "../src/lib/errors.ts";
 import { createLogger } from "../src/observability/log.ts";
@@ -28,6 +31,8 @@ export interface Service {
   readonly projector?: Projector;
   readonly relay?: OutboxRelay;
   readonly broker?: Broker;
+  /** The HTTP edge's handler, to send it a request in this process, without the socket. */
+  readonly fetch: (request: Request) => Response | Promise<Response>;
   /** Drains and closes: in-flight commands finish, batches flush, consumers ack, connections close. */
   stop(): Promise<void>;
 }
@@ -52,10 +57,15 @@ const embeddedOnlyInOneProcess = (config: Config) => {
  * service is wired, every request is answered 503.
  */
 const listen = (config: Config) => {
+  // What any route may answer while its store is not open: 503 `unavailable`, as the contract says.
   let handle = (_: Request): Response | Promise<Response> =>
-    new Response(JSON.stringify({ status: "starting" }), {
+    new Response(JSON.stringify(problem(503, "unavailable", "the server is starting").body), {
       status: 503,
-      headers: { "Content-Type": "application/json", "Retry-After": "1" },
+      headers: {
+        "Content-Type": "application/problem+json",
+        "Retry-After": "1",
+        "X-Correlation-Id": Bun.randomUUIDv7(),
+      },
     });
   try {
     const server = Bun.serve({
@@ -191,6 +201,12 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   serve(app.fetch);
   const url = `http://127.0.0.1:${server.port}`;
 
+  if (maxHeaderSize < SERVER_HEAD_BYTES) {
+    log.warn(
+      { bunLimit: maxHeaderSize, edgeLimit: MAX_HEAD_BYTES },
+      `Bun refuses request heads over ${maxHeaderSize} bytes itself, with a bare 431 and no problem: start bun with ${SERVER_HEAD_FLAG} (npm start does)`,
+    );
+  }
   if (config.apiKeys)
     log.info({ keys: config.apiKeys.map((k) => ({ name: k.name, role: k.role })) }, "auth is on");
   else log.warn("auth is OFF: EVENTFOLD_API_KEYS is not set, every route is open");
@@ -215,5 +231,5 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     })();
     return stopping;
   };
-  return { url, role, engine, projector, relay, broker, stop };
+  return { url, role, engine, projector, relay, broker, fetch: app.fetch, stop };
 };

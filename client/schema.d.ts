@@ -647,11 +647,11 @@ export interface operations {
             201: {
                 headers: {
                     /** @description Where the created resource is read */
-                    Location?: string;
+                    Location: string;
                     /** @description The aggregate's version, e.g. "3": send it as If-Match to make the next command conditional */
-                    ETag?: string;
+                    ETag: string;
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -664,115 +664,139 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `account_exists`: Opening an account with an id that is already taken (open or closed). */
             409: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "account_exists";
+                    };
                 };
             };
             /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "version_conflict";
+                    };
                 };
             };
             /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
                 };
             };
-            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json`. */
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
             415: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
                 };
             };
             /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "idempotency_key_reused";
+                    };
                 };
             };
             /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -780,27 +804,49 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "overloaded";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -808,7 +854,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable" | "overloaded";
+                    };
                 };
             };
         };
@@ -840,9 +889,9 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The aggregate's version, e.g. "3": send it as If-Match to make the next command conditional */
-                    ETag?: string;
+                    ETag: string;
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -855,128 +904,155 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
                 };
             };
             /** @description `account_closed`: A command other than a read on a closed account; a transfer from or to one (to one: its debit is refunded). `balance_limit_exceeded`: A deposit or credit that would take a balance past 9 007 199 254 740 991 minor units (2^53 - 1), beyond which numbers in JSON stop being exact. */
             409: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "account_closed" | "balance_limit_exceeded";
+                    };
                 };
             };
             /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "version_conflict";
+                    };
                 };
             };
             /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
                 };
             };
-            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json`. */
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
             415: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
                 };
             };
             /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "idempotency_key_reused";
+                    };
                 };
             };
             /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -984,27 +1060,49 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "overloaded";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -1012,7 +1110,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable" | "overloaded";
+                    };
                 };
             };
         };
@@ -1044,9 +1145,9 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The aggregate's version, e.g. "3": send it as If-Match to make the next command conditional */
-                    ETag?: string;
+                    ETag: string;
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -1059,128 +1160,155 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
                 };
             };
             /** @description `account_closed`: A command other than a read on a closed account; a transfer from or to one (to one: its debit is refunded). `insufficient_funds`: A withdrawal or a transfer larger than the balance of the account it takes from. Nothing moved. */
             409: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "account_closed" | "insufficient_funds";
+                    };
                 };
             };
             /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "version_conflict";
+                    };
                 };
             };
             /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
                 };
             };
-            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json`. */
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
             415: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
                 };
             };
             /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "idempotency_key_reused";
+                    };
                 };
             };
             /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -1188,27 +1316,49 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "overloaded";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -1216,7 +1366,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable" | "overloaded";
+                    };
                 };
             };
         };
@@ -1245,9 +1398,9 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The aggregate's version, e.g. "3": send it as If-Match to make the next command conditional */
-                    ETag?: string;
+                    ETag: string;
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -1260,128 +1413,155 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
                 };
             };
             /** @description `account_closed`: A command other than a read on a closed account; a transfer from or to one (to one: its debit is refunded). `balance_not_zero`: Closing an account whose balance is not 0: withdraw or transfer it first. */
             409: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "account_closed" | "balance_not_zero";
+                    };
                 };
             };
             /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "version_conflict";
+                    };
                 };
             };
             /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
                 };
             };
-            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json`. */
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
             415: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
                 };
             };
             /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "idempotency_key_reused";
+                    };
                 };
             };
             /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -1389,27 +1569,49 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "overloaded";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -1417,7 +1619,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable" | "overloaded";
+                    };
                 };
             };
         };
@@ -1442,7 +1647,7 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1453,70 +1658,102 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -1539,9 +1776,9 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The aggregate's version, e.g. "3": send it as If-Match to make the next command conditional */
-                    ETag?: string;
+                    ETag: string;
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1552,70 +1789,102 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -1636,7 +1905,9 @@ export interface operations {
             content: {
                 "application/json": {
                     transferId?: string;
+                    /** @description The account debited */
                     from: string;
+                    /** @description The account credited: from and to must differ */
                     to: string;
                     amount: number;
                 };
@@ -1647,9 +1918,9 @@ export interface operations {
             202: {
                 headers: {
                     /** @description The aggregate's version, e.g. "3": send it as If-Match to make the next command conditional */
-                    ETag?: string;
+                    ETag: string;
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -1662,128 +1933,155 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
                 };
             };
             /** @description `insufficient_funds`: A withdrawal or a transfer larger than the balance of the account it takes from. Nothing moved. `account_closed`: A command other than a read on a closed account; a transfer from or to one (to one: its debit is refunded). `currency_mismatch`: A transfer between accounts of different currencies. Nothing moved. `transfer_exists`: A transfer with this `transferId` exists and is not this one (other accounts or amount). Sending the same transfer again is not refused: it gets its answer. */
             409: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "insufficient_funds" | "account_closed" | "currency_mismatch" | "transfer_exists";
+                    };
                 };
             };
             /** @description `version_conflict`: The command carried `If-Match: "<version>"` and the aggregate is at another version. Nothing was written: read the aggregate again and decide anew. */
             412: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "version_conflict";
+                    };
                 };
             };
             /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
                 };
             };
-            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json`. */
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
             415: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
                 };
             };
             /** @description `idempotency_key_reused`: The `Idempotency-Key` was used before for another request (another route, body or `If-Match`). Nothing was written; use a new key for a new request. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "idempotency_key_reused";
+                    };
                 };
             };
             /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -1791,27 +2089,49 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "overloaded";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     /** @description Where to follow what the command started, when it is recorded (a transfer) */
                     Location?: string;
                     /** @description `true` on the first answer given again for a retry with the same Idempotency-Key */
@@ -1819,7 +2139,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable" | "overloaded";
+                    };
                 };
             };
         };
@@ -1839,9 +2162,9 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The aggregate's version, e.g. "3": send it as If-Match to make the next command conditional */
-                    ETag?: string;
+                    ETag: string;
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1852,70 +2175,102 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -1923,7 +2278,7 @@ export interface operations {
     getAccount: {
         parameters: {
             query?: {
-                /** @description Wait (up to 5 s) until the read model holds this version: read-your-writes */
+                /** @description Wait until the read model holds this version (read-your-writes): up to 5 s, or EVENTFOLD_READ_YOUR_WRITES_MS */
                 minVersion?: number;
             };
             header?: never;
@@ -1938,9 +2293,9 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The aggregate's version, e.g. "3": send it as If-Match to make the next command conditional */
-                    ETag?: string;
+                    ETag: string;
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1951,81 +2306,116 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
-            /** @description `projection_behind`: A read with `minVersion` waited 5 s and the read model had not reached that version: the projector is behind or stopped. Read again later, or read the state from the event store (`/v1/accounts/{id}/state`). */
+            /** @description `projection_behind`: A read with `minVersion` waited 5 s (or `EVENTFOLD_READ_YOUR_WRITES_MS`) and the read model had not reached that version: the projector is behind or stopped. Read again later, or read the state from the event store (`/v1/accounts/{id}/state`). */
             504: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "projection_behind";
+                    };
                 };
             };
         };
@@ -2033,10 +2423,11 @@ export interface operations {
     getVolume: {
         parameters: {
             query: {
-                /** @description The first instant counted */
+                /** @description The first instant counted, between 1970-01-01T00:00:00Z and 2106-02-07T06:28:15Z */
                 from: string;
-                /** @description The first instant not counted */
+                /** @description The first instant not counted, between 1970-01-01T00:00:00Z and 2106-02-07T06:28:15Z; from must be before to */
                 to: string;
+                /** @description The width of a bucket; at most 10000 buckets per answer: widen the interval or narrow the range */
                 interval: "minute" | "hour" | "day";
                 currency?: string;
             };
@@ -2050,7 +2441,7 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2061,59 +2452,88 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -2121,9 +2541,9 @@ export interface operations {
     getEventCounts: {
         parameters: {
             query: {
-                /** @description The first instant counted */
+                /** @description The first instant counted, between 1970-01-01T00:00:00Z and 2106-02-07T06:28:15Z */
                 from: string;
-                /** @description The first instant not counted */
+                /** @description The first instant not counted, between 1970-01-01T00:00:00Z and 2106-02-07T06:28:15Z; from must be before to */
                 to: string;
             };
             header?: never;
@@ -2136,7 +2556,7 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2147,59 +2567,88 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -2222,7 +2671,7 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2233,59 +2682,88 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -2308,7 +2786,7 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2319,70 +2797,102 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -2402,7 +2912,7 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2413,81 +2923,130 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
                 };
             };
             /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
+                };
+            };
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
+            415: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -2507,7 +3066,7 @@ export interface operations {
             202: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2518,81 +3077,130 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
                 };
             };
             /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
             404: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
                 };
             };
             /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
+                };
+            };
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
+            415: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -2610,7 +3218,7 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2621,59 +3229,88 @@ export interface operations {
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
                 };
             };
             /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Always `Bearer realm="eventfold"` */
-                    "WWW-Authenticate"?: string;
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
                 };
             };
             /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
             403: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
                 };
             };
             /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
             500: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
             /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
-                    "X-Correlation-Id"?: string;
+                    "X-Correlation-Id": string;
                     /** @description Seconds to wait before sending it again */
-                    "Retry-After"?: number;
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -2690,10 +3327,54 @@ export interface operations {
             /** @description serving */
             200: {
                 headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
         };
@@ -2710,15 +3391,61 @@ export interface operations {
             /** @description ready, or degraded */
             200: {
                 headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
             /** @description a dependency this role needs does not answer */
             503: {
                 headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2739,10 +3466,54 @@ export interface operations {
             /** @description the text exposition format */
             200: {
                 headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
         };
@@ -2759,10 +3530,54 @@ export interface operations {
             /** @description OpenAPI 3.1 */
             200: {
                 headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": Record<string, never>;
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
         };
@@ -2779,10 +3594,54 @@ export interface operations {
             /** @description an HTML page */
             200: {
                 headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "text/html": string;
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
         };
@@ -2801,19 +3660,65 @@ export interface operations {
             /** @description an HTML page */
             200: {
                 headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "text/html": string;
                 };
             };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
             /** @description no such code */
             404: {
                 headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "text/html": string;
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
                 };
             };
         };

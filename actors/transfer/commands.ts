@@ -2,7 +2,13 @@ import { z } from "zod";
 import { Amount, Id } from "../account/commands.ts";
 
 export const TransferBody = z
-  .strictObject({ transferId: Id.optional(), from: Id, to: Id, amount: Amount })
+  .strictObject({
+    transferId: Id.optional(),
+    from: Id.describe("The account debited"),
+    // What a JSON Schema cannot say, the description does, in the words of the refusal.
+    to: Id.describe("The account credited: from and to must differ"),
+    amount: Amount,
+  })
   .refine((body) => body.from !== body.to, { message: "from and to must differ", path: ["to"] });
 export const TransferParams = z.strictObject({ id: Id });
 

@@ -1,24 +1,30 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { z } from "zod";
 import { Currency } from "../../actors/account/commands.ts";
-import { instant, queryInteger } from "../../src/http/query.ts";
+import { INSTANT_RANGE, instant, queryInteger } from "../../src/http/query.ts";
 import { defineRoute, type HttpRoute, type Tag } from "../../src/http/route.ts";
 import { bucketCount, eventCounts, MAX_BUCKETS, topAccounts, volume } from "./queries.ts";
 
+// The rules a JSON Schema cannot state are stated in the descriptions, in the words of the refusal.
 const Range = {
-  from: instant.describe("The first instant counted"),
-  to: instant.describe("The first instant not counted"),
+  from: instant.describe(`The first instant counted, ${INSTANT_RANGE}`),
+  to: instant.describe(`The first instant not counted, ${INSTANT_RANGE}; from must be before to`),
 };
 // Object refinements run even when a field failed: they judge only what parsed.
 const valid = (d: unknown): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
 const ordered = (q: { from: Date; to: Date }) => !valid(q.from) || !valid(q.to) || q.from < q.to;
 const order = { message: "from must be before to", path: ["to"] };
+const BUCKETS = `at most ${MAX_BUCKETS} buckets per answer: widen the interval or narrow the range`;
 
 const VolumeQuery = z
-  .strictObject({ ...Range, interval: z.enum(["minute", "hour", "day"]), currency: Currency.optional() })
+  .strictObject({
+    ...Range,
+    interval: z.enum(["minute", "hour", "day"]).describe(`The width of a bucket; ${BUCKETS}`),
+    currency: Currency.optional(),
+  })
   .refine(ordered, order)
   .refine((q) => !valid(q.from) || !valid(q.to) || bucketCount(q.from, q.to, q.interval) <= MAX_BUCKETS, {
-    message: `at most ${MAX_BUCKETS} buckets per answer: widen the interval or narrow the range`,
+    message: BUCKETS,
     path: ["interval"],
   });
 const CountsQuery = z.strictObject(Range).refine(ordered, order);

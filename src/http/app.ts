@@ -6,9 +6,9 @@ import { errorReply, recordFailure } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { mountOpsRoutes, type ReadinessCheck } from "./ops-routes.ts";
 import { type EdgeEnv, routePipeline, send } from "./pipeline.ts";
-import { problem } from "./problem.ts";
+import { fail, problem } from "./problem.ts";
 import { edgeProblemTypes, type ProblemType } from "./problem-types.ts";
-import { headerForms } from "./request.ts";
+import { headBytes, headerForms, MAX_HEAD_BYTES } from "./request.ts";
 import type { HttpRoute } from "./route.ts";
 
 export type { ReadinessCheck };
@@ -50,7 +50,7 @@ const checkAnswer = async (c: Context<EdgeEnv>, route: HttpRoute, log: Engine["l
   } catch {
     // Not JSON: the schema check says so.
   }
-  const violation = contractViolation(route, c.res.status, c.res.headers.get("content-type"), body);
+  const violation = contractViolation(route, c.res.status, c.res.headers, body);
   if (violation === undefined) return;
   log.error({ violation, correlationId: c.get("metadata")?.correlationId }, "answer breaks the contract");
   // Cleared first: Hono would otherwise carry the refused answer's headers (ETag, Location) over.
@@ -83,6 +83,9 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
     });
     // Before the answer exists: set on a finished answer, Hono copies the whole Response to add it.
     c.header("X-Correlation-Id", correlationId);
+    if (headBytes(c.req.raw) > MAX_HEAD_BYTES) {
+      fail(431, "headers_too_large", `the request line and headers are limited to ${MAX_HEAD_BYTES} bytes`);
+    }
     await next();
   });
 

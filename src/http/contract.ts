@@ -30,17 +30,17 @@ export const ProblemBody = z
 
 /**
  * The problems any route may answer with, whatever it does: validation (every route refuses unknown
- * query parameters), auth, a store that does not answer or a server shutting down; a body's size on
- * a POST, its type where one is read; on a command, `If-Match`, `Idempotency-Key` and capacity (only
- * writes queue in a mailbox or the write pipeline). A 500 is documented, never declared by a route:
+ * query parameters), auth, a head too large, a store that does not answer or a server shutting down;
+ * a body's size and type on a POST (every POST reads its body, if only to refuse one); on a command,
+ * `If-Match`, `Idempotency-Key` and capacity (only writes queue in a mailbox or the write pipeline). A 500 is documented, never declared by a route:
  * it is a fault, and the check of answers lets it through.
  */
-export const edgeProblemsOf = (route: Pick<HttpRoute, "method" | "command" | "body">): RouteProblems => ({
+export const edgeProblemsOf = (route: Pick<HttpRoute, "method" | "command">): RouteProblems => ({
   400: ["validation_failed"],
   401: ["unauthorized"],
   403: ["forbidden"],
-  ...(route.method === "post" ? { 413: ["payload_too_large"] } : {}),
-  ...(route.body ? { 415: ["unsupported_media_type"] } : {}),
+  ...(route.method === "post" ? { 413: ["payload_too_large"], 415: ["unsupported_media_type"] } : {}),
+  431: ["headers_too_large"],
   ...(route.command
     ? { 412: ["version_conflict"], 422: ["idempotency_key_reused"], 429: ["overloaded"] }
     : {}),
@@ -66,6 +66,13 @@ const describeIssues = (error: z.ZodError): string =>
     .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
     .join("; ");
 
+/** The headers an answer of this status must carry, beyond those its route declares on success. */
+export const requiredHeadersOf = (status: number): readonly string[] => [
+  "X-Correlation-Id",
+  ...(status === 401 ? ["WWW-Authenticate"] : []),
+  ...(status === 429 || status === 503 ? ["Retry-After"] : []),
+];
+
 /**
  * What is wrong with an answer of `route`, by its OpenAPI document: undefined when nothing is. The
  * answers no client receives (499) and the server's own faults (500) are not the route's to declare.
@@ -73,12 +80,17 @@ const describeIssues = (error: z.ZodError): string =>
 export const contractViolation = (
   route: HttpRoute,
   status: number,
-  contentType: string | null,
+  headers: Headers,
   body: unknown,
 ): string | undefined => {
   const where = `${route.method.toUpperCase()} ${route.path} answered ${status}`;
   if (status === 499 || status === 500) return undefined;
-  if (status === route.success.status) {
+  const contentType = headers.get("content-type");
+  const success = status === route.success.status;
+  const required = [...requiredHeadersOf(status), ...(success ? (route.success.headers ?? []) : [])];
+  const missing = required.filter((name) => !headers.has(name));
+  if (missing.length > 0) return `${where} without the header ${missing.join(", ")}`;
+  if (success) {
     if (!contentType?.startsWith("application/json")) return `${where} as ${contentType}`;
     const parsed = route.success.body.safeParse(body);
     return parsed.success

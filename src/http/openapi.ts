@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ProblemBody, problemsOf } from "./contract.ts";
+import { edgeProblemsOf, ProblemBody, problemsOf } from "./contract.ts";
 import { opsPaths } from "./ops-routes.ts";
 import type { ProblemType } from "./problem-types.ts";
 import { headerForms } from "./request.ts";
@@ -80,30 +80,75 @@ const commandHeaders = [
   },
 ];
 
-const header = (description: string, schema: JsonSchema = { type: "string" }) => ({ description, schema });
+/** A response header: `required` where every answer of that status carries it, so a client may rely on it. */
+const header = (description: string, required: boolean, schema: JsonSchema = { type: "string" }) => ({
+  description,
+  required,
+  schema,
+});
 
-const correlationHeader = header("The request's correlation id, as logged");
+const correlationHeader = header("The request's correlation id, as logged", true);
 const successHeaders = {
-  Location: header("Where the created resource is read"),
+  Location: header("Where the created resource is read", true),
   ETag: header(
     'The aggregate\'s version, e.g. "3": send it as If-Match to make the next command conditional',
+    true,
+    { type: "string", pattern: headerForms.ifMatch.source },
   ),
 };
 const replayedHeader = header(
   "`true` on the first answer given again for a retry with the same Idempotency-Key",
+  false,
   { type: "string", enum: ["true"] },
 );
 
 const problemHeaders = (status: number, command: boolean) => ({
   "X-Correlation-Id": correlationHeader,
-  ...(status === 401 ? { "WWW-Authenticate": header('Always `Bearer realm="eventfold"`') } : {}),
+  ...(status === 401
+    ? {
+        "WWW-Authenticate": header('Always `Bearer realm="eventfold"`', true, {
+          const: 'Bearer realm="eventfold"',
+        }),
+      }
+    : {}),
   ...(status === 429 || status === 503
-    ? { "Retry-After": header("Seconds to wait before sending it again", { type: "integer" }) }
+    ? {
+        "Retry-After": header("Seconds to wait before sending it again", true, {
+          type: "string",
+          pattern: "^\\d+$",
+        }),
+      }
     : {}),
   ...(command && (status === 429 || status === 503)
-    ? { Location: header("Where to follow what the command started, when it is recorded (a transfer)") }
+    ? {
+        Location: header("Where to follow what the command started, when it is recorded (a transfer)", false),
+      }
     : {}),
   ...(command && status !== 500 ? { "Idempotent-Replayed": replayedHeader } : {}),
+});
+
+/**
+ * The answer of one status that is a problem: the Problem schema with `code` narrowed to the codes
+ * that status can carry, so a generated client can switch on them exhaustively.
+ */
+const problemResponse = (
+  status: number,
+  codes: readonly string[],
+  types: ReadonlyMap<string, ProblemType>,
+  command: boolean,
+) => ({
+  description: problemDescription(codes, types),
+  headers: problemHeaders(status, command),
+  content: {
+    "application/problem+json": {
+      schema: {
+        allOf: [
+          { $ref: "#/components/schemas/Problem" },
+          { type: "object", required: ["code"], properties: { code: { type: "string", enum: codes } } },
+        ],
+      },
+    },
+  },
 });
 
 const problemDescription = (codes: readonly string[], types: ReadonlyMap<string, ProblemType>) =>
@@ -145,11 +190,7 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
       },
     };
     for (const [status, codes] of problemsOf(route)) {
-      responses[status] = {
-        description: problemDescription(codes, types),
-        headers: problemHeaders(status, route.command === true),
-        content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
-      };
+      responses[status] = problemResponse(status, codes, types, route.command === true);
     }
     paths[path] ??= {};
     paths[path][route.method] = {
@@ -157,7 +198,8 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
       tags: [route.tag.name],
-      security: [{ bearer: [] }],
+      // The role the route needs, where OpenAPI 3.1 puts the roles of a scheme that is not OAuth.
+      security: [{ bearer: [route.role] }],
       parameters: [
         ...parameters(components, route.params, "path"),
         ...parameters(components, route.query, "query"),
@@ -177,6 +219,17 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
   }
   const ops = opsPaths(components);
   tags.set(ops.tag.name, ops.tag);
+  // The operations' routes answer through the same edge: a correlation id on every answer, and its
+  // problems for a query parameter, a head too large or a fault.
+  for (const operation of Object.values(ops.paths).map((path) => path.get)) {
+    for (const response of Object.values(operation.responses)) {
+      response.headers = { "X-Correlation-Id": correlationHeader, ...response.headers };
+    }
+    const edge = edgeProblemsOf({ method: "get" });
+    for (const status of [400, 431, 500]) {
+      operation.responses[status] = problemResponse(status, edge[status] ?? [], types, false);
+    }
+  }
   components.add(ProblemBody, "output");
   return {
     openapi: "3.1.0",

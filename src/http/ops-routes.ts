@@ -1,10 +1,11 @@
-import type { Env, Hono } from "hono";
+import type { Context, Env, Hono } from "hono";
 import { z } from "zod";
 import { answerWithin } from "../lib/deadline.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Components } from "./openapi.ts";
 import { type ProblemType, problemIndexPage, problemPage } from "./problem-types.ts";
+import { NoQuery, readQuery, validate } from "./request.ts";
 import type { Tag } from "./route.ts";
 
 export interface ReadinessCheck {
@@ -16,6 +17,9 @@ export interface ReadinessCheck {
    */
   readonly required?: boolean;
 }
+
+/** The form of every problem code: the `{code}` of a problem's page. */
+const ProblemCode = /^[a-z][a-z_]{0,63}$/;
 
 // A probe must answer promptly: a dependency that hangs is as down as one that refuses.
 const READINESS_TIMEOUT_MS = 2_000;
@@ -35,13 +39,28 @@ const tag: Tag = {
   description: "Probes, metrics and the contract: open to all, whether auth is on or not",
 };
 
+/** One answer of an operations' route in the OpenAPI document. */
+export interface OpsResponse {
+  readonly description: string;
+  headers?: Record<string, unknown>;
+  readonly content: Record<string, unknown>;
+}
+
+interface OpsOperation {
+  readonly operationId: string;
+  readonly responses: Record<number, OpsResponse>;
+  readonly [member: string]: unknown;
+}
+
 /** The operations' routes in the OpenAPI document: they are served outside the routes' pipeline. */
-export const opsPaths = (components: Components) => {
+export const opsPaths = (
+  components: Components,
+): { tag: Tag; paths: Record<string, { get: OpsOperation }> } => {
   const json = (schema: z.ZodType) => ({
     "application/json": { schema: components.add(schema, "output") },
   });
   const html = { "text/html": { schema: { type: "string" } } };
-  const get = (operationId: string, summary: string, responses: Record<number, unknown>) => ({
+  const get = (operationId: string, summary: string, responses: Record<number, OpsResponse>) => ({
     get: { operationId, summary, tags: [tag.name], security: [], responses },
   });
   return {
@@ -72,7 +91,14 @@ export const opsPaths = (components: Components) => {
           summary: "What a problem code means: the page its `type` URI resolves to",
           tags: [tag.name],
           security: [],
-          parameters: [{ name: "code", in: "path", required: true, schema: { type: "string" } }],
+          parameters: [
+            {
+              name: "code",
+              in: "path",
+              required: true,
+              schema: { type: "string", pattern: ProblemCode.source },
+            },
+          ],
           responses: {
             200: { description: "an HTML page", content: html },
             404: { description: "no such code", content: html },
@@ -96,8 +122,14 @@ export const mountOpsRoutes = <E extends Env>(
     readonly problemTypes: readonly ProblemType[];
   },
 ): void => {
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", async (c) => {
+  // They take no query parameter: one given is refused as on every other route, not ignored.
+  const get = (path: string, handler: (c: Context<E>) => Response | Promise<Response>) =>
+    app.get(path, (c) => {
+      validate(NoQuery, readQuery(c), "query");
+      return handler(c);
+    });
+  get("/healthz", (c) => c.json({ status: "ok" }));
+  get("/readyz", async (c) => {
     const results = await Promise.all(
       parts.readiness.map(async ({ name, check, required = true }) => {
         try {
@@ -123,15 +155,16 @@ export const mountOpsRoutes = <E extends Env>(
     );
   });
   const { registry } = parts.metrics;
-  app.get("/metrics", async (c) =>
+  get("/metrics", async (c) =>
     c.body(await registry.metrics(), 200, { "Content-Type": registry.contentType }),
   );
-  app.get("/openapi.json", (c) => c.json(parts.openapi));
+  get("/openapi.json", (c) => c.json(parts.openapi));
   const pages = new Map(parts.problemTypes.map((type) => [type.code, problemPage(type)]));
   const index = problemIndexPage(parts.problemTypes);
-  app.get("/problems", (c) => c.html(index));
-  app.get("/problems/:code", (c) => {
-    const page = pages.get(c.req.param("code"));
+  get("/problems", (c) => c.html(index));
+  get("/problems/:code", (c) => {
+    const { code } = validate(z.strictObject({ code: z.string().regex(ProblemCode) }), c.req.param(), "path");
+    const page = pages.get(code);
     return page ? c.html(page) : c.html(problemIndexPage(parts.problemTypes), 404);
   });
 };

@@ -9,13 +9,14 @@ import { callerKey } from "../runtime/idempotency.ts";
 import { createAuthenticator, mayCall } from "./auth.ts";
 import { fingerprint } from "./idempotency.ts";
 import { fail, ProblemError, problem } from "./problem.ts";
-import { parseIdempotencyKey, parseIfMatch, readJsonBody, validate } from "./request.ts";
+import { NoQuery, parseIdempotencyKey, parseIfMatch, readJsonBody, readQuery, validate } from "./request.ts";
 import type { HttpRoute, Reply } from "./route.ts";
 
 /** What the edge keeps per request: where it came from, and the problem code it was answered with. */
 export type EdgeEnv = { Variables: { metadata: CommandMetadata; problemCode: string | undefined } };
 
-const NoQuery = z.strictObject({});
+/** A POST that declares no body: none, or `{}` (what many clients send on a POST), and nothing in it. */
+const NoBody = z.strictObject({});
 
 /** Writes a reply: JSON or problem+json, an ETag for a body with a version, the reply's own headers. */
 export const send = (c: Context<EdgeEnv>, reply: Reply): Response => {
@@ -53,8 +54,9 @@ export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undef
         principal = found.name;
       }
       const params = route.params ? validate(route.params, c.req.param(), "path") : {};
-      const query = validate(route.query ?? NoQuery, c.req.query(), "query");
+      const query = validate(route.query ?? NoQuery, readQuery(c), "query");
       const body = route.body ? validate(route.body, await readJsonBody(c), "body") : undefined;
+      if (!route.body && route.method === "post") validate(NoBody, await readJsonBody(c), "body");
 
       let expectedVersion: number | undefined;
       let idempotency: IdempotencyRequest | undefined;

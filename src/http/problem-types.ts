@@ -54,7 +54,14 @@ export const edgeProblemTypes: readonly ProblemType[] = [
   {
     code: "unsupported_media_type",
     statuses: [415],
-    description: "A request with a body did not send it as `Content-Type: application/json`.",
+    description:
+      "A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's.",
+  },
+  {
+    code: "headers_too_large",
+    statuses: [431],
+    description:
+      "The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem.",
   },
   {
     code: "idempotency_key_reused",

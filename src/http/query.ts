@@ -16,6 +16,8 @@ export const queryInteger = (min: number, max = Number.MAX_SAFE_INTEGER) => {
 /** The earliest and latest instants ClickHouse's `DateTime` holds (seconds in a UInt32). */
 export const EARLIEST_INSTANT = "1970-01-01T00:00:00Z";
 export const LATEST_INSTANT = "2106-02-07T06:28:15Z";
+/** What an instant out of that range is told, and what the document says of every instant. */
+export const INSTANT_RANGE = `between ${EARLIEST_INSTANT} and ${LATEST_INSTANT}`;
 
 /**
  * An ISO 8601 instant with its offset, that exists on the calendar (zod's format knows the days of
@@ -27,7 +29,7 @@ export const instant = z.iso
   .transform((s) => new Date(s))
   .refine(
     (d) => d.getTime() >= Date.parse(EARLIEST_INSTANT) && d.getTime() <= Date.parse(LATEST_INSTANT),
-    `between ${EARLIEST_INSTANT} and ${LATEST_INSTANT}`,
+    INSTANT_RANGE,
   )
   // What the OpenAPI document says of it: zod cannot describe a string turned into a Date.
   .meta({ type: "string", format: "date-time" });

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
 import { fail, type ValidationIssue } from "./problem.ts";
 
 /** Validates one part of a request; every issue is reported, in the field-by-field `errors` list. */
@@ -43,8 +43,60 @@ export const parseIdempotencyKey = (header: string | undefined): string | undefi
   return header;
 };
 
+/**
+ * `application/json`, with no parameter but a UTF-8 `charset`: JSON is UTF-8 (RFC 8259). Its relatives
+ * (`application/merge-patch+json`, `application/json-patch+json`) mean other operations than the
+ * route's, so they are refused with the rest.
+ */
 const isJson = (contentType: string | undefined): boolean =>
-  contentType !== undefined && /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i.test(contentType.trim());
+  contentType !== undefined &&
+  /^application\/json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i.test(contentType.trim());
+
+/** The query of a route that takes no parameter. */
+export const NoQuery = z.strictObject({});
+
+/**
+ * The query parameters as one value each. A parameter given twice is refused by name: `?limit=1&limit=3`
+ * has no one meaning, and taking the first would answer a question the client may not have asked.
+ */
+export const readQuery = (c: Context): Record<string, string> => {
+  const all = c.req.queries();
+  const twice = Object.keys(all).filter((name) => (all[name]?.length ?? 0) > 1);
+  if (twice.length > 0) {
+    fail(
+      400,
+      "validation_failed",
+      `the query gives ${twice.join(", ")} more than once`,
+      twice.map((name) => ({ in: "query", path: name, message: "given more than once: give it once" })),
+    );
+  }
+  return Object.fromEntries(Object.entries(all).map(([name, values]) => [name, values[0] ?? ""]));
+};
+
+/** The largest request head the edge reads: its request line and header fields, in bytes. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+
+/**
+ * Bun's own limit on a request head, which it answers with a bare 431 before the edge sees the
+ * request: it must be above the edge's, so that the edge answers as a problem. Bun takes it only as
+ * a command-line flag (or in `BUN_OPTIONS`): `npm start`, the Dockerfile and spawnService set it.
+ */
+export const SERVER_HEAD_BYTES = 4 * MAX_HEAD_BYTES;
+export const SERVER_HEAD_FLAG = `--max-http-header-size=${SERVER_HEAD_BYTES}`;
+
+/**
+ * The size of the request's head as it came on the wire (HTTP/1.1): the request line, each field as
+ * `name: value` and the line ends. Header values are bytes (ISO-8859-1), one per character.
+ */
+export const headBytes = (request: Request): number => {
+  const { url } = request;
+  const target = url.length - url.indexOf("/", url.indexOf("//") + 2);
+  let size = request.method.length + target + " HTTP/1.1\r\n".length + 3;
+  request.headers.forEach((value, name) => {
+    size += name.length + value.length + 4;
+  });
+  return size;
+};
 
 /**
  * The first key an object of this (valid) JSON text names twice, with its path; JSON.parse keeps
@@ -89,12 +141,13 @@ export const duplicateKey = (text: string): string | undefined => {
 /**
  * Reads a JSON body. No body at all counts as `{}` (so `POST …/close` needs none); a body in any other
  * media type is 415, one that does not parse is 400. Size is enforced before this by the body limit.
+ * A route that takes no body reads it as `{}` too, and refuses any field in it.
  */
 export const readJsonBody = async (c: Context): Promise<unknown> => {
   const text = await c.req.text();
   if (text.length === 0) return {};
   if (!isJson(c.req.header("content-type"))) {
-    return fail(415, "unsupported_media_type", "send the body as application/json");
+    return fail(415, "unsupported_media_type", "send the body as application/json (UTF-8)");
   }
   let body: unknown;
   try {
