@@ -18,11 +18,8 @@ RUN rm -rf node_modules/@chdb
 
 FROM oven/bun:1.4-debian AS runtime
 WORKDIR /app
-# Bun's own limit on a request head is set above the edge's (16 KiB), so that the edge sees an
-# oversized head and answers it as a problem (431 headers_too_large); Bun's default is 16 KiB.
 ENV NODE_ENV=production \
-    EVENTFOLD_DATA_DIR=/data \
-    BUN_OPTIONS=--max-http-header-size=65536
+    EVENTFOLD_DATA_DIR=/data
 # No VOLUME: where /data must outlive the container, the deployment mounts one (compose does for
 # the projector; an edge keeps nothing there).
 RUN mkdir /data && chown bun:bun /data

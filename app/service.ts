@@ -1,4 +1,4 @@
-import { maxHeaderSize } from "node:http";
+import http from "node:http";
 import { domain } from "../actors/index.ts";
 import { createReadSide, readSideProblemTypes } from "../projections/index.ts";
 import type { Broker } from "../src/broker/broker.ts";
@@ -9,7 +9,7 @@ import { adminRoutes } from "../src/http/admin-routes.ts";
 import { createApp, type ReadinessCheck } from "../src/http/app.ts";
 import { problem } from "../src/http/problem.ts";
 import type { ProblemType } from "../src/http/problem-types.ts";
-import { MAX_HEAD_BYTES, SERVER_HEAD_BYTES, SERVER_HEAD_FLAG } from "../src/http/request.ts";
+import { headerForms, SERVER_HEAD_BYTES, serverBodyBytes } from "../src/http/request.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { StartupError } from "../src/lib/errors.ts";
 import { createLogger } from "../src/observability/log.ts";
@@ -57,16 +57,22 @@ const embeddedOnlyInOneProcess = (config: Config) => {
  * service is wired, every request is answered 503.
  */
 const listen = (config: Config) => {
-  // What any route may answer while its store is not open: 503 `unavailable`, as the contract says.
-  let handle = (_: Request): Response | Promise<Response> =>
-    new Response(JSON.stringify(problem(503, "unavailable", "the server is starting").body), {
+  // Until the service is wired, every route answers as the document says of a store not open yet:
+  // 503 `unavailable`, to be sent again, with the request's correlation id.
+  let handle = (request: Request): Response | Promise<Response> => {
+    const sent = request.headers.get("x-correlation-id");
+    return new Response(JSON.stringify(problem(503, "unavailable", "the server is starting").body), {
       status: 503,
       headers: {
         "Content-Type": "application/problem+json",
         "Retry-After": "1",
-        "X-Correlation-Id": Bun.randomUUIDv7(),
+        "X-Correlation-Id": sent && headerForms.visibleAscii.test(sent) ? sent : Bun.randomUUIDv7(),
       },
     });
+  };
+  // Bun reads its limit on request heads from node:http's setting when a server starts; Node's types
+  // call it read-only, as it is in Node (where only a flag sets it).
+  (http as { maxHeaderSize: number }).maxHeaderSize = SERVER_HEAD_BYTES;
   try {
     const server = Bun.serve({
       port: config.port,
@@ -75,8 +81,9 @@ const listen = (config: Config) => {
       // Bun closes a connection silent this long, a request still waiting for its answer included
       // (its default is 10 s, less than a store's deadline): see EVENTFOLD_HTTP_IDLE_TIMEOUT_S.
       idleTimeout: config.httpIdleTimeoutS,
-      // The edge checks bodies against EVENTFOLD_MAX_BODY_BYTES; this only stops absurd uploads early.
-      maxRequestBodySize: Math.max(1024 * 1024, config.maxBodyBytes),
+      // The edge checks bodies against EVENTFOLD_MAX_BODY_BYTES and answers a problem; this only stops
+      // absurd uploads early (Bun's 413 has no body), so it stays well above the edge's limit.
+      maxRequestBodySize: serverBodyBytes(config.maxBodyBytes),
     });
     return {
       server,
@@ -201,12 +208,6 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   serve(app.fetch);
   const url = `http://127.0.0.1:${server.port}`;
 
-  if (maxHeaderSize < SERVER_HEAD_BYTES) {
-    log.warn(
-      { bunLimit: maxHeaderSize, edgeLimit: MAX_HEAD_BYTES },
-      `Bun refuses request heads over ${maxHeaderSize} bytes itself, with a bare 431 and no problem: start bun with ${SERVER_HEAD_FLAG} (npm start does)`,
-    );
-  }
   if (config.apiKeys)
     log.info({ keys: config.apiKeys.map((k) => ({ name: k.name, role: k.role })) }, "auth is on");
   else log.warn("auth is OFF: EVENTFOLD_API_KEYS is not set, every route is open");

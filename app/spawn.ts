@@ -3,7 +3,6 @@
  * a path answers 200. For the tests that kill a server and the benchmark that measures one from outside.
  */
 import type { Subprocess } from "bun";
-import { SERVER_HEAD_FLAG } from "../src/http/request.ts";
 import { pollUntil } from "../src/lib/poll.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -46,7 +45,7 @@ export const spawnService = async ({
   timeoutMs = 15_000,
   stdout = "inherit",
 }: SpawnOptions): Promise<SpawnedService> => {
-  const proc = Bun.spawn([process.execPath, SERVER_HEAD_FLAG, "run", entry, ...args], {
+  const proc = Bun.spawn([process.execPath, "run", entry, ...args], {
     cwd: root,
     env: { ...process.env, PORT: String(port), LOG_LEVEL: "warn", ...env },
     stdout,

@@ -660,7 +660,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenedAccount"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -742,7 +742,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -900,7 +900,7 @@ export interface operations {
                     "application/json": components["schemas"]["AccountBalance"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -998,7 +998,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1156,7 +1156,7 @@ export interface operations {
                     "application/json": components["schemas"]["AccountBalance"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1254,7 +1254,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1409,7 +1409,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClosedAccount"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1507,7 +1507,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1654,7 +1654,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventsPage"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1785,7 +1785,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1929,7 +1929,7 @@ export interface operations {
                     "application/json": components["schemas"]["TransferAccepted"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2027,7 +2027,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2171,7 +2171,7 @@ export interface operations {
                     "application/json": components["schemas"]["Transfer"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2302,7 +2302,7 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2448,7 +2448,7 @@ export interface operations {
                     "application/json": components["schemas"]["Volume"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2563,7 +2563,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventCounts"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2678,7 +2678,7 @@ export interface operations {
                     "application/json": components["schemas"]["TopAccounts"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2793,7 +2793,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeadLetters"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2919,7 +2919,7 @@ export interface operations {
                     "application/json": components["schemas"]["Replayed"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2977,7 +2977,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3073,7 +3073,7 @@ export interface operations {
                     "application/json": components["schemas"]["RebuildStarted"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3131,7 +3131,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. */
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
             413: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3225,7 +3225,7 @@ export interface operations {
                     "application/json": components["schemas"]["Projections"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3335,7 +3335,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3374,6 +3374,22 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
                     };
                 };
             };
@@ -3399,7 +3415,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3441,7 +3457,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description a dependency this role needs does not answer */
+            /** @description a dependency this role needs does not answer; while the service starts, `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3450,6 +3466,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
                 };
             };
         };
@@ -3474,7 +3494,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3513,6 +3533,22 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
                     };
                 };
             };
@@ -3538,7 +3574,7 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3577,6 +3613,22 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
                     };
                 };
             };
@@ -3602,7 +3654,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3641,6 +3693,22 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
                     };
                 };
             };
@@ -3668,7 +3736,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
             400: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3718,6 +3786,22 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
                     };
                 };
             };

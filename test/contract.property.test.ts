@@ -7,7 +7,7 @@
  * gets the status its fault calls for.
  *
  *   CONTRACT_RUNS=2000 bun test test/contract.property.test.ts      more requests per operation
- *   CONTRACT_SEED=<seed> [CONTRACT_PATH=<path>] bun test …          replay a failure fast-check reported
+ *   CONTRACT_SEED=<seed> [CONTRACT_PATH=<path> CONTRACT_ONLY=<name>] bun test …   replay a failure
  */
 import { afterAll, expect, test } from "bun:test";
 import Ajv2020, { type ValidateFunction } from "ajv/dist/2020.js";
@@ -42,6 +42,8 @@ interface Document {
 const RUNS = Number(process.env.CONTRACT_RUNS ?? 200);
 const SEED = Number(process.env.CONTRACT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const PATH = process.env.CONTRACT_PATH;
+/** The one property `CONTRACT_PATH` replays, by its name ("deposit round 1"); the others run as usual. */
+const ONLY = process.env.CONTRACT_ONLY;
 console.info(
   `contract property test: seed ${SEED}, ${RUNS} requests per operation (replay: CONTRACT_SEED=${SEED})`,
 );
@@ -96,16 +98,53 @@ const fake = (schema: Schema, seed: number): unknown =>
   generateSync(inline(schema) as Schema, { seed, optionalsProbability: 0.5 });
 
 const ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$";
-/** Ids the service answered with: an id-shaped value is drawn from them half of the time. */
-const knownIds: string[] = [];
-const remember = (body: unknown, location: string | null) => {
-  if (location) knownIds.push(location.split("/").at(-1) ?? "");
-  if (body && typeof body === "object" && !Array.isArray(body)) {
-    for (const [key, value] of Object.entries(body)) {
-      if (key.endsWith("Id") && typeof value === "string") knownIds.push(value);
-    }
+
+/**
+ * Values the service answered with, by the field that held them (`accountId`, `name`, `code`), and
+ * the ids in `Location` headers by the collection they are in. A parameter or field is drawn from
+ * them 7 times in 10, so that requests reach past "no such account" to what the route does:
+ * `{id}` after `/transfers/` from the `transferId`s, `{code}` from the `code`s.
+ */
+const known = new Map<string, string[]>();
+const keep = (key: string, value: string) => {
+  const values = known.get(key) ?? [];
+  if (!values.includes(value)) values.push(value);
+  if (values.length > 300) values.shift();
+  known.set(key, values);
+};
+/** The field an `{id}` in this path names: `/v1/transfers/{id}` holds a `transferId`. */
+const idFieldOf = (path: string, param: string): string => {
+  const collection = path.split("/").at(path.split("/").indexOf(`{${param}}`) - 1) ?? "";
+  return param === "id" ? `${collection.replace(/s$/, "")}Id` : param;
+};
+const remember = (value: unknown, location: string | null, depth = 0): void => {
+  if (location) {
+    const segments = location.split("/");
+    keep(idFieldOf(`${segments.slice(0, -1).join("/")}/{id}`, "id"), segments.at(-1) ?? "");
   }
-  if (knownIds.length > 500) knownIds.splice(0, knownIds.length - 500);
+  if (depth > 4 || value === null || typeof value !== "object") return;
+  for (const [key, v] of Object.entries(value)) {
+    // The ids an answer is about are at its top (`accountId`); deeper ones are its events' metadata.
+    const about = depth === 0 || !key.endsWith("Id");
+    if (!Array.isArray(value) && typeof v === "string" && v.length <= 128) {
+      if (about) keep(key, v);
+    } else remember(v, null, depth + 1);
+  }
+};
+const isId = (schema: Schema) => (inline(schema) as Schema).pattern === ID_PATTERN;
+/** A value the service gave for this parameter or field that fits its schema, if the choice says so. */
+const knownValue = (field: string, schema: Schema, choice: number, which: number): string | undefined => {
+  if (choice >= 0.7) return undefined;
+  const fits = (values: readonly string[]) => values.filter((v) => validatorOf(schema)(v));
+  const values = (keep: (key: string) => boolean) =>
+    fits([...known].filter(([key]) => keep(key)).flatMap(([, v]) => v));
+  // Its own field's; else, for an id, any id; else any value the service gave that fits.
+  const candidates = [
+    fits(known.get(field) ?? []),
+    isId(schema) ? values((key) => key.endsWith("Id")) : [],
+    values(() => true),
+  ].find((c) => c.length > 0);
+  return candidates ? pick(candidates, which) : undefined;
 };
 
 /** The ways a request can be wrong, each with the status its fault calls for. */
@@ -201,7 +240,7 @@ const faultsOf = (endpoint: Endpoint): Fault[] => {
   return (Object.keys(applies) as Fault[]).filter((fault) => applies[fault]);
 };
 
-const pick = <T>(values: readonly T[], r: number): T => values[Math.floor(r * values.length)] as T;
+const pick = <T>(values: readonly T[], choice: number): T => values[Math.floor(choice * values.length)] as T;
 
 interface Built {
   target: string;
@@ -209,29 +248,36 @@ interface Built {
   body?: string;
 }
 
-/** A request the document allows, its values from the schemas and the ids the service gave. */
-const validRequest = (endpoint: Endpoint, seed: number, r: readonly number[]): Built => {
+/**
+ * A request the document allows, its values from the schemas and those the service gave. It uses the
+ * choices 0 to 31; a fault, 40 and up, so that the two are drawn apart.
+ */
+const validRequest = (endpoint: Endpoint, seed: number, choices: readonly number[]): Built => {
+  const at = (k: number) => choices[k] ?? 0;
   let path = endpoint.path;
   const query: [string, string][] = [];
   const headers: Record<string, string> = {};
   endpoint.params.forEach((param, i) => {
-    const idShaped = (inline(param.schema) as Schema).pattern === ID_PATTERN;
-    const fromService = idShaped && knownIds.length > 0 && (r[i] ?? 0) < 0.5;
-    const value = String(fromService ? pick(knownIds, r[i + 8] ?? 0) : fake(param.schema, seed + i));
+    const field = param.in === "path" ? idFieldOf(endpoint.path, param.name) : param.name;
+    const value = knownValue(field, param.schema, at(i), at(i + 8)) ?? String(fake(param.schema, seed + i));
     if (param.in === "path") path = path.replace(`{${param.name}}`, encodeURIComponent(value));
-    else if (param.in === "query" && (param.required || (r[i + 16] ?? 0) < 0.5))
-      query.push([param.name, value]);
+    else if (param.in === "query" && (param.required || at(i + 16) < 0.5)) query.push([param.name, value]);
     // A header value cannot hold a line end (the generator may make one of `\s`).
-    else if (param.in === "header" && (r[i + 16] ?? 0) < 0.3 && /^[\x20-\x7e]*$/.test(value))
+    else if (param.in === "header" && at(i + 16) < 0.3 && /^[\x20-\x7e]*$/.test(value))
       headers[param.name] = value;
   });
   if (endpoint.role) headers.Authorization = `Bearer ${tokens[endpoint.role]}`;
   let body: string | undefined;
-  if (endpoint.body && (endpoint.operation.requestBody?.required || (r[31] ?? 0) < 0.7)) {
+  if (endpoint.body && (endpoint.operation.requestBody?.required || at(31) < 0.7)) {
     const value = fake(endpoint.body, seed) as Record<string, unknown>;
+    // What a POST creates is new: its own id (`transferId` of POST /v1/transfers) is never a known one.
+    const created = idFieldOf(`${endpoint.path}/{id}`, "id");
     Object.entries(propertiesOf(endpoint.body)).forEach(([name, property], i) => {
-      if (name in value && property.pattern === ID_PATTERN && knownIds.length > 0 && (r[24 + i] ?? 0) < 0.5)
-        value[name] = pick(knownIds, r[20 + i] ?? 0);
+      const given =
+        name in value && name !== created
+          ? knownValue(name, property, at(24 + (i % 6)), at(20 + (i % 4)))
+          : undefined;
+      if (given !== undefined) value[name] = given;
     });
     body = JSON.stringify(value);
     headers["Content-Type"] = "application/json";
@@ -240,127 +286,151 @@ const validRequest = (endpoint: Endpoint, seed: number, r: readonly number[]): B
   return { target: search ? `${path}?${search}` : path, headers, body };
 };
 
-/** The same request, wrong in one way. */
-const withFault = (endpoint: Endpoint, request: Built, fault: Fault, r: readonly number[]): Built => {
+/** Where a 400 must say the fault is: the part of the request, and the name it gives (path or message). */
+interface Issue {
+  readonly in: "query" | "path" | "body" | "header";
+  readonly name: string;
+  readonly message?: string;
+}
+
+/** The same request, wrong in one way; for a 400, where its refusal must say the fault is. */
+const withFault = (
+  endpoint: Endpoint,
+  request: Built,
+  fault: Fault,
+  choices: readonly number[],
+): { request: Built; issue?: Issue } => {
+  const at = (k: number) => choices[k] ?? 0;
   const { target, headers } = request;
   const [path, search = ""] = target.split("?");
   const query = new URLSearchParams(search);
+  const withQuery = () => ({ ...request, target: `${path}?${query}` });
   const bodyValue = (): Record<string, unknown> =>
     request.body
       ? JSON.parse(request.body)
       : (fake(endpoint.body ?? { type: "object" }, 7) as Record<string, unknown>);
-  const jsonBody = (value: unknown) => ({
+  const jsonBody = (value: unknown, text = JSON.stringify(value)) => ({
     ...request,
     headers: { ...headers, "Content-Type": "application/json" },
-    body: JSON.stringify(value),
+    body: text,
   });
+  const bodyField = (names: string[]) => pick(names, at(40));
   switch (fault) {
     case "noToken": {
       const { Authorization: _, ...rest } = headers;
-      return { ...request, headers: rest };
+      return { request: { ...request, headers: rest } };
     }
-    case "roleTooLow":
-      return {
-        ...request,
-        headers: { ...headers, Authorization: `Bearer ${tokens[lowerRole[endpoint.role as Role] as Role]}` },
-      };
+    case "roleTooLow": {
+      const lower = lowerRole[endpoint.role as Role] as Role;
+      return { request: { ...request, headers: { ...headers, Authorization: `Bearer ${tokens[lower]}` } } };
+    }
     case "unknownQuery":
       query.append("notAParameter", "1");
-      return { ...request, target: `${path}?${query}` };
+      return { request: withQuery(), issue: { in: "query", name: "notAParameter" } };
     case "duplicatedQuery": {
-      const param = endpoint.params.filter((p) => p.in === "query").at(0);
+      const params = endpoint.params.filter((p) => p.in === "query");
+      const param = params.length > 0 ? pick(params, at(40)) : undefined;
       const name = param?.name ?? "notAParameter";
       const value = query.get(name) ?? (param ? String(fake(param.schema, 3)) : "1");
       query.delete(name);
       query.append(name, value);
       query.append(name, value);
-      return { ...request, target: `${path}?${query}` };
+      return {
+        request: withQuery(),
+        issue: { in: "query", name, message: "given more than once: give it once" },
+      };
     }
     case "queryOutOfSchema": {
       const params = endpoint.params.filter((p) => p.in === "query" && outOfSchema(p.schema).length > 0);
-      const param = pick(params, r[0] ?? 0);
-      query.set(param.name, String(pick(outOfSchema(param.schema), r[1] ?? 0)));
-      return { ...request, target: `${path}?${query}` };
+      const param = pick(params, at(40));
+      query.set(param.name, String(pick(outOfSchema(param.schema), at(41))));
+      return { request: withQuery(), issue: { in: "query", name: param.name } };
     }
     case "pathOutOfSchema": {
       const param = endpoint.params.find(
         (p) => p.in === "path" && outOfSchema(p.schema).length > 0,
       ) as Parameter;
-      const value = encodeURIComponent(String(pick(outOfSchema(param.schema), r[1] ?? 0)));
-      const segments = endpoint.path.split("/");
-      const index = segments.indexOf(`{${param.name}}`);
-      const actual = (path ?? "").split("/");
-      actual[index] = value;
-      return { ...request, target: `${actual.join("/")}${search ? `?${search}` : ""}` };
+      const segments = (path ?? "").split("/");
+      segments[endpoint.path.split("/").indexOf(`{${param.name}}`)] = encodeURIComponent(
+        String(pick(outOfSchema(param.schema), at(41))),
+      );
+      const wrongPath = `${segments.join("/")}${search ? `?${search}` : ""}`;
+      return { request: { ...request, target: wrongPath }, issue: { in: "path", name: param.name } };
     }
-    case "wrongContentType":
-      return {
-        ...request,
-        headers: {
-          ...headers,
-          "Content-Type": pick(
-            [
-              "text/plain",
-              "application/merge-patch+json",
-              "application/json-patch+json",
-              "application/xml",
-              "application/x-www-form-urlencoded",
-            ],
-            r[0] ?? 0,
-          ),
-        },
-        body: request.body ?? "{}",
-      };
+    case "wrongContentType": {
+      const contentType = pick(
+        [
+          "text/plain",
+          "application/merge-patch+json",
+          "application/json-patch+json",
+          "application/xml",
+          "application/x-www-form-urlencoded",
+        ],
+        at(40),
+      );
+      const body = request.body ?? "{}";
+      return { request: { ...request, headers: { ...headers, "Content-Type": contentType }, body } };
+    }
     case "bodyNotJson":
       return {
-        ...request,
-        headers: { ...headers, "Content-Type": "application/json" },
-        body: pick(["{", "nope", "{'a':1}", "[1,"], r[0] ?? 0),
+        request: jsonBody(undefined, pick(["{", "nope", "{'a':1}", "[1,"], at(40))),
+        issue: { in: "body", name: "(body)" },
       };
     case "bodyMissingField": {
       const value = bodyValue();
-      delete value[pick(requiredOf(endpoint.body), r[0] ?? 0)];
-      return jsonBody(value);
+      const name = bodyField(requiredOf(endpoint.body));
+      delete value[name];
+      return { request: jsonBody(value), issue: { in: "body", name } };
     }
     case "bodyExtraField":
-      return jsonBody({ ...(endpoint.body ? bodyValue() : {}), notAField: 1 });
+      return {
+        request: jsonBody({ ...(endpoint.body ? bodyValue() : {}), notAField: 1 }),
+        issue: { in: "body", name: "notAField" },
+      };
     case "bodyWrongType": {
       const value = bodyValue();
-      const [name, property] = pick(Object.entries(propertiesOf(endpoint.body)), r[0] ?? 0);
+      const properties = propertiesOf(endpoint.body);
+      const name = bodyField(Object.keys(properties));
       value[name] =
-        property.type === "string"
-          ? pick([5, true, null, ["a"]], r[1] ?? 0)
-          : pick(["5", true, null, {}], r[1] ?? 0);
-      return jsonBody(value);
+        properties[name]?.type === "string"
+          ? pick([5, true, null, ["a"]], at(41))
+          : pick(["5", true, null, {}], at(41));
+      return { request: jsonBody(value), issue: { in: "body", name } };
     }
     case "bodyOutOfRange": {
       const value = bodyValue();
-      const candidates = Object.entries(propertiesOf(endpoint.body)).filter(
-        ([, p]) => outOfSchema(p).length > 0,
+      const properties = propertiesOf(endpoint.body);
+      const name = bodyField(
+        Object.keys(properties).filter((n) => outOfSchema(properties[n] ?? {}).length > 0),
       );
-      const [name, property] = pick(candidates, r[0] ?? 0);
-      value[name] = pick(outOfSchema(property), r[1] ?? 0);
-      return jsonBody(value);
+      value[name] = pick(outOfSchema(properties[name] ?? {}), at(41));
+      return { request: jsonBody(value), issue: { in: "body", name } };
     }
     case "bodyDuplicateKey": {
       const value = bodyValue();
-      const [name] = pick(Object.entries(propertiesOf(endpoint.body)), r[0] ?? 0);
+      const name = bodyField(Object.keys(propertiesOf(endpoint.body)));
+      const key = JSON.stringify(name);
       const text = JSON.stringify(value);
-      const twice = `{${JSON.stringify(name)}:${JSON.stringify(value[name] ?? 1)},${text.slice(1)}`;
-      return {
-        ...jsonBody(value),
-        body: name in value ? twice : `{${JSON.stringify(name)}:1,${JSON.stringify(name)}:1}`,
-      };
+      const twice =
+        name in value ? `{${key}:${JSON.stringify(value[name])},${text.slice(1)}` : `{${key}:1,${key}:1}`;
+      return { request: jsonBody(value, twice), issue: { in: "body", name } };
     }
     case "oversizedHead":
-      return { ...request, headers: { ...headers, "X-Padding": "p".repeat(17 * 1024) } };
-    case "badIfMatch":
-      return { ...request, headers: { ...headers, "If-Match": pick(["3", 'W/"3"', '"x"', "*"], r[0] ?? 0) } };
-    case "badIdempotencyKey":
+      return { request: { ...request, headers: { ...headers, "X-Padding": "p".repeat(17 * 1024) } } };
+    case "badIfMatch": {
+      const ifMatch = pick(["3", 'W/"3"', '"x"', "*"], at(40));
       return {
-        ...request,
-        headers: { ...headers, "Idempotency-Key": pick(["has space", "k".repeat(129), "ü"], r[0] ?? 0) },
+        request: { ...request, headers: { ...headers, "If-Match": ifMatch } },
+        issue: { in: "header", name: "If-Match" },
       };
+    }
+    case "badIdempotencyKey": {
+      const key = pick(["has space", "k".repeat(129), "ü"], at(40));
+      return {
+        request: { ...request, headers: { ...headers, "Idempotency-Key": key } },
+        issue: { in: "header", name: "Idempotency-Key" },
+      };
+    }
   }
 };
 
@@ -370,7 +440,7 @@ const started = performance.now();
 const validAnswers = new Map<number, number>();
 
 /** What is wrong with this answer by the document; undefined when nothing is. */
-const problemsWith = (endpoint: Endpoint, response: Response, text: string): string | undefined => {
+const violationOf = (endpoint: Endpoint, response: Response, text: string): string | undefined => {
   const { status } = response;
   const documented = endpoint.operation.responses[String(status)];
   // A 504 is the contract's answer to a read-your-writes wait that ran out; any other 5xx is a fault.
@@ -383,15 +453,15 @@ const problemsWith = (endpoint: Endpoint, response: Response, text: string): str
     } else if (!validatorOf(header.schema)(value)) return `${name}: ${value} is not of its schema`;
   }
   const mediaType = response.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase() ?? "";
-  const content = documented.content?.[mediaType];
   if (!documented.content) return text === "" ? undefined : `a body where none is documented: ${text}`;
+  const content = documented.content[mediaType];
   if (!content) return `content type ${mediaType}, documented: ${Object.keys(documented.content).join(", ")}`;
   if (!mediaType.endsWith("json")) return undefined;
   const body = JSON.parse(text) as unknown;
   const validate = validatorOf(content.schema);
   if (!validate(body))
     return `a body unlike its schema: ${ajv.errorsText(validate.errors)}: ${text.slice(0, 300)}`;
-  if (status < 300) remember(body, response.headers.get("location"));
+  remember(body, status < 300 ? response.headers.get("location") : null);
   return undefined;
 };
 
@@ -399,7 +469,8 @@ const refusedAsInvalid = new Set([400, 401, 403, 413, 415, 431]);
 
 /**
  * A request its schemas allow may still break a rule they cannot express (`from` before `to`): it is
- * refused with 400 only for rules the document states, in the words of the refusal.
+ * refused with 400 only for rules the document states, in the words of the refusal. Whether a route
+ * applies its rule rightly is for the route's own tests.
  */
 const statedRefusal = (endpoint: Endpoint, status: number, text: string): boolean => {
   if (status !== 400) return false;
@@ -408,65 +479,106 @@ const statedRefusal = (endpoint: Endpoint, status: number, text: string): boolea
   return errors.length > 0 && errors.every((error) => documentText.includes(error.message));
 };
 
-endpoints.forEach((endpoint, index) => {
-  const { method, path, operation } = endpoint;
+/** Whether a 400 names the fault it was sent with, where it is. */
+const names = (text: string, issue: Issue): boolean => {
+  const { errors = [] } = JSON.parse(text) as { errors?: { in: string; path: string; message: string }[] };
+  return errors.some(
+    (error) =>
+      error.in === issue.in &&
+      (error.path === issue.name || error.message.includes(issue.name)) &&
+      (issue.message === undefined || error.message === issue.message),
+  );
+};
+
+const show = (request: Built) =>
+  `\n  headers: ${JSON.stringify(request.headers).slice(0, 300)}\n  body: ${request.body?.slice(0, 300)}`;
+
+/** Valid requests answered with success, per operation. */
+const succeeded = new Map<string, number>();
+
+/** One property: `runs` generated requests to one operation, each answer checked against the document. */
+const property = (endpoint: Endpoint, round: number, index: number, name: string, runs: number) => {
+  const { method, operation } = endpoint;
   const applicable = faultsOf(endpoint);
-  test(`${operation.operationId} (${method} ${path}): ${RUNS} generated requests answer as the document says`, async () => {
-    const details = await fc.check(
-      fc.asyncProperty(
-        // Unbiased: fast-check's bias towards small values would make most requests alike.
-        fc.noBias(fc.integer({ min: 0, max: 2 ** 30 })),
-        fc.option(fc.constantFrom(...applicable), { freq: 2 }),
-        // The choices of one request, each uniform in [0, 1): which value, whether an optional part.
-        fc.noBias(
-          fc.array(
-            fc.integer({ min: 0, max: 999_999 }).map((n) => n / 1_000_000),
-            { minLength: 32, maxLength: 32 },
-          ),
+  return fc.check(
+    fc.asyncProperty(
+      // Unbiased: fast-check's bias towards small values would make most requests alike.
+      fc.noBias(fc.integer({ min: 0, max: 2 ** 30 })),
+      fc.option(fc.constantFrom(...applicable), { freq: 2 }),
+      // The choices of one request, each uniform in [0, 1): which value, whether an optional part.
+      fc.noBias(
+        fc.array(
+          fc.integer({ min: 0, max: 999_999 }).map((n) => n / 1_000_000),
+          { minLength: 48, maxLength: 48 },
         ),
-        async (seed, fault, r) => {
-          const valid = validRequest(endpoint, seed, r);
-          const request = fault ? withFault(endpoint, valid, fault, r) : valid;
-          const response = await send(method, request.target, request.headers, request.body);
-          sent++;
-          if (!fault) validAnswers.set(response.status, (validAnswers.get(response.status) ?? 0) + 1);
-          const what = `${method} ${request.target} ${fault ? `(${fault})` : "(valid)"} answered ${response.status}`;
-          const text = await response.text();
-          const wrong = problemsWith(endpoint, response, text);
-          if (wrong)
-            throw new Error(
-              `${what}: ${wrong}\n  headers: ${JSON.stringify(request.headers).slice(0, 300)}\n  body: ${request.body?.slice(0, 300)}`,
-            );
-          if (fault && response.status !== faults[fault]) {
-            throw new Error(`${what}, not ${faults[fault]}: ${text.slice(0, 300)}`);
-          }
-          if (
-            !fault &&
-            refusedAsInvalid.has(response.status) &&
-            !statedRefusal(endpoint, response.status, text)
-          ) {
-            throw new Error(
-              `${what}, refused as invalid though the document allows it: ${text.slice(0, 300)}\n  body: ${request.body?.slice(0, 300)}`,
-            );
-          }
-        },
       ),
-      // Each operation its own seed, so that two operations do not send the same values (and keys).
-      { seed: SEED + index, numRuns: RUNS, ...(PATH ? { path: PATH } : {}) },
-    );
-    if (details.failed) {
-      throw new Error(
-        `${String(details.errorInstance)}\n\nreplay: CONTRACT_SEED=${SEED} CONTRACT_PATH=${details.counterexamplePath} bun test test/contract.property.test.ts -t ${operation.operationId}`,
-      );
-    }
-  }, 120_000);
-});
+      async (seed, fault, choices) => {
+        const valid = validRequest(endpoint, seed, choices);
+        const { request, issue } = fault ? withFault(endpoint, valid, fault, choices) : { request: valid };
+        const response = await send(method, request.target, request.headers, request.body);
+        sent++;
+        const { status } = response;
+        const what = `${method} ${request.target} ${fault ? `(${fault})` : "(valid)"} answered ${status}`;
+        const text = await response.text();
+        const wrong = violationOf(endpoint, response, text);
+        if (wrong) throw new Error(`${what}: ${wrong}${show(request)}`);
+        if (fault) {
+          if (status !== faults[fault])
+            throw new Error(`${what}, not ${faults[fault]}: ${text.slice(0, 300)}`);
+          if (issue && !names(text, issue)) {
+            throw new Error(`${what}, without naming ${issue.in} ${issue.name}: ${text.slice(0, 300)}`);
+          }
+          return;
+        }
+        validAnswers.set(status, (validAnswers.get(status) ?? 0) + 1);
+        const id = operation.operationId;
+        if (status < 300) succeeded.set(id, (succeeded.get(id) ?? 0) + 1);
+        if (refusedAsInvalid.has(status) && !statedRefusal(endpoint, status, text)) {
+          throw new Error(
+            `${what}, refused though the document allows it: ${text.slice(0, 300)}${show(request)}`,
+          );
+        }
+      },
+    ),
+    // Each operation and round its own seed, so that no two send the same values (and keys).
+    { seed: SEED + round * 1000 + index, numRuns: runs, ...(PATH && ONLY === name ? { path: PATH } : {}) },
+  );
+};
+
+// Three rounds over the document, each with a third of the requests: a later round sends values an
+// earlier one learned from answers further down the document (a projection's name, from the list of
+// projections, lets a rebuild succeed, whose answer names the projection a replay of dead letters takes).
+for (const round of [1, 2, 3]) {
+  endpoints.forEach((endpoint, index) => {
+    const { method, path, operation } = endpoint;
+    const runs = Math.ceil(RUNS / 3);
+    const name = `${operation.operationId} round ${round}`;
+    test(`${name} (${method} ${path}): ${runs} generated requests answer as the document says`, async () => {
+      const details = await property(endpoint, round, index, name, runs);
+      if (details.failed) {
+        throw new Error(
+          `${String(details.errorInstance)}\n\nreplay: CONTRACT_SEED=${SEED} CONTRACT_PATH=${details.counterexamplePath} CONTRACT_ONLY="${name}" bun test test/contract.property.test.ts`,
+        );
+      }
+      // A run whose valid requests all end in a refusal or "no such" has not tried what the route does.
+      if (round === 3) {
+        const id = operation.operationId;
+        expect([id, (succeeded.get(id) ?? 0) > 0]).toEqual([id, true]);
+      }
+    }, 120_000);
+  });
+}
 
 test("every operation of the document was driven", () => {
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const statuses = [...validAnswers].sort(([a], [b]) => a - b).map(([status, n]) => `${status}: ${n}`);
   console.info(`contract property test: ${sent} requests to ${endpoints.length} operations in ${seconds} s`);
   console.info(`  the valid ones answered ${statuses.join(", ")}`);
+  const fewest = endpoints
+    .map((e) => [e.operation.operationId, succeeded.get(e.operation.operationId) ?? 0] as const)
+    .sort(([, a], [, b]) => a - b)
+    .slice(0, 4);
+  console.info(`  fewest successes: ${fewest.map(([id, n]) => `${id} ${n}`).join(", ")}`);
   expect(endpoints.length).toBeGreaterThanOrEqual(22);
-  expect(sent).toBeGreaterThanOrEqual(endpoints.length * RUNS);
+  expect(sent).toBeGreaterThanOrEqual(endpoints.length * 3 * Math.ceil(RUNS / 3));
 });

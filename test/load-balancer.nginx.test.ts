@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { pollUntil } from "../src/lib/poll.ts";
 import { serversRequired } from "./support/servers.ts";
 import { tempDir } from "./support/service.ts";
 import { freePort, type ServerProcess, spawnServer } from "./support/subprocess.ts";
@@ -34,8 +35,7 @@ const localConfig = async (dir: string, listen: number, edge: number): Promise<s
 };
 
 const describeNginx = nginx || serversRequired ? describe : describe.skip;
-if (!nginx)
-  console.warn("SKIPPED: the load balancer: no nginx on this machine (apt-get install nginx-light)");
+if (!nginx) console.warn("SKIPPED: the load balancer: no nginx on this machine (apt-get install nginx)");
 
 describeNginx("the load balancer (ops/nginx.conf) in front of an edge", () => {
   const dir = tempDir();
@@ -46,18 +46,17 @@ describeNginx("the load balancer (ops/nginx.conf) in front of an edge", () => {
   let proxy: ReturnType<typeof Bun.spawn> | undefined;
   beforeAll(async () => {
     if (!nginx)
-      throw new Error("no nginx on this machine (EVENTFOLD_REQUIRE_SERVERS=1): apt-get install nginx-light");
+      throw new Error("no nginx on this machine (EVENTFOLD_REQUIRE_SERVERS=1): apt-get install nginx");
     mkdirSync(dir, { recursive: true });
     edge = await spawnServer(dataDir, edgePort);
     const config = await localConfig(dir, port, edgePort);
     proxy = Bun.spawn([nginx, "-c", config, "-g", "daemon off;"], { stdout: "inherit", stderr: "inherit" });
-    for (let tries = 0; ; tries++) {
-      const up = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
-      if (up?.ok) break;
-      if (tries > 100)
-        throw new Error(`nginx does not answer: ${await Bun.file(join(dir, "error.log")).text()}`);
-      await Bun.sleep(50);
-    }
+    const up = await pollUntil(
+      async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true,
+      (ok) => ok,
+      { timeoutMs: 10_000 },
+    );
+    if (!up) throw new Error(`nginx does not answer: ${await Bun.file(join(dir, "error.log")).text()}`);
   }, 30_000);
   afterAll(async () => {
     proxy?.kill();
@@ -67,13 +66,17 @@ describeNginx("the load balancer (ops/nginx.conf) in front of an edge", () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const get = async (path: string, headers: Record<string, string> = {}, to = port) => {
-    const response = await fetch(`http://127.0.0.1:${to}${path}`, { headers });
+  const get = async (path: string, headers: Record<string, string> = {}, to = port, body?: string) => {
+    const response = await fetch(`http://127.0.0.1:${to}${path}`, {
+      headers,
+      ...(body === undefined ? {} : { method: "POST", body }),
+    });
     const text = await response.text();
     return {
       status: response.status,
       type: response.headers.get("content-type"),
       correlation: response.headers.get("x-correlation-id"),
+      retryAfter: response.headers.get("retry-after"),
       code: text.startsWith("{") ? (JSON.parse(text) as { code?: string }).code : text.slice(0, 80),
     };
   };
@@ -116,5 +119,33 @@ describeNginx("the load balancer (ops/nginx.conf) in front of an edge", () => {
   test("a head within the limits is passed to the edge", async () => {
     const answer = await get("/healthz", { "X-Padding": padding(8_000) });
     expect([answer.status, answer.code]).toEqual([200, undefined]);
+  });
+  test("a body over 1 MiB is nginx's 413 problem, with a correlation id", async () => {
+    const answer = await get(
+      "/v1/accounts",
+      { "Content-Type": "application/json" },
+      port,
+      padding(1_100_000),
+    );
+    expect([answer.status, answer.type, answer.code]).toEqual([
+      413,
+      "application/problem+json",
+      "payload_too_large",
+    ]);
+    expect(answer.correlation).toBeTruthy();
+  });
+
+  // Last: it stops the edge.
+  test("with no edge to answer, nginx's 503 problem says when to retry, with a correlation id", async () => {
+    edge.process.kill(9);
+    await edge.exited;
+    const answer = await get("/healthz");
+    expect([answer.status, answer.type, answer.code, answer.retryAfter]).toEqual([
+      503,
+      "application/problem+json",
+      "unavailable",
+      "1",
+    ]);
+    expect(answer.correlation).toBeTruthy();
   });
 });

@@ -32,8 +32,9 @@ export const ProblemBody = z
  * The problems any route may answer with, whatever it does: validation (every route refuses unknown
  * query parameters), auth, a head too large, a store that does not answer or a server shutting down;
  * a body's size and type on a POST (every POST reads its body, if only to refuse one); on a command,
- * `If-Match`, `Idempotency-Key` and capacity (only writes queue in a mailbox or the write pipeline). A 500 is documented, never declared by a route:
- * it is a fault, and the check of answers lets it through.
+ * `If-Match`, `Idempotency-Key` and capacity (only writes queue in a mailbox or the write pipeline).
+ * A 500 is documented, never declared by a route: it is a fault, and the check of answers lets it
+ * through.
  */
 export const edgeProblemsOf = (route: Pick<HttpRoute, "method" | "command">): RouteProblems => ({
   400: ["validation_failed"],

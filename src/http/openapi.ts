@@ -220,14 +220,23 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
   const ops = opsPaths(components);
   tags.set(ops.tag.name, ops.tag);
   // The operations' routes answer through the same edge: a correlation id on every answer, and its
-  // problems for a query parameter, a head too large or a fault.
+  // problems for a query parameter, a head too large, a fault, or a service still starting (503).
+  const edge = edgeProblemsOf({ method: "get" });
   for (const operation of Object.values(ops.paths).map((path) => path.get)) {
     for (const response of Object.values(operation.responses)) {
       response.headers = { "X-Correlation-Id": correlationHeader, ...response.headers };
     }
-    const edge = edgeProblemsOf({ method: "get" });
-    for (const status of [400, 431, 500]) {
-      operation.responses[status] = problemResponse(status, edge[status] ?? [], types, false);
+    for (const status of [400, 431, 500, 503]) {
+      const problem = problemResponse(status, edge[status] ?? [], types, false);
+      const own = operation.responses[status];
+      // /readyz answers 503 with its checks; while the service starts, with the problem.
+      operation.responses[status] = own
+        ? {
+            ...own,
+            description: `${own.description}; while the service starts, ${problem.description}`,
+            content: { ...own.content, ...problem.content },
+          }
+        : problem;
     }
   }
   components.add(ProblemBody, "output");
@@ -251,7 +260,7 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
           type: "http",
           scheme: "bearer",
           description:
-            "An API key's token (`EVENTFOLD_API_KEYS`). Commands need the writer role, reads reader, /v1/admin admin. With no keys set, auth is off.",
+            "An API key's token (`EVENTFOLD_API_KEYS`). Commands need the writer role, reads reader, /v1/admin admin: each operation names the least role it needs in its security requirement, and the roles are ordered reader < writer < admin (a higher one may call what a lower one may). With no keys set, auth is off.",
         },
       },
     },

@@ -19,7 +19,7 @@ export const edgeProblemTypes: readonly ProblemType[] = [
     code: "validation_failed",
     statuses: [400],
     description:
-      "The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer.",
+      "The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer.",
   },
   {
     code: "unauthorized",
@@ -49,19 +49,13 @@ export const edgeProblemTypes: readonly ProblemType[] = [
     code: "payload_too_large",
     statuses: [413],
     description:
-      "The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written.",
+      "The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem.",
   },
   {
     code: "unsupported_media_type",
     statuses: [415],
     description:
       "A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's.",
-  },
-  {
-    code: "headers_too_large",
-    statuses: [431],
-    description:
-      "The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem.",
   },
   {
     code: "idempotency_key_reused",
@@ -74,6 +68,12 @@ export const edgeProblemTypes: readonly ProblemType[] = [
     statuses: [429, 503],
     description:
       "429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`.",
+  },
+  {
+    code: "headers_too_large",
+    statuses: [431],
+    description:
+      "The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem.",
   },
   {
     code: "unavailable",

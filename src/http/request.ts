@@ -77,12 +77,13 @@ export const readQuery = (c: Context): Record<string, string> => {
 export const MAX_HEAD_BYTES = 16 * 1024;
 
 /**
- * Bun's own limit on a request head, which it answers with a bare 431 before the edge sees the
- * request: it must be above the edge's, so that the edge answers as a problem. Bun takes it only as
- * a command-line flag (or in `BUN_OPTIONS`): `npm start`, the Dockerfile and spawnService set it.
+ * The HTTP server's own limit on a request head, which Bun answers with a bare 431 before the edge
+ * sees the request (its default is 16 KiB): above the edge's, so that the edge answers as a problem.
  */
 export const SERVER_HEAD_BYTES = 4 * MAX_HEAD_BYTES;
-export const SERVER_HEAD_FLAG = `--max-http-header-size=${SERVER_HEAD_BYTES}`;
+
+/** The HTTP server's own limit on a body, above the edge's likewise: Bun's 413 has no body. */
+export const serverBodyBytes = (maxBodyBytes: number): number => Math.max(1024 * 1024, 4 * maxBodyBytes);
 
 /**
  * The size of the request's head as it came on the wire (HTTP/1.1): the request line, each field as

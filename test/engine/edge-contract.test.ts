@@ -9,7 +9,7 @@ import { edgeProblemTypes } from "../../src/http/problem-types.ts";
 import { defineRoute } from "../../src/http/route.ts";
 import { inProcessApp } from "../support/app.ts";
 
-/** What an outside check of the served document against the service found, each held by a test. */
+/** The edge's answers hold to its document: media type, head size, query, bodies on POSTs, minVersion. */
 describe("the service answers as its document says", () => {
   const engine = inProcessApp();
   afterAll(() => engine.close());
@@ -25,7 +25,8 @@ describe("the service answers as its document says", () => {
     handle: async () => ({ status: 200, body: { pong: true } }),
   });
   const app = createApp(engine.engine, {
-    routes: [ping, ...accountReadRoutes(new MemoryHotLookup(), "account:")],
+    // A hot lookup no projection fills: an account is in the event store, never in the read model.
+    routes: [ping, ...accountReadRoutes(new MemoryHotLookup(), "account:", 50)],
     problemTypes: readSideProblemTypes,
     checkResponses: true,
   });
@@ -130,9 +131,12 @@ describe("the service answers as its document says", () => {
     expect((await post("{}", "application/json")).status).toBe(200);
   });
 
-  test("minVersion on an account the event store has no stream of is 404 at once, not a 5 s wait", async () => {
-    const answer = await send("/v1/accounts/nobody-here?minVersion=1");
-    expect([answer.status, answer.body.code]).toEqual([404, "not_found"]);
+  test("minVersion on an account the event store has no stream of is 404 at once; on one it has, it waits", async () => {
+    const missing = await send("/v1/accounts/nobody-here?minVersion=1");
+    expect([missing.status, missing.body.code]).toEqual([404, "not_found"]);
+    await engine.request("POST", "/v1/accounts", { accountId: "unprojected", owner: "o", currency: "EUR" });
+    const behind = await send("/v1/accounts/unprojected?minVersion=1");
+    expect([behind.status, behind.body.code]).toEqual([504, "projection_behind"]);
   });
 });
 
