@@ -67,11 +67,17 @@ const describeIssues = (error: z.ZodError): string =>
     .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
     .join("; ");
 
-/** The headers an answer of this status must carry, beyond those its route declares on success. */
-export const requiredHeadersOf = (status: number): readonly string[] => [
+/** A header some answers always carry, whatever their route. */
+export type EdgeHeader = "X-Correlation-Id" | "WWW-Authenticate" | "Retry-After";
+
+/**
+ * The headers an answer of this status must carry, beyond those its route declares on success: what
+ * the OpenAPI document marks required and the check of answers holds the edge to.
+ */
+export const requiredHeadersOf = (status: number): readonly EdgeHeader[] => [
   "X-Correlation-Id",
-  ...(status === 401 ? ["WWW-Authenticate"] : []),
-  ...(status === 429 || status === 503 ? ["Retry-After"] : []),
+  ...(status === 401 ? (["WWW-Authenticate"] as const) : []),
+  ...(status === 429 || status === 503 ? (["Retry-After"] as const) : []),
 ];
 
 /**

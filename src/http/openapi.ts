@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { edgeProblemsOf, ProblemBody, problemsOf } from "./contract.ts";
+import { type EdgeHeader, edgeProblemsOf, ProblemBody, problemsOf, requiredHeadersOf } from "./contract.ts";
 import { opsPaths } from "./ops-routes.ts";
 import type { ProblemType } from "./problem-types.ts";
 import { headerForms } from "./request.ts";
@@ -102,23 +102,19 @@ const replayedHeader = header(
   { type: "string", enum: ["true"] },
 );
 
-const problemHeaders = (status: number, command: boolean) => ({
+const edgeHeaders: Record<EdgeHeader, ReturnType<typeof header>> = {
   "X-Correlation-Id": correlationHeader,
-  ...(status === 401
-    ? {
-        "WWW-Authenticate": header('Always `Bearer realm="eventfold"`', true, {
-          const: 'Bearer realm="eventfold"',
-        }),
-      }
-    : {}),
-  ...(status === 429 || status === 503
-    ? {
-        "Retry-After": header("Seconds to wait before sending it again", true, {
-          type: "string",
-          pattern: "^\\d+$",
-        }),
-      }
-    : {}),
+  "WWW-Authenticate": header('Always `Bearer realm="eventfold"`', true, {
+    const: 'Bearer realm="eventfold"',
+  }),
+  "Retry-After": header("Seconds to wait before sending it again", true, {
+    type: "string",
+    pattern: "^\\d+$",
+  }),
+};
+
+const problemHeaders = (status: number, command: boolean) => ({
+  ...Object.fromEntries(requiredHeadersOf(status).map((name) => [name, edgeHeaders[name]])),
   ...(command && (status === 429 || status === 503)
     ? {
         Location: header("Where to follow what the command started, when it is recorded (a transfer)", false),

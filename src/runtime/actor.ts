@@ -261,28 +261,13 @@ export class Actor {
         for (const { job, outcome } of left) job.resolve({ ...outcome, replayed: false });
         return { retry: deferred, clashed: false };
       }
-      return this.commit(
-        left.map(({ job }) => job),
-        left,
-        [],
-        toStore,
-        state,
-        deferred,
-      );
+      return this.commit(left, [], toStore, state, deferred);
     }
-    return this.commit(
-      decided.map(({ job }) => job),
-      decided,
-      events,
-      outcomes,
-      state,
-      deferred,
-    );
+    return this.commit(decided, events, outcomes, state, deferred);
   }
 
   /** One version-checked append of what `attempt` decided; answers the jobs once it is durable. */
   private async commit(
-    jobs: Job[],
     decided: readonly { job: Job; outcome: Outcome }[],
     events: NewEvent[],
     outcomes: StoredOutcome[],
@@ -299,6 +284,7 @@ export class Actor {
     });
     if (!result.ok) {
       this.loading = undefined;
+      const jobs = decided.map(({ job }) => job);
       if (result.reason === "version_conflict") {
         this.options.onConflict?.(this.streamId);
         return { retry: [...jobs, ...deferred], clashed: true };

@@ -3,8 +3,8 @@ import { z } from "zod";
 import { createApp } from "../../src/http/app.ts";
 import { buildOpenApi } from "../../src/http/openapi.ts";
 import { edgeProblemTypes } from "../../src/http/problem-types.ts";
-import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
-import { inProcessApp } from "../support/app.ts";
+import type { HttpRoute } from "../../src/http/route.ts";
+import { inProcessApp, testRoute } from "../support/app.ts";
 
 interface Operation {
   operationId: string;
@@ -101,13 +101,10 @@ describe("the OpenAPI document", () => {
   });
 
   test("a route that declares a code without a problem type cannot be served", () => {
-    const route = defineRoute({
+    const route = testRoute({
       method: "get",
       path: "/v1/things",
       operationId: "listThings",
-      summary: "things",
-      tag: { name: "things", description: "things" },
-      role: "reader",
       success: { status: 200, description: "things", body: z.strictObject({}) },
       problems: { 409: ["thing_undeclared"] },
       handle: async () => ({ status: 200, body: {} }),
@@ -122,13 +119,10 @@ describe("answers checked against the document", () => {
   const engine = inProcessApp();
   afterAll(() => engine.close());
   const lying = (reply: { status: number; body: unknown }): HttpRoute =>
-    defineRoute({
+    testRoute({
       method: "get",
       path: "/v1/lies",
       operationId: "lie",
-      summary: "answers what it is told to",
-      tag: { name: "lies", description: "for this test" },
-      role: "reader",
       success: { status: 200, description: "a count", body: z.strictObject({ count: z.int() }) },
       problems: { 404: ["not_found"] },
       handle: async () => reply,

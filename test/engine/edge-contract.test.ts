@@ -6,21 +6,17 @@ import { MemoryHotLookup } from "../../src/hot-lookup/memory-hot-lookup.ts";
 import { createApp } from "../../src/http/app.ts";
 import { problemsOf } from "../../src/http/contract.ts";
 import { edgeProblemTypes } from "../../src/http/problem-types.ts";
-import { defineRoute } from "../../src/http/route.ts";
-import { inProcessApp } from "../support/app.ts";
+import { inProcessApp, testRoute } from "../support/app.ts";
 
 /** The edge's answers hold to its document: media type, head size, query, bodies on POSTs, minVersion. */
 describe("the service answers as its document says", () => {
   const engine = inProcessApp();
   afterAll(() => engine.close());
   // A POST that declares no body, as the admin routes do; the read of the hot lookup, as served.
-  const ping = defineRoute({
+  const ping = testRoute({
     method: "post",
     path: "/v1/ping",
     operationId: "ping",
-    summary: "ping",
-    tag: { name: "test", description: "test" },
-    role: "reader",
     success: { status: 200, description: "pong", body: z.strictObject({ pong: z.literal(true) }) },
     handle: async () => ({ status: 200, body: { pong: true } }),
   });
@@ -207,12 +203,10 @@ describe("the document says which headers an answer carries, and which codes eac
 describe("the check of answers holds a route to its headers", () => {
   const engine = inProcessApp();
   afterAll(() => engine.close());
-  const created = defineRoute({
+  const created = testRoute({
     method: "post",
     path: "/v1/things",
     operationId: "createThing",
-    summary: "makes a thing",
-    tag: { name: "test", description: "test" },
     role: "writer",
     success: {
       status: 201,

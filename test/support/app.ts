@@ -4,6 +4,7 @@ import { domain } from "../../actors/index.ts";
 import type { Config } from "../../src/config.ts";
 import { createEngine, drainEngine, type Engine } from "../../src/engine.ts";
 import { createApp } from "../../src/http/app.ts";
+import { defineRoute, type HttpRoute, type RouteSpec } from "../../src/http/route.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import type { AppendRequest } from "../../src/store/event-store.ts";
@@ -120,3 +121,20 @@ export const holdingAppendsOf = (eventType: string) => {
     });
   return { wrap, held, release: () => release() };
 };
+
+type NoParts = Record<string, never>;
+
+/**
+ * A route for a test of the edge itself, that takes no path, query or body: what the test is about
+ * (method, path, success, problems, handler), the rest (summary, tag, role) filled in.
+ */
+export const testRoute = (
+  spec: Omit<RouteSpec<NoParts, NoParts, undefined>, "summary" | "tag" | "role"> &
+    Partial<Pick<RouteSpec<NoParts, NoParts, undefined>, "role">>,
+): HttpRoute =>
+  defineRoute({
+    summary: spec.operationId,
+    tag: { name: "test", description: "routes of the edge's own tests" },
+    role: "reader",
+    ...spec,
+  });
