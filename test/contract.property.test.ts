@@ -144,7 +144,9 @@ const knownValue = (field: string, schema: Schema, choice: number, which: number
     isId(schema) ? values((key) => key.endsWith("Id")) : [],
     values(() => true),
   ].find((c) => c.length > 0);
-  return candidates ? pick(candidates, which) : undefined;
+  // The first ones most often: requests meet again on a few accounts, which so get funded, share a
+  // currency and can be withdrawn from and transferred from, as a client's requests do.
+  return candidates ? pick(candidates, which * which) : undefined;
 };
 
 /** The ways a request can be wrong, each with the status its fault calls for. */
@@ -490,59 +492,96 @@ const names = (text: string, issue: Issue): boolean => {
   );
 };
 
+/** The order in which the edge reads a request's parts, stopping at the first it refuses. */
+const partOrder = { path: 0, query: 1, body: 2, header: 3 } as const;
+
+/**
+ * Whether a 400 that does not name the fault was earned by the request it was made from: a rule the
+ * document states, broken in a part the edge reads before the fault's (a transfer from an account to
+ * itself, with a bad `Idempotency-Key`).
+ */
+const masked = (endpoint: Endpoint, text: string, issue: Issue): boolean => {
+  const { errors = [] } = JSON.parse(text) as { errors?: { in: Issue["in"] }[] };
+  return (
+    statedRefusal(endpoint, 400, text) && errors.every((error) => partOrder[error.in] < partOrder[issue.in])
+  );
+};
+
 const show = (request: Built) =>
   `\n  headers: ${JSON.stringify(request.headers).slice(0, 300)}\n  body: ${request.body?.slice(0, 300)}`;
 
 /** Valid requests answered with success, per operation. */
 const succeeded = new Map<string, number>();
 
-/** One property: `runs` generated requests to one operation, each answer checked against the document. */
-const property = (endpoint: Endpoint, round: number, index: number, name: string, runs: number) => {
+/** Sends one request, made valid or wrong in one way, and says what is wrong with its answer. */
+const sendChecked = async (
+  endpoint: Endpoint,
+  fault: Fault | null,
+  seed: number,
+  choices: readonly number[],
+): Promise<number> => {
   const { method, operation } = endpoint;
-  const applicable = faultsOf(endpoint);
-  return fc.check(
+  const valid = validRequest(endpoint, seed, choices);
+  const { request, issue } = fault ? withFault(endpoint, valid, fault, choices) : { request: valid };
+  const response = await send(method, request.target, request.headers, request.body);
+  sent++;
+  const { status } = response;
+  const what = `${method} ${request.target} ${fault ? `(${fault})` : "(valid)"} answered ${status}`;
+  const text = await response.text();
+  const wrong = violationOf(endpoint, response, text);
+  if (wrong) throw new Error(`${what}: ${wrong}${show(request)}`);
+  if (fault) {
+    if (status !== faults[fault]) throw new Error(`${what}, not ${faults[fault]}: ${text.slice(0, 300)}`);
+    if (issue && !names(text, issue) && !masked(endpoint, text, issue)) {
+      throw new Error(`${what}, without naming ${issue.in} ${issue.name}: ${text.slice(0, 300)}`);
+    }
+    return status;
+  }
+  validAnswers.set(status, (validAnswers.get(status) ?? 0) + 1);
+  const id = operation.operationId;
+  if (status < 300) succeeded.set(id, (succeeded.get(id) ?? 0) + 1);
+  if (refusedAsInvalid.has(status) && !statedRefusal(endpoint, status, text)) {
+    throw new Error(`${what}, refused though the document allows it: ${text.slice(0, 300)}${show(request)}`);
+  }
+  return status;
+};
+
+// Unbiased: fast-check's bias towards small values would make most requests alike.
+const seeds = fc.noBias(fc.integer({ min: 0, max: 2 ** 30 }));
+// The choices of one request, each uniform in [0, 1): which value, whether an optional part.
+const choiceLists = fc.noBias(
+  fc.array(
+    fc.integer({ min: 0, max: 999_999 }).map((n) => n / 1_000_000),
+    { minLength: 48, maxLength: 48 },
+  ),
+);
+
+/** One property: `runs` generated requests to one operation, each answer checked against the document. */
+const property = (endpoint: Endpoint, round: number, index: number, name: string, runs: number) =>
+  fc.check(
     fc.asyncProperty(
-      // Unbiased: fast-check's bias towards small values would make most requests alike.
-      fc.noBias(fc.integer({ min: 0, max: 2 ** 30 })),
-      fc.option(fc.constantFrom(...applicable), { freq: 2 }),
-      // The choices of one request, each uniform in [0, 1): which value, whether an optional part.
-      fc.noBias(
-        fc.array(
-          fc.integer({ min: 0, max: 999_999 }).map((n) => n / 1_000_000),
-          { minLength: 48, maxLength: 48 },
-        ),
-      ),
+      seeds,
+      fc.option(fc.constantFrom(...faultsOf(endpoint)), { freq: 2 }),
+      choiceLists,
       async (seed, fault, choices) => {
-        const valid = validRequest(endpoint, seed, choices);
-        const { request, issue } = fault ? withFault(endpoint, valid, fault, choices) : { request: valid };
-        const response = await send(method, request.target, request.headers, request.body);
-        sent++;
-        const { status } = response;
-        const what = `${method} ${request.target} ${fault ? `(${fault})` : "(valid)"} answered ${status}`;
-        const text = await response.text();
-        const wrong = violationOf(endpoint, response, text);
-        if (wrong) throw new Error(`${what}: ${wrong}${show(request)}`);
-        if (fault) {
-          if (status !== faults[fault])
-            throw new Error(`${what}, not ${faults[fault]}: ${text.slice(0, 300)}`);
-          if (issue && !names(text, issue)) {
-            throw new Error(`${what}, without naming ${issue.in} ${issue.name}: ${text.slice(0, 300)}`);
-          }
-          return;
-        }
-        validAnswers.set(status, (validAnswers.get(status) ?? 0) + 1);
-        const id = operation.operationId;
-        if (status < 300) succeeded.set(id, (succeeded.get(id) ?? 0) + 1);
-        if (refusedAsInvalid.has(status) && !statedRefusal(endpoint, status, text)) {
-          throw new Error(
-            `${what}, refused though the document allows it: ${text.slice(0, 300)}${show(request)}`,
-          );
-        }
+        await sendChecked(endpoint, fault, seed, choices);
       },
     ),
     // Each operation and round its own seed, so that no two send the same values (and keys).
     { seed: SEED + round * 1000 + index, numRuns: runs, ...(PATH && ONLY === name ? { path: PATH } : {}) },
   );
+
+/**
+ * For an operation none of whose valid requests succeeded in the rounds: more valid requests, each
+ * checked the same way, until one does (at most 1 000). Success can be rare where it takes the right
+ * state (a transfer needs a funded account of the currency of the other, both open).
+ */
+const succeedsAtLast = async (endpoint: Endpoint, index: number): Promise<boolean> => {
+  const samples = fc.sample(fc.tuple(seeds, choiceLists), { seed: SEED + 4000 + index, numRuns: 1000 });
+  for (const [seed, choices] of samples) {
+    if ((await sendChecked(endpoint, null, seed, choices)) < 300) return true;
+  }
+  return false;
 };
 
 // Three rounds over the document, each with a third of the requests: a later round sends values an
@@ -563,7 +602,8 @@ for (const round of [1, 2, 3]) {
       // A run whose valid requests all end in a refusal or "no such" has not tried what the route does.
       if (round === 3) {
         const id = operation.operationId;
-        expect([id, (succeeded.get(id) ?? 0) > 0]).toEqual([id, true]);
+        const succeeds = (succeeded.get(id) ?? 0) > 0 || (await succeedsAtLast(endpoint, index));
+        expect([id, succeeds]).toEqual([id, true]);
       }
     }, 120_000);
   });
