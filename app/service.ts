@@ -7,6 +7,7 @@ import type { Config } from "../src/config.ts";
 import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
 import { adminRoutes } from "../src/http/admin-routes.ts";
 import { createApp, type ReadinessCheck } from "../src/http/app.ts";
+import { eventRoutes } from "../src/http/event-routes.ts";
 import { problem } from "../src/http/problem.ts";
 import type { ProblemType } from "../src/http/problem-types.ts";
 import { headerForms, SERVER_HEAD_BYTES, serverBodyBytes } from "../src/http/request.ts";
@@ -59,7 +60,7 @@ const embeddedOnlyInOneProcess = (config: Config) => {
 const listen = (config: Config) => {
   // Until the service is wired, every route answers as the document says of a store not open yet:
   // 503 `unavailable`, to be sent again, with the request's correlation id.
-  let handle = (request: Request): Response | Promise<Response> => {
+  let handle = (request: Request, _server: Bun.Server<undefined>): Response | Promise<Response> => {
     const sent = request.headers.get("x-correlation-id");
     return new Response(JSON.stringify(problem(503, "unavailable", "the server is starting").body), {
       status: 503,
@@ -77,7 +78,8 @@ const listen = (config: Config) => {
     const server = Bun.serve({
       port: config.port,
       hostname: config.host,
-      fetch: (request) => handle(request),
+      // The server goes with each request, so that a route can steer its connection's idle timeout.
+      fetch: (request, server) => handle(request, server),
       // Bun closes a connection silent this long, a request still waiting for its answer included
       // (its default is 10 s, less than a store's deadline): see EVENTFOLD_HTTP_IDLE_TIMEOUT_S.
       idleTimeout: config.httpIdleTimeoutS,
@@ -87,7 +89,7 @@ const listen = (config: Config) => {
     });
     return {
       server,
-      serve: (fetch: (request: Request) => Response | Promise<Response>) => {
+      serve: (fetch: (request: Request, server: Bun.Server<undefined>) => Response | Promise<Response>) => {
         handle = fetch;
       },
     };
@@ -113,10 +115,13 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   const log = createLogger(config.logLevel);
   const metrics = createMetrics();
   let relay: OutboxRelay | undefined;
+  // Set once the engine exists: nothing is appended before.
+  let wakeFeed = () => {};
   const store = await openStore(config, {
     onBatch: (size) => {
       metrics.appendBatchSize.observe(size);
       relay?.wake();
+      wakeFeed();
     },
     // Once per episode: while it lasts, every write fails alike and is answered 503.
     onWritable: (cause) =>
@@ -125,6 +130,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         : log.info("the event store writes again"),
   });
   const engine = createEngine({ config, store, metrics, log, processManagers: domain.processes });
+  wakeFeed = () => engine.feed.wake();
   const readSide = await createReadSide(config, {
     writes: runsProjector,
     onError: (error, what) => log.warn({ err: error, store: what }, "a read store does not answer"),
@@ -133,7 +139,18 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     { name: "eventStore", check: () => store.ping() },
     ...readSide.readiness,
   ];
-  const routes: HttpRoute[] = runsEdge ? [...domain.routes, ...readSide.routes] : [];
+  const routes: HttpRoute[] = runsEdge
+    ? [
+        ...domain.routes,
+        ...readSide.routes,
+        ...eventRoutes(engine.feed, {
+          maxWaitMs: config.eventsMaxWaitMs,
+          heartbeatMs: config.eventsHeartbeatMs,
+          stallMs: config.eventsStallMs,
+          idleTimeoutS: config.httpIdleTimeoutS,
+        }),
+      ]
+    : [];
 
   let broker: Broker | undefined;
   let projector: Projector | undefined;
@@ -199,6 +216,19 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     relay.start();
   }
 
+  observeLabelledGauge(
+    metrics,
+    "eventfold_event_consumers",
+    "Consumers following the event log now: Server-Sent Events streams, and long polls in flight",
+    "kind",
+    async () => ({ stream: engine.feed.consumers.streams, poll: engine.feed.consumers.polls }),
+  );
+  observeGauge(
+    metrics,
+    "eventfold_event_streams_cut_off",
+    "Event streams disconnected since start because their consumer stopped taking what was sent",
+    () => engine.feed.consumers.cutOff,
+  );
   const app = createApp(engine, {
     readiness,
     routes,
@@ -221,6 +251,8 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   const stop = () => {
     stopping ??= (async () => {
       log.info("draining");
+      // Event streams do not end by themselves: a graceful stop would wait for them for ever.
+      engine.feed.close();
       await server.stop(false);
       await drainEngine(engine);
       await relay?.stop();

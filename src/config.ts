@@ -311,6 +311,24 @@ export const settings = {
     default: "256",
     doc: "unacknowledged messages per shard consumer",
   },
+  eventsMaxWaitMs: {
+    env: "EVENTFOLD_EVENTS_MAX_WAIT_MS",
+    schema: whole(0, 30_000),
+    default: "30000",
+    doc: "longest a long poll of `GET /v1/events` waits for a new event, whatever its `wait` asks (its connection's idle timeout is lengthened by as much)",
+  },
+  eventsHeartbeatMs: {
+    env: "EVENTFOLD_EVENTS_HEARTBEAT_MS",
+    schema: whole(10, 15_000),
+    default: "15000",
+    doc: "a `GET /v1/events/stream` consumer gets a comment line after this long without events, so that proxies keep its connection",
+  },
+  eventsStallMs: {
+    env: "EVENTFOLD_EVENTS_STALL_MS",
+    schema: whole(100, 600_000),
+    default: "10000",
+    doc: "a `GET /v1/events/stream` consumer that takes nothing of what was sent for this long is disconnected (it resumes with `Last-Event-ID`): the server holds one chunk for it, never a growing queue",
+  },
   readYourWritesMs: {
     env: "EVENTFOLD_READ_YOUR_WRITES_MS",
     schema: whole(1, 30_000),

@@ -6,6 +6,7 @@ import { createDomainApi, type DomainApi } from "./runtime/api.ts";
 import { type ProcessManager, ProcessRunner } from "./runtime/process-runner.ts";
 import { StoreUnavailableError } from "./store/event-store.ts";
 import type { Store } from "./store/store.ts";
+import { EventFeed } from "./subscriptions/event-feed.ts";
 
 export interface Engine {
   readonly config: Config;
@@ -18,6 +19,8 @@ export interface Engine {
   readonly log: Logger;
   /** The domain's processes, resumed at start-up where a crash left them unfinished. */
   readonly processManagers: readonly ProcessManager<DomainApi>[];
+  /** The event log as consumers outside the service follow it; woken by each committed batch. */
+  readonly feed: EventFeed;
 }
 
 export interface EngineParts {
@@ -49,7 +52,7 @@ export const createEngine = (parts: EngineParts): Engine => {
     },
   });
   const api = createDomainApi(store, actors, processes);
-  return { ...parts, actors, processes, api };
+  return { ...parts, actors, processes, api, feed: new EventFeed(store) };
 };
 
 /** Resumes every process a crash left unfinished. */

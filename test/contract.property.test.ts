@@ -53,8 +53,10 @@ type Role = keyof typeof tokens;
 const service = await startTestService({
   apiKeys: (Object.keys(tokens) as Role[]).map((role) => ({ name: role, role, token: tokens[role] })),
   checkResponses: true,
-  // A read with minVersion past the read model waits this long for it: the wait is not under test.
+  // A read with minVersion past the read model, or a long poll of events, waits this long at most:
+  // the waits are not under test.
   readYourWritesMs: 20,
+  eventsMaxWaitMs: 20,
 });
 afterAll(() => service.dispose());
 
@@ -441,6 +443,34 @@ const started = performance.now();
 /** How the valid requests were answered, by status: to see that they reach past validation. */
 const validAnswers = new Map<number, number>();
 
+/**
+ * The answer's body; of an event stream, which does not end, what it sends up to its `caught-up`
+ * signal, each event checked on the way: an id that is its envelope's position, in order.
+ */
+const bodyOf = async (response: Response): Promise<string> => {
+  if (!response.headers.get("content-type")?.startsWith("text/event-stream")) return response.text();
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    while (!text.includes("event: caught-up\n")) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error(`the event stream ended before caught-up: ${text.slice(-300)}`);
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    await reader.cancel();
+  }
+  let last = -1;
+  for (const frame of text.split("\n\n").filter((f) => f.startsWith("id: "))) {
+    const [, id = "", data = ""] = /^id: (\d+)\nevent: \S+\ndata: (.*)$/.exec(frame) ?? [];
+    const position = (JSON.parse(data) as { position?: number }).position;
+    if (position !== Number(id) || position <= last) throw new Error(`an event out of order: ${frame}`);
+    last = position;
+  }
+  return "";
+};
+
 /** What is wrong with this answer by the document; undefined when nothing is. */
 const violationOf = (endpoint: Endpoint, response: Response, text: string): string | undefined => {
   const { status } = response;
@@ -527,7 +557,7 @@ const sendChecked = async (
   sent++;
   const { status } = response;
   const what = `${method} ${request.target} ${fault ? `(${fault})` : "(valid)"} answered ${status}`;
-  const text = await response.text();
+  const text = await bodyOf(response);
   const wrong = violationOf(endpoint, response, text);
   if (wrong) throw new Error(`${what}: ${wrong}${show(request)}`);
   if (fault) {

@@ -46,7 +46,11 @@ class Components {
  * Path and query values arrive as strings and are converted: document what they become (an integer
  * with its range), and mark required only what has no default.
  */
-const parameters = (components: Components, schema: z.ZodType | undefined, location: "path" | "query") => {
+const parameters = (
+  components: Components,
+  schema: z.ZodType | undefined,
+  location: "path" | "query" | "header",
+) => {
   if (!schema) return [];
   const output = components.add(schema, "output") as { properties?: Record<string, JsonSchema> };
   const input = components.add(schema, "input") as { required?: string[] };
@@ -96,6 +100,24 @@ const successHeaders = {
     { type: "string", pattern: headerForms.ifMatch.source },
   ),
 };
+/**
+ * A success's content: JSON of its schema, or a Server-Sent Events stream whose every event's `data`
+ * is of its schema (OpenAPI 3.1 has no way to say so but words: 3.2's `itemSchema` is not out yet).
+ */
+const successContent = (components: Components, success: HttpRoute["success"]) => {
+  const schema = components.add(success.body, "output");
+  if (success.contentType !== "text/event-stream") return { "application/json": { schema } };
+  const named = typeof schema.$ref === "string" ? `\`${schema.$ref.split("/").at(-1)}\`` : "JSON";
+  return {
+    "text/event-stream": {
+      schema: {
+        type: "string",
+        description: `Server-Sent Events (text/event-stream): each stored event is one SSE event with \`id:\` its position, \`event:\` its type and \`data:\` its ${named}; then \`event: caught-up\` once, with \`data: {"position": N}\`; comment lines keep the connection alive`,
+      },
+    },
+  };
+};
+
 const replayedHeader = header(
   "`true` on the first answer given again for a retry with the same Idempotency-Key",
   false,
@@ -182,7 +204,7 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
           ["X-Correlation-Id", correlationHeader],
           ...(route.command ? [["Idempotent-Replayed", replayedHeader]] : []),
         ]),
-        content: { "application/json": { schema: components.add(success.body, "output") } },
+        content: successContent(components, success),
       },
     };
     for (const [status, codes] of problemsOf(route)) {
@@ -199,6 +221,7 @@ export const buildOpenApi = ({ routes, problemTypes }: OpenApiParts) => {
       parameters: [
         ...parameters(components, route.params, "path"),
         ...parameters(components, route.query, "query"),
+        ...parameters(components, route.headers, "header"),
         ...(route.command ? commandHeaders : []),
       ],
       ...(route.body

@@ -13,13 +13,26 @@ import { NoQuery, parseIdempotencyKey, parseIfMatch, readJsonBody, readQuery, va
 import type { HttpRoute, Reply } from "./route.ts";
 
 /** What the edge keeps per request: where it came from, and the problem code it was answered with. */
-export type EdgeEnv = { Variables: { metadata: CommandMetadata; problemCode: string | undefined } };
+export type EdgeEnv = {
+  /** Bun's server, which Hono is handed with each request (none when a test calls the app itself). */
+  Bindings: { timeout?(request: Request, seconds: number): void } | undefined;
+  Variables: { metadata: CommandMetadata; problemCode: string | undefined };
+};
 
 /** A POST that declares no body: none, or `{}` (what many clients send on a POST), and nothing in it. */
 const NoBody = z.strictObject({});
 
+/** The request's values of the headers a route declares, by their documented names. */
+const declaredHeaders = (c: Context<EdgeEnv>, schema: z.ZodType): Record<string, string | undefined> => {
+  const names = Object.keys((schema as { shape?: Record<string, unknown> }).shape ?? {});
+  return Object.fromEntries(names.map((name) => [name, c.req.header(name)]));
+};
+
 /** Writes a reply: JSON or problem+json, an ETag for a body with a version, the reply's own headers. */
 export const send = (c: Context<EdgeEnv>, reply: Reply): Response => {
+  if (reply.body instanceof ReadableStream) {
+    return c.body(reply.body, reply.status as ContentfulStatusCode, { ...reply.headers });
+  }
   const body = reply.body as { version?: unknown; code?: unknown } | null;
   const headers: Record<string, string> = {
     "Content-Type": reply.status >= 400 ? "application/problem+json" : "application/json",
@@ -56,6 +69,9 @@ export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undef
       const params = route.params ? validate(route.params, c.req.param(), "path") : {};
       const query = validate(route.query ?? NoQuery, readQuery(c), "query");
       const body = route.body ? validate(route.body, await readJsonBody(c), "body") : undefined;
+      const headers = route.headers
+        ? validate(route.headers, declaredHeaders(c, route.headers), "header")
+        : {};
       if (!route.body && route.method === "post") validate(NoBody, await readJsonBody(c), "body");
 
       let expectedVersion: number | undefined;
@@ -75,10 +91,12 @@ export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undef
         params,
         query,
         body,
+        headers,
         expectedVersion,
         idempotency,
         metadata: c.get("metadata"),
         signal: c.req.raw.signal,
+        connection: { idleTimeout: (seconds) => c.env?.timeout?.(c.req.raw, seconds) },
       });
       return send(c, reply);
     };

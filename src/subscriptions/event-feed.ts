@@ -1,0 +1,156 @@
+import { realScheduler, type Scheduler } from "../lib/scheduler.ts";
+import type { EventEnvelope } from "../store/envelope.ts";
+import type { EventStore } from "../store/event-store.ts";
+
+/** Which events a consumer follows: an absent list takes every aggregate type, or every event type. */
+export interface EventFilter {
+  readonly aggregateTypes?: readonly string[];
+  readonly types?: readonly string[];
+}
+
+/** One answer to a consumer: events after its position, in position order. */
+export interface FeedPage {
+  readonly events: readonly EventEnvelope[];
+  /**
+   * Where to read after next time: the last event handed out, or, when a filter passed none of what
+   * was scanned, as far as the scan went (so a consumer of a rare type does not scan again).
+   */
+  readonly next: number;
+  /** The read reached the end of the log as it is now. */
+  readonly caughtUp: boolean;
+}
+
+export interface EventFeedOptions {
+  /** Events read from the store per query (default 500): one query's time on the event loop. */
+  readonly pageSize?: number;
+  /** Events scanned for one answer at most when a filter passes few (default 10 000). */
+  readonly scanLimit?: number;
+  /**
+   * How often a waiting consumer looks again without being woken (default 250 ms): appends made by
+   * another process (a second edge on the same store) are not announced to this one.
+   */
+  readonly pollMs?: number;
+  readonly scheduler?: Scheduler;
+}
+
+const matches = (filter: EventFilter, event: EventEnvelope): boolean =>
+  (filter.aggregateTypes === undefined || filter.aggregateTypes.includes(event.aggregateType)) &&
+  (filter.types === undefined || filter.types.includes(event.type));
+
+/**
+ * The event log as consumers outside the service follow it: every stored event in position order,
+ * read the way the outbox relay reads it (`readAll`, which never passes a position another writer may
+ * still fill), a page at a time, with no transaction held between pages and a turn of the event loop
+ * between them. A consumer waiting at the end is woken by this process's appends (`wake`), or looks
+ * again every `pollMs` for other processes'.
+ */
+export class EventFeed {
+  private readonly pageSize: number;
+  private readonly scanLimit: number;
+  private readonly pollMs: number;
+  private readonly time: Scheduler;
+  /** Consumers waiting at the end of the log. */
+  private readonly waiting = new Set<() => void>();
+  private readonly closing = new AbortController();
+  /** Aborted once the service stops: streams end, long polls answer at once. */
+  readonly stopping: AbortSignal = this.closing.signal;
+  /** Consumers following now, by how; and how many streams were cut off for not reading. */
+  readonly consumers = { streams: 0, polls: 0, cutOff: 0 };
+
+  constructor(
+    private readonly store: Pick<EventStore, "readAll">,
+    options: EventFeedOptions = {},
+  ) {
+    this.pageSize = options.pageSize ?? 500;
+    this.scanLimit = options.scanLimit ?? 10_000;
+    this.pollMs = options.pollMs ?? 250;
+    this.time = options.scheduler ?? realScheduler;
+  }
+
+  /** Counts a consumer while it follows: the answer is called once it stops. */
+  follow(kind: "streams" | "polls"): () => void {
+    this.consumers[kind] += 1;
+    let followed = true;
+    return () => {
+      if (followed) this.consumers[kind] -= 1;
+      followed = false;
+    };
+  }
+
+  /** The service stops: every consumer is answered and let go, so the server can close. */
+  close(): void {
+    this.closing.abort();
+    this.wake();
+  }
+
+  /** Events were appended: consumers waiting at the end read now. */
+  wake(): void {
+    for (const done of this.waiting) done();
+  }
+
+  /** At most `limit` events after `after` that pass `filter`; stops early at the scan limit. */
+  async read(after: number, limit: number, filter: EventFilter = {}): Promise<FeedPage> {
+    const events: EventEnvelope[] = [];
+    const filtered = filter.aggregateTypes !== undefined || filter.types !== undefined;
+    let next = after;
+    let scanned = 0;
+    for (;;) {
+      const want = filtered ? this.pageSize : Math.min(this.pageSize, limit - events.length);
+      if (scanned > 0) await this.yieldTurn();
+      const page = await this.store.readAll(next, want);
+      for (const event of page) {
+        next = event.position;
+        if (!matches(filter, event)) continue;
+        events.push(event);
+        if (events.length === limit) return { events, next, caughtUp: false };
+      }
+      scanned += page.length;
+      if (page.length < want) return { events, next, caughtUp: true };
+      if (scanned >= this.scanLimit) return { events, next, caughtUp: false };
+    }
+  }
+
+  /**
+   * Like `read`, but an answer with no event waits up to `waitMs` for one (a long poll), and is given
+   * as soon as one that passes the filter is stored.
+   */
+  async poll(
+    after: number,
+    limit: number,
+    filter: EventFilter,
+    waitMs: number,
+    signal?: AbortSignal,
+  ): Promise<FeedPage> {
+    const deadline = this.time.now() + waitMs;
+    let page = await this.read(after, limit, filter);
+    while (page.events.length === 0 && !signal?.aborted && !this.stopping.aborted) {
+      const left = deadline - this.time.now();
+      if (left <= 0) break;
+      if (page.caughtUp) await this.appended(left, signal);
+      else await this.yieldTurn();
+      page = await this.read(page.next, limit, filter);
+    }
+    return page;
+  }
+
+  /** Resolves once events may have been appended, after `ms` at most, or once `signal` aborts. */
+  appended(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        cancel();
+        this.waiting.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      if (this.stopping.aborted) return resolve();
+      const cancel = this.time.after(Math.min(ms, this.pollMs), done);
+      this.waiting.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Lets I/O in between two store reads: a long scan must not hold the event loop. */
+  private yieldTurn(): Promise<void> {
+    return new Promise((resolve) => this.time.soon(resolve));
+  }
+}
