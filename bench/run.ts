@@ -21,18 +21,20 @@ import { measureTouched } from "./scenarios/memory.ts";
 import { mixed } from "./scenarios/mixed.ts";
 import { seedProbeAccount } from "./scenarios/projection-lag.ts";
 import { measureRehydration } from "./scenarios/rehydration.ts";
+import { measureSubscriptions } from "./scenarios/subscriptions.ts";
 import { transfers } from "./scenarios/transfers.ts";
 
 const usage = () => {
   const sizes = (full: boolean) => {
     const p = planFor(full);
     const n = (v: number) => v.toLocaleString("en");
-    return `${n(p.accounts)} accounts, ${p.seconds} s per load run, ${n(p.memoryAccounts)} accounts opened, ${n(p.analyticsEvents)} analytics events`;
+    return `${n(p.accounts)} accounts, ${p.seconds} s per load run, ${n(p.memoryAccounts)} accounts opened, ${n(p.analyticsEvents)} analytics events, ${n(p.subscriptionEvents)} events for subscriptions`;
   };
   return `usage: npm run bench [-- --full]
 
   (no flag)  quick run: ${sizes(false)}
   --full     full run: ${sizes(true)}
+  --subscriptions  only scenario 8 (catch-up subscriptions), its figures on stdout
 
 Writes bench/results/<timestamp>/ (results.json, report.md and its charts). Needs wrk; see bench/README.md.
 `;
@@ -49,6 +51,11 @@ const main = async () => {
   const full = process.argv.includes("--full");
   const plan = planFor(full);
   const bench = benchFor(plan);
+  if (process.argv.includes("--subscriptions")) {
+    // Scenario 8 alone, for work on the subscriptions: its figures on stdout, no report.
+    process.stdout.write(`${JSON.stringify(await measureSubscriptions(bench), null, 2)}\n`);
+    return;
+  }
   const { log } = bench;
   if (!wrkAvailable()) {
     log("bench needs wrk: apt-get install wrk (see bench/README.md)");
@@ -93,6 +100,7 @@ const main = async () => {
   const rehydration = await measureRehydration(bench);
   const touched = await measureTouched(bench);
   const analytics = await measureAnalytics(bench);
+  const subscriptions = await measureSubscriptions(bench);
 
   const all: Results = {
     startedAt,
@@ -108,6 +116,7 @@ const main = async () => {
     touched,
     analytics,
     rehydration,
+    subscriptions,
     skipped,
   };
   const dir = join(new URL(".", import.meta.url).pathname, "results", startedAt.replace(/[:.]/g, "-"));

@@ -214,6 +214,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Stored events after a position, in global order, a page at a time (long poll with `wait`) */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stored events after a position, then each new one as it is stored (Server-Sent Events)
+         * @description One SSE event per stored event (`id:` its position, `event:` its type, `data:` its envelope), then `event: caught-up` once the backlog is sent, then new events as they are stored; a comment line at least every 15 s. A consumer that stops taking what is sent is disconnected and resumes with `Last-Event-ID`.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/dead-letters": {
         parameters: {
             query?: never;
@@ -519,6 +556,12 @@ export interface components {
                 /** @description Money moved in and out, integer minor units (exact up to 2^53 - 1) */
                 volume: number;
             }[];
+        };
+        GlobalEventsPage: {
+            /** @description Oldest first */
+            events: components["schemas"]["EventEnvelope"][];
+            /** @description Pass as `after` next time: the last event's position, or as far as the log was read when a filter passed none */
+            next: number;
         };
         DeadLetters: {
             /** @description Per projection, the oldest first */
@@ -2676,6 +2719,247 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TopAccounts"];
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Always `Bearer realm="eventfold"` */
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
+                };
+            };
+            /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
+            403: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Events with a position greater than this */
+                after?: number;
+                /** @description At most this many events */
+                limit?: number;
+                /** @description Milliseconds an answer with no event waits for one to be stored (a long poll); it answers as soon as one is */
+                wait?: number;
+                /** @description Only events of these aggregate types, e.g. `account,transfer` (1 to 20 names of 1-64 characters of A-Z, a-z, 0-9, _ . - separated by commas); absent: all */
+                aggregateType?: string;
+                /** @description Only events of these event types, e.g. `MoneyDeposited` (1 to 20 names of 1-64 characters of A-Z, a-z, 0-9, _ . - separated by commas); absent: all */
+                type?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of events: pass `next` as `after` for the next one */
+            200: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GlobalEventsPage"];
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Always `Bearer realm="eventfold"` */
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
+                };
+            };
+            /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
+            403: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                /** @description Events with a position greater than this */
+                after?: number;
+                /** @description Only events of these aggregate types, e.g. `account,transfer` (1 to 20 names of 1-64 characters of A-Z, a-z, 0-9, _ . - separated by commas); absent: all */
+                aggregateType?: string;
+                /** @description Only events of these event types, e.g. `MoneyDeposited` (1 to 20 names of 1-64 characters of A-Z, a-z, 0-9, _ . - separated by commas); absent: all */
+                type?: string;
+            };
+            header?: {
+                /** @description The `id` of the last event received: the stream resumes after it, whatever `after` says */
+                "Last-Event-ID"?: number;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the stream; it does not end while the consumer reads */
+            200: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
                 };
             };
             /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */

@@ -323,6 +323,12 @@ export const settings = {
     default: "15000",
     doc: "a `GET /v1/events/stream` consumer gets a comment line after this long without events, so that proxies keep its connection",
   },
+  eventsWakeMs: {
+    env: "EVENTFOLD_EVENTS_WAKE_MS",
+    schema: whole(0, 1_000),
+    default: "10",
+    doc: "consumers following the end of the event log are woken at most this often: what was committed meanwhile reaches each in one chunk, so many consumers cost in proportion to this rate, not to the commit rate",
+  },
   eventsStallMs: {
     env: "EVENTFOLD_EVENTS_STALL_MS",
     schema: whole(100, 600_000),

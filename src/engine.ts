@@ -52,7 +52,13 @@ export const createEngine = (parts: EngineParts): Engine => {
     },
   });
   const api = createDomainApi(store, actors, processes);
-  return { ...parts, actors, processes, api, feed: new EventFeed(store) };
+  return {
+    ...parts,
+    actors,
+    processes,
+    api,
+    feed: new EventFeed(store, { wakeEveryMs: config.eventsWakeMs }),
+  };
 };
 
 /** Resumes every process a crash left unfinished. */

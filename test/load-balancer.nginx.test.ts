@@ -116,6 +116,32 @@ describeNginx("the load balancer (ops/nginx.conf) in front of an edge", () => {
     expect([bunAnswer.status, bunAnswer.type, bunAnswer.code]).toEqual([431, null, ""]);
   });
 
+  test("an event stream comes through as each event is stored, not held back in a buffer", async () => {
+    const edgeUrl = `http://127.0.0.1:${edgePort}`;
+    const response = await fetch(`http://127.0.0.1:${port}/v1/events/stream?type=AccountOpened`);
+    expect(response.headers.get("content-type")).toStartWith("text/event-stream");
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    const until = async (part: string) => {
+      while (!text.includes(part)) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error(`the stream ended before ${part}: ${text}`);
+        text += decoder.decode(value, { stream: true });
+      }
+    };
+    await until("event: caught-up");
+    const id = `lb-${Bun.randomUUIDv7()}`;
+    await fetch(`${edgeUrl}/v1/accounts`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ accountId: id, owner: "x", currency: "EUR" }),
+    });
+    // One small event: a buffering proxy would hold it until its buffer filled or the stream ended.
+    await until(`"streamId":"account-${id}"`);
+    await reader.cancel();
+  });
+
   test("a head within the limits is passed to the edge", async () => {
     const answer = await get("/healthz", { "X-Padding": padding(8_000) });
     expect([answer.status, answer.code]).toEqual([200, undefined]);

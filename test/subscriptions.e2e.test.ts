@@ -28,16 +28,24 @@ const readEverything = async (dataDir: string): Promise<EventEnvelope[]> => {
   }
 };
 
-/** Deposits, withdrawals and transfers among `accounts`, until `running()` says stop. */
+/**
+ * Deposits, withdrawals and transfers among `accounts`, until `running()` says stop; the answer is the
+ * transfers it started, which go on writing (their process) after the load stops.
+ */
 const writeLoad = async (api: Client, accounts: readonly string[], running: () => boolean) => {
   const pick = () => accounts[Math.floor(Math.random() * accounts.length)] ?? "";
+  const transfers: string[] = [];
   const worker = async () => {
     while (running()) {
       const roll = Math.random();
       try {
         if (roll < 0.6) await api.post(`/v1/accounts/${pick()}/deposits`, { amount: 100 });
         else if (roll < 0.8) await api.post(`/v1/accounts/${pick()}/withdrawals`, { amount: 10 });
-        else await api.post("/v1/transfers", { from: pick(), to: pick(), amount: 5 });
+        else {
+          const id = `t-${Bun.randomUUIDv7()}`;
+          transfers.push(id);
+          await api.post("/v1/transfers", { transferId: id, from: pick(), to: pick(), amount: 5 });
+        }
       } catch {
         // The server is being killed: the load goes on once it is back.
         await Bun.sleep(50);
@@ -45,6 +53,29 @@ const writeLoad = async (api: Client, accounts: readonly string[], running: () =
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));
+  return transfers;
+};
+
+/** Resolves once no transfer of `ids` is pending any more: nothing more will be written for them. */
+const settled = async (api: Client, ids: readonly string[]) => {
+  for (const id of ids) {
+    const status = await pollUntil(
+      async () => (await api.get<{ status?: string }>(`/v1/transfers/${id}`)).body.status,
+      (s) => s !== "pending",
+      { timeoutMs: 30_000 },
+    );
+    expect(status).toBeDefined();
+  }
+};
+
+/** The position of the last stored event, as the service says. */
+const headOf = async (api: Client): Promise<number> => {
+  for (let after = 0; ; ) {
+    const page = (await api.get<{ events: unknown[]; next: number }>(`/v1/events?after=${after}&limit=1000`))
+      .body;
+    if (page.events.length === 0) return page.next;
+    after = page.next;
+  }
 };
 
 const openAccounts = async (api: Client, prefix: string, count: number): Promise<string[]> => {
@@ -84,7 +115,13 @@ describe("catch-up subscriptions", () => {
       ).toBeDefined();
       follower.cut();
       const heldAtCut = follower.events.length;
-      await Bun.sleep(100); // events are written meanwhile, which the resumed stream must bring
+      // Events are written meanwhile, which the resumed stream must bring.
+      const cutAt = follower.lastId ?? 0;
+      await pollUntil(
+        () => headOf(api),
+        (head) => head > cutAt + 50,
+        { timeoutMs: 30_000 },
+      );
       follower.resume();
       expect(
         await pollUntil(
@@ -108,32 +145,31 @@ describe("catch-up subscriptions", () => {
       ).toBeDefined();
     } finally {
       writing = false;
-      await load;
     }
-    // Everything stored reaches the consumer: stopped, the server's store says what that is.
-    server.process.kill("SIGTERM");
-    await server.exited;
-    const stored = await readEverything(dataDir);
-    const storedLast = stored.at(-1)?.position ?? 0;
-    server = await spawnServer(dataDir, port);
+    // Once every transfer is settled nothing more is written: the consumer gets to the last event,
+    // and the store, read with the server stopped, says that it holds exactly what was stored.
+    await settled(api, await load);
+    const head = await headOf(api);
     try {
       expect(
         await pollUntil(
           () => follower.lastId,
-          (id) => id === storedLast,
+          (id) => id === head,
           { timeoutMs: 30_000 },
         ),
-      ).toBe(storedLast);
-      // The store's events, each once, in order, as stored: nothing skipped, nothing twice.
-      expect(positions(follower.events)).toEqual(stored.map((e) => e.position));
-      expect(follower.events.map((e) => e.envelope.eventId)).toEqual(stored.map((e) => e.eventId));
-      expect(follower.events.map((e) => e.type)).toEqual(stored.map((e) => e.type));
-      expect(follower.connections).toBeGreaterThanOrEqual(2);
+      ).toBe(head);
     } finally {
       follower.close();
       server.process.kill("SIGTERM");
       await server.exited;
     }
+    const stored = await readEverything(dataDir);
+    expect(stored.at(-1)?.position).toBe(head);
+    // The store's events, each once, in order, as stored: nothing skipped, nothing twice.
+    expect(positions(follower.events)).toEqual(stored.map((e) => e.position));
+    expect(follower.events.map((e) => e.envelope.eventId)).toEqual(stored.map((e) => e.eventId));
+    expect(follower.events.map((e) => e.type)).toEqual(stored.map((e) => e.type));
+    expect(follower.connections).toBeGreaterThanOrEqual(2);
   }, 120_000);
 
   test("two consumers with different filters at once each get exactly the events they asked for", async () => {

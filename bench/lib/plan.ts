@@ -11,6 +11,10 @@ export interface Plan {
   readonly memoryAccounts: number;
   readonly analyticsEvents: number;
   readonly analyticsSamples: number;
+  /** Events stored before scenario 8's consumers come. */
+  readonly subscriptionEvents: number;
+  /** Deposits a live consumer times, paced. */
+  readonly liveSamples: number;
 }
 
 const common = { connections: 64, pacedConnections: 32, rehydrateEvents: 10_000 };
@@ -34,6 +38,8 @@ export const planFor = (full: boolean): Plan =>
         memoryAccounts: 1_000_000,
         analyticsEvents: 10_000_000,
         analyticsSamples: 100,
+        subscriptionEvents: 1_000_000,
+        liveSamples: 2_000,
       }
     : {
         ...common,
@@ -44,4 +50,6 @@ export const planFor = (full: boolean): Plan =>
         memoryAccounts: 100_000,
         analyticsEvents: 1_000_000,
         analyticsSamples: 30,
+        subscriptionEvents: 200_000,
+        liveSamples: 500,
       };

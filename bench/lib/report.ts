@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Results } from "./results.ts";
+import type { Results, SubscriptionResult } from "./results.ts";
 import { barChart, lineChart } from "./svg.ts";
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? "–" : `${v.toFixed(1)} ms`);
@@ -165,8 +165,35 @@ ${
     : ""
 }
 `;
-  writeFileSync(join(dir, "report.md"), report + analyticsSection(r, analyticsRows));
+  writeFileSync(
+    join(dir, "subscriptions.svg"),
+    barChart(
+      "Deposits at saturation, with and without 100 live SSE consumers",
+      "requests/s",
+      ["deposits"],
+      [
+        { name: "no consumers", values: [Math.round(r.subscriptions.depositsAlone)] },
+        { name: "100 consumers", values: [Math.round(r.subscriptions.depositsWith100Consumers)] },
+      ],
+    ),
+  );
+  writeFileSync(
+    join(dir, "report.md"),
+    report + analyticsSection(r, analyticsRows) + subscriptionsSection(r.subscriptions),
+  );
 };
+
+const subscriptionsSection = (s: SubscriptionResult) => `
+## Catch-up subscriptions
+
+${s.events} account events stored, then (one server, embedded):
+- one SSE consumer reads them all from position 0: **${Math.round(s.catchUpEventsPerSecond)} events/s**;
+- a live consumer, while ${s.liveSamples} deposits are paced: commit to receipt p50 ${ms(s.liveP50Ms)}, p99 ${ms(s.liveP99Ms)} (the envelope's \`time\`, millisecond precision, to the moment its chunk arrived);
+- deposits at saturation: ${Math.round(s.depositsAlone)} req/s without consumers (mean of a run before and one after), ${Math.round(s.depositsWith100Consumers)} with 100 live consumers (${((1 - s.depositsWith100Consumers / s.depositsAlone) * 100).toFixed(1)}% fewer);
+- a consumer that asks for everything and reads nothing: ${s.stalledCutOff ? `cut off after ${s.stalledCutOffSeconds.toFixed(1)} s` : "**not cut off**"}, the server's RSS ${(s.stalledRssGrowthBytes / 2 ** 20).toFixed(1)} MiB above where it was, at most.
+
+![deposits with and without consumers](subscriptions.svg)
+`;
 
 const analyticsSection = (r: Results, rows: string) => `
 ## Analytics over ${r.analytics.events} events
@@ -255,5 +282,33 @@ const targets = (r: Results): TargetRow[] => {
       met: r.rehydration.firstCommandMs <= 20,
     });
   }
+  const sub = r.subscriptions;
+  const bigStore = sub.events >= 1_000_000;
+  rows.push(
+    {
+      what: `catch-up read of ${sub.events} events from position 0, one SSE consumer`,
+      target: "≥ 50 000 events/s over 1 M",
+      reached: `${Math.round(sub.catchUpEventsPerSecond)} events/s`,
+      met: bigStore ? sub.catchUpEventsPerSecond >= 50_000 : null,
+    },
+    {
+      what: "live consumer, commit to receipt, p99",
+      target: "≤ 50 ms",
+      reached: ms(sub.liveP99Ms),
+      met: sub.liveP99Ms <= 50,
+    },
+    {
+      what: "deposits with 100 live consumers, against none",
+      target: "≥ 90%",
+      reached: `${((sub.depositsWith100Consumers / sub.depositsAlone) * 100).toFixed(1)}%`,
+      met: sub.depositsWith100Consumers >= 0.9 * sub.depositsAlone,
+    },
+    {
+      what: "RSS growth for a consumer that stops reading, until cut off",
+      target: "≤ 50 MiB",
+      reached: `${(sub.stalledRssGrowthBytes / 2 ** 20).toFixed(1)} MiB${sub.stalledCutOff ? "" : " (not cut off)"}`,
+      met: sub.stalledCutOff && sub.stalledRssGrowthBytes <= 50 * 2 ** 20,
+    },
+  );
   return rows;
 };

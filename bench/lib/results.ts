@@ -73,6 +73,24 @@ export interface AnalyticsResult {
   readonly routes: { route: string; samples: number; p50Ms: number; p99Ms: number; failures: number }[];
 }
 
+export interface SubscriptionResult {
+  /** Events stored before the consumers came. */
+  readonly events: number;
+  /** One SSE consumer reading them all from position 0. */
+  readonly catchUpEventsPerSecond: number;
+  /** Events a live consumer received while deposits were paced, and its delay from commit to receipt. */
+  readonly liveSamples: number;
+  readonly liveP50Ms: number;
+  readonly liveP99Ms: number;
+  /** Deposits at saturation without consumers (the mean of a run before and one after) and with 100. */
+  readonly depositsAlone: number;
+  readonly depositsWith100Consumers: number;
+  /** A consumer that reads nothing: whether it was cut off, when, and the server's RSS growth until then. */
+  readonly stalledCutOff: boolean;
+  readonly stalledCutOffSeconds: number;
+  readonly stalledRssGrowthBytes: number;
+}
+
 export interface Results {
   readonly startedAt: string;
   readonly full: boolean;
@@ -88,5 +106,6 @@ export interface Results {
   readonly touched: TouchedResult;
   readonly analytics: AnalyticsResult;
   readonly rehydration: RehydrationResult | null;
+  readonly subscriptions: SubscriptionResult;
   readonly skipped: string[];
 }

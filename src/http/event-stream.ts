@@ -20,18 +20,51 @@ export interface EventStreamOptions {
 const encoder = new TextEncoder();
 
 /**
- * One envelope's SSE frame text, kept while the envelope is: the store hands every consumer the same
- * envelope objects of the events it committed last, so many live consumers serialize each event once.
+ * One envelope's SSE frame, as bytes, kept while the envelope is: the store hands every consumer the
+ * same envelope objects of the events it committed last, so many live consumers encode each event once
+ * and a chunk is a copy of bytes.
  */
-const frames = new WeakMap<EventEnvelope, string>();
-const frameOf = (event: EventEnvelope): string => {
+const frames = new WeakMap<EventEnvelope, Uint8Array>();
+const frameOf = (event: EventEnvelope): Uint8Array => {
   let frame = frames.get(event);
   if (frame === undefined) {
-    frame = `id: ${event.position}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+    frame = encoder.encode(`id: ${event.position}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
     frames.set(event, frame);
   }
   return frame;
 };
+
+const concat = (parts: readonly Uint8Array[]): Uint8Array => {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+};
+
+/**
+ * The chunks made last, by what they hold: consumers at the same place with the same filter (live ones,
+ * woken together) are sent the same bytes, made once.
+ */
+const chunks = new Map<string, Uint8Array>();
+const chunkOf = (events: readonly EventEnvelope[], filterKey: string): Uint8Array => {
+  const key = `${filterKey} ${events[0]?.position} ${events.at(-1)?.position} ${events.length}`;
+  let chunk = chunks.get(key);
+  if (chunk === undefined) {
+    chunk = concat(events.map(frameOf));
+    chunks.set(key, chunk);
+    if (chunks.size > 64) chunks.delete(chunks.keys().next().value as string);
+  }
+  return chunk;
+};
+
+/** An EventSource waits this long before it reconnects (its default is 3 s or more). */
+const RETRY = encoder.encode("retry: 1000\n\n");
+const HEARTBEAT = encoder.encode(": keep-alive\n\n");
 
 /**
  * The Server-Sent Events body of `GET /v1/events/stream`: every event after `after` that passes the
@@ -46,8 +79,8 @@ export const eventStream = (feed: EventFeed, options: EventStreamOptions): Reada
   const unfollow = feed.follow("streams");
   let cursor = options.after;
   let caughtUp = false;
-  // An EventSource waits this long before it reconnects (its default is 3 s or more).
-  let prelude = "retry: 1000\n\n";
+  let first = true;
+  const filterKey = JSON.stringify(options.filter);
   let lastWrite = performance.now();
   let pulling = false;
   const watchdog = setInterval(
@@ -67,24 +100,24 @@ export const eventStream = (feed: EventFeed, options: EventStreamOptions): Reada
   };
 
   /** The next chunk: events, the caught-up signal, or a heartbeat once one is due. */
-  const nextChunk = async (): Promise<string | undefined> => {
+  const nextChunk = async (): Promise<Uint8Array | undefined> => {
     while (!closed.signal.aborted && !feed.stopping.aborted) {
       const page = await feed.read(cursor, chunkEvents, options.filter);
       cursor = page.next;
-      let text = "";
-      for (const event of page.events) text += frameOf(event);
+      const parts = page.events.length > 0 ? [chunkOf(page.events, filterKey)] : [];
       if (page.caughtUp && !caughtUp) {
         caughtUp = true;
-        text += `event: caught-up\ndata: ${JSON.stringify({ position: cursor })}\n\n`;
+        parts.push(encoder.encode(`event: caught-up\ndata: ${JSON.stringify({ position: cursor })}\n\n`));
       }
-      if (text !== "") {
-        text = prelude + text;
-        prelude = "";
-        return text;
+      if (parts.length > 0) {
+        if (first) parts.unshift(RETRY);
+        first = false;
+        return parts.length === 1 ? (parts[0] as Uint8Array) : concat(parts);
       }
       if (!page.caughtUp) continue;
       const untilHeartbeat = lastWrite + options.heartbeatMs - performance.now();
-      if (untilHeartbeat <= 0) return ": keep-alive\n\n";
+      // A copy: the stream may take ownership of the buffer it is given.
+      if (untilHeartbeat <= 0) return HEARTBEAT.slice();
       await feed.appended(untilHeartbeat, closed.signal);
     }
     return undefined;
@@ -95,14 +128,14 @@ export const eventStream = (feed: EventFeed, options: EventStreamOptions): Reada
       async pull(controller) {
         pulling = true;
         try {
-          const text = await nextChunk();
-          if (text === undefined) {
+          const chunk = await nextChunk();
+          if (chunk === undefined) {
             // Cancelled, or the service stops: the stream ends (its consumer reconnects elsewhere).
             stop();
             controller.close();
             return;
           }
-          controller.enqueue(encoder.encode(text));
+          controller.enqueue(chunk);
           lastWrite = performance.now();
         } catch (error) {
           stop();

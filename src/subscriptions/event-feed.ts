@@ -1,5 +1,6 @@
 import { realScheduler, type Scheduler } from "../lib/scheduler.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
+import { EventRing } from "../store/event-ring.ts";
 import type { EventStore } from "../store/event-store.ts";
 
 /** Which events a consumer follows: an absent list takes every aggregate type, or every event type. */
@@ -30,6 +31,12 @@ export interface EventFeedOptions {
    * another process (a second edge on the same store) are not announced to this one.
    */
   readonly pollMs?: number;
+  /**
+   * Waiting consumers are woken at most this often (default 0: at each wake): the events committed
+   * meanwhile reach them in one chunk, so that the cost of many live consumers follows this rate, not
+   * the commit rate.
+   */
+  readonly wakeEveryMs?: number;
   readonly scheduler?: Scheduler;
 }
 
@@ -48,7 +55,16 @@ export class EventFeed {
   private readonly pageSize: number;
   private readonly scanLimit: number;
   private readonly pollMs: number;
+  private readonly wakeEveryMs: number;
   private readonly time: Scheduler;
+  private lastWake = Number.NEGATIVE_INFINITY;
+  private wakeScheduled = false;
+  /** The events consumers read last: the others at the same place take them from here. */
+  private readonly recent = new EventRing(8_192);
+  /** A read after this position found nothing, and nothing was announced since. */
+  private emptyAfter: { readonly position: number; readonly at: number } | undefined;
+  /** Store reads under way, by the position they read after. */
+  private readonly reading = new Map<number, { limit: number; events: Promise<EventEnvelope[]> }>();
   /** Consumers waiting at the end of the log. */
   private readonly waiting = new Set<() => void>();
   private readonly closing = new AbortController();
@@ -64,6 +80,7 @@ export class EventFeed {
     this.pageSize = options.pageSize ?? 500;
     this.scanLimit = options.scanLimit ?? 10_000;
     this.pollMs = options.pollMs ?? 250;
+    this.wakeEveryMs = options.wakeEveryMs ?? 0;
     this.time = options.scheduler ?? realScheduler;
   }
 
@@ -80,11 +97,28 @@ export class EventFeed {
   /** The service stops: every consumer is answered and let go, so the server can close. */
   close(): void {
     this.closing.abort();
-    this.wake();
+    this.wakeAll();
   }
 
   /** Events were appended: consumers waiting at the end read now. */
   wake(): void {
+    this.emptyAfter = undefined;
+    if (this.wakeScheduled || this.waiting.size === 0) return;
+    this.wakeScheduled = true;
+    const wakeAll = () => {
+      this.wakeScheduled = false;
+      this.wakeAll();
+    };
+    const wait = this.lastWake + this.wakeEveryMs - this.time.now();
+    // Never at once: a store announces a batch before the code that appended it has run on, and what
+    // that code does with it (the SQLite store keeps it in memory for its readers) must come first.
+    if (wait <= 0) this.time.soon(wakeAll);
+    else this.time.after(wait, wakeAll);
+  }
+
+  private wakeAll(): void {
+    this.lastWake = this.time.now();
+    this.emptyAfter = undefined;
     for (const done of this.waiting) done();
   }
 
@@ -97,7 +131,7 @@ export class EventFeed {
     for (;;) {
       const want = filtered ? this.pageSize : Math.min(this.pageSize, limit - events.length);
       if (scanned > 0) await this.yieldTurn();
-      const page = await this.store.readAll(next, want);
+      const page = await this.readAll(next, want);
       for (const event of page) {
         next = event.position;
         if (!matches(filter, event)) continue;
@@ -107,6 +141,33 @@ export class EventFeed {
       scanned += page.length;
       if (page.length < want) return { events, next, caughtUp: true };
       if (scanned >= this.scanLimit) return { events, next, caughtUp: false };
+    }
+  }
+
+  /**
+   * The store's `readAll`, shared: what one consumer read, the next one at the same place takes from
+   * memory, and a consumer at the end of the log asks the store again only once something was
+   * announced, or `pollMs` has passed, since the last read there found nothing.
+   */
+  private async readAll(after: number, limit: number): Promise<readonly EventEnvelope[]> {
+    const held = this.recent.read(after, limit);
+    if (held) return held;
+    const empty = this.emptyAfter;
+    if (empty?.position === after && this.time.now() - empty.at < this.pollMs) return [];
+    // Consumers woken together ask for the same events at once: one read serves them all.
+    const reading = this.reading.get(after);
+    if (reading && reading.limit >= limit) return (await reading.events).slice(0, limit);
+    const events = this.store.readAll(after, limit).then((read) => {
+      for (const event of read) this.recent.put(event);
+      if (read.length === 0) this.emptyAfter = { position: after, at: this.time.now() };
+      return read;
+    });
+    const entry = { limit, events };
+    this.reading.set(after, entry);
+    try {
+      return await events;
+    } finally {
+      if (this.reading.get(after) === entry) this.reading.delete(after);
     }
   }
 

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import { StartupError } from "../../lib/errors.ts";
 import type { EventEnvelope } from "../envelope.ts";
+import { EventRing } from "../event-ring.ts";
 import type { AppendRequest, AppendResult, ReadStreamOptions, StreamInfo } from "../event-store.ts";
 import { StoreOverloadedError } from "../event-store.ts";
 import type { StoredOutcome } from "../outcome-store.ts";
@@ -12,7 +13,6 @@ import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
 import { WriteHealth } from "../write-health.ts";
 import { startCheckpointer } from "./checkpointer.ts";
-import { CommittedTail } from "./committed-tail.ts";
 import { retryWhileBusy } from "./wal.ts";
 import { openDatabase, type WriteOp, type WriteResult, type WrittenAppend } from "./writer.ts";
 import { WriterClient } from "./writer-client.ts";
@@ -135,7 +135,8 @@ export class SqliteStore implements Store {
   private readonly checkpointer: { stop(): void };
   private readonly committer: Batcher<WriteOp, WriteResult>;
   private readonly sql: ReturnType<typeof prepare>;
-  private readonly tail = new CommittedTail(16_384);
+  /** The events this process committed last. */
+  private readonly tail = new EventRing(16_384);
   private readonly health: WriteHealth;
 
   constructor(options: SqliteStoreOptions) {
@@ -174,8 +175,23 @@ export class SqliteStore implements Store {
       throw new Error("append produced no result");
     }
     const { lastPosition, ...result }: WrittenAppend = written;
-    if (result.ok && lastPosition !== undefined)
-      this.tail.remember(request, result.version, result.time, lastPosition);
+    if (result.ok && lastPosition !== undefined) {
+      const count = request.events.length;
+      for (const [i, event] of request.events.entries()) {
+        this.tail.put({
+          eventId: event.eventId,
+          streamId: request.streamId,
+          aggregateType: request.aggregateType,
+          type: event.type,
+          version: result.version - count + 1 + i,
+          schemaVersion: event.schemaVersion,
+          time: result.time,
+          data: event.data,
+          metadata: event.metadata,
+          position: lastPosition - count + 1 + i,
+        });
+      }
+    }
     return result;
   }
 
