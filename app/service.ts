@@ -117,7 +117,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   let relay: OutboxRelay | undefined;
   // Set once the engine exists: nothing is appended before.
   let wakeFeed = () => {};
-  const store = await openStore(config, {
+  const openedStore = await openStore(config, {
     onBatch: (size) => {
       metrics.appendBatchSize.observe(size);
       relay?.wake();
@@ -129,7 +129,16 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         ? log.error({ cause }, "the event store cannot write; writes are refused with 503 until it can")
         : log.info("the event store writes again"),
   });
-  const engine = createEngine({ config, store, metrics, log, processManagers: domain.processes });
+  const engine = createEngine({
+    config,
+    store: openedStore,
+    metrics,
+    log,
+    aggregates: domain.aggregates,
+    processManagers: domain.processes,
+  });
+  // Events are read through the engine's store from here on: in their current shape.
+  const { store } = engine;
   wakeFeed = () => engine.feed.wake();
   const readSide = await createReadSide(config, {
     writes: runsProjector,
@@ -167,6 +176,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         metrics.projectionFailures.inc({ projection });
         log.warn({ err: error, projection, eventId }, "projection failed on an event; it will be retried");
       },
+      upcast: engine.upcast,
     });
     relay = new OutboxRelay(store, broker, {
       batchSize: config.relayBatch,

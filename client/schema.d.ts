@@ -491,6 +491,11 @@ export interface components {
             owner: string;
             /** @description ISO 4217 */
             currency: string;
+            /**
+             * @description A current or a savings account
+             * @enum {string}
+             */
+            kind: "current" | "savings";
             /** @description Integer minor units (cents) */
             balance: number;
             /** @enum {string} */
@@ -682,6 +687,12 @@ export interface operations {
                     accountId?: string;
                     owner: string;
                     currency: string;
+                    /**
+                     * @description A current account (the default) or a savings account
+                     * @default current
+                     * @enum {string}
+                     */
+                    kind?: "current" | "savings";
                 };
             };
         };

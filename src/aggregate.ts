@@ -33,11 +33,43 @@ export interface Aggregate<S, C extends Message, E extends Message> {
   evolve(state: S, event: E): S;
   /** Bumped whenever `S` changes shape, so older snapshots are ignored instead of misread. */
   readonly snapshotVersion?: number;
-  /** Schema version stamped on each new event of this aggregate. */
+  /**
+   * The shape of this aggregate's events now, stamped on each new one as its `schemaVersion` (default
+   * 1). Bumped when an event changes shape; `upcasters` say how the older shapes read.
+   */
   readonly eventSchemaVersion?: number;
+  /**
+   * How events stored in older shapes read now: one step per event type and schema version. Every
+   * read applies them (the actor's load, the queries, the relay and so the projections, the event
+   * feed); stored events are never rewritten. A type with no step at a version reads unchanged.
+   */
+  readonly upcasters?: readonly Upcaster[];
   /** True once a process has nothing left to do; streams not yet final are resumed at start-up. */
   isFinal?(state: S): boolean;
 }
+
+/**
+ * One step of an event's history: an event of `type` stored at schema version `from` reads, at version
+ * `from + 1`, as what `upcast` makes of its data (another type, for a rename). Pure, like `evolve`.
+ */
+export interface Upcaster {
+  readonly type: string;
+  readonly from: number;
+  upcast(data: Readonly<Record<string, unknown>>): {
+    readonly type: string;
+    readonly data: Readonly<Record<string, unknown>>;
+  };
+}
+
+/**
+ * The version a snapshot of this aggregate is kept under: its state's shape and its events' shape
+ * together, so a change of either leaves older snapshots unread (the stream is folded again). Events
+ * at schema version 1 leave it the state's own version, as snapshots were kept before events changed.
+ */
+export const snapshotShape = (aggregate: {
+  readonly snapshotVersion?: number;
+  readonly eventSchemaVersion?: number;
+}): number => (aggregate.snapshotVersion ?? 1) + ((aggregate.eventSchemaVersion ?? 1) - 1) * 1_000;
 
 /**
  * An aggregate with its types erased, for registries and the runtime. Method parameters are bivariant,

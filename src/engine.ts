@@ -1,9 +1,11 @@
+import type { AnyAggregate } from "./aggregate.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./observability/log.ts";
 import { type Metrics, observeGauge } from "./observability/metrics.ts";
 import { ActorSystem } from "./runtime/actor-system.ts";
 import { createDomainApi, type DomainApi } from "./runtime/api.ts";
 import { type ProcessManager, ProcessRunner } from "./runtime/process-runner.ts";
+import { type Upcast, upcasterOf, upcastingStore } from "./runtime/upcast.ts";
 import { StoreUnavailableError } from "./store/event-store.ts";
 import type { Store } from "./store/store.ts";
 import { EventFeed } from "./subscriptions/event-feed.ts";
@@ -19,6 +21,8 @@ export interface Engine {
   readonly log: Logger;
   /** The domain's processes, resumed at start-up where a crash left them unfinished. */
   readonly processManagers: readonly ProcessManager<DomainApi>[];
+  /** Turns a stored event into its current shape (the engine's store does so for every read). */
+  readonly upcast: Upcast;
   /** The event log as consumers outside the service follow it; woken by each committed batch. */
   readonly feed: EventFeed;
 }
@@ -26,13 +30,18 @@ export interface Engine {
 export interface EngineParts {
   readonly config: Config;
   readonly store: Store;
+  /** The domain's aggregates, whose upcasters every read of events applies. */
+  readonly aggregates: readonly AnyAggregate[];
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly processManagers: readonly ProcessManager<DomainApi>[];
 }
 
 export const createEngine = (parts: EngineParts): Engine => {
-  const { config, store, metrics, log } = parts;
+  const { config, metrics, log } = parts;
+  // Every part reads events through this: in their current shape.
+  const upcast = upcasterOf(parts.aggregates);
+  const store = upcastingStore(parts.store, upcast);
   const actors = new ActorSystem(store, {
     maxActors: config.maxActors,
     idleMs: config.actorIdleMs,
@@ -54,6 +63,8 @@ export const createEngine = (parts: EngineParts): Engine => {
   const api = createDomainApi(store, actors, processes);
   return {
     ...parts,
+    store,
+    upcast,
     actors,
     processes,
     api,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type AccountKind, accountKinds } from "./events.ts";
 
 /** Shared by every aggregate id of the API: 1-64 chars of [A-Za-z0-9_-]. */
 export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1-64 characters of A-Z, a-z, 0-9, _ and -");
@@ -25,6 +26,10 @@ export const OpenAccountBody = z.strictObject({
   accountId: Id.optional(),
   owner: printable(1, 200),
   currency: Currency,
+  kind: z
+    .enum(accountKinds)
+    .default("current")
+    .describe("A current account (the default) or a savings account"),
 });
 export const MoneyMovementBody = z.strictObject({ amount: Amount, reference: Reference.optional() });
 export const CloseAccountBody = z.strictObject({});
@@ -32,7 +37,12 @@ export const AccountParams = z.strictObject({ id: Id });
 
 /** Commands the account aggregate decides on. The transfer ones are sent by the transfer process. */
 export type AccountCommand =
-  | { readonly type: "OpenAccount"; readonly owner: string; readonly currency: string }
+  | {
+      readonly type: "OpenAccount";
+      readonly owner: string;
+      readonly currency: string;
+      readonly kind: AccountKind;
+    }
   | { readonly type: "Deposit"; readonly amount: number; readonly reference?: string }
   | { readonly type: "Withdraw"; readonly amount: number; readonly reference?: string }
   | { readonly type: "CloseAccount" }

@@ -5,7 +5,7 @@ import type { AccountEvent } from "./events.ts";
 import { account } from "./index.ts";
 
 const spec = DeciderSpecification.for(account);
-const opened: AccountEvent = { type: "AccountOpened", owner: "Ann", currency: "EUR" };
+const opened: AccountEvent = { type: "AccountOpened", owner: "Ann", currency: "EUR", kind: "current" };
 const deposited = (amount: number, balance = amount): AccountEvent => ({
   type: "MoneyDeposited",
   amount,
@@ -18,12 +18,20 @@ const holding = (balance: number): AccountEvent[] => (balance > 0 ? [opened, dep
 
 describe("opening", () => {
   test("a new id opens", () =>
-    spec.given([]).when({ type: "OpenAccount", owner: "Ann", currency: "EUR" }).thenEvents([opened]));
+    spec
+      .given([])
+      .when({ type: "OpenAccount", owner: "Ann", currency: "EUR", kind: "current" })
+      .thenEvents([opened]));
+  test("a savings account says so", () =>
+    spec
+      .given([])
+      .when({ type: "OpenAccount", owner: "Ann", currency: "EUR", kind: "savings" })
+      .thenEvents([{ ...opened, kind: "savings" }]));
   test("an id taken, open or closed, is account_exists", () => {
     for (const history of [[opened], [opened, closed]]) {
       spec
         .given(history)
-        .when({ type: "OpenAccount", owner: "Bo", currency: "USD" })
+        .when({ type: "OpenAccount", owner: "Bo", currency: "USD", kind: "current" })
         .thenRejected({ kind: "conflict", code: "account_exists" });
     }
   });

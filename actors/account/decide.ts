@@ -40,7 +40,9 @@ export const decide = (state: AccountState, command: AccountCommand): Decision<A
   switch (command.type) {
     case "OpenAccount":
       if (state.status !== "none") return reject("conflict", "account_exists", "the account already exists");
-      return [{ type: "AccountOpened", owner: command.owner, currency: command.currency }];
+      return [
+        { type: "AccountOpened", owner: command.owner, currency: command.currency, kind: command.kind },
+      ];
 
     case "Deposit": {
       const refused = mustBeOpen(state) ?? balanceLimit(state, command.amount);

@@ -8,8 +8,18 @@ interface Movement {
   readonly currency: string;
 }
 
+/** What an account is for: a current account (payments) or a savings account. */
+export type AccountKind = "current" | "savings";
+export const accountKinds: readonly AccountKind[] = ["current", "savings"];
+
 export type AccountEvent =
-  | { readonly type: "AccountOpened"; readonly owner: string; readonly currency: string }
+  | {
+      readonly type: "AccountOpened";
+      readonly owner: string;
+      readonly currency: string;
+      /** Since schema version 2; the accounts opened before were all current accounts. */
+      readonly kind: AccountKind;
+    }
   | ({ readonly type: "MoneyDeposited"; readonly reference?: string } & Movement)
   | ({ readonly type: "MoneyWithdrawn"; readonly reference?: string } & Movement)
   | ({ readonly type: "TransferDebited"; readonly transferId: string; readonly to: string } & Movement)

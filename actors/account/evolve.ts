@@ -4,7 +4,7 @@ import type { AccountState } from "./state.ts";
 export const evolve = (state: AccountState, event: AccountEvent): AccountState => {
   switch (event.type) {
     case "AccountOpened":
-      return { status: "open", owner: event.owner, currency: event.currency, balance: 0 };
+      return { status: "open", owner: event.owner, currency: event.currency, kind: event.kind, balance: 0 };
     case "MoneyDeposited":
     case "MoneyWithdrawn":
     case "TransferDebited":

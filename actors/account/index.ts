@@ -4,6 +4,7 @@ import { decide } from "./decide.ts";
 import type { AccountEvent } from "./events.ts";
 import { evolve } from "./evolve.ts";
 import { type AccountState, initialAccount } from "./state.ts";
+import { accountUpcasters } from "./upcasters.ts";
 
 export const account = defineAggregate<AccountState, AccountCommand, AccountEvent>({
   type: "account",
@@ -11,7 +12,8 @@ export const account = defineAggregate<AccountState, AccountCommand, AccountEven
   decide,
   evolve,
   snapshotVersion: 1,
-  eventSchemaVersion: 1,
+  eventSchemaVersion: 2,
+  upcasters: accountUpcasters,
 });
 
 export type { AccountCommand, AccountEvent, AccountState };

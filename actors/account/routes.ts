@@ -21,6 +21,7 @@ export const accountView = (
   accountId,
   owner: state.owner,
   currency: state.currency,
+  kind: state.kind,
   balance: state.balance,
   status: state.status === "closed" ? "closed" : "open",
   version,
@@ -47,9 +48,9 @@ const openAccount = defineRoute({
   problems: { 409: ["account_exists"] },
   handle: (ctx) => {
     const accountId = ctx.body.accountId ?? Bun.randomUUIDv7();
-    const { owner, currency } = ctx.body;
+    const { owner, currency, kind } = ctx.body;
     // The id comes from the outcome: a retry replays the first one's, made up or not.
-    return sendCommand(ctx, account, accountId, { type: "OpenAccount", owner, currency }, (o) => ({
+    return sendCommand(ctx, account, accountId, { type: "OpenAccount", owner, currency, kind }, (o) => ({
       status: 201,
       body: { accountId: o.id, version: o.version, balance: o.state.balance, status: o.state.status },
       headers: { Location: `/v1/accounts/${o.id}` },

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Tag } from "../../src/http/route.ts";
+import { accountKinds } from "./events.ts";
 
 /** The accounts' routes, the write side's and the hot lookup's, in one group of the API. */
 export const accountsTag: Tag = {
@@ -17,6 +18,7 @@ export const AccountView = z
     accountId: AccountId,
     owner: z.string(),
     currency: z.string().describe("ISO 4217"),
+    kind: z.enum(accountKinds).describe("A current or a savings account"),
     balance: Balance,
     status: z.enum(["open", "closed"]),
     version: Version,

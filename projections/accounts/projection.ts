@@ -9,7 +9,14 @@ export const accountFields = (envelope: EventEnvelope): Record<string, string> =
   const updatedAt = envelope.time;
   switch (event.type) {
     case "AccountOpened":
-      return { owner: event.owner, currency: event.currency, balance: "0", status: "open", updatedAt };
+      return {
+        owner: event.owner,
+        currency: event.currency,
+        kind: event.kind,
+        balance: "0",
+        status: "open",
+        updatedAt,
+      };
     case "AccountClosed":
       return { status: "closed", updatedAt };
     default:

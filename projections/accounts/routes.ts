@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AccountParams } from "../../actors/account/commands.ts";
 import { account } from "../../actors/account/index.ts";
+import { kindBeforeKinds } from "../../actors/account/upcasters.ts";
 import { AccountView, accountsTag } from "../../actors/account/views.ts";
 import type { HotDocument, HotLookup } from "../../src/hot-lookup/hot-lookup.ts";
 import { fail } from "../../src/http/problem.ts";
@@ -19,6 +20,8 @@ const view = (accountId: string, d: HotDocument): z.infer<typeof AccountView> =>
   accountId,
   owner: d.owner ?? "",
   currency: d.currency ?? "",
+  // A document written before accounts had kinds holds none; its account is one of those.
+  kind: d.kind === "savings" ? "savings" : kindBeforeKinds,
   balance: Number(d.balance ?? 0),
   status: d.status === "closed" ? "closed" : "open",
   version: Number(d.version ?? 0),

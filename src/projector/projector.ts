@@ -1,5 +1,6 @@
 import type { Broker, Subscription } from "../broker/broker.ts";
 import { errorMessage } from "../lib/errors.ts";
+import type { Upcast } from "../runtime/upcast.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Projection } from "./projection.ts";
 import { projectionHandler, type WorkerHooks } from "./worker.ts";
@@ -33,6 +34,11 @@ export interface ProjectorHooks {
   /** Seconds from an event's append to its being applied, per applied batch. */
   readonly onLag?: (projection: string, seconds: number, count: number) => void;
   readonly onFailed?: (projection: string, error: unknown, eventId: string) => void;
+  /**
+   * Turns events into their current shape: the broker may hold some published before their shape
+   * changed (the store read through the engine gives the current shape already).
+   */
+  readonly upcast?: Upcast;
 }
 
 interface Entry {
@@ -75,7 +81,7 @@ export class Projector {
       if (entry.projection.volatile) await this.replay(entry);
       entry.subscription = await this.broker.subscribe(
         entry.projection.name,
-        projectionHandler(entry.projection, this.store, this.workerHooks(entry)),
+        projectionHandler(entry.projection, this.store, this.workerHooks(entry), this.hooks.upcast),
       );
       entry.state = "running";
     }

@@ -1,5 +1,6 @@
 import type { BatchHandler, Verdict } from "../broker/broker.ts";
 import { errorMessage } from "../lib/errors.ts";
+import type { Upcast } from "../runtime/upcast.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Projection } from "./projection.ts";
@@ -18,10 +19,11 @@ export const projectionHandler = (
   projection: Projection,
   store: EventStore,
   hooks: WorkerHooks = {},
+  upcast: Upcast = (event) => event,
 ): BatchHandler => {
   const context = { store };
   return async (batch) => {
-    const events = batch.map((d) => d.event);
+    const events = batch.map((d) => upcast(d.event));
     try {
       await projection.apply(events, context);
       const last = events.at(-1);

@@ -1,4 +1,4 @@
-import { type AnyAggregate, isRejection, type Message, type Rejection } from "../aggregate.ts";
+import { type AnyAggregate, isRejection, type Message, type Rejection, snapshotShape } from "../aggregate.ts";
 import type { NewEvent } from "../store/envelope.ts";
 import { AppendTooLargeError, type EventStore } from "../store/event-store.ts";
 import type { OutcomeStore, StoredOutcome } from "../store/outcome-store.ts";
@@ -118,7 +118,7 @@ export class Actor {
     const [snapshot, info] = await Promise.all([store.loadSnapshot(streamId), store.streamInfo(streamId)]);
     let state = aggregate.initialState;
     let version = 0;
-    if (snapshot && snapshot.snapshotVersion === (aggregate.snapshotVersion ?? 1)) {
+    if (snapshot && snapshot.snapshotVersion === snapshotShape(aggregate)) {
       state = snapshot.state;
       version = snapshot.version;
     }
@@ -325,7 +325,7 @@ export class Actor {
       .saveSnapshot({
         streamId: this.streamId,
         version: this.version,
-        snapshotVersion: this.aggregate.snapshotVersion ?? 1,
+        snapshotVersion: snapshotShape(this.aggregate),
         state: this.state,
       })
       .catch((error) => this.options.onSnapshotError?.(error));

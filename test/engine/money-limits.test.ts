@@ -122,7 +122,13 @@ describe("balances stay exact: nothing takes one past 2^53 - 1", () => {
   });
 
   test("the account takes a refund up to the limit and refuses one past it", () => {
-    const near = { status: "open" as const, owner: "o", currency: "EUR", balance: MAX_BALANCE - 3 };
+    const near = {
+      status: "open" as const,
+      owner: "o",
+      currency: "EUR",
+      kind: "current" as const,
+      balance: MAX_BALANCE - 3,
+    };
     const refund = account.decide(near, { type: "ReverseTransferDebit", transferId: "t", amount: 5 });
     expect(refund).toMatchObject({ code: "balance_limit_exceeded" });
     const fits = account.decide(near, { type: "ReverseTransferDebit", transferId: "t", amount: 3 });

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { account } from "../../actors/account/index.ts";
+import { snapshotShape } from "../../src/aggregate.ts";
 import { ActorSystem } from "../../src/runtime/actor-system.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { type InProcessApp, inProcessApp } from "../support/app.ts";
@@ -165,8 +166,8 @@ describe("snapshots", () => {
     await planted.sqlite.saveSnapshot({
       streamId: "account-snap",
       version: 25,
-      snapshotVersion: account.snapshotVersion ?? 1,
-      state: { status: "open", owner: "planted", currency: "EUR", balance: 1_000 },
+      snapshotVersion: snapshotShape(account),
+      state: { status: "open", owner: "planted", currency: "EUR", kind: "current", balance: 1_000 },
     });
     // Only the planted snapshot allows this withdrawal.
     expect((await planted.request("POST", "/v1/accounts/snap/withdrawals", { amount: 500 })).body).toEqual({

@@ -60,6 +60,7 @@ export const inProcessApp = (
     store,
     metrics: createMetrics(),
     log: logger,
+    aggregates: domain.aggregates,
     processManagers: domain.processes,
   });
   const app = createApp(engine, {
