@@ -177,6 +177,11 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         log.warn({ err: error, projection, eventId }, "projection failed on an event; it will be retried");
       },
       upcast: engine.upcast,
+      onLost: (projection) =>
+        log.warn(
+          { projection },
+          "a read store lost what it held: its projection is rebuilt from the event store",
+        ),
     });
     relay = new OutboxRelay(store, broker, {
       batchSize: config.relayBatch,
@@ -197,6 +202,23 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       onPublished: (count) => metrics.relayPublished.inc(count),
     });
     readiness.push({ name: "broker", check: () => (broker as Broker).ping() });
+    // A store whose projection is refilled after it lost its data serves part of what it should.
+    const healer = projector;
+    for (const [i, check] of readiness.entries()) {
+      const { projection } = check;
+      if (projection === undefined) continue;
+      readiness[i] = {
+        ...check,
+        check: async () => {
+          await check.check();
+          const healing = healer.status().find((p) => p.name === projection && p.state === "rebuilding");
+          const rebuild = healing?.rebuild;
+          if (rebuild?.reason === "lost") {
+            throw new Error(`rebuilding after it lost its data: ${rebuild.done} of ${rebuild.total} events`);
+          }
+        },
+      };
+    }
     routes.push(...adminRoutes(projector, opened.deadLetters, broker, store));
     const activeRelay = relay;
     const activeBroker = broker;

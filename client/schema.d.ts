@@ -591,10 +591,26 @@ export interface components {
             rebuild: components["schemas"]["RebuildProgress"];
         };
         RebuildProgress: {
+            /** @description Position read up to in the event store */
             done: number;
+            /** @description The store's last position when it began */
             total: number;
             /** Format: date-time */
             startedAt: string;
+            /** @description Events per second so far */
+            rate?: number;
+            /**
+             * Format: date-time
+             * @description When it should be done at that rate
+             */
+            expectedEnd?: string;
+            /** @description The generation it fills; the one before serves, complete, until it is done */
+            generation?: number;
+            /**
+             * @description Asked for, or started by itself because the read store lost what it held
+             * @enum {string}
+             */
+            reason: "requested" | "lost";
             /** Format: date-time */
             finishedAt?: string;
             /** @description Why it stopped, if it failed */
@@ -610,6 +626,8 @@ export interface components {
                 /** @description Stored events past `position` */
                 lag: number;
                 rebuild?: components["schemas"]["RebuildProgress"];
+                /** @description The generation readers are served from */
+                generation?: number;
                 /**
                  * Format: date-time
                  * @description When the newest event applied was stored

@@ -7,6 +7,7 @@ import type { ReadinessCheck } from "../src/http/app.ts";
 import type { ProblemType } from "../src/http/problem-types.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { exponentialBackoff } from "../src/lib/backoff.ts";
+import { DocumentKeys } from "../src/projector/document-projection.ts";
 import type { Projection } from "../src/projector/projection.ts";
 import { accountsProjection } from "./accounts/projection.ts";
 import { accountReadRoutes } from "./accounts/routes.ts";
@@ -74,7 +75,12 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
       }
     }
   }
-  const accountKeys = `${config.redisPrefix}account:`;
+  // Generation 0 is where the documents were kept before generations: `account:<id>`.
+  const accountKeys = new DocumentKeys(
+    hot,
+    `${config.redisPrefix}account:`,
+    `${config.redisPrefix}accounts:`,
+  );
 
   return {
     hot,
@@ -85,9 +91,10 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
     ],
     readiness: [
       // The edge reads them (a down one fails those reads) but takes writes without them.
-      { name: "hotLookup", required: options.writes, check: () => hot.ping() },
+      { name: "hotLookup", projection: "accounts", required: options.writes, check: () => hot.ping() },
       {
         name: "analytics",
+        projection: "analytics",
         required: options.writes,
         check: async () => {
           const { success } = await clickhouse.ping();

@@ -81,7 +81,7 @@ describe("npm run eventfold -- …", () => {
     expect(percents.map(([p]) => p)).toEqual(
       [...percents.map(([p]) => p)].sort((a, b) => (a ?? 0) - (b ?? 0)),
     );
-    expect(rebuilt.stdout).toMatch(/^rebuilt analytics from \d+ stored events$/m);
+    expect(rebuilt.stdout).toMatch(/^rebuilt analytics from \d+ stored events; generation \d+ serves$/m);
     await expectReadModelsMatchStore(api, truth);
   });
 

@@ -114,7 +114,11 @@ describeWith(["RabbitMQ", "Redis"], "roles: npm run projector and npm run edge",
       });
       const redis = new Redis(fullStack.redisUrl);
       const document = await eventually(
-        () => redis.hgetall(`${config.redisPrefix}account:solo`),
+        // The generation the projector filled at start, as its pointer says.
+        async () => {
+          const serving = (await redis.hget(`${config.redisPrefix}accounts:serving`, "version")) ?? "0";
+          return redis.hgetall(`${config.redisPrefix}accounts:g${serving}:solo`);
+        },
         (d) => d.version === "2",
       );
       redis.disconnect();

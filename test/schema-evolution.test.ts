@@ -8,10 +8,10 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { account } from "../actors/account/index.ts";
 import { pollUntil } from "../src/lib/poll.ts";
+import type { Projection } from "../src/projector/projection.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client } from "./support/http.ts";
-import { decorate } from "./support/read-side.ts";
 import { startTestService, tempDir } from "./support/service.ts";
 
 const meta = { commandId: "c", correlationId: "c", causationId: "c" };
@@ -69,10 +69,31 @@ test("an event stored in an older shape reads in the current one on every path, 
   const service = await startTestService(
     { dataDir },
     {
-      projections: decorate((p, apply) => async (events, context) => {
-        if (p.name === "accounts") applied.push(...events);
-        await apply(events, context);
-      }),
+      // Live, and into the generation a rebuild fills.
+      projections: (projections) =>
+        projections.map((p) => {
+          if (p.name !== "accounts") return p;
+          const record =
+            (apply: Projection["apply"]): Projection["apply"] =>
+            async (events, context) => {
+              applied.push(...events);
+              await apply(events, context);
+            };
+          const generations = p.generations;
+          return {
+            ...p,
+            apply: record(p.apply.bind(p)),
+            ...(generations && {
+              generations: {
+                ...generations,
+                create: async () => {
+                  const made = await generations.create();
+                  return { ...made, fill: { apply: record(made.fill.apply) } };
+                },
+              },
+            }),
+          };
+        }),
     },
   );
   const api = client(service.url);

@@ -1,6 +1,6 @@
 import type { AccountEvent } from "../../actors/account/events.ts";
 import type { HotLookup } from "../../src/hot-lookup/hot-lookup.ts";
-import { documentProjection } from "../../src/projector/document-projection.ts";
+import { type DocumentKeys, documentProjection } from "../../src/projector/document-projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 
 /** What one account event sets in the account's hot document (the read model of API.md). */
@@ -24,5 +24,5 @@ export const accountFields = (envelope: EventEnvelope): Record<string, string> =
   }
 };
 
-export const accountsProjection = (hot: HotLookup, keyPrefix: string) =>
-  documentProjection({ name: "accounts", aggregateType: "account", hot, keyPrefix, fieldsOf: accountFields });
+export const accountsProjection = (hot: HotLookup, keys: DocumentKeys) =>
+  documentProjection({ name: "accounts", aggregateType: "account", hot, keys, fieldsOf: accountFields });

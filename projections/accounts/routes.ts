@@ -7,6 +7,7 @@ import type { HotDocument, HotLookup } from "../../src/hot-lookup/hot-lookup.ts"
 import { fail } from "../../src/http/problem.ts";
 import { queryInteger } from "../../src/http/query.ts";
 import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
+import type { DocumentKeys } from "../../src/projector/document-projection.ts";
 
 const ReadQuery = z.strictObject({
   minVersion: queryInteger(1)
@@ -33,7 +34,7 @@ const tag = accountsTag;
 /** `GET /v1/accounts/:id`, served from the hot lookup; `minVersion` waits for the projection. */
 export const accountReadRoutes = (
   hot: HotLookup,
-  keyPrefix: string,
+  keys: DocumentKeys,
   readYourWritesMs = 5_000,
 ): HttpRoute[] => [
   defineRoute({
@@ -49,7 +50,8 @@ export const accountReadRoutes = (
     success: { status: 200, description: "the account", body: AccountView, headers: ["ETag"] },
     problems: { 404: ["not_found"], 504: ["projection_behind"] },
     handle: async (ctx) => {
-      const key = keyPrefix + ctx.params.id;
+      // The generation serving: a rebuild fills the next one beside it, and readers switch at once.
+      const key = (await keys.current()) + ctx.params.id;
       const { minVersion } = ctx.query;
       if (minVersion === undefined) {
         const document = await hot.get(key);

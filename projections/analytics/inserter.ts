@@ -12,10 +12,10 @@ export type Insert = (lines: readonly string[]) => Promise<void>;
  * them all again, in one go).
  */
 export const insertInto =
-  (client: ClickHouseClient, db: string): Insert =>
+  (client: ClickHouseClient, db: string, table = "events"): Insert =>
   async (lines) => {
     const { stream } = await client.exec({
-      query: `INSERT INTO ${db}.events FORMAT JSONEachRow`,
+      query: `INSERT INTO ${db}.${table} FORMAT JSONEachRow`,
       values: Readable.from(lines.join("")),
     });
     // The answer to an INSERT is empty, but it must be read for the connection to be reused.

@@ -1,7 +1,8 @@
 import type { ClickHouseClient } from "@clickhouse/client";
+import { queryRows } from "../../src/analytics/clickhouse.ts";
 import type { Projection } from "../../src/projector/projection.ts";
 import { CoalescedInsertFailed, coalescingInserter, insertInto } from "./inserter.ts";
-import { createSchema, dropTables } from "./schema.ts";
+import { createSchema, dropTables, generationOf, schemaStatements } from "./schema.ts";
 import { rowsToInsert, StoredVersions } from "./stored.ts";
 
 export interface AnalyticsProjectionOptions {
@@ -35,6 +36,14 @@ export const analyticsProjection = (
   const { client, database: db } = options;
   const stored = new StoredVersions(client, db);
   const insert = insertInto(client, db);
+  const servingGeneration = async () => {
+    const rows = await queryRows<{ comment: string }>(
+      client,
+      "SELECT comment FROM system.tables WHERE database = {db:String} AND name = 'events'",
+      { db },
+    );
+    return generationOf(rows[0]?.comment);
+  };
   const inserter = coalescingInserter(insert, {
     intervalMs: options.insertIntervalMs ?? 0,
     maxRows: options.insertMaxRows ?? 4_000,
@@ -69,5 +78,42 @@ export const analyticsProjection = (
     async ping() {
       await client.ping();
     },
+    generations: {
+      serving: () => servingGeneration(),
+      async create() {
+        const generation = (await servingGeneration()) + 1;
+        await client.command({ query: `DROP TABLE IF EXISTS ${db}.${NEXT} SYNC` });
+        for (const query of schemaStatements(db, NEXT, generation)) await client.command({ query });
+        // Filled as the live table is, but alone in it: no coalescing, its own versions.
+        const filled = new StoredVersions(client, db, NEXT);
+        const insertNext = insertInto(client, db, NEXT);
+        return {
+          generation,
+          fill: {
+            async apply(events, { store }) {
+              const batch = await rowsToInsert(
+                filled,
+                Map.groupBy(events, (e) => e.streamId),
+                store,
+              );
+              if (batch.lines.length > 0) await insertNext(batch.lines);
+              await filled.remember(batch.reached);
+            },
+          },
+        };
+      },
+      async switchTo() {
+        // One statement: a query sees the old table whole or the new one whole, never a part of either.
+        await client.command({ query: `EXCHANGE TABLES ${db}.events AND ${db}.${NEXT}` });
+        stored.clear();
+        await client.command({ query: `DROP TABLE IF EXISTS ${db}.${NEXT} SYNC` });
+      },
+      async drop() {
+        await client.command({ query: `DROP TABLE IF EXISTS ${db}.${NEXT} SYNC` });
+      },
+    },
   };
 };
+
+/** The table a rebuild fills before it becomes `events`. */
+const NEXT = "events_next";

@@ -20,9 +20,9 @@ import type { ClickHouseClient } from "@clickhouse/client";
  * where a plain merge merges the projection's parts as they are. Duplicates are kept out by the
  * projection instead, which is the only writer of a stream's rows and checks before it inserts.
  */
-export const schemaStatements = (db: string): string[] => [
+export const schemaStatements = (db: string, table = "events", generation = 1): string[] => [
   `CREATE DATABASE IF NOT EXISTS ${db}`,
-  `CREATE TABLE IF NOT EXISTS ${db}.events (
+  `CREATE TABLE IF NOT EXISTS ${db}.${table} (
     stream_id      String,
     version        UInt64,
     position       UInt64,
@@ -45,8 +45,18 @@ export const schemaStatements = (db: string): string[] => [
     )
   ) ENGINE = MergeTree
   PARTITION BY toYYYYMM(time)
-  ORDER BY (stream_id, version)`,
+  ORDER BY (stream_id, version)
+  COMMENT '${generationComment(generation)}'`,
 ];
+
+/**
+ * The generation a table holds, in its comment: a rebuild fills the next one in a table of its own,
+ * then swaps the two names at once (`EXCHANGE TABLES`), so that readers of `events` see the old one
+ * whole, then the new one whole. A table made before generations has no comment: the first.
+ */
+const generationComment = (generation: number) => `eventfold generation ${generation}`;
+export const generationOf = (comment: string | undefined): number =>
+  Number(/^eventfold generation (\d+)$/.exec(comment ?? "")?.[1] ?? 1);
 
 const tables = ["events"] as const;
 

@@ -53,6 +53,7 @@ export class StoredVersions {
   constructor(
     private readonly client: ClickHouseClient,
     private readonly db: string,
+    private readonly table = "events",
   ) {}
 
   /** The last version of each stream in the table, and the streams with holes below it. */
@@ -69,7 +70,7 @@ export class StoredVersions {
     // One query for all the streams the cache does not know, not one per slice of them: fewer round trips.
     const rows = await queryRows<{ stream_id: string; version: string; events: string }>(
       this.client,
-      `SELECT stream_id, max(version) AS version, count() AS events FROM ${this.db}.events
+      `SELECT stream_id, max(version) AS version, count() AS events FROM ${this.db}.${this.table}
        WHERE stream_id IN {ids:Array(String)} GROUP BY stream_id`,
       { ids: unknown },
     );
@@ -82,7 +83,7 @@ export class StoredVersions {
     if (holey.length > 0) {
       const present = await queryRows<{ stream_id: string; versions: string[] }>(
         this.client,
-        `SELECT stream_id, groupArray(version) AS versions FROM ${this.db}.events
+        `SELECT stream_id, groupArray(version) AS versions FROM ${this.db}.${this.table}
          WHERE stream_id IN {ids:Array(String)} GROUP BY stream_id`,
         { ids: holey },
       );

@@ -8,9 +8,14 @@ export interface ProjectionInfo {
     readonly done: number;
     readonly total: number;
     readonly startedAt: string;
+    readonly rate?: number;
+    readonly expectedEnd?: string;
+    readonly generation?: number;
+    readonly reason: "requested" | "lost";
     readonly finishedAt?: string;
     readonly error?: string;
   };
+  readonly generation?: number;
   readonly lastEventTime?: string;
 }
 

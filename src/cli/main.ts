@@ -1,4 +1,4 @@
-import { AdminApiError, type AdminClient, adminClient } from "./admin-client.ts";
+import { AdminApiError, type AdminClient, adminClient, type ProjectionInfo } from "./admin-client.ts";
 import { progressBar } from "./progress.ts";
 
 const usage = `usage: npm run eventfold -- <command>
@@ -26,6 +26,19 @@ const table = (rows: string[][]) => {
     .join("\n");
 };
 
+/** A rebuild in one line: how far, how fast, when it should end, into which generation. */
+const rebuildLine = (r: NonNullable<ProjectionInfo["rebuild"]>): string =>
+  [
+    `${r.done}/${r.total}`,
+    r.reason === "lost" ? "(the store lost its data)" : "",
+    r.generation === undefined ? "" : `into generation ${r.generation}`,
+    r.error ? `failed: ${r.error}` : r.finishedAt ? "done" : "",
+    !r.finishedAt && r.rate !== undefined ? `${r.rate} events/s` : "",
+    !r.finishedAt && r.expectedEnd ? `until about ${r.expectedEnd.slice(11, 19)} UTC` : "",
+  ]
+    .filter((part) => part !== "")
+    .join(" ");
+
 const commands: Record<string, (api: AdminClient, args: string[]) => Promise<void>> = {
   async projections(api) {
     const rows = (await api.projections()).map((p) => [
@@ -33,9 +46,15 @@ const commands: Record<string, (api: AdminClient, args: string[]) => Promise<voi
       p.state,
       String(p.queued),
       String(p.deadLettered),
-      p.rebuild ? `${p.rebuild.done}/${p.rebuild.total}${p.rebuild.finishedAt ? " done" : ""}` : "-",
+      p.generation === undefined ? "-" : String(p.generation),
+      p.rebuild ? rebuildLine(p.rebuild) : "-",
     ]);
-    console.log(table([["projection", "state", "queued", "dead letters", "last rebuild"], ...rows]));
+    console.log(
+      table([
+        ["projection", "state", "queued", "dead letters", "serving generation", "last rebuild"],
+        ...rows,
+      ]),
+    );
   },
 
   async "dead-letters"(api, [projection]) {
@@ -79,13 +98,17 @@ const commands: Record<string, (api: AdminClient, args: string[]) => Promise<voi
       const rebuild = (await api.projections()).find((p) => p.name === projection)?.rebuild;
       if (rebuild && rebuild.startedAt === started.rebuild?.startedAt) {
         bar.update(rebuild.done, rebuild.total);
+        if (!process.stderr.isTTY && !rebuild.finishedAt) console.error(`  ${rebuildLine(rebuild)}`);
         if (rebuild.error) {
           bar.finish();
           throw new AdminApiError(`rebuild of ${projection} failed: ${rebuild.error}`);
         }
         if (rebuild.finishedAt) {
           bar.finish();
-          console.log(`rebuilt ${projection} from ${rebuild.total} stored events`);
+          console.log(
+            `rebuilt ${projection} from ${rebuild.total} stored events` +
+              (rebuild.generation === undefined ? "" : `; generation ${rebuild.generation} serves`),
+          );
           return;
         }
       }

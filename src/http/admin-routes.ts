@@ -37,9 +37,19 @@ const Replayed = z
   .meta({ id: "Replayed" });
 const RebuildProgress = z
   .strictObject({
-    done: z.int().min(0),
-    total: z.int().min(0),
+    done: z.int().min(0).describe("Position read up to in the event store"),
+    total: z.int().min(0).describe("The store's last position when it began"),
     startedAt: Instant,
+    rate: z.int().min(0).optional().describe("Events per second so far"),
+    expectedEnd: Instant.optional().describe("When it should be done at that rate"),
+    generation: z
+      .int()
+      .min(1)
+      .optional()
+      .describe("The generation it fills; the one before serves, complete, until it is done"),
+    reason: z
+      .enum(["requested", "lost"])
+      .describe("Asked for, or started by itself because the read store lost what it held"),
     finishedAt: Instant.optional(),
     error: z.string().optional().describe("Why it stopped, if it failed"),
   })
@@ -61,6 +71,7 @@ const ProjectionList = z
           ),
         lag: z.int().min(0).describe("Stored events past `position`"),
         rebuild: RebuildProgress.optional(),
+        generation: z.int().min(0).optional().describe("The generation readers are served from"),
         lastEventTime: Instant.optional().describe("When the newest event applied was stored"),
         lastAppliedAt: Instant.optional(),
         queued: z.int().min(0).describe("Events waiting on its queues"),

@@ -20,7 +20,29 @@ export interface Projection {
   apply(events: readonly EventEnvelope[], context: ProjectionContext): Promise<void>;
   /** Holds nothing across restarts: rebuilt from the event store when the projector starts. */
   readonly volatile?: boolean;
-  /** Drops everything it holds, before a rebuild. */
+  /** Drops everything it holds, before a rebuild in place (one without `generations`). */
   reset(): Promise<void>;
   ping(): Promise<void>;
+  /**
+   * Blue/green: a rebuild fills a new generation beside the one serving, which keeps serving (and
+   * taking live events) until the new one has caught up; then readers switch to it at once.
+   */
+  readonly generations?: Generations;
+  /**
+   * False once its store has lost what it held (a Redis restarted empty, flushed): the projector then
+   * rebuilds it by itself. Throws when the store does not answer (that is not a loss).
+   */
+  intact?(): Promise<boolean>;
+}
+
+/** The generations of a read model: the one readers are served from, and the one a rebuild fills. */
+export interface Generations {
+  /** The generation serving now. */
+  serving(): Promise<number>;
+  /** Makes a new, empty generation beside the serving one: its number, and what fills it. */
+  create(): Promise<{ readonly generation: number; readonly fill: Pick<Projection, "apply"> }>;
+  /** Readers and live events go to `generation` from now on; the one before is dropped. */
+  switchTo(generation: number): Promise<void>;
+  /** Drops a generation that will not serve (its rebuild failed). */
+  drop(generation: number): Promise<void>;
 }

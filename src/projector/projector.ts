@@ -1,17 +1,29 @@
 import type { Broker, Subscription } from "../broker/broker.ts";
+import { answerWithin } from "../lib/deadline.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Upcast } from "../runtime/upcast.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Projection } from "./projection.ts";
 import { projectionHandler, type WorkerHooks } from "./worker.ts";
 
+/** How long a check for a lost store waits for it to answer. */
+const LOSS_CHECK_TIMEOUT_MS = 2_000;
+
 /** How long a replay waits at a position that is not readable yet before it gives up. */
 const REPLAY_WAIT_MS = 60_000;
 
 export interface RebuildProgress {
+  /** Events read from the store so far, and how many it held when the rebuild began. */
   readonly done: number;
   readonly total: number;
   readonly startedAt: string;
+  /** Events per second so far, and when it should be done at that rate. */
+  readonly rate?: number;
+  readonly expectedEnd?: string;
+  /** The generation it fills (blue/green); the one before serves until it is done. */
+  readonly generation?: number;
+  /** Why it runs: asked for, or started by itself because the read store lost its data. */
+  readonly reason: "requested" | "lost";
   readonly finishedAt?: string;
   readonly error?: string;
 }
@@ -20,6 +32,8 @@ export interface ProjectionStatus {
   readonly name: string;
   readonly state: "running" | "rebuilding" | "stopped";
   readonly rebuild?: RebuildProgress;
+  /** The generation readers are served from, where the projection has generations. */
+  readonly generation?: number;
   /**
    * The highest global position applied. Deliveries are not in position order, so events below it
    * may still be on their way: `lastEventTime` and the queue depth say how far behind it is.
@@ -34,6 +48,10 @@ export interface ProjectorHooks {
   /** Seconds from an event's append to its being applied, per applied batch. */
   readonly onLag?: (projection: string, seconds: number, count: number) => void;
   readonly onFailed?: (projection: string, error: unknown, eventId: string) => void;
+  /** A projection's store lost what it held: the projector rebuilds it. */
+  readonly onLost?: (projection: string) => void;
+  /** How often each projection's store is checked for a loss (default 1 000 ms; 0: never). */
+  readonly lossCheckMs?: number;
   /**
    * Turns events into their current shape: the broker may hold some published before their shape
    * changed (the store read through the engine gives the current shape already).
@@ -47,6 +65,7 @@ interface Entry {
   state: ProjectionStatus["state"];
   rebuild?: RebuildProgress;
   rebuilding?: Promise<void>;
+  generation?: number;
   position: number;
   lastEventTime?: string;
   lastAppliedAt?: string;
@@ -55,6 +74,8 @@ interface Entry {
 /** Runs the projections: one broker subscription each, plus rebuilds from the event store. */
 export class Projector {
   private readonly entries = new Map<string, Entry>();
+  private lossCheck: ReturnType<typeof setInterval> | undefined;
+  private checking = false;
 
   constructor(
     private readonly store: EventStore,
@@ -78,25 +99,66 @@ export class Projector {
     await this.broker.declare([...this.entries.values()].map((e) => e.projection));
     for (const entry of this.entries.values()) {
       // A projection that kept nothing across the restart starts from the whole store.
-      if (entry.projection.volatile) await this.replay(entry);
+      if (entry.projection.volatile) {
+        await this.replay(entry, entry.projection, "lost");
+        entry.rebuild = { ...(entry.rebuild as RebuildProgress), finishedAt: new Date().toISOString() };
+      }
       entry.subscription = await this.broker.subscribe(
         entry.projection.name,
         projectionHandler(entry.projection, this.store, this.workerHooks(entry), this.hooks.upcast),
       );
+      // Asked, not awaited: a store that does not answer must not hold the start.
+      entry.projection.generations
+        ?.serving()
+        .then((generation) => {
+          entry.generation ??= generation;
+        })
+        .catch(() => {});
       entry.state = "running";
+    }
+    // A store found without its data at start (new, or emptied while the service was down) is
+    // filled before the projector counts as started, as a volatile one is.
+    await this.checkLosses();
+    await Promise.all([...this.entries.values()].map((e) => e.rebuilding));
+    const every = this.hooks.lossCheckMs ?? 1_000;
+    if (every > 0) this.lossCheck = setInterval(() => void this.checkLosses(), every);
+  }
+
+  /** Rebuilds, by itself, each projection whose store has lost what it held. */
+  private async checkLosses(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      for (const entry of this.entries.values()) {
+        const { projection } = entry;
+        if (entry.state !== "running" || !projection.intact) continue;
+        // A store that does not answer (in time) has not lost anything: readiness says it is down.
+        const intact = await answerWithin(
+          projection.intact(),
+          LOSS_CHECK_TIMEOUT_MS,
+          () => new Error("no answer"),
+        ).catch(() => true);
+        if (intact || entry.state !== "running") continue;
+        this.hooks.onLost?.(projection.name);
+        this.rebuild(projection.name, "lost");
+      }
+    } finally {
+      this.checking = false;
     }
   }
 
-  /** Drops the projection and refills it from the event store, in the background; see `status`. */
-  rebuild(name: string): RebuildProgress {
+  /**
+   * Refills the projection from the event store, in the background; see `status`. With generations
+   * the one serving keeps serving until the new one has caught up; without, it is dropped first.
+   */
+  rebuild(name: string, reason: RebuildProgress["reason"] = "requested"): RebuildProgress {
     const entry = this.entries.get(name);
     if (!entry) throw new Error(`no such projection: ${name}`);
     if (entry.state !== "rebuilding") {
-      entry.rebuild = { done: 0, total: 0, startedAt: new Date().toISOString() };
-      entry.position = 0;
-      entry.rebuilding = this.runRebuild(entry);
+      entry.rebuild = { done: 0, total: 0, startedAt: new Date().toISOString(), reason };
+      entry.rebuilding = this.runRebuild(entry, reason);
     }
-    return entry.rebuild ?? { done: 0, total: 0, startedAt: new Date().toISOString() };
+    return entry.rebuild as RebuildProgress;
   }
 
   /** Resolves when the rebuild of `name` (if any) has finished. */
@@ -110,6 +172,7 @@ export class Projector {
       state: e.state,
       position: e.position,
       ...(e.rebuild ? { rebuild: e.rebuild } : {}),
+      ...(e.generation === undefined ? {} : { generation: e.generation }),
       ...(e.lastEventTime ? { lastEventTime: e.lastEventTime, lastAppliedAt: e.lastAppliedAt } : {}),
     }));
   }
@@ -119,6 +182,7 @@ export class Projector {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.lossCheck);
     for (const entry of this.entries.values()) {
       await entry.rebuilding;
       await entry.subscription?.close();
@@ -126,37 +190,86 @@ export class Projector {
     }
   }
 
-  private async runRebuild(entry: Entry): Promise<void> {
+  private async runRebuild(entry: Entry, reason: RebuildProgress["reason"]): Promise<void> {
     const previous = entry.state;
+    const { generations } = entry.projection;
     entry.state = "rebuilding";
+    let paused = false;
+    let filling: number | undefined;
     try {
-      await entry.subscription?.pause();
-      await entry.projection.reset();
-      await this.replay(entry);
+      if (generations) {
+        // Blue/green: live events go on to the generation serving while the new one is filled.
+        const { generation, fill } = await generations.create();
+        filling = generation;
+        const reached = await this.replay(entry, fill, reason, generation);
+        // The last stretch with live events held back, so none is applied only to the old one.
+        await entry.subscription?.pause();
+        paused = true;
+        await this.replay(entry, fill, reason, generation, reached);
+        await generations.switchTo(generation);
+        filling = undefined;
+        entry.generation = generation;
+      } else {
+        await entry.subscription?.pause();
+        paused = true;
+        entry.position = 0;
+        await entry.projection.reset();
+        await this.replay(entry, entry.projection, reason);
+      }
+      entry.rebuild = { ...(entry.rebuild as RebuildProgress), finishedAt: new Date().toISOString() };
     } catch (error) {
       entry.rebuild = {
         ...(entry.rebuild as RebuildProgress),
         error: errorMessage(error),
         finishedAt: new Date().toISOString(),
       };
+      if (filling !== undefined) await generations?.drop(filling).catch(() => {});
     } finally {
       // Whatever queued up meanwhile is now either a duplicate of what the rebuild read, or newer.
-      await entry.subscription?.resume();
+      if (paused) await entry.subscription?.resume();
       entry.state = previous === "stopped" ? "stopped" : "running";
     }
   }
 
-  /** Applies every stored event of the projection's aggregate types, in position order. */
-  private async replay(entry: Entry): Promise<void> {
+  /**
+   * Applies to `target` every stored event of the projection's aggregate types after `from`, in
+   * position order, up to the store's head when it began; answers that position.
+   */
+  private async replay(
+    entry: Entry,
+    target: Pick<Projection, "apply">,
+    reason: RebuildProgress["reason"],
+    generation?: number,
+    from = 0,
+  ): Promise<number> {
     const { projection } = entry;
     const total = await this.store.headPosition();
     const startedAt = entry.rebuild?.startedAt ?? new Date().toISOString();
-    entry.rebuild = { done: 0, total, startedAt };
+    const began = performance.now();
+    const progress = (done: number): RebuildProgress => {
+      const seconds = (performance.now() - began) / 1000;
+      const rate = seconds > 0 ? (done - from) / seconds : 0;
+      return {
+        done,
+        total,
+        startedAt,
+        reason,
+        ...(generation === undefined ? {} : { generation }),
+        ...(rate > 0
+          ? {
+              rate: Math.round(rate),
+              expectedEnd: new Date(Date.now() + ((total - done) / rate) * 1000).toISOString(),
+            }
+          : {}),
+      };
+    };
+    entry.rebuild = progress(from);
     const context = { store: this.store };
     // Stored events up to `total` that are not readable yet are appends still landing (a store that
     // assigns positions before it writes): waited for, not passed, within a bound.
     let waitingSince: number | undefined;
-    for (let after = 0; after < total; ) {
+    let after = from;
+    while (after < total) {
       const page = await this.store.readAll(after, 2_000);
       const last = page.at(-1);
       if (!last) {
@@ -173,11 +286,12 @@ export class Projector {
       const ours = page.filter(
         (e) => projection.aggregateTypes.includes(e.aggregateType) && e.position <= total,
       );
-      if (ours.length > 0) await projection.apply(ours, context);
+      if (ours.length > 0) await target.apply(ours, context);
       after = last.position;
-      entry.rebuild = { done: Math.min(after, total), total, startedAt };
+      entry.rebuild = progress(Math.min(after, total));
     }
-    entry.rebuild = { done: total, total, startedAt, finishedAt: new Date().toISOString() };
+    entry.rebuild = progress(total);
+    return total;
   }
 
   private workerHooks(entry: Entry): WorkerHooks {

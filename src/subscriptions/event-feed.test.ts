@@ -39,6 +39,24 @@ describe("the event feed", () => {
     expect(await feed.read(250, 10)).toEqual({ events: [], next: 250, caughtUp: true });
   });
 
+  test("what an earlier read kept does not end a page early: the store gives the rest", async () => {
+    const store = await storeWith(deposits(30));
+    const feed = new EventFeed(store, { pageSize: 100 });
+    expect((await feed.read(0, 100)).events).toHaveLength(30);
+    for (let i = 30; i < 40; i++) {
+      await store.append({
+        streamId: `account-more-${i}`,
+        aggregateType: "account",
+        expectedVersion: 0,
+        events: [{ eventId: `m${i}`, type: "MoneyDeposited", schemaVersion: 1, data: {}, metadata: meta }],
+      });
+    }
+    feed.wake();
+    const again = await feed.read(10, 100);
+    expect(again.events.map((e) => e.position)).toEqual(Array.from({ length: 30 }, (_, i) => i + 11));
+    expect(again).toMatchObject({ next: 40, caughtUp: true });
+  });
+
   test("a filter passes the events of the types asked for; an answer stops at its limit, not at its page", async () => {
     const store = await storeWith([
       ["account", "AccountOpened"],

@@ -150,8 +150,14 @@ export class EventFeed {
    * announced, or `pollMs` has passed, since the last read there found nothing.
    */
   private async readAll(after: number, limit: number): Promise<readonly EventEnvelope[]> {
-    const held = this.recent.read(after, limit);
-    if (held) return held;
+    // What is held ends where consumers last read, not where the log ends: the store says the rest.
+    const held = this.recent.read(after, limit) ?? [];
+    if (held.length === limit) return held;
+    const rest = await this.readStore(held.at(-1)?.position ?? after, limit - held.length);
+    return held.length === 0 ? rest : [...held, ...rest];
+  }
+
+  private async readStore(after: number, limit: number): Promise<readonly EventEnvelope[]> {
     const empty = this.emptyAfter;
     if (empty?.position === after && this.time.now() - empty.at < this.pollMs) return [];
     // Consumers woken together ask for the same events at once: one read serves them all.

@@ -6,6 +6,7 @@ import { MemoryHotLookup } from "../../src/hot-lookup/memory-hot-lookup.ts";
 import { createApp } from "../../src/http/app.ts";
 import { problemsOf } from "../../src/http/contract.ts";
 import { edgeProblemTypes } from "../../src/http/problem-types.ts";
+import { DocumentKeys } from "../../src/projector/document-projection.ts";
 import { inProcessApp, testRoute } from "../support/app.ts";
 
 /** The edge's answers hold to its document: media type, head size, query, bodies on POSTs, minVersion. */
@@ -20,9 +21,10 @@ describe("the service answers as its document says", () => {
     success: { status: 200, description: "pong", body: z.strictObject({ pong: z.literal(true) }) },
     handle: async () => ({ status: 200, body: { pong: true } }),
   });
+  const hot = new MemoryHotLookup();
   const app = createApp(engine.engine, {
     // A hot lookup no projection fills: an account is in the event store, never in the read model.
-    routes: [ping, ...accountReadRoutes(new MemoryHotLookup(), "account:", 50)],
+    routes: [ping, ...accountReadRoutes(hot, new DocumentKeys(hot, "account:", "accounts:"), 50)],
     problemTypes: readSideProblemTypes,
     checkResponses: true,
   });
