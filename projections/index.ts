@@ -91,10 +91,19 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
     ],
     readiness: [
       // The edge reads them (a down one fails those reads) but takes writes without them.
-      { name: "hotLookup", projection: "accounts", required: options.writes, check: () => hot.ping() },
+      {
+        name: "hotLookup",
+        required: options.writes,
+        check: async () => {
+          await hot.ping();
+          // Until the projector has refilled it, it answers for part of the accounts, or none.
+          if (!hot.volatile && !(await accountKeys.intact())) {
+            throw new Error("rebuilding: it lost its data, which the projector refills from the event store");
+          }
+        },
+      },
       {
         name: "analytics",
-        projection: "analytics",
         required: options.writes,
         check: async () => {
           const { success } = await clickhouse.ping();

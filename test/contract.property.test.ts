@@ -462,7 +462,8 @@ const bodyOf = async (response: Response): Promise<string> => {
     await reader.cancel();
   }
   let last = -1;
-  for (const frame of text.split("\n\n").filter((f) => f.startsWith("id: "))) {
+  // Events; a heartbeat may carry an `id:` and no data (no event fires for it).
+  for (const frame of text.split("\n\n").filter((f) => f.startsWith("id: ") && f.includes("\ndata: "))) {
     const [, id = "", data = ""] = /^id: (\d+)\nevent: \S+\ndata: (.*)$/.exec(frame) ?? [];
     const position = (JSON.parse(data) as { position?: number }).position;
     if (position !== Number(id) || position <= last) throw new Error(`an event out of order: ${frame}`);

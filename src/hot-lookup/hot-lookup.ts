@@ -30,6 +30,8 @@ export interface HotLookup {
   waitForVersion(key: string, minVersion: number, timeoutMs: number): Promise<HotDocument | undefined>;
   /** Deletes every key starting with `prefix`. */
   clear(prefix: string): Promise<void>;
+  /** Whether any key starts with `prefix`. */
+  any(prefix: string): Promise<boolean>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

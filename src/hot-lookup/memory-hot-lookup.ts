@@ -44,6 +44,11 @@ export class MemoryHotLookup implements HotLookup {
     return this.documents.get(key);
   }
 
+  async any(prefix: string): Promise<boolean> {
+    for (const key of this.documents.keys()) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+
   async clear(prefix: string): Promise<void> {
     for (const key of this.documents.keys()) if (key.startsWith(prefix)) this.documents.delete(key);
   }

@@ -77,6 +77,16 @@ export class RedisHotLookup implements HotLookup {
     }
   }
 
+  async any(prefix: string): Promise<boolean> {
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      if (keys.length > 0) return true;
+      cursor = next;
+    } while (cursor !== "0");
+    return false;
+  }
+
   async clear(prefix: string): Promise<void> {
     let cursor = "0";
     do {

@@ -80,6 +80,8 @@ export const eventStream = (feed: EventFeed, options: EventStreamOptions): Reada
   let cursor = options.after;
   let caughtUp = false;
   let first = true;
+  /** The last `id:` sent: what the consumer would resume from. */
+  let idSent = options.after;
   const filterKey = JSON.stringify(options.filter);
   let lastWrite = performance.now();
   let pulling = false;
@@ -112,12 +114,19 @@ export const eventStream = (feed: EventFeed, options: EventStreamOptions): Reada
       if (parts.length > 0) {
         if (first) parts.unshift(RETRY);
         first = false;
+        idSent = page.events.at(-1)?.position ?? idSent;
         return parts.length === 1 ? (parts[0] as Uint8Array) : concat(parts);
       }
-      if (!page.caughtUp) continue;
       const untilHeartbeat = lastWrite + options.heartbeatMs - performance.now();
-      // A copy: the stream may take ownership of the buffer it is given.
-      if (untilHeartbeat <= 0) return HEARTBEAT.slice();
+      if (untilHeartbeat <= 0) {
+        // Past what a filter dropped, the heartbeat carries where the stream is: a consumer that
+        // reconnects (its Last-Event-ID) does not scan that stretch again. No data: no event fires.
+        if (cursor === idSent) return HEARTBEAT.slice(); // a copy: the stream may keep what it is given
+        idSent = cursor;
+        return encoder.encode(`id: ${cursor}\n: keep-alive\n\n`);
+      }
+      // A long scan through events a filter drops goes on, with a turn between pages.
+      if (!page.caughtUp) continue;
       await feed.appended(untilHeartbeat, closed.signal);
     }
     return undefined;

@@ -16,8 +16,6 @@ export interface ReadinessCheck {
    * when down but leaves the process ready: the edge still takes writes while analytics is down.
    */
   readonly required?: boolean;
-  /** The projection kept in it, whose rebuild after a loss makes it not ready (what it serves is partial). */
-  readonly projection?: string;
 }
 
 /** The form of every problem code: the `{code}` of a problem's page. */

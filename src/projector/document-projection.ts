@@ -17,12 +17,14 @@ export interface DocumentProjectionSpec {
 /**
  * The keys of a document projection's generations, and which one serves. Generation 0 is `legacyPrefix`
  * (where documents were kept before generations); generation g is `prefix` + `g<g>:`. Which serves is
- * a document of its own, `prefix` + `serving`, whose version is the generation (so a switch is a
- * versioned write: from exactly the one before). A process reads it at most every `refreshMs`, and a
- * generation switched from is dropped only after a few of those, so that no reader is left on it.
+ * the document `prefix` + `serving`: its `generation`, and a version that each switch moves on by one,
+ * with a versioned write (so it only applies on top of the switch it follows); a new generation is
+ * numbered that version plus one. A process reads it at most every `refreshMs`, and a generation
+ * switched from is dropped only after a few of those, so that no reader is left on it.
  */
 export class DocumentKeys {
   private serving = 0;
+  private switches = 0;
   private readAt = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -43,7 +45,8 @@ export class DocumentKeys {
   /** The generation serving, as the hot lookup says now. */
   async read(): Promise<number> {
     const document = await this.hot.get(this.pointer);
-    this.serving = Number(document?.version ?? 0);
+    this.serving = Number(document?.generation ?? 0);
+    this.switches = Number(document?.version ?? 0);
     this.readAt = performance.now();
     return this.serving;
   }
@@ -54,25 +57,48 @@ export class DocumentKeys {
     return this.prefixOf(this.serving);
   }
 
-  /** Whether the hot lookup still holds what says which generation serves (a flush loses it). */
+  /** The number a new generation takes. */
+  async next(): Promise<number> {
+    await this.read();
+    return this.switches + 1;
+  }
+
+  /**
+   * Whether the hot lookup still holds its documents: the pointer is there. Not: it lost them (a
+   * flush, a restart without persistence), or it is new.
+   */
   async intact(): Promise<boolean> {
     return (await this.hot.get(this.pointer)) !== undefined;
   }
 
+  /**
+   * At start, before any event is applied: documents kept before generations, with no pointer, are
+   * taken as generation 0 (an upgrade), instead of being rebuilt. Only then: after a loss, the live
+   * events applied meanwhile would make a few documents look like such a store.
+   */
+  async adopt(): Promise<void> {
+    if ((await this.hot.get(this.pointer)) !== undefined || !(await this.hot.any(this.legacyPrefix))) return;
+    await this.hot.applyMany([{ key: this.pointer, version: 1, fields: { generation: "0" } }]);
+  }
+
   /** From now on `generation` serves; the one before is dropped once no reader can be left on it. */
   async switchTo(generation: number): Promise<void> {
+    // What this process wrote to last, if the pointer moved (or went) since: dropped too.
+    const cached = this.serving;
     const before = await this.read();
     const [result] = await this.hot.applyMany([
       { key: this.pointer, version: generation, fields: { generation: String(generation) } },
     ]);
     if (result?.status !== "applied") {
-      throw new Error(`generation ${generation} cannot follow generation ${result?.current ?? before}`);
+      throw new Error(`generation ${generation} cannot follow switch ${result?.current ?? this.switches}`);
     }
     this.serving = generation;
+    this.switches = generation;
     this.readAt = performance.now();
-    if (before !== generation) {
-      const old = this.prefixOf(before);
-      setTimeout(() => void this.hot.clear(old).catch(() => {}), 3 * this.refreshMs).unref?.();
+    for (const old of new Set([before, cached])) {
+      if (old === generation) continue;
+      const prefix = this.prefixOf(old);
+      setTimeout(() => void this.hot.clear(prefix).catch(() => {}), 3 * this.refreshMs).unref?.();
     }
   }
 }
@@ -124,13 +150,14 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
     generations: {
       serving: () => keys.read(),
       async create() {
-        const generation = (await keys.read()) + 1;
+        const generation = await keys.next();
         const prefix = keys.prefixOf(generation);
         // Left by a rebuild that did not finish: it starts empty.
         await hot.clear(prefix);
         return { generation, fill: { apply: (events, { store }) => applyTo(prefix, events, store) } };
       },
       switchTo: (generation) => keys.switchTo(generation),
+      adopt: () => keys.adopt(),
       drop: (generation) => hot.clear(keys.prefixOf(generation)),
     },
     // What a volatile store holds is rebuilt at every start; one that keeps it can lose it.

@@ -45,4 +45,6 @@ export interface Generations {
   switchTo(generation: number): Promise<void>;
   /** Drops a generation that will not serve (its rebuild failed). */
   drop(generation: number): Promise<void>;
+  /** At start, before events are applied: takes what the store kept before it had generations. */
+  adopt?(): Promise<void>;
 }

@@ -53,8 +53,8 @@ export interface ProjectorHooks {
   /** How often each projection's store is checked for a loss (default 1 000 ms; 0: never). */
   readonly lossCheckMs?: number;
   /**
-   * Turns events into their current shape: the broker may hold some published before their shape
-   * changed (the store read through the engine gives the current shape already).
+   * Turns events from the broker into their current shape (the relay publishes them as stored; a
+   * rebuild reads them through the engine's store, which gives the current shape already).
    */
   readonly upcast?: Upcast;
 }
@@ -76,6 +76,8 @@ export class Projector {
   private readonly entries = new Map<string, Entry>();
   private lossCheck: ReturnType<typeof setInterval> | undefined;
   private checking = false;
+  /** Set by `stop`: a rebuild under way gives up at its next page (a new generation is dropped). */
+  private stopping = false;
 
   constructor(
     private readonly store: EventStore,
@@ -99,6 +101,10 @@ export class Projector {
     await this.broker.declare([...this.entries.values()].map((e) => e.projection));
     for (const entry of this.entries.values()) {
       // A projection that kept nothing across the restart starts from the whole store.
+      // Bounded: a store that does not answer must not hold the start (it is adopted next time).
+      const adopting = entry.projection.generations?.adopt?.();
+      if (adopting)
+        await answerWithin(adopting, LOSS_CHECK_TIMEOUT_MS, () => new Error("no answer")).catch(() => {});
       if (entry.projection.volatile) {
         await this.replay(entry, entry.projection, "lost");
         entry.rebuild = { ...(entry.rebuild as RebuildProgress), finishedAt: new Date().toISOString() };
@@ -117,9 +123,8 @@ export class Projector {
       entry.state = "running";
     }
     // A store found without its data at start (new, or emptied while the service was down) is
-    // filled before the projector counts as started, as a volatile one is.
-    await this.checkLosses();
-    await Promise.all([...this.entries.values()].map((e) => e.rebuilding));
+    // refilled in the background: the rest of the service does not wait for it.
+    void this.checkLosses();
     const every = this.hooks.lossCheckMs ?? 1_000;
     if (every > 0) this.lossCheck = setInterval(() => void this.checkLosses(), every);
   }
@@ -182,6 +187,7 @@ export class Projector {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.lossCheck);
     for (const entry of this.entries.values()) {
       await entry.rebuilding;
@@ -203,15 +209,15 @@ export class Projector {
         filling = generation;
         const reached = await this.replay(entry, fill, reason, generation);
         // The last stretch with live events held back, so none is applied only to the old one.
-        await entry.subscription?.pause();
         paused = true;
+        await entry.subscription?.pause();
         await this.replay(entry, fill, reason, generation, reached);
         await generations.switchTo(generation);
         filling = undefined;
         entry.generation = generation;
       } else {
-        await entry.subscription?.pause();
         paused = true;
+        await entry.subscription?.pause();
         entry.position = 0;
         await entry.projection.reset();
         await this.replay(entry, entry.projection, reason);
@@ -223,7 +229,14 @@ export class Projector {
         error: errorMessage(error),
         finishedAt: new Date().toISOString(),
       };
-      if (filling !== undefined) await generations?.drop(filling).catch(() => {});
+      // Unless it serves after all (a switch whose answer was lost, or another projector's switch).
+      if (filling !== undefined && generations) {
+        const unused = filling;
+        await generations
+          .serving()
+          .then((serving) => (serving === unused ? undefined : generations.drop(unused)))
+          .catch(() => {});
+      }
     } finally {
       // Whatever queued up meanwhile is now either a duplicate of what the rebuild read, or newer.
       if (paused) await entry.subscription?.resume();
@@ -270,6 +283,7 @@ export class Projector {
     let waitingSince: number | undefined;
     let after = from;
     while (after < total) {
+      if (this.stopping) throw new Error("the projector stopped before the rebuild was done");
       const page = await this.store.readAll(after, 2_000);
       const last = page.at(-1);
       if (!last) {

@@ -63,8 +63,13 @@ export class EventFeed {
   private readonly recent = new EventRing(8_192);
   /** A read after this position found nothing, and nothing was announced since. */
   private emptyAfter: { readonly position: number; readonly at: number } | undefined;
-  /** Store reads under way, by the position they read after. */
-  private readonly reading = new Map<number, { limit: number; events: Promise<EventEnvelope[]> }>();
+  /** Store reads under way, by the position they read after, and the wake they began after. */
+  private readonly reading = new Map<
+    number,
+    { limit: number; wakes: number; events: Promise<EventEnvelope[]> }
+  >();
+  /** Appends announced so far: a read begun before one may have missed it. */
+  private wakes = 0;
   /** Consumers waiting at the end of the log. */
   private readonly waiting = new Set<() => void>();
   private readonly closing = new AbortController();
@@ -102,6 +107,7 @@ export class EventFeed {
 
   /** Events were appended: consumers waiting at the end read now. */
   wake(): void {
+    this.wakes += 1;
     this.emptyAfter = undefined;
     if (this.wakeScheduled || this.waiting.size === 0) return;
     this.wakeScheduled = true;
@@ -161,14 +167,19 @@ export class EventFeed {
     const empty = this.emptyAfter;
     if (empty?.position === after && this.time.now() - empty.at < this.pollMs) return [];
     // Consumers woken together ask for the same events at once: one read serves them all.
+    // Shared only if begun since the last append was announced: an older one may have missed it.
     const reading = this.reading.get(after);
-    if (reading && reading.limit >= limit) return (await reading.events).slice(0, limit);
+    if (reading && reading.limit >= limit && reading.wakes === this.wakes) {
+      return (await reading.events).slice(0, limit);
+    }
+    const wakes = this.wakes;
     const events = this.store.readAll(after, limit).then((read) => {
       for (const event of read) this.recent.put(event);
-      if (read.length === 0) this.emptyAfter = { position: after, at: this.time.now() };
+      if (read.length === 0 && wakes === this.wakes)
+        this.emptyAfter = { position: after, at: this.time.now() };
       return read;
     });
-    const entry = { limit, events };
+    const entry = { limit, wakes, events };
     this.reading.set(after, entry);
     try {
       return await events;
