@@ -48,7 +48,7 @@ const concat = (parts: readonly Uint8Array[]): Uint8Array => {
 
 /**
  * The chunks made last, by what they hold: consumers at the same place with the same filter (live ones,
- * woken together) are sent the same bytes, made once.
+ * woken together) are sent the same bytes, made once. A few: a chunk may hold 500 events.
  */
 const chunks = new Map<string, Uint8Array>();
 const chunkOf = (events: readonly EventEnvelope[], filterKey: string): Uint8Array => {
@@ -57,7 +57,7 @@ const chunkOf = (events: readonly EventEnvelope[], filterKey: string): Uint8Arra
   if (chunk === undefined) {
     chunk = concat(events.map(frameOf));
     chunks.set(key, chunk);
-    if (chunks.size > 64) chunks.delete(chunks.keys().next().value as string);
+    if (chunks.size > 16) chunks.delete(chunks.keys().next().value as string);
   }
   return chunk;
 };
