@@ -139,16 +139,20 @@ export const eventStream = (feed: EventFeed, options: EventStreamOptions): Reada
         try {
           const chunk = await nextChunk();
           if (chunk === undefined) {
-            // Cancelled, or the service stops: the stream ends (its consumer reconnects elsewhere).
+            // The service stops: the stream ends (its consumer reconnects elsewhere). Cancelled or cut
+            // off: the stream is done with already.
+            const ended = closed.signal.aborted;
             stop();
-            controller.close();
+            if (!ended) controller.close();
             return;
           }
           controller.enqueue(chunk);
           lastWrite = performance.now();
         } catch (error) {
+          // A store that cannot be read: the consumer is let go, to resume once it can.
+          const ended = closed.signal.aborted;
           stop();
-          controller.error(error);
+          if (!ended) controller.error(error);
           options.disconnect();
         } finally {
           pulling = false;
