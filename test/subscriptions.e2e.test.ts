@@ -187,7 +187,8 @@ describe("catch-up subscriptions", () => {
         { timeoutMs: 30_000 },
       );
       writing = false;
-      await load;
+      // Transfers write on after the load stops (their process): the log is read once they are done.
+      await settled(api, await load);
 
       const all: EventEnvelope[] = [];
       for (;;) {
