@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { analyticsProjection } from "../projections/analytics/projection.ts";
+import { schemaStatements } from "../projections/analytics/schema.ts";
 import { openClickHouse, queryRows } from "../src/analytics/clickhouse.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
@@ -250,6 +251,39 @@ describe("analytics projection", () => {
         "account-y": [1],
         "account-z": [1, 2, 3],
       });
+    });
+  });
+
+  test("a table made before generations is generation 1; a new generation is filled beside it, then swapped in", async () => {
+    await withAnalytics(async ({ client, database, store }) => {
+      // The table as the code before made it: the same columns, no comment naming its generation.
+      for (const query of schemaStatements(database)) {
+        await client.command({ query: query.replace(/\n\s*COMMENT '[^']*'/, "") });
+      }
+      const before = await queryRows<{ comment: string }>(
+        client,
+        `SELECT comment FROM system.tables WHERE database = '${database}' AND name = 'events'`,
+      );
+      expect(before).toEqual([{ comment: "" }]);
+      const projection = analyticsProjection({ client, database, aggregateTypes: ["account"] });
+      const context = { store };
+      const events = await appendDeposits(store, "gen", 1, 3);
+      await projection.apply(events.slice(0, 2), context);
+      const generations = projection.generations;
+      if (!generations) throw new Error("the analytics projection has generations");
+      expect(await generations.serving()).toBe(1);
+
+      const { generation, fill } = await generations.create();
+      expect(generation).toBe(2);
+      await fill.apply(events, context);
+      // The serving table is as it was until the switch.
+      expect(await versionsIn(client, database)).toEqual({ "account-gen": [1, 2] });
+      await generations.switchTo(generation);
+      expect(await versionsIn(client, database)).toEqual({ "account-gen": [1, 2, 3] });
+      expect(await generations.serving()).toBe(2);
+      // The live projection goes on into the table now serving, knowing nothing stale of it.
+      await projection.apply(events, context);
+      expect(await versionsIn(client, database)).toEqual({ "account-gen": [1, 2, 3] });
     });
   });
 

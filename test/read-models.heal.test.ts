@@ -90,6 +90,16 @@ const openAccounts = async (api: Client, prefix: string, count: number) => {
   return ids;
 };
 
+/** Resolves once every account reads from the hot lookup as the store has it; fails after `timeoutMs`. */
+const readableAgain = async (api: Client, ids: readonly string[], timeoutMs: number) =>
+  expect(
+    await pollUntil(
+      () => allReadable(api, ids),
+      (ok) => ok,
+      { timeoutMs },
+    ),
+  ).toBe(true);
+
 /** Resolves once the new Redis of a service is filled (at start, from the event store) and serves. */
 const filledAtStart = async (api: Client) =>
   expect(
@@ -115,20 +125,20 @@ describeWith(["Redis"], "the hot lookup in Redis heals by itself", () => {
     for (const service of services) await service.dispose();
   });
 
-  test("Redis loses everything under load: every account is readable again with no manual step", async () => {
+  /** A service on Redis, its accounts projection gated, with `count` accounts readable. */
+  const servingAccounts = async (prefix: string, count: number) => {
     const gate = gated("accounts");
     const service = await startTestService({ redisUrl: fullStack.redisUrl }, { projections: gate.wrap });
     services.push(service);
     const api = client(service.url);
-    const ids = await openAccounts(api, "heal", 120);
+    const ids = await openAccounts(api, prefix, count);
     await filledAtStart(api);
-    expect(
-      await pollUntil(
-        () => allReadable(api, ids),
-        (ok) => ok,
-        { timeoutMs: 10_000 },
-      ),
-    ).toBe(true);
+    await readableAgain(api, ids, 10_000);
+    return { gate, service, api, ids };
+  };
+
+  test("Redis loses everything under load: every account is readable again with no manual step", async () => {
+    const { gate, service, api, ids } = await servingAccounts("heal", 120);
 
     // Deposits go on while Redis loses every key of this service (as a restart without persistence).
     let writing = true;
@@ -150,22 +160,10 @@ describeWith(["Redis"], "the hot lookup in Redis heals by itself", () => {
     expect((await projectionOf(api, "accounts"))?.rebuild).toMatchObject({ reason: "lost" });
     gate.open();
 
-    expect(
-      await pollUntil(
-        () => allReadable(api, ids),
-        (ok) => ok,
-        { timeoutMs: 30_000 },
-      ),
-    ).toBe(true);
+    await readableAgain(api, ids, 30_000);
     writing = false;
     await load;
-    expect(
-      await pollUntil(
-        () => allReadable(api, ids),
-        (ok) => ok,
-        { timeoutMs: 10_000 },
-      ),
-    ).toBe(true);
+    await readableAgain(api, ids, 10_000);
     expect((await api.get("/readyz")).status).toBe(200);
   }, 60_000);
 
@@ -218,19 +216,7 @@ describeWith(["Redis"], "the hot lookup in Redis heals by itself", () => {
   }, 30_000);
 
   test("a rebuild of the hot lookup never serves a half-filled store", async () => {
-    const gate = gated("accounts");
-    const service = await startTestService({ redisUrl: fullStack.redisUrl }, { projections: gate.wrap });
-    services.push(service);
-    const api = client(service.url);
-    const ids = await openAccounts(api, "blue", 60);
-    await filledAtStart(api);
-    expect(
-      await pollUntil(
-        () => allReadable(api, ids),
-        (ok) => ok,
-        { timeoutMs: 10_000 },
-      ),
-    ).toBe(true);
+    const { gate, api, ids } = await servingAccounts("blue", 60);
     const before = (await projectionOf(api, "accounts"))?.generation ?? 0;
 
     gate.arm();

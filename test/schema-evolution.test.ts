@@ -12,6 +12,7 @@ import type { Projection } from "../src/projector/projection.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client } from "./support/http.ts";
+import { readEverything } from "./support/read-side.ts";
 import { startTestService, tempDir } from "./support/service.ts";
 
 const meta = { commandId: "c", correlationId: "c", causationId: "c" };
@@ -53,7 +54,7 @@ const writeOldShapes = async (dataDir: string) => {
 const readRaw = async (dataDir: string): Promise<EventEnvelope[]> => {
   const store = new SqliteStore({ path: join(dataDir, "events.sqlite") });
   try {
-    return await store.readAll(0, 100);
+    return await readEverything(store);
   } finally {
     await store.close();
   }

@@ -10,19 +10,16 @@ import { pollUntil } from "../src/lib/poll.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { type Client, client } from "./support/http.ts";
+import { readEverything } from "./support/read-side.ts";
 import { startTestService, tempDir } from "./support/service.ts";
 import { Follower } from "./support/sse.ts";
 import { freePort, spawnServer } from "./support/subprocess.ts";
 
-const readEverything = async (dataDir: string): Promise<EventEnvelope[]> => {
+/** Every event in the store of `dataDir`, read with its server stopped. */
+const storedIn = async (dataDir: string): Promise<EventEnvelope[]> => {
   const store = new SqliteStore({ path: join(dataDir, "events.sqlite") });
   try {
-    const all: EventEnvelope[] = [];
-    for (;;) {
-      const page = await store.readAll(all.at(-1)?.position ?? 0, 5_000);
-      if (page.length === 0) return all;
-      all.push(...page);
-    }
+    return await readEverything(store);
   } finally {
     await store.close();
   }
@@ -163,7 +160,7 @@ describe("catch-up subscriptions", () => {
       server.process.kill("SIGTERM");
       await server.exited;
     }
-    const stored = await readEverything(dataDir);
+    const stored = await storedIn(dataDir);
     expect(stored.at(-1)?.position).toBe(head);
     // The store's events, each once, in order, as stored: nothing skipped, nothing twice.
     expect(positions(follower.events)).toEqual(stored.map((e) => e.position));

@@ -3,24 +3,22 @@ import { MemoryStore } from "../store/memory/memory-store.ts";
 import { ManualScheduler } from "../testing/manual-scheduler.ts";
 import { EventFeed } from "./event-feed.ts";
 
+const meta = { commandId: "c", correlationId: "c", causationId: "c" };
+
+/** Appends one event of `type` to `streamId` (an `aggregateType-…` id) at `version`. */
+const appendOne = (store: MemoryStore, streamId: string, version: number, eventId: string, type: string) =>
+  store.append({
+    streamId,
+    aggregateType: streamId.slice(0, streamId.indexOf("-")),
+    expectedVersion: version - 1,
+    events: [{ eventId, type, schemaVersion: 1, data: {}, metadata: meta }],
+  });
+
 /** A store holding `types.length` events, one per stream, of these aggregate and event types. */
 const storeWith = async (types: readonly (readonly [string, string])[]) => {
   const store = new MemoryStore();
   for (const [i, [aggregateType, type]] of types.entries()) {
-    await store.append({
-      streamId: `${aggregateType}-${i}`,
-      aggregateType,
-      expectedVersion: 0,
-      events: [
-        {
-          eventId: `e${i}`,
-          type,
-          schemaVersion: 1,
-          data: {},
-          metadata: { commandId: "c", correlationId: "c", causationId: "c" },
-        },
-      ],
-    });
+    await appendOne(store, `${aggregateType}-${i}`, 1, `e${i}`, type);
   }
   return store;
 };
@@ -44,12 +42,7 @@ describe("the event feed", () => {
     const feed = new EventFeed(store, { pageSize: 100 });
     expect((await feed.read(0, 100)).events).toHaveLength(30);
     for (let i = 30; i < 40; i++) {
-      await store.append({
-        streamId: `account-more-${i}`,
-        aggregateType: "account",
-        expectedVersion: 0,
-        events: [{ eventId: `m${i}`, type: "MoneyDeposited", schemaVersion: 1, data: {}, metadata: meta }],
-      });
+      await appendOne(store, `account-more-${i}`, 1, `m${i}`, "MoneyDeposited");
     }
     feed.wake();
     const again = await feed.read(10, 100);
@@ -97,21 +90,11 @@ describe("the event feed", () => {
     await time.settle();
     expect(answered).toBeUndefined();
     // An event it does not want wakes it, and it waits on, from past that event.
-    await store.append({
-      streamId: "account-x",
-      aggregateType: "account",
-      expectedVersion: 0,
-      events: [{ eventId: "x", type: "MoneyDeposited", schemaVersion: 1, data: {}, metadata: meta }],
-    });
+    await appendOne(store, "account-x", 1, "x", "MoneyDeposited");
     feed.wake();
     await time.settle();
     expect(answered).toBeUndefined();
-    await store.append({
-      streamId: "account-x",
-      aggregateType: "account",
-      expectedVersion: 1,
-      events: [{ eventId: "y", type: "AccountClosed", schemaVersion: 1, data: {}, metadata: meta }],
-    });
+    await appendOne(store, "account-x", 2, "y", "AccountClosed");
     feed.wake();
     await time.settle();
     await polling;
@@ -128,12 +111,7 @@ describe("the event feed", () => {
     const feed = new EventFeed(store, { scheduler: time, pollMs: 200 });
     const polling = feed.poll(1, 10, {}, 30_000);
     await time.settle();
-    await store.append({
-      streamId: "account-y",
-      aggregateType: "account",
-      expectedVersion: 0,
-      events: [{ eventId: "z", type: "MoneyDeposited", schemaVersion: 1, data: {}, metadata: meta }],
-    });
+    await appendOne(store, "account-y", 1, "z", "MoneyDeposited");
     await time.advance(200);
     expect((await polling).events.map((e) => e.eventId)).toEqual(["z"]);
   });
@@ -150,5 +128,3 @@ describe("the event feed", () => {
     expect(feed.consumers.polls).toBe(0);
   });
 });
-
-const meta = { commandId: "c", correlationId: "c", causationId: "c" };
