@@ -124,7 +124,6 @@ export class EventFeed {
 
   private wakeAll(): void {
     this.lastWake = this.time.now();
-    this.emptyAfter = undefined;
     for (const done of this.waiting) done();
   }
 
