@@ -1,6 +1,6 @@
 /**
  * Writes what is generated from the contract: the OpenAPI document a service with every role serves
- * (`client/openapi.json`), the typed client's types made from it (`client/schema.d.ts`, by
+ * (`packages/client/openapi.json`), the typed client's types made from it (`packages/client/src/schema.ts`, by
  * openapi-typescript) and the page of every problem code (`docs/errors.md`). With `--check`, writes
  * nothing and fails (exit 1) when any of them differs from what the code makes, as CI runs it.
  */
@@ -34,7 +34,7 @@ const servedDocument = async (): Promise<string> => {
 
 const clientTypes = async (document: string): Promise<string> => {
   const input = join(scratch, "openapi.json");
-  const output = join(scratch, "schema.d.ts");
+  const output = join(scratch, "schema.ts");
   writeFileSync(input, document);
   // Its own lint repeats Redocly's warnings (see contract:lint for those): shown only if it fails.
   const generator = Bun.spawn(["openapi-typescript", input, "--output", output], {
@@ -67,8 +67,8 @@ const errorsPage = (types: readonly ProblemType[]): string =>
 try {
   const document = await servedDocument();
   const files: Record<string, string> = {
-    "client/openapi.json": document,
-    "client/schema.d.ts": await clientTypes(document),
+    "packages/client/openapi.json": document,
+    "packages/client/src/schema.ts": await clientTypes(document),
     "docs/errors.md": errorsPage([...edgeProblemTypes, ...problemTypes]),
   };
   const stale = Object.entries(files).filter(([path, text]) => {
@@ -82,7 +82,10 @@ try {
     for (const [path] of stale)
       console.error(`${path} is not what the code makes: run \`npm run contract:generate\``);
     if (stale.length > 0) process.exitCode = 1;
-    else console.info("client/openapi.json, client/schema.d.ts and docs/errors.md match the code");
+    else
+      console.info(
+        "packages/client/openapi.json, packages/client/src/schema.ts and docs/errors.md match the code",
+      );
   } else {
     for (const [path, text] of stale) writeFileSync(join(root, path), text);
     console.info(stale.length ? `written: ${stale.map(([p]) => p).join(", ")}` : "all up to date");

@@ -1,11 +1,11 @@
 /**
- * Lints the served OpenAPI document (client/openapi.json) with Redocly CLI (recommended rules) and
+ * Lints the served OpenAPI document (packages/client/openapi.json) with Redocly CLI (recommended rules) and
  * Spectral (spectral:oas): no error and no warning, but those their config files leave, with why.
  * Redocly exits non-zero on errors only, so its JSON totals are read.
  */
 export {};
 
-const document = "client/openapi.json";
+const document = "packages/client/openapi.json";
 
 const redocly = Bun.spawn(["redocly", "lint", "--config", "redocly.yaml", "--format", "json", document], {
   stdout: "pipe",

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createEventfoldClient } from "../client/index.ts";
+import { createEventfoldClient } from "../packages/client/src/index.ts";
 import { eventually } from "./support/http.ts";
 import { expectReadModelsMatchStore, poisonAmount, quiesce, runWorkload } from "./support/read-side.ts";
 import { startTestService, type TestService } from "./support/service.ts";

@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import type { ServiceOptions } from "../app/service.ts";
 import { removeDeployment } from "../app/teardown.ts";
-import { createEventfoldClient } from "../client/index.ts";
+import { createEventfoldClient } from "../packages/client/src/index.ts";
 import type { Config } from "../src/config.ts";
 import { eventually } from "./support/http.ts";
 import {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { removeDeployment } from "../app/teardown.ts";
-import { createEventfoldClient } from "../client/index.ts";
+import { createEventfoldClient } from "../packages/client/src/index.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { eventually } from "./support/http.ts";
 import {

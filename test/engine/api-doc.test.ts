@@ -3,12 +3,12 @@ import { problemTypes } from "../../app/service.ts";
 import { edgeProblemTypes } from "../../src/http/problem-types.ts";
 
 /**
- * docs/api.md is the contract in words; client/openapi.json the one a service with every role
+ * docs/api.md is the contract in words; packages/client/openapi.json the one a service with every role
  * serves (CI fails when it is stale). They must name the same routes and the same problem codes.
  */
 const root = new URL("../..", import.meta.url).pathname;
 const words = await Bun.file(`${root}docs/api.md`).text();
-const document = (await Bun.file(`${root}client/openapi.json`).json()) as {
+const document = (await Bun.file(`${root}packages/client/openapi.json`).json()) as {
   paths: Record<string, Record<string, unknown>>;
 };
 

@@ -1,6 +1,6 @@
 import { expect } from "bun:test";
 import { account } from "../../actors/account/index.ts";
-import type { EventfoldClient } from "../../client/index.ts";
+import type { EventfoldClient } from "../../packages/client/src/index.ts";
 import { idOfStream } from "../../src/aggregate.ts";
 import type { Config } from "../../src/config.ts";
 import type { Projection } from "../../src/projector/projection.ts";
