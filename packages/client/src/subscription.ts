@@ -111,8 +111,11 @@ class Dropped extends Error {}
  * position already handled is never handed over again.
  */
 export const subscribe = (connection: Connection, options: SubscribeOptions): Subscription => {
+  // Listeners, not AbortSignal.any: Node 20 holds a signal made by `any` weakly, and one collected never aborts.
   const stopping = new AbortController();
-  const stopped = options.signal ? AbortSignal.any([options.signal, stopping.signal]) : stopping.signal;
+  const stopped = stopping.signal;
+  if (options.signal?.aborted) stopping.abort();
+  else options.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 45_000;
   const url = new URL(
@@ -176,16 +179,77 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
     lagMs = Math.max(0, Date.now() - Date.parse(event.time));
   };
 
-  /** One connection: returns when it ends (why, for the reconnection); throws a `SubscriptionError` to stop. */
-  const follow = async (): Promise<{ reason: string; progressed: boolean; retryMs?: number }> => {
+  type Ended = { reason: string; progressed: boolean; retryMs?: number };
+
+  /** Reads one answer's events until it ends (why, for the reconnection); throws a `SubscriptionError` to stop. */
+  const read = async (body: ReadableStream<Uint8Array>, lost: AbortController): Promise<Ended> => {
+    let progressed = false;
+    let retryMs: number | undefined;
+    const ended = (reason: string): Ended => ({ reason, progressed, ...(retryMs ? { retryMs } : {}) });
+    const received: EventSourceMessage[] = [];
+    const parser = createParser({
+      onEvent: (message) => received.push(message),
+      onRetry: (ms) => {
+        retryMs = ms;
+      },
+    });
+    const decoder = new TextDecoder();
+    const reader = body.getReader();
+    connected = true;
+    try {
+      while (!stopped.aborted) {
+        // Only a wait for bytes counts as idle: a slow handler is not a dead connection.
+        const idle = setTimeout(
+          () => lost.abort(new Dropped(`nothing received for ${idleTimeoutMs} ms`)),
+          idleTimeoutMs,
+        );
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } finally {
+          clearTimeout(idle);
+        }
+        if (chunk.done) return ended("the service ended the stream");
+        parser.feed(decoder.decode(chunk.value, { stream: true }));
+        for (const message of received.splice(0)) {
+          if (stopped.aborted) break;
+          try {
+            await take(message);
+          } catch (error) {
+            // The consumer's side failed (its handler, its checkpoint) or the event cannot be read:
+            // going on would skip the event, and trying again would fail the same way.
+            if (error instanceof SubscriptionError) throw error;
+            const why = `event ${message.id} could not be taken: ${String(error)}`;
+            throw new SubscriptionError(why, undefined, undefined, undefined, { cause: error });
+          }
+          progressed = true;
+        }
+      }
+      return ended("stopped");
+    } catch (error) {
+      if (error instanceof SubscriptionError) throw error;
+      const why = lost.signal.aborted ? lost.signal.reason : error;
+      return ended(why instanceof Error ? why.message : String(why));
+    } finally {
+      connected = false;
+      caughtUp = false;
+      reader.cancel().catch(() => {});
+    }
+  };
+
+  /** One connection, from the request to the end of its answer. */
+  const follow = async (): Promise<Ended> => {
     const lost = new AbortController();
-    const signal = AbortSignal.any([stopped, lost.signal]);
-    const headers = new Headers(connection.headers);
-    headers.set("Accept", "text/event-stream");
-    headers.set("Last-Event-ID", String(position));
-    const response = await connection.fetch(new Request(url.href, { headers, signal }));
-    if (response.status !== 200) {
+    const stop = () => lost.abort(new Dropped("stopped"));
+    stopped.addEventListener("abort", stop, { once: true });
+    try {
+      const headers = new Headers(connection.headers);
+      headers.set("Accept", "text/event-stream");
+      headers.set("Last-Event-ID", String(position));
+      const response = await connection.fetch(new Request(url.href, { headers, signal: lost.signal }));
+      if (response.status === 200 && response.body) return await read(response.body, lost);
       const text = await response.text().catch(() => "");
+      if (response.status === 200) return { reason: "an answer without a body", progressed: false };
       if (retryable(response.status)) {
         const after = Number(response.headers.get("Retry-After"));
         return {
@@ -204,69 +268,8 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
         response.status,
         problem,
       );
-    }
-    if (!response.body) return { reason: "an answer without a body", progressed: false };
-    connected = true;
-    let progressed = false;
-    let retryMs: number | undefined;
-    const received: EventSourceMessage[] = [];
-    const parser = createParser({
-      onEvent: (message) => received.push(message),
-      onRetry: (ms) => {
-        retryMs = ms;
-      },
-    });
-    const decoder = new TextDecoder();
-    const reader = response.body.getReader();
-    try {
-      for (;;) {
-        // Only a wait for bytes counts as idle: a slow handler is not a dead connection.
-        const idle = setTimeout(
-          () => lost.abort(new Dropped(`nothing received for ${idleTimeoutMs} ms`)),
-          idleTimeoutMs,
-        );
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } finally {
-          clearTimeout(idle);
-        }
-        if (chunk.done)
-          return { reason: "the service ended the stream", progressed, ...(retryMs ? { retryMs } : {}) };
-        parser.feed(decoder.decode(chunk.value, { stream: true }));
-        for (const message of received.splice(0)) {
-          if (stopped.aborted) return { reason: "stopped", progressed };
-          try {
-            await take(message);
-          } catch (error) {
-            // The consumer's side failed (its handler, its checkpoint) or the event cannot be read:
-            // going on would skip the event, and trying again would fail the same way.
-            if (error instanceof SubscriptionError) throw error;
-            throw new SubscriptionError(
-              `event ${message.id} could not be taken: ${String(error)}`,
-              undefined,
-              undefined,
-              undefined,
-              {
-                cause: error,
-              },
-            );
-          }
-          progressed = true;
-        }
-      }
-    } catch (error) {
-      if (error instanceof SubscriptionError) throw error;
-      const why = lost.signal.aborted ? lost.signal.reason : error;
-      return {
-        reason: why instanceof Error ? why.message : String(why),
-        progressed,
-        ...(retryMs ? { retryMs } : {}),
-      };
     } finally {
-      connected = false;
-      caughtUp = false;
-      reader.cancel().catch(() => {});
+      stopped.removeEventListener("abort", stop);
     }
   };
 
@@ -274,7 +277,7 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
     position = (await options.checkpoint.load()) ?? 0;
     let attempt = 0;
     while (!stopped.aborted) {
-      let ended: Awaited<ReturnType<typeof follow>>;
+      let ended: Ended;
       try {
         ended = await follow();
       } catch (error) {

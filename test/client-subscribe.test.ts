@@ -1,0 +1,170 @@
+/**
+ * `subscribe` of `@eventfold/client` against a real service: what a consumer holds is compared with
+ * what the store holds, event by event.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import {
+  createEventfoldClient,
+  type EventEnvelope,
+  type EventfoldClient,
+  memoryCheckpoint,
+  type SubscribeOptions,
+  SubscriptionError,
+} from "../packages/client/src/index.ts";
+import { pollUntil } from "../src/lib/poll.ts";
+import { quiesce, readEverything, runWorkload } from "./support/read-side.ts";
+import { startTestService, type TestService, tempDir } from "./support/service.ts";
+import { freePort } from "./support/subprocess.ts";
+
+const positions = (events: readonly { position: number }[]) => events.map((e) => e.position);
+
+/** A subscription that keeps what it is handed, and how many handlers ever ran at once. */
+const collect = (api: EventfoldClient, options: Omit<SubscribeOptions, "handle"> & { fail?: number }) => {
+  const events: EventEnvelope[] = [];
+  let running = 0;
+  let mostAtOnce = 0;
+  let failed = false;
+  const subscription = api.subscribe({
+    ...options,
+    handle: async (event) => {
+      running += 1;
+      mostAtOnce = Math.max(mostAtOnce, running);
+      // A handler that awaits: the next event must wait for it.
+      await Bun.sleep(0);
+      running -= 1;
+      if (!failed && event.position === options.fail) {
+        failed = true;
+        throw new Error("the read model is down");
+      }
+      events.push(event);
+    },
+  });
+  return { subscription, events, mostAtOnce: () => mostAtOnce };
+};
+
+/** Resolves once `read()` holds `count` events; fails the test with what it holds otherwise. */
+const holding = async (read: () => readonly EventEnvelope[], count: number, timeoutMs = 30_000) => {
+  const held = await pollUntil(read, (events) => events.length >= count, { timeoutMs });
+  expect(held?.length ?? read().length).toBe(count);
+};
+
+describe("subscribe", () => {
+  let service: TestService;
+  let api: EventfoldClient;
+  beforeAll(async () => {
+    service = await startTestService();
+    api = createEventfoldClient({ baseUrl: service.url });
+  });
+  afterAll(() => service.dispose());
+
+  test("two consumers with different filters each get their events once, in order, while commands arrive", async () => {
+    const deposits = collect(api, {
+      filters: { aggregateType: "account", type: "MoneyDeposited" },
+      checkpoint: memoryCheckpoint(),
+    });
+    const transfers = collect(api, {
+      filters: { aggregateType: "transfer" },
+      checkpoint: memoryCheckpoint(),
+    });
+    const workload = await runWorkload(api, {
+      prefix: "filters",
+      accounts: 12,
+      commands: 400,
+      concurrency: 8,
+    });
+    await quiesce(api, service.engine.store, workload);
+    const stored = await readEverything(service.engine.store);
+    const wantedDeposits = stored.filter((e) => e.aggregateType === "account" && e.type === "MoneyDeposited");
+    const wantedTransfers = stored.filter((e) => e.aggregateType === "transfer");
+    expect(wantedDeposits.length).toBeGreaterThan(50);
+    expect(wantedTransfers.length).toBeGreaterThan(50);
+    await holding(() => deposits.events, wantedDeposits.length);
+    await holding(() => transfers.events, wantedTransfers.length);
+    expect(positions(deposits.events)).toEqual(positions(wantedDeposits));
+    expect(deposits.events.map((e) => e.eventId)).toEqual(wantedDeposits.map((e) => e.eventId));
+    expect(positions(transfers.events)).toEqual(positions(wantedTransfers));
+    expect([deposits.mostAtOnce(), transfers.mostAtOnce()]).toEqual([1, 1]);
+    for (const { subscription } of [deposits, transfers]) {
+      expect(subscription.status()).toMatchObject({ caughtUp: true, reconnects: 0, connected: true });
+      await subscription.stop();
+      expect(subscription.status().connected).toBe(false);
+    }
+  }, 90_000);
+
+  test("a handler that throws stops at that event, and a new subscription resumes there", async () => {
+    const stored = await readEverything(service.engine.store);
+    const failing = stored[4] as EventEnvelope;
+    const checkpoint = memoryCheckpoint();
+    const first = collect(api, { checkpoint, fail: failing.position });
+    const error = await first.subscription.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SubscriptionError);
+    expect((error as SubscriptionError).event?.eventId).toBe(failing.eventId);
+    expect(positions(first.events)).toEqual(positions(stored.slice(0, 4)));
+    expect(checkpoint.position).toBe(stored[3]?.position);
+
+    const again = collect(api, { checkpoint });
+    await again.subscription.caughtUp;
+    await again.subscription.stop();
+    expect(positions([...first.events, ...again.events])).toEqual(
+      positions(await readEverything(service.engine.store)),
+    );
+  }, 30_000);
+
+  test("a refusal stops it with the status and the problem", async () => {
+    const refused = collect(api, {
+      filters: { aggregateType: "not a name!" },
+      checkpoint: memoryCheckpoint(),
+    });
+    const error = (await refused.subscription.done.catch((e: unknown) => e)) as SubscriptionError;
+    expect(error).toBeInstanceOf(SubscriptionError);
+    expect(error.status).toBe(400);
+    expect(error.problem?.code).toBe("validation_failed");
+    expect(await refused.subscription.caughtUp.catch((e: unknown) => e)).toBe(error);
+  });
+
+  test("an AbortSignal stops it: done resolves and no handler runs after", async () => {
+    const stopping = new AbortController();
+    const stopped = collect(api, { checkpoint: memoryCheckpoint(), signal: stopping.signal });
+    await stopped.subscription.caughtUp;
+    stopping.abort();
+    await stopped.subscription.done;
+    const held = stopped.events.length;
+    await api.POST("/v1/accounts", { body: { accountId: "after-stop", owner: "x", currency: "EUR" } });
+    const more = collect(api, { checkpoint: memoryCheckpoint() });
+    await more.subscription.caughtUp;
+    await more.subscription.stop();
+    expect(more.events.length).toBe(held + 1);
+    expect(stopped.events.length).toBe(held);
+  });
+});
+
+test("a subscription follows the service through a restart: every event once, in order", async () => {
+  const port = freePort();
+  const dataDir = tempDir();
+  let service = await startTestService({ port, dataDir });
+  const api = createEventfoldClient({ baseUrl: service.url });
+  const reconnections: string[] = [];
+  const follower = collect(api, {
+    checkpoint: memoryCheckpoint(),
+    maxRetryDelayMs: 500,
+    onReconnect: ({ reason }) => reconnections.push(reason),
+  });
+  const before = await runWorkload(api, { prefix: "restart", accounts: 5, commands: 100, concurrency: 4 });
+  await quiesce(api, service.engine.store, before);
+  await service.stop();
+  // The same service again: its data directory, and the read models' names, which quiesce reads.
+  const { clickhouseDatabase, redisPrefix, amqpNamespace } = service.config;
+  service = await startTestService({ port, dataDir, clickhouseDatabase, redisPrefix, amqpNamespace });
+  const after = await runWorkload(api, { prefix: "restart-2", accounts: 5, commands: 100, concurrency: 4 });
+  await quiesce(api, service.engine.store, after);
+  const stored = await readEverything(service.engine.store);
+  await holding(() => follower.events, stored.length);
+  await follower.subscription.stop();
+  await service.dispose();
+  expect(positions(follower.events)).toEqual(positions(stored));
+  expect(reconnections.length).toBeGreaterThan(0);
+  expect(follower.subscription.status().reconnects).toBe(reconnections.length);
+}, 120_000);
