@@ -8,8 +8,11 @@
 FROM oven/bun:1.4-debian AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# The lockfile links this development-only package: its manifest keeps the lockfile whole.
+# The lockfile links these packages (a development tool, and the workspaces: the client package other
+# services install, and an example of such a service): their manifests keep the lockfile whole.
 COPY tools/openapi-gen/package.json tools/openapi-gen/
+COPY packages/client/package.json packages/client/
+COPY examples/statements/package.json examples/statements/
 # --ignore-scripts: no dependency's install script runs; the locked versions exactly.
 RUN bun install --frozen-lockfile --production --ignore-scripts
 

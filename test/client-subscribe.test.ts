@@ -168,3 +168,36 @@ test("a subscription follows the service through a restart: every event once, in
   expect(reconnections.length).toBeGreaterThan(0);
   expect(follower.subscription.status().reconnects).toBe(reconnections.length);
 }, 120_000);
+
+test("a connection that goes silent is given up after idleTimeoutMs and opened again where it was", async () => {
+  // A network path that died without a word: the answer's head came, then nothing. The real service
+  // cannot be made to do that, so a server of the test's own stands in for it.
+  const requests: (string | null)[] = [];
+  const silent = Bun.serve({
+    port: 0,
+    fetch: (request) => {
+      requests.push(request.headers.get("Last-Event-ID"));
+      return new Response(new ReadableStream({ pull: () => new Promise(() => {}) }), {
+        headers: { "content-type": "text/event-stream" },
+      });
+    },
+  });
+  const reasons: string[] = [];
+  const api = createEventfoldClient({ baseUrl: `http://127.0.0.1:${silent.port}` });
+  const subscription = api.subscribe({
+    checkpoint: memoryCheckpoint(41),
+    handle: () => {},
+    idleTimeoutMs: 200,
+    maxRetryDelayMs: 50,
+    onReconnect: ({ reason }) => reasons.push(reason),
+  });
+  await pollUntil(
+    () => requests.length,
+    (n) => n >= 2,
+    { timeoutMs: 10_000 },
+  );
+  await subscription.stop();
+  silent.stop(true);
+  expect(requests.slice(0, 2)).toEqual(["41", "41"]);
+  expect(reasons[0]).toBe("nothing received for 200 ms");
+});

@@ -181,6 +181,10 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
 
   type Ended = { reason: string; progressed: boolean; retryMs?: number };
 
+  /** Ends the connection unless something arrives within `idleTimeoutMs` (the caller clears it when it does). */
+  const giveUpIfSilent = (lost: AbortController) =>
+    setTimeout(() => lost.abort(new Dropped(`nothing received for ${idleTimeoutMs} ms`)), idleTimeoutMs);
+
   /** Reads one answer's events until it ends (why, for the reconnection); throws a `SubscriptionError` to stop. */
   const read = async (body: ReadableStream<Uint8Array>, lost: AbortController): Promise<Ended> => {
     let progressed = false;
@@ -199,10 +203,7 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
     try {
       while (!stopped.aborted) {
         // Only a wait for bytes counts as idle: a slow handler is not a dead connection.
-        const idle = setTimeout(
-          () => lost.abort(new Dropped(`nothing received for ${idleTimeoutMs} ms`)),
-          idleTimeoutMs,
-        );
+        const idle = giveUpIfSilent(lost);
         let chunk: Awaited<ReturnType<typeof reader.read>>;
         try {
           chunk = await reader.read();
@@ -246,7 +247,18 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
       const headers = new Headers(connection.headers);
       headers.set("Accept", "text/event-stream");
       headers.set("Last-Event-ID", String(position));
-      const response = await connection.fetch(new Request(url.href, { headers, signal: lost.signal }));
+      // Waiting for the answer's head counts as idle too: a dead path may swallow the request.
+      const idle = giveUpIfSilent(lost);
+      let response: Response;
+      try {
+        response = await connection.fetch(new Request(url.href, { headers, signal: lost.signal }));
+      } catch (error) {
+        if (lost.signal.reason instanceof Dropped)
+          return { reason: lost.signal.reason.message, progressed: false };
+        throw error;
+      } finally {
+        clearTimeout(idle);
+      }
       if (response.status === 200 && response.body) return await read(response.body, lost);
       const text = await response.text().catch(() => "");
       if (response.status === 200) return { reason: "an answer without a body", progressed: false };
