@@ -61,14 +61,24 @@ test("the example's monthly statements match the service's balances and the stor
   const before = await runWorkload(api, { prefix: "statement", accounts: 15, commands: 300, concurrency: 4 });
   first.child.kill(9);
   await first.child.exited;
-  const after = await runWorkload(api, { prefix: "statement", accounts: 15, commands: 300, seed: 7, concurrency: 4 });
+  const after = await runWorkload(api, {
+    prefix: "statement",
+    accounts: 15,
+    commands: 300,
+    seed: 7,
+    concurrency: 4,
+  });
   const example = await startExample(service.url);
-  await quiesce(api, service.engine.store, { ...after, transfers: [...before.transfers, ...after.transfers] });
+  await quiesce(api, service.engine.store, {
+    ...after,
+    transfers: [...before.transfers, ...after.transfers],
+  });
 
   const movements = (await readEverything(service.engine.store)).filter((e) => e.aggregateType === "account");
   const last = movements.at(-1)?.position ?? 0;
   const status = await pollUntil(
-    async () => (await fetch(`${example.address}/status`)).json() as Promise<{ position: number; caughtUp: boolean }>,
+    async () =>
+      (await fetch(`${example.address}/status`)).json() as Promise<{ position: number; caughtUp: boolean }>,
     (s) => s.caughtUp && s.position >= last,
     { timeoutMs: 60_000 },
   );
@@ -82,7 +92,9 @@ test("the example's monthly statements match the service's balances and the stor
     };
     const mine = movements.filter((e) => e.streamId === `account-${id}`);
     const sum = (types: Set<string>) =>
-      mine.filter((e) => types.has(e.type)).reduce((total, e) => total + (e.data as { amount: number }).amount, 0);
+      mine
+        .filter((e) => types.has(e.type))
+        .reduce((total, e) => total + (e.data as { amount: number }).amount, 0);
     const month = statements.at(-1);
     expect({ id, closing: month?.closing, opening: statements[0]?.opening }).toEqual({
       id,
