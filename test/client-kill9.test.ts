@@ -9,36 +9,20 @@ import { afterAll, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createEventfoldClient } from "../packages/client/src/index.ts";
-import { pollUntil } from "../src/lib/poll.ts";
-import { consumerProject } from "./support/client-package.ts";
+import { consumerProject, runNode } from "./support/client-package.ts";
 import { quiesce, readEverything, runWorkload } from "./support/read-side.ts";
 import { startTestService } from "./support/service.ts";
 
 const consumerScript = readFileSync(new URL("./support/applied-log-consumer.js", import.meta.url), "utf8");
 
-/** One life of the consumer: its process and what it reported, line by line. */
+/** One life of the consumer: its process, and the positions it says it applied. */
 const startConsumer = (project: string, url: string) => {
-  const child = Bun.spawn(["node", "consumer.js"], {
-    cwd: project,
-    env: { ...process.env, EVENTFOLD_URL: url, CONSUMER_DB: join(project, "consumer.sqlite") },
-    stdout: "pipe",
-    stderr: "pipe",
+  const consumer = runNode(project, "consumer.js", {
+    EVENTFOLD_URL: url,
+    CONSUMER_DB: join(project, "consumer.sqlite"),
   });
-  const applied: number[] = [];
-  const caughtUp: number[] = [];
-  const reading = (async () => {
-    let rest = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      const lines = (rest + chunk).split("\n");
-      rest = lines.pop() ?? "";
-      for (const line of lines) {
-        const [what, position] = line.split(" ");
-        (what === "applied" ? applied : caughtUp).push(Number(position));
-      }
-    }
-  })();
-  const stderr = new Response(child.stderr).text();
-  return { child, applied, caughtUp, reading, stderr };
+  const applied = () => consumer.lines.filter((l) => l.startsWith("applied ")).map((l) => Number(l.slice(8)));
+  return { ...consumer, applied };
 };
 
 const project = await consumerProject(["node-sqlite3-wasm"], { "consumer.js": consumerScript });
@@ -55,21 +39,19 @@ test("a consumer killed with -9 mid-stream and restarted applies every event exa
     concurrency: 2,
     keepGoing: () => writing,
   });
-  const lives: { applied: number; from: number | undefined }[] = [];
+  /** Each life's first and last position applied, as it said (a kill can land after a commit, before the line). */
+  const lives: { first: number; last: number }[] = [];
   for (let life = 0; life < 5; life++) {
     const consumer = startConsumer(project, service.url);
     // Killed somewhere in the stream: after a number of events it applied in this life.
     const target = 20 + Math.floor(Math.random() * 120);
-    await pollUntil(
-      () => consumer.applied.length,
-      (n) => n >= target,
-      { timeoutMs: 30_000 },
-    );
+    let applied = 0;
+    await consumer.line((line) => (line.startsWith("applied ") && ++applied >= target ? true : undefined));
     consumer.child.kill(9);
     await consumer.child.exited;
-    await consumer.reading;
-    expect(consumer.applied.length).toBeGreaterThanOrEqual(target);
-    lives.push({ applied: consumer.applied.length, from: consumer.applied[0] });
+    await consumer.closed;
+    const positions = consumer.applied();
+    lives.push({ first: positions[0] ?? 0, last: positions.at(-1) ?? 0 });
   }
   writing = false;
   const workload = await load;
@@ -78,11 +60,10 @@ test("a consumer killed with -9 mid-stream and restarted applies every event exa
   const head = stored.at(-1)?.position ?? 0;
 
   const last = startConsumer(project, service.url);
-  const reached = await pollUntil(
-    () => last.caughtUp.at(-1) ?? 0,
-    (position) => position >= head,
-    { timeoutMs: 60_000 },
-  );
+  const reached = await last.line((line) => {
+    const at = line.startsWith("caught-up ") ? Number(line.slice(10)) : 0;
+    return at >= head ? at : undefined;
+  });
   expect(reached).toBe(head);
   last.child.kill("SIGTERM");
   expect(await last.child.exited).toBe(0);
@@ -95,8 +76,15 @@ test("a consumer killed with -9 mid-stream and restarted applies every event exa
     eventId: string;
   }[];
   db.close();
-  // Every life but the first began after the position the one before had committed, not at the start.
-  expect(lives.slice(1).every((l) => (l.from ?? 0) > 1)).toBe(true);
+  // Each life after the first began with the event after the last one the life before committed (which
+  // is the last it said, or, where the kill fell between its commit and its line, the one after).
+  const committed = rows.map((r) => r.position);
+  for (const [i, life] of lives.entries()) {
+    if (i === 0) continue;
+    const before = committed[committed.indexOf(life.first) - 1] ?? 0;
+    expect(before).toBeGreaterThanOrEqual(lives[i - 1]?.last ?? 0);
+    expect(life.first).toBeGreaterThan(lives[i - 1]?.last ?? 0);
+  }
   expect(rows.length).toBe(stored.length);
   expect(rows.map((r) => r.position)).toEqual(stored.map((e) => e.position));
   expect(rows.map((r) => r.eventId)).toEqual(stored.map((e) => e.eventId));

@@ -143,7 +143,7 @@ describe("the packed client", () => {
   }, 30_000);
 
   test("tsc checks a consumer's TypeScript against the package's types", async () => {
-    Bun.write(
+    await Bun.write(
       join(project, "tsconfig.json"),
       JSON.stringify({
         compilerOptions: {

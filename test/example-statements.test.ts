@@ -8,7 +8,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createEventfoldClient } from "../packages/client/src/index.ts";
 import { pollUntil } from "../src/lib/poll.ts";
-import { consumerProject } from "./support/client-package.ts";
+import { consumerProject, runNode } from "./support/client-package.ts";
 import { quiesce, readEverything, runWorkload } from "./support/read-side.ts";
 import { startTestService } from "./support/service.ts";
 
@@ -26,30 +26,23 @@ interface Statement {
   movements: number;
 }
 
-/** The example running against `url`; resolves with its process and address once it listens. */
+/** The example running against `url`, once it listens: its process and its address. */
 const startExample = async (url: string) => {
-  const child = Bun.spawn(["node", "statements.js"], {
-    cwd: project,
-    env: { ...process.env, EVENTFOLD_URL: url, STATEMENTS_DB: join(project, "statements.sqlite"), PORT: "0" },
-    stdout: "pipe",
-    stderr: "inherit",
+  const example = runNode(project, "statements.js", {
+    EVENTFOLD_URL: url,
+    STATEMENTS_DB: join(project, "statements.sqlite"),
+    PORT: "0",
   });
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let said = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the example stopped: ${said}`);
-    said += value;
-    const address = said.match(/statements on (http:\/\/127\.0\.0\.1:\d+)/)?.[1];
-    if (address) {
-      // Its further lines (caught up, reconnections) are read and dropped, so it never blocks on a full pipe.
-      void (async () => {
-        while (!(await reader.read()).done);
-      })();
-      return { child, address };
-    }
-  }
+  const address = await example.line((line) => line.match(/statements on (http:\/\/127\.0\.0\.1:\d+)/)?.[1]);
+  return { ...example, address };
 };
+
+const statusOf = async (address: string) =>
+  (await (await fetch(`${address}/status`)).json()) as {
+    position: number;
+    caughtUp: boolean;
+    handled: number;
+  };
 
 const credits = new Set(["MoneyDeposited", "TransferCredited", "TransferDebitReversed"]);
 const debits = new Set(["MoneyWithdrawn", "TransferDebited"]);
@@ -57,10 +50,25 @@ const debits = new Set(["MoneyWithdrawn", "TransferDebited"]);
 test("the example's monthly statements match the service's balances and the stored movements", async () => {
   const service = await startTestService();
   const api = createEventfoldClient({ baseUrl: service.url });
+  // Killed in the middle of the stream: while commands are still arriving, once it has applied some.
   const first = await startExample(service.url);
-  const before = await runWorkload(api, { prefix: "statement", accounts: 15, commands: 300, concurrency: 4 });
+  let writing = true;
+  const load = runWorkload(api, {
+    prefix: "statement",
+    accounts: 15,
+    commands: Number.MAX_SAFE_INTEGER,
+    concurrency: 4,
+    keepGoing: () => writing,
+  });
+  await pollUntil(
+    () => statusOf(first.address),
+    (s) => s.handled >= 100,
+    { timeoutMs: 30_000 },
+  );
   first.child.kill(9);
   await first.child.exited;
+  writing = false;
+  const before = await load;
   const after = await runWorkload(api, {
     prefix: "statement",
     accounts: 15,
@@ -77,8 +85,7 @@ test("the example's monthly statements match the service's balances and the stor
   const movements = (await readEverything(service.engine.store)).filter((e) => e.aggregateType === "account");
   const last = movements.at(-1)?.position ?? 0;
   const status = await pollUntil(
-    async () =>
-      (await fetch(`${example.address}/status`)).json() as Promise<{ position: number; caughtUp: boolean }>,
+    () => statusOf(example.address),
     (s) => s.caughtUp && s.position >= last,
     { timeoutMs: 60_000 },
   );
@@ -119,5 +126,6 @@ test("the example's monthly statements match the service's balances and the stor
 
   example.child.kill("SIGTERM");
   expect(await example.child.exited).toBe(0);
+  expect(await example.stderr).toBe("");
   await service.dispose();
 }, 180_000);

@@ -69,3 +69,59 @@ export const consumerProject = async (
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 };
+
+export interface NodeProcess {
+  readonly child: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  /** Its stdout so far, a line at a time. */
+  readonly lines: string[];
+  /** Resolves once its stdout is closed. */
+  readonly closed: Promise<void>;
+  readonly stderr: Promise<string>;
+  /** Resolves with the first line (already printed or to come) that `match` returns a value for. */
+  line<T>(match: (line: string) => T | undefined): Promise<T>;
+}
+
+/** `node <script>` in `project`: another service's process, whose stdout lines a test reads as they come. */
+export const runNode = (project: string, script: string, env: Record<string, string>): NodeProcess => {
+  const child = Bun.spawn(["node", script], {
+    cwd: project,
+    env: { ...process.env, ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const lines: string[] = [];
+  const waiting = new Set<() => void>();
+  let ended = false;
+  const closed = (async () => {
+    let rest = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      lines.push(...parts);
+      for (const wake of waiting) wake();
+    }
+    ended = true;
+    for (const wake of waiting) wake();
+  })();
+  const line = <T>(match: (line: string) => T | undefined): Promise<T> =>
+    new Promise((resolve, reject) => {
+      let seen = 0;
+      const look = () => {
+        for (; seen < lines.length; seen++) {
+          const found = match(lines[seen] as string);
+          if (found !== undefined) {
+            waiting.delete(look);
+            return resolve(found);
+          }
+        }
+        if (ended) {
+          waiting.delete(look);
+          reject(new Error(`node ${script} ended before the line awaited; it said:\n${lines.join("\n")}`));
+        }
+      };
+      waiting.add(look);
+      look();
+    });
+  return { child, lines, closed, stderr: new Response(child.stderr).text(), line };
+};

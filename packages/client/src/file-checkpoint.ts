@@ -3,8 +3,9 @@ import type { Checkpoint } from "./checkpoint.js";
 
 /**
  * A checkpoint in a file (Node, Bun and Deno): `{"position":N}`, replaced whole by a rename, so a
- * crash leaves the old position or the new one, never a torn file. It is kept apart from the
- * handler's effects, so a crash between the two hands the last event over again (at least once).
+ * process that is killed leaves the old position or the new one, never a torn file. There is no
+ * fsync: after a power loss the position may be older, which costs events handed over again, the
+ * way a checkpoint kept apart from the handler's effects always can (at least once).
  */
 export const fileCheckpoint = (path: string): Checkpoint => {
   const scratch = `${path}.next`;

@@ -49,12 +49,23 @@ export interface EventfoldClientOptions extends Omit<ClientOptions, "baseUrl"> {
   readonly token?: string;
 }
 
+/** The headers every call sends; openapi-fetch's own form may hold null and undefined, which mean "none". */
+const headersOf = (given: ClientOptions["headers"]): Headers => {
+  if (given === undefined || given instanceof Headers || Array.isArray(given)) return new Headers(given);
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(given)) {
+    if (value === null || value === undefined) continue;
+    headers.set(name, Array.isArray(value) ? value.join(", ") : String(value));
+  }
+  return headers;
+};
+
 export const createEventfoldClient = ({
   token,
   headers,
   ...options
 }: EventfoldClientOptions): EventfoldClient => {
-  const sent = new Headers(headers as ConstructorParameters<typeof Headers>[0]);
+  const sent = headersOf(headers);
   if (token && !sent.has("Authorization")) sent.set("Authorization", `Bearer ${token}`);
   const client = createClient<paths>({ ...options, headers: sent });
   const fetch = options.fetch ?? ((request: Request) => globalThis.fetch(request));

@@ -58,7 +58,10 @@ export interface Subscription {
   readonly caughtUp: Promise<SubscriptionStatus>;
   /** Resolves once stopped by its signal or `stop()`; rejects with a `SubscriptionError` when it stops by itself. */
   readonly done: Promise<void>;
-  /** Stops it (the event being handled is finished first) and waits until it has. */
+  /**
+   * Stops it (the event being handled is finished first) and waits until it has. Never rejects: a
+   * failure before the stop is `done`'s to report. Not to be awaited inside `handle`, which it waits for.
+   */
   stop(): Promise<void>;
 }
 
@@ -93,6 +96,7 @@ const names = (value: string | readonly string[] | undefined): string | undefine
 /** Resolves after `ms`, or at once when `signal` aborts. */
 const pause = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
     const timer = setTimeout(done, ms);
     function done() {
       clearTimeout(timer);
@@ -114,14 +118,13 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
   // Listeners, not AbortSignal.any: Node 20 holds a signal made by `any` weakly, and one collected never aborts.
   const stopping = new AbortController();
   const stopped = stopping.signal;
+  const stopOnSignal = () => stopping.abort();
   if (options.signal?.aborted) stopping.abort();
-  else options.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
+  else options.signal?.addEventListener("abort", stopOnSignal, { once: true });
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 45_000;
-  const url = new URL(
-    "/v1/events/stream",
-    connection.baseUrl.endsWith("/") ? connection.baseUrl : `${connection.baseUrl}/`,
-  );
+  // Under the base URL's path, as openapi-fetch joins them.
+  const url = new URL(`${connection.baseUrl.replace(/\/+$/, "")}/v1/events/stream`);
   const aggregateType = names(options.filters?.aggregateType);
   const type = names(options.filters?.type);
   if (aggregateType) url.searchParams.set("aggregateType", aggregateType);
@@ -157,7 +160,7 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
       options.onCaughtUp?.(status());
       return;
     }
-    const at = Number(message.id);
+    const at = message.id ? Number(message.id) : Number.NaN;
     if (!Number.isSafeInteger(at))
       throw new SubscriptionError(`an event came without a position: id ${message.id}`);
     if (at <= position) return;
@@ -179,7 +182,10 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
     lagMs = Math.max(0, Date.now() - Date.parse(event.time));
   };
 
-  type Ended = { reason: string; progressed: boolean; retryMs?: number };
+  /** Why a connection ended; `retryAfterMs` where its answer said when to come back (Retry-After). */
+  type Ended = { reason: string; progressed: boolean; retryAfterMs?: number };
+  /** The stream's `retry:` field: kept for every reconnection after, as EventSource keeps it. */
+  let retryMs = 1_000;
 
   /** Ends the connection unless something arrives within `idleTimeoutMs` (the caller clears it when it does). */
   const giveUpIfSilent = (lost: AbortController) =>
@@ -188,8 +194,7 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
   /** Reads one answer's events until it ends (why, for the reconnection); throws a `SubscriptionError` to stop. */
   const read = async (body: ReadableStream<Uint8Array>, lost: AbortController): Promise<Ended> => {
     let progressed = false;
-    let retryMs: number | undefined;
-    const ended = (reason: string): Ended => ({ reason, progressed, ...(retryMs ? { retryMs } : {}) });
+    const ended = (reason: string): Ended => ({ reason, progressed });
     const received: EventSourceMessage[] = [];
     const parser = createParser({
       onEvent: (message) => received.push(message),
@@ -199,6 +204,9 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
     });
     const decoder = new TextDecoder();
     const reader = body.getReader();
+    // A fetch that does not pass its signal on to the body would leave the read pending: cancel it too.
+    const cancel = () => reader.cancel(lost.signal.reason).catch(() => {});
+    lost.signal.addEventListener("abort", cancel, { once: true });
     connected = true;
     try {
       while (!stopped.aborted) {
@@ -232,6 +240,7 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
       const why = lost.signal.aborted ? lost.signal.reason : error;
       return ended(why instanceof Error ? why.message : String(why));
     } finally {
+      lost.signal.removeEventListener("abort", cancel);
       connected = false;
       caughtUp = false;
       reader.cancel().catch(() => {});
@@ -261,13 +270,14 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
       }
       if (response.status === 200 && response.body) return await read(response.body, lost);
       const text = await response.text().catch(() => "");
+      if (stopped.aborted) return { reason: "stopped", progressed: false };
       if (response.status === 200) return { reason: "an answer without a body", progressed: false };
       if (retryable(response.status)) {
         const after = Number(response.headers.get("Retry-After"));
         return {
           reason: `HTTP ${response.status}`,
           progressed: false,
-          ...(after > 0 ? { retryMs: after * 1000 } : {}),
+          ...(after > 0 ? { retryAfterMs: after * 1000 } : {}),
         };
       }
       let problem: Problem | undefined;
@@ -299,8 +309,8 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
       }
       if (stopped.aborted) break;
       attempt = ended.progressed ? 1 : attempt + 1;
-      // The server's retry hint the first time, doubling for each attempt in a row that got nothing.
-      const base = ended.retryMs ?? 1_000;
+      // The server's hint the first time, doubling for each attempt in a row that got nothing.
+      const base = ended.retryAfterMs ?? retryMs;
       const delayMs = Math.round(
         Math.min(maxRetryDelayMs, base * 2 ** (attempt - 1)) * (0.75 + Math.random() / 4),
       );
@@ -310,20 +320,23 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
     }
   };
 
-  const done = run().then(
-    () => neverReached(new SubscriptionError("the subscription was stopped before it caught up")),
-    (error: unknown) => {
-      neverReached(error);
-      throw error;
-    },
-  );
+  const done = run()
+    .finally(() => options.signal?.removeEventListener("abort", stopOnSignal))
+    .then(
+      () => neverReached(new SubscriptionError("the subscription was stopped before it caught up")),
+      (error: unknown) => {
+        neverReached(error);
+        throw error;
+      },
+    );
   return {
     status,
     caughtUp: firstCaughtUp,
     done,
     stop: async () => {
       stopping.abort();
-      await done;
+      // How it ended, if not by this stop, is `done`'s to say.
+      await done.catch(() => {});
     },
   };
 };
