@@ -214,6 +214,33 @@ describe("catch-up subscriptions", () => {
     }
   }, 60_000);
 
+  test("two services in one process each stream their own log, though their positions are the same", async () => {
+    const [first, second] = await Promise.all([startTestService(), startTestService()]);
+    try {
+      await openAccounts(client(first.url), "first", 2);
+      await openAccounts(client(second.url), "second", 2);
+      const followers = [first, second].map((s) => new Follower(`${s.url}/v1/events/stream`));
+      await pollUntil(
+        () => followers.map((f) => f.caughtUp),
+        (counts) => counts.every((n) => n > 0),
+        { timeoutMs: 10_000 },
+      );
+      for (const f of followers) f.close();
+      expect(followers.map((f) => f.events.map((e) => [e.id, e.envelope.streamId]))).toEqual([
+        [
+          [1, "account-first-0"],
+          [2, "account-first-1"],
+        ],
+        [
+          [1, "account-second-0"],
+          [2, "account-second-1"],
+        ],
+      ]);
+    } finally {
+      await Promise.all([first.dispose(), second.dispose()]);
+    }
+  });
+
   test("a long poll answers as soon as an event it waits for is stored", async () => {
     const service = await startTestService();
     try {

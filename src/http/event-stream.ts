@@ -47,11 +47,17 @@ const concat = (parts: readonly Uint8Array[]): Uint8Array => {
 };
 
 /**
- * The chunks made last, by what they hold: consumers at the same place with the same filter (live ones,
- * woken together) are sent the same bytes, made once. A few: a chunk may hold 500 events.
+ * The chunks made last from one feed, by what they hold: consumers at the same place with the same
+ * filter (live ones, woken together) are sent the same bytes, made once. A few: a chunk may hold 500
+ * events. Kept per feed, since positions name events only within one store (a process may serve two).
  */
-const chunks = new Map<string, Uint8Array>();
-const chunkOf = (events: readonly EventEnvelope[], filterKey: string): Uint8Array => {
+const chunksByFeed = new WeakMap<EventFeed, Map<string, Uint8Array>>();
+const chunkOf = (feed: EventFeed, events: readonly EventEnvelope[], filterKey: string): Uint8Array => {
+  let chunks = chunksByFeed.get(feed);
+  if (chunks === undefined) {
+    chunks = new Map();
+    chunksByFeed.set(feed, chunks);
+  }
   const key = `${filterKey} ${events[0]?.position} ${events.at(-1)?.position} ${events.length}`;
   let chunk = chunks.get(key);
   if (chunk === undefined) {
@@ -106,7 +112,7 @@ export const eventStream = (feed: EventFeed, options: EventStreamOptions): Reada
     while (!closed.signal.aborted && !feed.stopping.aborted) {
       const page = await feed.read(cursor, chunkEvents, options.filter);
       cursor = page.next;
-      const parts = page.events.length > 0 ? [chunkOf(page.events, filterKey)] : [];
+      const parts = page.events.length > 0 ? [chunkOf(feed, page.events, filterKey)] : [];
       if (page.caughtUp && !caughtUp) {
         caughtUp = true;
         parts.push(encoder.encode(`event: caught-up\ndata: ${JSON.stringify({ position: cursor })}\n\n`));
