@@ -1,50 +1,25 @@
 /**
- * `@eventfold/client` as a Node service gets it: the packed tarball holds built JavaScript and its
- * types and nothing else, plain `node` runs it against a real service, and `tsc` checks a consumer's
- * TypeScript against its types.
+ * `@eventfold/client` as another service gets it: the packed tarball holds built JavaScript and its
+ * types and nothing else; plain `node`, Bun and Deno run it against a real service; `tsc` checks a
+ * consumer's TypeScript against its types. (A browser runs it in client-browser.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { consumerProject, packClient } from "./support/client-package.ts";
+import { calls, consumerProject, expectServiceCalls, headOf, packClient } from "./support/client-package.ts";
 import { startTestService, type TestService } from "./support/service.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
-/** What the Node script does: every call a service starts with, and a problem answer. */
+/** The same calls from a server runtime (Node, Bun, Deno), with the file checkpoint, printed as JSON. */
 const script = `
-import { createEventfoldClient, memoryCheckpoint } from "@eventfold/client";
 import { fileCheckpoint } from "@eventfold/client/file-checkpoint";
+import { exercise } from "./calls.mjs";
 
-const api = createEventfoldClient({ baseUrl: process.env.EVENTFOLD_URL });
-const opened = await api.POST("/v1/accounts", { body: { accountId: "node-1", owner: "Ada", currency: "EUR" } });
-const deposited = await api.POST("/v1/accounts/{id}/deposits", {
-  params: { path: { id: "node-1" } },
-  body: { amount: 1250 },
-  headers: { "Idempotency-Key": "node-deposit-1" },
-});
-const read = await api.GET("/v1/accounts/{id}", { params: { path: { id: "node-1" } } });
-const refused = await api.POST("/v1/accounts/{id}/withdrawals", {
-  params: { path: { id: "node-1" } },
-  body: { amount: 99999 },
-});
-const checkpoint = memoryCheckpoint();
-const seen = [];
-const subscription = api.subscribe({ checkpoint, handle: (event) => { seen.push(event.type); } });
-await subscription.caughtUp;
-await subscription.stop();
+const said = await exercise(process.env.EVENTFOLD_URL, process.env.ACCOUNT_ID);
 const file = fileCheckpoint(process.env.CHECKPOINT_FILE);
-await file.save(checkpoint.position);
-console.log(JSON.stringify({
-  node: process.version,
-  opened: opened.response.status,
-  deposited: deposited.data,
-  read: read.data,
-  refused: { status: refused.response.status, contentType: refused.response.headers.get("content-type"), problem: refused.error },
-  seen,
-  checkpoint: checkpoint.position,
-  fileCheckpoint: await file.load(),
-}));
+await file.save(said.checkpoint);
+console.log(JSON.stringify({ ...said, fileCheckpoint: await file.load() }));
 `;
 
 /** A consumer's TypeScript: what must typecheck, and what must not (each @ts-expect-error must be an error). */
@@ -80,7 +55,11 @@ let service: TestService;
 let project: string;
 beforeAll(async () => {
   service = await startTestService();
-  project = await consumerProject([], { "script.mjs": script, "consumer.ts": consumerTs });
+  project = await consumerProject([], {
+    "calls.mjs": calls,
+    "script.mjs": script,
+    "consumer.ts": consumerTs,
+  });
 }, 120_000);
 afterAll(async () => {
   await service.dispose();
@@ -116,31 +95,43 @@ describe("the packed client", () => {
     expect(manifest.exports["."]).toEqual({ types: "./dist/index.d.ts", import: "./dist/index.js" });
   });
 
-  test("plain node opens, deposits, reads, gets a problem and follows the log", async () => {
-    const child = Bun.spawn(["node", "script.mjs"], {
-      cwd: project,
-      env: { ...process.env, EVENTFOLD_URL: service.url, CHECKPOINT_FILE: join(project, "checkpoint.json") },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [code, out, err] = await Promise.all([
-      child.exited,
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-    ]);
-    expect({ code, err }).toEqual({ code: 0, err: "" });
-    const said = JSON.parse(out);
-    expect(said.node).toMatch(/^v\d+\./);
-    expect(said.opened).toBe(201);
-    expect(said.deposited).toEqual({ accountId: "node-1", version: 2, balance: 1250 });
-    expect(said.read).toMatchObject({ accountId: "node-1", owner: "Ada", balance: 1250, currency: "EUR" });
-    expect(said.refused.status).toBe(409);
-    expect(said.refused.contentType).toStartWith("application/problem+json");
-    expect(said.refused.problem.code).toBe("insufficient_funds");
-    expect(said.seen).toEqual(["AccountOpened", "MoneyDeposited"]);
-    expect(said.checkpoint).toBe(2);
-    expect(said.fileCheckpoint).toBe(2);
-  }, 30_000);
+  const runtimes: Record<string, string[]> = {
+    node: ["node", "script.mjs"],
+    bun: [process.execPath, "script.mjs"],
+    deno: [
+      join(root, "node_modules/.bin/deno"),
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "script.mjs",
+    ],
+  };
+  for (const [runtime, command] of Object.entries(runtimes)) {
+    test(`${runtime} runs it: opens, deposits, reads, gets a problem and follows the log`, async () => {
+      const id = `${runtime}-1`;
+      const child = Bun.spawn(command, {
+        cwd: project,
+        env: {
+          ...process.env,
+          EVENTFOLD_URL: service.url,
+          ACCOUNT_ID: id,
+          CHECKPOINT_FILE: join(project, `${runtime}-checkpoint.json`),
+          NO_COLOR: "1",
+        },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const [code, out, err] = await Promise.all([
+        child.exited,
+        new Response(child.stdout).text(),
+        new Response(child.stderr).text(),
+      ]);
+      expect({ code, err }).toEqual({ code: 0, err: "" });
+      expectServiceCalls(JSON.parse(out), id, await headOf(service));
+    }, 30_000);
+  }
 
   test("tsc checks a consumer's TypeScript against the package's types", async () => {
     await Bun.write(

@@ -2,9 +2,13 @@
  * `@eventfold/client` as another service gets it: `npm pack`ed (its `prepack` builds it), installed
  * from the tarball into a project of its own, and run there by plain `node`.
  */
+
+import { expect } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./config.ts";
+import { readEverything } from "./read-side.ts";
+import type { TestService } from "./service.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 export const clientDir = join(root, "packages/client");
@@ -124,4 +128,64 @@ export const runNode = (project: string, script: string, env: Record<string, str
       look();
     });
   return { child, lines, closed, stderr: new Response(child.stderr).text(), line };
+};
+
+/**
+ * What another service does first, in any runtime: open, deposit, read, a problem answer, and follow
+ * the log until caught up. `id` keeps each runtime's account apart.
+ */
+export const calls = `
+import { createEventfoldClient, memoryCheckpoint } from "@eventfold/client";
+
+export const exercise = async (baseUrl, id) => {
+  const api = createEventfoldClient({ baseUrl });
+  const path = { id };
+  const opened = await api.POST("/v1/accounts", { body: { accountId: id, owner: "Ada", currency: "EUR" } });
+  const deposited = await api.POST("/v1/accounts/{id}/deposits", {
+    params: { path },
+    body: { amount: 1250 },
+    headers: { "Idempotency-Key": id + "-deposit" },
+  });
+  // The account as the read model has it, once it holds the deposit (read your writes).
+  const read = await api.GET("/v1/accounts/{id}", { params: { path, query: { minVersion: deposited.data?.version } } });
+  const refused = await api.POST("/v1/accounts/{id}/withdrawals", { params: { path }, body: { amount: 99999 } });
+  const checkpoint = memoryCheckpoint();
+  const seen = [];
+  const subscription = api.subscribe({
+    checkpoint,
+    handle: (event) => {
+      if (event.streamId === "account-" + id) seen.push(event.type);
+    },
+  });
+  await subscription.caughtUp;
+  await subscription.stop();
+  return {
+    opened: opened.response.status,
+    deposited: deposited.data,
+    read: read.data,
+    refused: { status: refused.response.status, contentType: refused.response.headers.get("content-type"), problem: refused.error },
+    seen,
+    checkpoint: checkpoint.position,
+  };
+};
+`;
+
+/** The position of the last event the service has stored. */
+export const headOf = async (service: TestService): Promise<number> =>
+  (await readEverything(service.engine.store)).at(-1)?.position ?? 0;
+
+/** What `exercise` must have seen, whichever runtime ran it. */
+export const expectServiceCalls = (said: Record<string, unknown>, id: string, head: number) => {
+  expect(said.opened).toBe(201);
+  expect(said.deposited).toEqual({ accountId: id, version: 2, balance: 1250 });
+  expect(said.read).toMatchObject({ accountId: id, owner: "Ada", balance: 1250, currency: "EUR" });
+  expect(said.refused).toMatchObject({
+    status: 409,
+    contentType: expect.stringMatching(/^application\/problem\+json/),
+    problem: { code: "insufficient_funds" },
+  });
+  expect([said.seen, said.checkpoint]).toEqual([["AccountOpened", "MoneyDeposited"], head]);
+  // Caught up: the subscription's position is the last event stored, this account's deposit.
+  expect(said.checkpoint).toBe(head);
+  if ("fileCheckpoint" in said) expect(said.fileCheckpoint).toBe(head);
 };
