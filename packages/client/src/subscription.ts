@@ -68,16 +68,20 @@ export interface Subscription {
 /** Why a subscription stopped by itself: its handler threw, or the server refused it (e.g. 401, 403, 400). */
 export class SubscriptionError extends Error {
   override readonly name = "SubscriptionError";
+  /** The event the handler threw on; its position is not saved. */
+  readonly event?: EventEnvelope;
+  /** The refusal's status and problem, when the server refused. */
+  readonly status?: number;
+  readonly problem?: Problem;
+
   constructor(
     message: string,
-    /** The event the handler threw on; its position is not saved. */
-    readonly event?: EventEnvelope,
-    /** The refusal's status and problem, when the server refused. */
-    readonly status?: number,
-    readonly problem?: Problem,
-    options?: { cause?: unknown },
+    details: { event?: EventEnvelope; status?: number; problem?: Problem; cause?: unknown } = {},
   ) {
-    super(message, options);
+    super(message, "cause" in details ? { cause: details.cause } : undefined);
+    this.event = details.event;
+    this.status = details.status;
+    this.problem = details.problem;
   }
 }
 
@@ -170,10 +174,10 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
     } catch (cause) {
       throw new SubscriptionError(
         `the handler failed on event ${event.type} at position ${at}: ${String(cause)}`,
-        event,
-        undefined,
-        undefined,
-        { cause },
+        {
+          event,
+          cause,
+        },
       );
     }
     await options.checkpoint.save?.(at);
@@ -229,7 +233,7 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
             // going on would skip the event, and trying again would fail the same way.
             if (error instanceof SubscriptionError) throw error;
             const why = `event ${message.id} could not be taken: ${String(error)}`;
-            throw new SubscriptionError(why, undefined, undefined, undefined, { cause: error });
+            throw new SubscriptionError(why, { cause: error });
           }
           progressed = true;
         }
@@ -286,9 +290,7 @@ export const subscribe = (connection: Connection, options: SubscribeOptions): Su
       } catch {}
       throw new SubscriptionError(
         `the service refused the subscription: HTTP ${response.status}${problem?.detail ? `: ${problem.detail}` : ""}`,
-        undefined,
-        response.status,
-        problem,
+        { status: response.status, ...(problem ? { problem } : {}) },
       );
     } finally {
       stopped.removeEventListener("abort", stop);
