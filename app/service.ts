@@ -123,6 +123,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       relay?.wake();
       wakeFeed();
     },
+    onStage: metrics.writeStages.observe,
     // Once per episode: while it lasts, every write fails alike and is answered 503.
     onWritable: (cause) =>
       cause

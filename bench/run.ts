@@ -35,6 +35,8 @@ const usage = () => {
   (no flag)  quick run: ${sizes(false)}
   --full     full run: ${sizes(true)}
   --subscriptions  only scenario 8 (catch-up subscriptions), its figures on stdout
+  --connections N  saturation runs with N connections instead of 64
+  --stages   only the ceiling and embedded deposits, with where a deposit's time goes; figures on stdout
 
 Writes bench/results/<timestamp>/ (results.json, report.md and its charts). Needs wrk; see bench/README.md.
 `;
@@ -43,13 +45,39 @@ Writes bench/results/<timestamp>/ (results.json, report.md and its charts). Need
 /** Scenarios 1-4, run in this order against each mode's server (scenario 5 rides on deposits). */
 const loadScenarios: readonly LoadScenario[] = [deposits, hotspot, transfers, mixed];
 
+/** Scenario 1, embedded, against the ceiling: for `--stages`. */
+const measureDepositStages = async (bench: ReturnType<typeof benchFor>) => {
+  const { plan } = bench;
+  const ceiling = await measureCeiling(bench);
+  const server = await startEventfold("embedded", bench.nextPort(), {
+    EVENTFOLD_MAX_ACTORS: String(plan.maxActors),
+  });
+  try {
+    await seedAccounts(server.url, loadAccountPrefix, plan.accounts, {
+      open: progressBar(`embedded: opening ${plan.accounts} accounts`),
+      fund: progressBar("embedded: funding them"),
+    });
+    const run = await runLoadScenario(bench, { mode: "embedded", server, ceilingRps: ceiling.rps }, deposits);
+    return { ceiling: ceiling.rps, ...run.result, series: undefined };
+  } finally {
+    await server.stop();
+  }
+};
+
+/** The value after a flag (`--connections 256`), if given. */
+const flagValue = (flag: string): string | undefined => {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+
 const main = async () => {
   if (process.argv.includes("--help") || process.argv.includes("-h")) {
     process.stdout.write(usage());
     return;
   }
   const full = process.argv.includes("--full");
-  const plan = planFor(full);
+  const connections = Number(flagValue("--connections") ?? Number.NaN);
+  const plan = { ...planFor(full), ...(connections > 0 ? { connections } : {}) };
   const bench = benchFor(plan);
   if (process.argv.includes("--subscriptions")) {
     // Scenario 8 alone, for work on the subscriptions: its figures on stdout, no report.
@@ -60,6 +88,11 @@ const main = async () => {
   if (!wrkAvailable()) {
     log("bench needs wrk: apt-get install wrk (see bench/README.md)");
     process.exit(1);
+  }
+  if (process.argv.includes("--stages")) {
+    // The write path alone, for work on it: the ceiling, then embedded deposits, stage by stage.
+    process.stdout.write(`${JSON.stringify(await measureDepositStages(bench), null, 2)}\n`);
+    return;
   }
   const startedAt = new Date().toISOString();
   const skipped: string[] = [];

@@ -51,6 +51,7 @@ export const createEngine = (parts: EngineParts): Engine => {
     maxAttempts: config.actorMaxAttempts,
     onSnapshotError: (error) => log.warn({ err: error }, "snapshot not saved"),
     onConflict: () => metrics.appendConflicts.inc(),
+    onStage: metrics.writeStages.observe,
   });
   observeGauge(metrics, "eventfold_live_actors", "Actors in memory", () => actors.size);
   const processes = new ProcessRunner<DomainApi>(() => api, {

@@ -96,6 +96,34 @@ describe("operations", () => {
     );
   });
 
+  test("metrics: each command's pass through the write path, stage by stage", async () => {
+    const stageCounts = async () => {
+      const text = await (await fetch(`${service.url}/metrics`)).text();
+      const counts: Record<string, number> = {};
+      for (const m of text.matchAll(/^eventfold_write_stage_seconds_count\{stage="(\w+)"\} (\S+)$/gm))
+        counts[m[1] as string] = Number(m[2]);
+      const sums = [...text.matchAll(/^eventfold_write_stage_seconds_sum\{stage="(\w+)"\} (\S+)$/gm)];
+      return { counts, sums: Object.fromEntries(sums.map((m) => [m[1], Number(m[2])])) };
+    };
+    const before = await stageCounts();
+    const api = client(service.url);
+    await openAccount(api, "staged", "EUR", 10);
+    // One at a time: deposits sent together would be one append (the actor batches them).
+    for (let i = 0; i < 5; i++)
+      expect((await api.post("/v1/accounts/staged/deposits", { amount: 1 })).status).toBe(200);
+    const after = await stageCounts();
+    // Seven commands: the open, its deposit, five more deposits.
+    const passed = (stage: string) => (after.counts[stage] ?? 0) - (before.counts[stage] ?? 0);
+    for (const stage of ["edge", "mailbox", "decide", "respond"]) expect(passed(stage)).toBe(7);
+    // The store's stages count writes (an actor's batch of commands is one), the relay's checkpoints too.
+    for (const stage of ["queue", "send", "write", "fsync", "hop"])
+      expect(passed(stage)).toBeGreaterThanOrEqual(7);
+    // An fsynced commit takes time; every stage's time is counted, none is negative.
+    expect((after.sums.fsync ?? 0) - (before.sums.fsync ?? 0)).toBeGreaterThan(0);
+    for (const stage of Object.keys(after.sums))
+      expect(after.sums[stage] ?? 0).toBeGreaterThanOrEqual(before.sums[stage] ?? 0);
+  });
+
   test("openapi.json is OpenAPI 3.1 built from the validating schemas", async () => {
     const doc = (await client(service.url).get("/openapi.json")).body as unknown as {
       openapi: string;

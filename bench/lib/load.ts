@@ -4,6 +4,7 @@ import { pct } from "./report.ts";
 import type { LagResult, LoadFigures, LoadScenarioName, ScenarioResult } from "./results.ts";
 import { counterTotal, metricsOf, type RateSeries, sampleRate } from "./sampler.ts";
 import type { Mode, RunningServer } from "./servers.ts";
+import { describeStages, observeStages } from "./stages.ts";
 import { failures, pacedDelayMs, runWrk, throughput, type WrkResult, type WrkRun } from "./wrk.ts";
 
 /** The accounts scenarios 1-4 spread their load over: `a-0` … `a-<accounts - 1>`. */
@@ -38,17 +39,29 @@ export const figures = (r: WrkResult): LoadFigures => ({
 
 export const stolen = (f: LoadFigures): string => pct(f.stealPct);
 
+/** Something observed over each of the two runs: started as a run starts, stopped as it ends. */
+export type Observe<O> = () => Promise<{ stop(): Promise<O> }>;
+
 /** Saturation with `connections`, then paced at half that throughput, each sampled once a second. */
-export const measure = async <T>(
+export const measure = async <T, O = undefined>(
   { plan, log }: Bench,
   label: string,
   base: Omit<WrkRun, "seconds" | "connections" | "delayMs">,
   count: () => Promise<number>,
   during?: () => Beside<T>,
-): Promise<{ saturation: WrkResult; atHalf: WrkResult; series: RateSeries; beside: T | undefined }> => {
+  observe?: Observe<O>,
+): Promise<{
+  saturation: WrkResult;
+  atHalf: WrkResult;
+  series: RateSeries;
+  beside: T | undefined;
+  observed: { saturation: O; atHalf: O } | undefined;
+}> => {
   log(`  ${label}: saturation, ${plan.connections} connections, ${plan.seconds}s`);
   const sampler = sampleRate(label, count);
+  const observingSaturation = await observe?.();
   const saturation = await runWrk({ ...base, seconds: plan.seconds, connections: plan.connections });
+  const observedSaturation = await observingSaturation?.stop();
   const series = await sampler.stop();
   const target = throughput(saturation) / 2;
   const paced = { ...base, seconds: plan.calibrationSeconds, connections: plan.pacedConnections };
@@ -64,9 +77,12 @@ export const measure = async <T>(
     `  ${label}: at 50% (${Math.round(target)} req/s target), ${plan.pacedConnections} paced connections, ${delayMs.toFixed(1)} ms apart`,
   );
   const side = during?.();
+  const observingHalf = await observe?.();
   const atHalf = await runWrk({ ...paced, seconds: plan.seconds, delayMs });
+  const observedHalf = await observingHalf?.stop();
   const beside = await side?.stop();
-  return { saturation, atHalf, series, beside };
+  const observed = observe && { saturation: observedSaturation as O, atHalf: observedHalf as O };
+  return { saturation, atHalf, series, beside, observed };
 };
 
 /** One load scenario against one mode's server: its figures, and what was measured beside it. */
@@ -85,6 +101,7 @@ export const runLoadScenario = async (
     { url: server.url, scenario: scenario.name, accounts: bench.plan.accounts, prefix: loadAccountPrefix },
     requestsServed,
     during && (() => during(target)),
+    () => observeStages(server.url, server.pid),
   );
   const result: ScenarioResult = {
     mode,
@@ -93,11 +110,19 @@ export const runLoadScenario = async (
     atHalf: figures(run.atHalf),
     ratioToCeiling: throughput(run.saturation) / ceilingRps,
     series: run.series,
+    ...(run.observed ? { stages: run.observed } : {}),
   };
   bench.log(
     `  ${scenario.name}: ${result.saturation.rps} req/s (${result.ratioToCeiling.toFixed(2)}× ceiling), ` +
       `p99 at 50% ${result.atHalf.latencyMs.p99.toFixed(1)} ms, failures ${result.saturation.failures + result.atHalf.failures}, ` +
       `CPU stolen ${stolen(result.saturation)} / ${stolen(result.atHalf)}`,
   );
+  if (run.observed) {
+    const indent = (lines: string[]) => lines.map((line) => `      ${line}`).join("\n");
+    bench.log(
+      `    where a command's time goes at saturation:\n${indent(describeStages(run.observed.saturation))}`,
+    );
+    bench.log(`    and at 50%:\n${indent(describeStages(run.observed.atHalf))}`);
+  }
   return { result, lag: run.beside };
 };

@@ -2,6 +2,7 @@
 import type { Plan } from "./plan.ts";
 import type { RateSeries } from "./sampler.ts";
 import type { Mode } from "./servers.ts";
+import type { StageBreakdown } from "./stages.ts";
 
 /** The load scenarios (1-4), as bench/wrk/eventfold.lua names them. */
 export type LoadScenarioName = "deposits" | "hotspot" | "transfers" | "mixed";
@@ -29,6 +30,8 @@ export interface ScenarioResult {
   readonly atHalf: LoadFigures;
   readonly ratioToCeiling: number;
   readonly series: RateSeries;
+  /** Where a command's time went, stage by stage, and the server's CPU per thread, over each run. */
+  readonly stages?: { readonly saturation: StageBreakdown; readonly atHalf: StageBreakdown };
 }
 
 export interface LagResult {

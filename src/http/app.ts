@@ -135,7 +135,12 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
       byStatus(status).inc();
       if (route.command) {
         byOutcome(status < 300 ? "accepted" : (c.get("problemCode") ?? "error")).inc();
-        commandSeconds.observe((performance.now() - started) / 1000);
+        const ended = performance.now();
+        commandSeconds.observe((ended - started) / 1000);
+        const dispatchedAt = c.get("dispatchedAt");
+        const handledAt = c.get("handledAt");
+        if (dispatchedAt !== undefined) metrics.writeStages.observe("edge", dispatchedAt - started);
+        if (handledAt !== undefined) metrics.writeStages.observe("respond", ended - handledAt);
       }
     };
     if (route.method === "post") app.post(route.path, measure, limit, pipeline(route));

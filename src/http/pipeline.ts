@@ -16,7 +16,13 @@ import type { HttpRoute, Reply } from "./route.ts";
 export type EdgeEnv = {
   /** Bun's server, which Hono is handed with each request (none when a test calls the app itself). */
   Bindings: { timeout?(request: Request, seconds: number): void } | undefined;
-  Variables: { metadata: CommandMetadata; problemCode: string | undefined };
+  Variables: {
+    metadata: CommandMetadata;
+    problemCode: string | undefined;
+    /** When a command's handler was called, and when it returned (`performance.now()`), for the stages. */
+    dispatchedAt: number | undefined;
+    handledAt: number | undefined;
+  };
 };
 
 /** A POST that declares no body: none, or `{}` (what many clients send on a POST), and nothing in it. */
@@ -86,6 +92,7 @@ export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undef
           };
         }
       }
+      if (route.command) c.set("dispatchedAt", performance.now());
       const reply = await route.handle({
         ...api,
         params,
@@ -98,6 +105,7 @@ export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undef
         signal: c.req.raw.signal,
         connection: { idleTimeout: (seconds) => c.env?.timeout?.(c.req.raw, seconds) },
       });
+      if (route.command) c.set("handledAt", performance.now());
       return send(c, reply);
     };
   // Hono hands only Errors to the app's error handler: anything else thrown becomes one.

@@ -82,6 +82,33 @@ describe("batcher", () => {
     expect(await fine).toBe(20);
   });
 
+  test("each request's wait in the queue is told as its batch leaves: behind a batch in flight, and lingering", async () => {
+    const writer = manualWriter();
+    const waits: number[] = [];
+    const { time, batcher: committer } = onManualTime(writer.write, {
+      maxBatch: 100,
+      lingerMs: 10,
+      onWaited: (ms) => waits.push(ms),
+    });
+    const first = committer.submit(1);
+    await time.advance(4);
+    const second = committer.submit(2);
+    await time.advance(6);
+    // The first lingered 10 ms, the second 6, and they left together.
+    expect(writer.batches.map((b) => b.requests)).toEqual([[1, 2]]);
+    expect(waits).toEqual([10, 6]);
+    const third = committer.submit(3);
+    await time.advance(25);
+    // One batch in flight: the third waits behind it, not for its own linger.
+    expect(waits).toEqual([10, 6]);
+    writer.batches[0]?.answer();
+    await time.settle();
+    expect(writer.batches.map((b) => b.requests)).toEqual([[1, 2], [3]]);
+    expect(waits).toEqual([10, 6, 25]);
+    writer.batches[1]?.answer();
+    expect(await Promise.all([first, second, third])).toEqual(["done 1", "done 2", "done 3"]);
+  });
+
   test("weighted: a lingering batch closes once its requests weigh maxBatch, and a batch never exceeds it", async () => {
     const writer = manualWriter();
     const { time, batcher: committer } = onManualTime(writer.write, {

@@ -37,6 +37,8 @@ export interface BatcherOptions<Req = unknown> {
   readonly maxInFlight?: number;
   /** Observes each flushed batch's size, for metrics. */
   readonly onBatch?: (size: number) => void;
+  /** Told, as a batch leaves, how long each of its requests waited in the queue. */
+  readonly onWaited?: (ms: number) => void;
   /** Time (default: the event loop's). */
   readonly scheduler?: Scheduler;
 }
@@ -44,6 +46,8 @@ export interface BatcherOptions<Req = unknown> {
 interface Pending<Req, Res> {
   readonly request: Req;
   readonly weight: number;
+  /** When it was submitted, on the scheduler's clock. */
+  readonly at: number;
   readonly resolve: (result: Res) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -83,7 +87,7 @@ export class Batcher<Req, Res> {
     }
     const weight = this.options.weigh?.(request) ?? 1;
     return new Promise<Res>((resolve, reject) => {
-      this.queue.push({ request, weight, resolve, reject });
+      this.queue.push({ request, weight, at: this.scheduler.now(), resolve, reject });
       this.queuedWeight += weight;
       this.schedule();
     });
@@ -137,7 +141,13 @@ export class Batcher<Req, Res> {
       weight += p.weight;
     }
     this.queuedWeight -= weight;
-    return this.queue.splice(0, count);
+    const batch = this.queue.splice(0, count);
+    const { onWaited } = this.options;
+    if (onWaited) {
+      const now = this.scheduler.now();
+      for (const p of batch) onWaited(now - p.at);
+    }
+    return batch;
   }
 
   private async writeBatch(batch: Pending<Req, Res>[]): Promise<void> {

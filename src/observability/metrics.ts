@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { StageHistogram } from "./stages.ts";
 import { CounterTally } from "./tally.ts";
 
 /** The engine's Prometheus metrics, one registry per engine so tests can run several side by side. */
@@ -37,6 +38,8 @@ export const createMetrics = () => {
         httpRequestCounts.flushInto(this);
       },
     }),
+    /** Where a command's time goes on the durable write path; see `stages.ts`. */
+    writeStages: new StageHistogram(registry),
     appendBatchSize: new Histogram({
       name: "eventfold_append_batch_size",
       help: "Writes per group-committed store round trip",

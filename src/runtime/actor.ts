@@ -1,4 +1,5 @@
 import { type AnyAggregate, isRejection, type Message, type Rejection, snapshotShape } from "../aggregate.ts";
+import type { StageObserver } from "../observability/stages.ts";
 import type { NewEvent } from "../store/envelope.ts";
 import { AppendTooLargeError, type EventStore } from "../store/event-store.ts";
 import type { OutcomeStore, StoredOutcome } from "../store/outcome-store.ts";
@@ -21,6 +22,8 @@ export interface ActorOptions {
   readonly onSnapshotError?: (error: unknown) => void;
   /** Another writer got there first; the actor reloads and decides again. */
   readonly onConflict?: (streamId: string) => void;
+  /** Told how long each command waited in the mailbox (`mailbox`) and how long its batch took to decide. */
+  readonly onStage?: StageObserver;
 }
 
 interface Job {
@@ -31,6 +34,8 @@ interface Job {
   lookUp: boolean;
   /** Set once the job's caller has its answer. */
   answered: boolean;
+  /** When it was sent (`performance.now()`). */
+  readonly sentAt: number;
 }
 
 export interface ActorView {
@@ -92,6 +97,7 @@ export class Actor {
         reject: answering(reject),
         lookUp: false,
         answered: false,
+        sentAt: performance.now(),
       };
       this.mailbox.push(job);
       if (!this.running) void this.run();
@@ -133,6 +139,11 @@ export class Actor {
     try {
       while (this.mailbox.length > 0) {
         const jobs = this.mailbox.splice(0, this.options.maxBatch);
+        const { onStage } = this.options;
+        if (onStage) {
+          const now = performance.now();
+          for (const job of jobs) onStage("mailbox", now - job.sentAt);
+        }
         await this.process(jobs).catch((error) => {
           // The store failed: what it holds is unknown, so forget the in-memory state.
           this.loading = undefined;
@@ -215,6 +226,7 @@ export class Actor {
     const decided: { job: Job; outcome: Outcome }[] = [];
     const deferred: Job[] = [];
     const keys = new Set<string>();
+    const deciding = performance.now();
 
     for (const job of jobs) {
       const { request } = job;
@@ -247,6 +259,7 @@ export class Actor {
       }
       decided.push({ job, outcome });
     }
+    this.options.onStage?.("decide", performance.now() - deciding, decided.length);
 
     if (events.length === 0) {
       // Nothing appended: a key may hold an outcome stored before this process saw its effect (a

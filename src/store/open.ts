@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { Config } from "../config.ts";
+import type { StageObserver } from "../observability/stages.ts";
 import { SqliteStore } from "./sqlite/sqlite-store.ts";
 import type { Store } from "./store.ts";
 
@@ -8,6 +9,8 @@ export interface StoreHooks {
   readonly onBatch?: (size: number) => void;
   /** A cause when writes start failing for a reason that outlasts a retry; undefined when they work again. */
   readonly onWritable?: (cause: string | undefined) => void;
+  /** Where each write's time goes, stage by stage. */
+  readonly onStage?: StageObserver;
 }
 
 type StoreSettings = Pick<
@@ -29,6 +32,7 @@ export const openStore = async (config: StoreSettings, hooks: StoreHooks = {}): 
     maxBatch: config.storeBatch,
     maxPending: config.storeMaxPending,
     onBatch: hooks.onBatch,
+    onStage: hooks.onStage,
   };
   if (config.mongoUrl) {
     const { MongoStore } = await import("./mongo/mongo-store.ts");

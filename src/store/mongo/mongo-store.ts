@@ -3,6 +3,7 @@ import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import { answerWithin, deadlineIn } from "../../lib/deadline.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import { realScheduler, type Scheduler } from "../../lib/scheduler.ts";
+import type { StageObserver } from "../../observability/stages.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import {
   type AppendRequest,
@@ -46,6 +47,8 @@ export interface MongoStoreOptions
   readonly onWritable?: (cause: string | undefined) => void;
   /** Time for the deadlines (default: the event loop's). */
   readonly scheduler?: Scheduler;
+  /** Told where each append's time goes: `queue`, then `write` (the round trip, journal commit included). */
+  readonly onStage?: StageObserver;
 }
 
 /**
@@ -89,12 +92,22 @@ export class MongoStore implements Store {
     this.health = new WriteHealth(options.onWritable);
     this.deadlineMs = options.deadlineMs ?? 15_000;
     this.scheduler = options.scheduler ?? realScheduler;
-    this.committer = new Batcher((tickets) => this.writeTickets(tickets), {
-      maxBatch: options.maxBatch ?? 512,
-      maxPending: options.maxPending ?? 20_000,
-      full: () => new StoreOverloadedError("the write pipeline is full"),
-      onBatch: options.onBatch,
-    });
+    const { onStage } = options;
+    this.committer = new Batcher(
+      async (tickets) => {
+        const started = this.scheduler.now();
+        const written = await this.writeTickets(tickets);
+        onStage?.("write", this.scheduler.now() - started, tickets.length);
+        return written;
+      },
+      {
+        maxBatch: options.maxBatch ?? 512,
+        maxPending: options.maxPending ?? 20_000,
+        full: () => new StoreOverloadedError("the write pipeline is full"),
+        onBatch: options.onBatch,
+        onWaited: onStage && ((ms) => onStage("queue", ms)),
+      },
+    );
   }
 
   static async connect(options: MongoStoreOptions): Promise<MongoStore> {

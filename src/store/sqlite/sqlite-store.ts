@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import { StartupError } from "../../lib/errors.ts";
+import type { StageObserver } from "../../observability/stages.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import { EventRing } from "../event-ring.ts";
 import type { AppendRequest, AppendResult, ReadStreamOptions, StreamInfo } from "../event-store.ts";
@@ -43,8 +44,10 @@ interface OutcomeRow {
   outcome: string;
 }
 
-export interface SqliteStoreOptions extends Partial<Omit<BatcherOptions, "weigh">> {
+export interface SqliteStoreOptions extends Partial<Omit<BatcherOptions, "weigh" | "onWaited">> {
   readonly path: string;
+  /** Told where each write's time goes: `queue`, `send`, `write`, `fsync`, `hop`. */
+  readonly onStage?: StageObserver;
   /**
    * How often the WAL is copied into the database file (default 20 ms). Small, frequent checkpoints
    * keep each one's fsync short, and so the commits that wait behind it on the disk; the price is some
@@ -145,7 +148,17 @@ export class SqliteStore implements Store {
     this.health = new WriteHealth(options.onWritable, options.healthyAfterMs);
     this.db = openDatabase(options.path);
     this.sql = prepare(this.db);
-    this.writer = new WriterClient(options.path);
+    const { onStage } = options;
+    this.writer = new WriterClient(
+      options.path,
+      onStage &&
+        ((leg) => {
+          onStage("send", leg.sendMs, leg.size);
+          onStage("write", leg.writeMs, leg.size);
+          onStage("fsync", leg.commitMs, leg.size);
+          onStage("hop", leg.hopMs, leg.size);
+        }),
+    );
     this.checkpointer = startCheckpointer(options.path, options.checkpointEveryMs ?? 20);
     this.committer = new Batcher((batch) => this.writer.write(batch), {
       maxBatch: options.maxBatch ?? 512,
@@ -153,6 +166,7 @@ export class SqliteStore implements Store {
       full: () => new StoreOverloadedError("the write pipeline is full"),
       maxInFlight: options.maxInFlight ?? 2,
       onBatch: options.onBatch,
+      onWaited: onStage && ((ms) => onStage("queue", ms)),
     });
   }
 

@@ -1,7 +1,27 @@
 import type { WriteOp, WriteResult } from "./writer.ts";
-import type { WriterReply, WriterRequest } from "./writer-protocol.ts";
+import { epochMs, type WriterReply, type WriterRequest } from "./writer-protocol.ts";
 
-type Call = { resolve: (results: WriteResult[]) => void; reject: (error: Error) => void };
+type Call = {
+  readonly resolve: (results: WriteResult[]) => void;
+  readonly reject: (error: Error) => void;
+  /** When it was posted (epoch milliseconds), and how many operations it carries. */
+  readonly sentAt: number;
+  readonly size: number;
+};
+
+/** Where a write's time went, in milliseconds; see `WriteStage`. */
+export interface WriteLeg {
+  /** Operations in the batch. */
+  readonly size: number;
+  /** Posted until the thread took it (behind the batch it was still writing, if any). */
+  readonly sendMs: number;
+  /** The statements, up to the commit. */
+  readonly writeMs: number;
+  /** The commit: where the WAL is fsynced. */
+  readonly commitMs: number;
+  /** The thread's end until this thread's event loop took the answer. */
+  readonly hopMs: number;
+}
 type Distribute<T> = T extends unknown ? Omit<T, "id"> : never;
 
 /** The main thread's handle on the writer thread: one promise per request, answered in order. */
@@ -11,7 +31,10 @@ export class WriterClient {
   private nextId = 1;
   private failure: Error | undefined;
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly onWritten?: (leg: WriteLeg) => void,
+  ) {
     this.worker = new Worker(new URL("./writer-thread.ts", import.meta.url).href);
     this.worker.onmessage = (event: MessageEvent<string>) => this.settle(JSON.parse(event.data));
     this.worker.onerror = (event) =>
@@ -37,8 +60,9 @@ export class WriterClient {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     if (this.calls.size === 0) this.worker.ref();
+    const size = request.kind === "write" ? request.batch.length : 0;
     return new Promise((resolve, reject) => {
-      this.calls.set(id, { resolve, reject });
+      this.calls.set(id, { resolve, reject, sentAt: epochMs(), size });
       // A JSON string crosses threads several times faster than a structured clone of the same objects.
       this.worker.postMessage(JSON.stringify({ ...request, id }));
     });
@@ -49,6 +73,16 @@ export class WriterClient {
     if (!call) return;
     this.calls.delete(reply.id);
     if (this.calls.size === 0) this.worker.unref();
+    if (reply.ok && reply.timing && this.onWritten) {
+      const { startedAt, commitMs, endedAt } = reply.timing;
+      this.onWritten({
+        size: call.size,
+        sendMs: startedAt - call.sentAt,
+        writeMs: endedAt - startedAt - commitMs,
+        commitMs,
+        hopMs: epochMs() - endedAt,
+      });
+    }
     if (reply.ok) call.resolve(reply.results);
     else
       call.reject(

@@ -6,8 +6,26 @@ export type WriterRequest =
   | { readonly id: number; readonly kind: "write"; readonly batch: readonly WriteOp[] }
   | { readonly id: number; readonly kind: "close" };
 
+/** Each thread has its own `performance.now()` origin; origin plus now is a clock they share. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * When the thread took a write and let it go, in milliseconds since the epoch (the clock both threads
+ * share), and how long its commit took.
+ */
+export interface WriteTiming {
+  readonly startedAt: number;
+  readonly commitMs: number;
+  readonly endedAt: number;
+}
+
 export type WriterReply =
-  | { readonly id: number; readonly ok: true; readonly results: WriteResult[] }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly results: WriteResult[];
+      readonly timing?: WriteTiming;
+    }
   | {
       readonly id: number;
       readonly ok: false;

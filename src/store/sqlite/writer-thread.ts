@@ -3,7 +3,7 @@
  * blocks only this thread, so the event loop that serves HTTP keeps deciding the next batch.
  */
 import { SqliteWriter } from "./writer.ts";
-import type { WriterReply, WriterRequest } from "./writer-protocol.ts";
+import { epochMs, type WriterReply, type WriterRequest } from "./writer-protocol.ts";
 
 declare const self: Worker;
 
@@ -18,9 +18,13 @@ self.onmessage = (event: MessageEvent<string>) => {
       case "open":
         writer = new SqliteWriter(request.path);
         return answer({ id: request.id, ok: true, results: [] });
-      case "write":
+      case "write": {
         if (!writer) throw new Error("the writer thread has no open database");
-        return answer({ id: request.id, ok: true, results: writer.write(request.batch) });
+        const startedAt = epochMs();
+        const results = writer.write(request.batch);
+        const timing = { startedAt, commitMs: writer.lastCommitMs, endedAt: epochMs() };
+        return answer({ id: request.id, ok: true, results, timing });
+      }
       case "close":
         writer?.close();
         writer = undefined;

@@ -57,6 +57,9 @@ export class SqliteWriter {
     this.db.close();
   }
 
+  /** How long the last batch's `COMMIT` took (where the WAL is fsynced), in milliseconds. */
+  lastCommitMs = 0;
+
   /** One transaction for the whole batch; a savepoint per append so a clash only undoes its own writes. */
   write(batch: readonly WriteOp[]): WriteResult[] {
     const now = Date.now();
@@ -65,7 +68,9 @@ export class SqliteWriter {
     this.sql.begin.run();
     try {
       for (const op of batch) results.push(this.writeOne(op, now, time));
+      const committing = performance.now();
       this.sql.commit.run();
+      this.lastCommitMs = performance.now() - committing;
     } catch (error) {
       // Some errors (SQLITE_FULL, SQLITE_IOERR) end the transaction themselves: a ROLLBACK then would
       // fail too and hide the error that says what happened.
