@@ -21,10 +21,14 @@ export interface AggregateView<S> {
   readonly updatedAt: string | undefined;
 }
 
-/** A live actor, and whether it was used since the eviction hand last passed it. */
+/**
+ * A live actor, and whether it was used since the eviction hand last passed it. A new actor is on
+ * probation until its first uses are done: only then is it known whether its aggregate exists.
+ */
 interface Resident {
   readonly actor: Actor;
   used: boolean;
+  probation: boolean;
 }
 
 /**
@@ -34,10 +38,18 @@ interface Resident {
  * that was not is dropped, and its state comes back from the store when next needed. A use only sets a
  * flag: moving the actor to the back of the Map on every command, as an exact LRU would, churns a Map of
  * a hundred thousand actors into rehashes that stall the event loop for tens of milliseconds.
+ *
+ * An aggregate that does not exist takes no slot: a new actor makes room for itself only once its
+ * first uses are done and its aggregate turned out to exist (or came to, by an accepted command).
+ * Until then it is on probation, over the bound, and if its aggregate does not exist it is dropped.
+ * So a stream of reads of ids that do not exist, or of commands refused for want of the aggregate,
+ * never evicts the live actors that serve real traffic.
  */
 export class ActorSystem {
   private readonly actors = new Map<string, Resident>();
   private readonly sweeper: Timer;
+  /** What each actor is made with: the system's options, and its hook for an actor that goes idle. */
+  private readonly actorOptions: ActorOptions;
   private draining = false;
   private sweeping = false;
 
@@ -45,6 +57,13 @@ export class ActorSystem {
     private readonly store: ActorStore,
     private readonly options: ActorSystemOptions,
   ) {
+    this.actorOptions = {
+      ...options,
+      onIdle: (actor) => {
+        const resident = this.actors.get(actor.streamId);
+        if (resident?.actor === actor && resident.probation) this.endProbation(resident);
+      },
+    };
     this.sweeper = setInterval(
       () => void this.passivateIdle(),
       Math.max(1000, Math.min(options.idleMs, 30_000)),
@@ -62,8 +81,7 @@ export class ActorSystem {
     request: CommandRequest<C>,
   ): Promise<CommandResult<S>> {
     if (this.draining) return Promise.reject(new ShuttingDownError("shutting down"));
-    const actor = this.actorFor(aggregate, id);
-    return actor.send(request) as Promise<CommandResult<S>>;
+    return this.residentFor(aggregate, id).actor.send(request) as Promise<CommandResult<S>>;
   }
 
   /** The aggregate's last durable state as this process knows it. */
@@ -71,8 +89,13 @@ export class ActorSystem {
     aggregate: Aggregate<S, C, E>,
     id: string,
   ): Promise<AggregateView<S>> {
-    const view: ActorView = await this.actorFor(aggregate, id).view();
-    return view as AggregateView<S>;
+    const resident = this.residentFor(aggregate, id);
+    try {
+      const view: ActorView = await resident.actor.view();
+      return view as AggregateView<S>;
+    } finally {
+      if (resident.probation) this.endProbation(resident);
+    }
   }
 
   /** Stops taking commands and waits for every mailbox to empty. */
@@ -82,27 +105,43 @@ export class ActorSystem {
     while ([...this.actors.values()].some(({ actor }) => !actor.idle)) await Bun.sleep(5);
   }
 
-  private actorFor(aggregate: AnyAggregate, id: string): Actor {
+  private residentFor(aggregate: AnyAggregate, id: string): Resident {
     const streamId = streamIdOf(aggregate.type, id);
     const resident = this.actors.get(streamId);
     if (resident) {
       resident.used = true;
-      return resident.actor;
+      return resident;
     }
-    const actor = new Actor(aggregate, id, streamId, this.store, this.options);
-    this.actors.set(streamId, { actor, used: false });
-    const excess = this.actors.size - this.options.maxActors;
-    if (excess > 0) this.evict(excess, streamId);
-    return actor;
+    const actor = new Actor(aggregate, id, streamId, this.store, this.actorOptions);
+    const created = { actor, used: false, probation: true };
+    this.actors.set(streamId, created);
+    return created;
   }
 
-  /** Drops `excess` idle actors, never `keep` (the one being handed a command). */
+  /**
+   * After a use of an actor on probation (a view, or its mailbox emptied): once it is idle, it stays
+   * if its aggregate exists, making room by the bound, and goes if not.
+   */
+  private endProbation(resident: Resident): void {
+    const { actor } = resident;
+    if (!resident.probation || !actor.idle) return;
+    if (this.actors.get(actor.streamId) !== resident) return;
+    if (!actor.exists) {
+      this.actors.delete(actor.streamId);
+      return;
+    }
+    resident.probation = false;
+    const excess = this.actors.size - this.options.maxActors;
+    if (excess > 0) this.evict(excess, actor.streamId);
+  }
+
+  /** Drops `excess` idle actors, never `keep` (the one just admitted), nor one still on probation. */
   private evict(excess: number, keep: string): void {
     // Twice round at most: the first pass may only take away second chances.
     let steps = this.actors.size * 2;
     for (const [streamId, resident] of this.actors) {
       if (excess <= 0 || steps-- <= 0) break;
-      if (streamId === keep) continue;
+      if (streamId === keep || resident.probation) continue;
       if (resident.used) {
         resident.used = false;
         this.actors.delete(streamId);

@@ -22,6 +22,8 @@ export interface ActorOptions {
   readonly onSnapshotError?: (error: unknown) => void;
   /** Another writer got there first; the actor reloads and decides again. */
   readonly onConflict?: (streamId: string) => void;
+  /** Told when the actor has answered every command sent to it and has nothing left to do. */
+  readonly onIdle?: (actor: Actor) => void;
   /** Told how long each command waited in the mailbox (`mailbox`) and how long its batch took to decide. */
   readonly onStage?: StageObserver;
 }
@@ -73,6 +75,11 @@ export class Actor {
 
   get idle(): boolean {
     return !this.running && this.mailbox.length === 0;
+  }
+
+  /** Whether its aggregate has events, as far as it knows (false until loaded). */
+  get exists(): boolean {
+    return this.version > 0;
   }
 
   get queued(): number {
@@ -154,6 +161,7 @@ export class Actor {
       this.running = false;
       this.lastUsed = Date.now();
     }
+    if (this.mailbox.length === 0) this.options.onIdle?.(this);
   }
 
   private async process(jobs: Job[]): Promise<void> {

@@ -27,6 +27,17 @@ const actorSystem = (store: SqliteStore, bounds: { maxActors: number; idleMs: nu
     maxAttempts: 3,
   });
 
+const metadata = { commandId: "test", correlationId: "test", causationId: "test" };
+
+/** Opens accounts through the store's own actors, so that they exist before the system under test looks. */
+const openThrough = async (store: SqliteStore, ids: readonly string[]) => {
+  const opener = actorSystem(store, { maxActors: ids.length + 1, idleMs: 60_000 });
+  const command = { type: "OpenAccount", owner: "o", currency: "EUR", kind: "current" } as const;
+  const answers = await Promise.all(ids.map((id) => opener.dispatch(account, id, { command, metadata })));
+  expect(answers.every((a) => a.kind === "accepted")).toBe(true);
+  await opener.drain();
+};
+
 /** Opens an account through the edge, with money in it if `deposit` is given. */
 const openAccount = async (app: InProcessApp, accountId: string, deposit = 0) => {
   expect(
@@ -95,10 +106,62 @@ describe("actor runtime", () => {
     const loaded: string[] = [];
     const actors = actorSystem(recordingLoads(store, loaded), { maxActors: 3, idleMs: 60_000 });
     try {
+      await openThrough(store, ["a", "b", "c", "d"]);
       for (const id of ["a", "b", "c", "a", "d", "a", "b"]) await actors.view(account, id);
       // "a" was used again before "d" came, so "b", the oldest unused, made room; "b" came back from the store.
       expect(loaded).toEqual(["account-a", "account-b", "account-c", "account-d", "account-b"]);
       expect(actors.size).toBe(3);
+    } finally {
+      await actors.drain();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("ids that do not exist take no slot: reads and refused commands for them never evict a live actor", async () => {
+    const dir = tempDir();
+    const store = new SqliteStore({ path: join(dir, "events.sqlite") });
+    const loaded: string[] = [];
+    const actors = actorSystem(recordingLoads(store, loaded), { maxActors: 5, idleMs: 60_000 });
+    try {
+      const live = ["l0", "l1", "l2", "l3", "l4"];
+      await openThrough(store, live);
+      for (const id of live) await actors.view(account, id);
+      expect(loaded).toHaveLength(5);
+      // Far more missing ids than slots: read one by one, then read and refused all at once.
+      for (let i = 0; i < 40; i++) expect((await actors.view(account, `missing-${i}`)).version).toBe(0);
+      const deposit = { type: "Deposit", amount: 1 } as const;
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => [
+          actors.view(account, `gone-${i}`),
+          actors.dispatch(account, `gone-${i}`, { command: deposit, metadata }),
+        ]).flat(),
+      );
+      expect(answers.filter((a) => "kind" in a && a.kind === "rejected")).toHaveLength(40);
+      // A refused command's actor goes once its mailbox is empty, just after its caller is answered.
+      expect(
+        await eventually(
+          async () => actors.size,
+          (n) => n === 5,
+        ),
+      ).toBe(5);
+      // The live ones were never evicted: using them again loads none of them.
+      for (const id of live) await actors.dispatch(account, id, { command: deposit, metadata });
+      expect(loaded.filter((streamId) => live.includes(streamId.replace("account-", "")))).toHaveLength(5);
+      // An aggregate that comes to exist by a command stays, and makes room by the bound.
+      const opened = await actors.dispatch(account, "new", {
+        command: { type: "OpenAccount", owner: "o", currency: "EUR", kind: "current" },
+        metadata,
+      });
+      expect(opened.kind).toBe("accepted");
+      expect(
+        await eventually(
+          async () => actors.size,
+          (n) => n === 5,
+        ),
+      ).toBe(5);
+      await actors.view(account, "new");
+      expect(loaded.filter((streamId) => streamId === "account-new")).toHaveLength(1);
     } finally {
       await actors.drain();
       await store.close();
@@ -112,7 +175,9 @@ describe("actor runtime", () => {
     const loaded: string[] = [];
     const actors = actorSystem(recordingLoads(store, loaded), { maxActors: 50_000, idleMs: 1_000 });
     try {
-      for (let i = 0; i < 12_000; i++) await actors.view(account, `sleepy-${i}`);
+      const sleepy = Array.from({ length: 12_000 }, (_, i) => `sleepy-${i}`);
+      await openThrough(store, [...sleepy, "busy"]);
+      for (const id of sleepy) await actors.view(account, id);
       expect(actors.size).toBe(12_000);
       const deadline = Date.now() + 10_000;
       do {
