@@ -124,6 +124,11 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       wakeFeed();
     },
     onStage: metrics.writeStages.observe,
+    onMigration: (done, total) =>
+      log.info(
+        { done, total },
+        `migrating the event store to its current format: ${done} of ${total} events`,
+      ),
     // Once per episode: while it lasts, every write fails alike and is answered 503.
     onWritable: (cause) =>
       cause

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Config } from "../config.ts";
 import type { StageObserver } from "../observability/stages.ts";
+import type { MigrationProgress } from "./sqlite/migrate.ts";
 import { SqliteStore } from "./sqlite/sqlite-store.ts";
 import type { Store } from "./store.ts";
 
@@ -11,6 +12,8 @@ export interface StoreHooks {
   readonly onWritable?: (cause: string | undefined) => void;
   /** Where each write's time goes, stage by stage. */
   readonly onStage?: StageObserver;
+  /** How far the migration of a file of an earlier format is, when one is opened. */
+  readonly onMigration?: MigrationProgress;
 }
 
 type StoreSettings = Pick<
@@ -50,6 +53,7 @@ export const openStore = async (config: StoreSettings, hooks: StoreHooks = {}): 
     path: join(config.dataDir, "events.sqlite"),
     checkpointEveryMs: config.sqliteCheckpointMs,
     onWritable: hooks.onWritable,
+    onMigration: hooks.onMigration,
     ...batching,
   });
 };

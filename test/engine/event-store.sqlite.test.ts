@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -94,6 +95,101 @@ describe("SQLite committed tail", () => {
     } finally {
       await here.close();
       await elsewhere.close();
+    }
+  });
+});
+
+describe("SQLite stream heads", () => {
+  const append = (store: SqliteStore, streamId: string, expectedVersion: number, count = 1) =>
+    store.append({
+      streamId,
+      aggregateType: "account",
+      expectedVersion,
+      events: Array.from({ length: count }, (_, i) => newEvent("E", { v: expectedVersion + i + 1 })),
+    });
+  const meta = (path: string) => {
+    const db = new Database(path, { readonly: true });
+    try {
+      const through = db
+        .query<{ value: number }, []>("SELECT value FROM store_meta WHERE name = 'heads_through'")
+        .get();
+      const last = db.query<{ n: number }, []>("SELECT max(position) AS n FROM events").get();
+      const heads = db
+        .query<{ stream_id: string; version: number }, []>("SELECT stream_id, version FROM stream_heads")
+        .all();
+      return { headsThrough: through?.value ?? 0, last: last?.n ?? 0, heads };
+    } finally {
+      db.close();
+    }
+  };
+
+  test("heads written to their table by one process, the rest read back from the events at a restart", async () => {
+    const path = join(dir, "heads.sqlite");
+    // One writes its heads to the table at every batch, the other never in this test.
+    const often = new SqliteStore({ path, headsFlush: { everyMs: 0, streams: 1, slice: 1_000 } });
+    const rarely = new SqliteStore({
+      path,
+      headsFlush: { everyMs: 3_600_000, streams: 1_000_000, slice: 1 },
+    });
+    try {
+      expect(await append(often, "account-s1", 0, 3)).toMatchObject({ ok: true, version: 3 });
+      expect(await append(rarely, "account-s1", 3)).toMatchObject({ ok: true, version: 4 });
+      expect(await append(rarely, "account-s2", 0)).toMatchObject({ ok: true, version: 1 });
+      // This batch reads what the other process appended, under the lock, and writes the heads.
+      expect(await append(often, "account-s2", 1)).toMatchObject({ ok: true, version: 2 });
+      expect(await append(rarely, "account-s3", 0, 2)).toMatchObject({ ok: true, version: 2 });
+    } finally {
+      await often.close();
+      await rarely.close();
+    }
+    const written = meta(path);
+    expect(written.heads).toEqual([
+      { stream_id: "account-s1", version: 4 },
+      { stream_id: "account-s2", version: 1 },
+    ]);
+    // The last appends came after the table's heads: a restart finds them in the events.
+    expect(written.headsThrough).toBe(5);
+    expect(written.last).toBe(8);
+    const restarted = new SqliteStore({ path });
+    try {
+      for (const [streamId, version] of [
+        ["account-s1", 4],
+        ["account-s2", 2],
+        ["account-s3", 2],
+      ] as const) {
+        expect(await restarted.streamInfo(streamId)).toMatchObject({ version });
+        expect((await restarted.readStream(streamId)).map((e) => e.version)).toEqual(
+          Array.from({ length: version }, (_, i) => i + 1),
+        );
+        expect(await append(restarted, streamId, version - 1)).toEqual({
+          ok: false,
+          reason: "version_conflict",
+          actualVersion: version,
+        });
+      }
+      expect(await append(restarted, "account-s2", 2)).toMatchObject({ ok: true, version: 3 });
+    } finally {
+      await restarted.close();
+    }
+  });
+
+  test("heads are written a slice per batch; the table says it is complete only once the last slice is", async () => {
+    const path = join(dir, "sliced.sqlite");
+    const store = new SqliteStore({ path, headsFlush: { everyMs: 0, streams: 1, slice: 2 } });
+    try {
+      // One batch: five streams move, none written yet (a flush writes what came before its batch).
+      await Promise.all(["a", "b", "c", "d", "e"].map((id) => append(store, `account-${id}`, 0)));
+      const states = [meta(path)];
+      for (let i = 0; i < 3; i++) {
+        await append(store, "account-z", i);
+        states.push(meta(path));
+      }
+      expect(states.map((s) => s.heads.length)).toEqual([0, 2, 4, 5]);
+      expect(states.map((s) => s.headsThrough)).toEqual([0, 0, 0, 5]);
+      expect(await store.streamInfo("account-e")).toMatchObject({ version: 1 });
+      expect(await store.streamInfo("account-z")).toMatchObject({ version: 3 });
+    } finally {
+      await store.close();
     }
   });
 });

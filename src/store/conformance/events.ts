@@ -164,6 +164,76 @@ export const describeEventStoreConformance = (name: string, openStore: OpenStore
       expect(await store.streamInfo("no-such-stream")).toBeUndefined();
     });
 
+    test("a long stream, its appends among other streams', reads the same from any version, by any range and page", async () => {
+      const store = await connect();
+      const [streamId, other] = [newStream(), newStream()];
+      for (let v = 0; v < 300; v += 3) {
+        await Promise.all([
+          store.append({
+            streamId,
+            aggregateType: "conformance",
+            expectedVersion: v,
+            events: [event("E", { v: v + 1 }), event("E", { v: v + 2 }), event("E", { v: v + 3 })],
+          }),
+          store.append({
+            streamId: other,
+            aggregateType: "conformance",
+            expectedVersion: v / 3,
+            events: [event("O")],
+          }),
+        ]);
+      }
+      const all = await store.readStream(streamId);
+      expect(all.map((e) => e.version)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+      expect(all.map((e) => (e.data as { v: number }).v)).toEqual(all.map((e) => e.version));
+      const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+      for (const after of [0, 1, 63, 64, 65, 127, 128, 200, 299]) {
+        const page = await store.readStream(streamId, { after, limit: 7 });
+        expect(page.map((e) => e.version)).toEqual(range(after + 1, Math.min(300, after + 7)));
+        expect(page).toEqual(all.slice(after, after + 7));
+      }
+      const upTo = await store.readStream(streamId, { after: 60, upTo: 130 });
+      expect(upTo.map((e) => e.version)).toEqual(range(61, 130));
+      expect(await store.streamInfo(streamId)).toMatchObject({ version: 300 });
+      expect(await store.streamInfo(other)).toMatchObject({ version: 100 });
+    });
+
+    test("two clients of the same data: each reads the other's appends to a stream at once, and appends after them", async () => {
+      const a = await connect();
+      const b = await connect();
+      const streamId = newStream();
+      for (let v = 0; v < 6; v++) {
+        const [writer, reader] = v % 2 === 0 ? [a, b] : [b, a];
+        // The reader has seen the stream before: what it knows must not hide the other's append.
+        expect((await reader.streamInfo(streamId))?.version ?? 0).toBe(v);
+        const appended = await writer.append({
+          streamId,
+          aggregateType: "conformance",
+          expectedVersion: v,
+          events: [event("E", { v: v + 1 })],
+        });
+        expect(appended).toMatchObject({ ok: true, version: v + 1 });
+        expect(await reader.streamInfo(streamId)).toMatchObject({ version: v + 1 });
+        expect((await reader.readStream(streamId)).map((e) => e.version)).toEqual(
+          Array.from({ length: v + 1 }, (_, i) => i + 1),
+        );
+        const stale = await writer.append({
+          streamId,
+          aggregateType: "conformance",
+          expectedVersion: v,
+          events: [event("late")],
+        });
+        expect(stale).toEqual({ ok: false, reason: "version_conflict", actualVersion: v + 1 });
+        const staleElsewhere = await reader.append({
+          streamId,
+          aggregateType: "conformance",
+          expectedVersion: v,
+          events: [event("late")],
+        });
+        expect(staleElsewhere).toEqual({ ok: false, reason: "version_conflict", actualVersion: v + 1 });
+      }
+    });
+
     test("readAll gives every event once, in one global order that keeps each stream's order", async () => {
       const store = await connect();
       const start = await store.headPosition();

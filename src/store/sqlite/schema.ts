@@ -1,12 +1,26 @@
 /**
- * `events.position` is the rowid: SQLite has one writer at a time and a rolled-back insert frees its
- * rowid, so positions are gap-free and in commit order, which is what the outbox relay needs.
- * `UNIQUE (stream_id, version)` is the optimistic-concurrency backstop, the stream read index, and
- * where a stream's version is read (its last entry). No per-stream row is updated on every append: in
- * WAL mode each B-tree page an append dirties is written twice (WAL, then the checkpoint), and such a
- * row would dirty two random pages more. `non_final_streams` holds the streams not yet final, written
- * only when a stream starts and when it ends.
+ * The file's format, 2. An append writes only to the end of one B-tree, `events`, whose key is the
+ * position; an index on `(stream_id, version)`, as format 1 had, dirtied a random leaf page per append,
+ * written to the WAL at the commit and again by the checkpoint: five times the append's cost.
+ *
+ * - `events.position` is the rowid: SQLite has one writer at a time and a rolled-back insert frees its
+ *   rowid, so positions are gap-free and in commit order, which the outbox relay and the stream heads
+ *   rely on. `previous` is the position of the stream's event before this one (null for its first):
+ *   a stream is read by walking back from an event it knows.
+ * - `stream_heads` holds each stream's last event as of `heads_through` in `store_meta`; the events
+ *   after that position are kept in memory (`stream-heads.ts`) and written here in bulk, from time to
+ *   time, rather than a row per append.
+ * - `stream_marks` holds every `markEvery`-th event of each stream: a read of a long stream's early
+ *   versions starts its walk at the mark above them, not at the head.
+ * - `non_final_streams` holds the streams not yet final, written only when a stream starts and ends.
+ * - The optimistic-concurrency check is made by the writer under the write lock, against the heads it
+ *   has brought up to date under that same lock (see `writer.ts`): no unique index is needed for it.
  */
+export const format = 2;
+
+/** Every event whose version is a multiple of this is marked. */
+export const markEvery = 64;
+
 export const schema = `
 CREATE TABLE IF NOT EXISTS events (
   position       INTEGER PRIMARY KEY,
@@ -19,8 +33,25 @@ CREATE TABLE IF NOT EXISTS events (
   time           INTEGER NOT NULL,
   data           TEXT    NOT NULL,
   metadata       TEXT    NOT NULL,
-  UNIQUE (stream_id, version)
+  previous       INTEGER
 );
+CREATE TABLE IF NOT EXISTS stream_heads (
+  stream_id      TEXT    PRIMARY KEY,
+  aggregate_type TEXT    NOT NULL,
+  version        INTEGER NOT NULL,
+  position       INTEGER NOT NULL,
+  time           INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_marks (
+  stream_id TEXT    NOT NULL,
+  version   INTEGER NOT NULL,
+  position  INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS store_meta (
+  name  TEXT    PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS non_final_streams (
   aggregate_type TEXT NOT NULL,
   stream_id      TEXT NOT NULL,
@@ -48,4 +79,6 @@ CREATE TABLE IF NOT EXISTS outcomes (
   fingerprint TEXT NOT NULL,
   outcome     TEXT NOT NULL
 ) WITHOUT ROWID;
+INSERT INTO store_meta (name, value) VALUES ('format', ${format}), ('heads_through', 0)
+  ON CONFLICT (name) DO NOTHING;
 `;

@@ -14,8 +14,16 @@ import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
 import { WriteHealth } from "../write-health.ts";
 import { startCheckpointer } from "./checkpointer.ts";
+import type { MigrationProgress } from "./migrate.ts";
+import { StreamHeads } from "./stream-heads.ts";
 import { retryWhileBusy } from "./wal.ts";
-import { openDatabase, type WriteOp, type WriteResult, type WrittenAppend } from "./writer.ts";
+import {
+  type HeadsFlush,
+  openDatabase,
+  type WriteOp,
+  type WriteResult,
+  type WrittenAppend,
+} from "./writer.ts";
 import { WriterClient } from "./writer-client.ts";
 
 interface EventRow {
@@ -31,13 +39,6 @@ interface EventRow {
   metadata: string;
 }
 
-interface StreamRow {
-  aggregate_type: string;
-  version: number;
-  time: number;
-  final: number;
-}
-
 interface OutcomeRow {
   key: string;
   fingerprint: string;
@@ -48,6 +49,10 @@ export interface SqliteStoreOptions extends Partial<Omit<BatcherOptions, "weigh"
   readonly path: string;
   /** Told where each write's time goes: `queue`, `send`, `write`, `fsync`, `hop`. */
   readonly onStage?: StageObserver;
+  /** When the writer writes the stream heads it holds in memory to their table (see `HeadsFlush`). */
+  readonly headsFlush?: HeadsFlush;
+  /** Told how far the migration of a file of an earlier format is, when it opens one. */
+  readonly onMigration?: MigrationProgress;
   /**
    * How often the WAL is copied into the database file (default 20 ms). Small, frequent checkpoints
    * keep each one's fsync short, and so the commits that wait behind it on the disk; the price is some
@@ -140,25 +145,30 @@ export class SqliteStore implements Store {
   private readonly sql: ReturnType<typeof prepare>;
   /** The events this process committed last. */
   private readonly tail = new EventRing(16_384);
+  /** Each stream's last event, as this (reading) connection knows it. */
+  private readonly heads: StreamHeads;
   private readonly health: WriteHealth;
 
   constructor(options: SqliteStoreOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
     refuseEarlierFormat(options.path);
     this.health = new WriteHealth(options.onWritable, options.healthyAfterMs);
-    this.db = openDatabase(options.path);
+    this.db = openDatabase(options.path, options.onMigration);
     this.sql = prepare(this.db);
+    this.heads = new StreamHeads(this.db);
     const { onStage } = options;
-    this.writer = new WriterClient(
-      options.path,
-      onStage &&
+    this.writer = new WriterClient(options.path, {
+      onWritten:
+        onStage &&
         ((leg) => {
           onStage("send", leg.sendMs, leg.size);
           onStage("write", leg.writeMs, leg.size);
           onStage("fsync", leg.commitMs, leg.size);
           onStage("hop", leg.hopMs, leg.size);
         }),
-    );
+      onHeadsFlushed: (through) => this.heads.forgetThrough(through),
+      headsFlush: options.headsFlush,
+    });
     this.checkpointer = startCheckpointer(options.path, options.checkpointEveryMs ?? 20);
     this.committer = new Batcher((batch) => this.writer.write(batch), {
       maxBatch: options.maxBatch ?? 512,
@@ -191,6 +201,13 @@ export class SqliteStore implements Store {
     const { lastPosition, ...result }: WrittenAppend = written;
     if (result.ok && lastPosition !== undefined) {
       const count = request.events.length;
+      const head = {
+        aggregateType: request.aggregateType,
+        version: result.version,
+        position: lastPosition,
+        time: Date.parse(result.time),
+      };
+      this.heads.noteAppended(request.streamId, head, count);
       for (const [i, event] of request.events.entries()) {
         this.tail.put({
           eventId: event.eventId,
@@ -214,26 +231,30 @@ export class SqliteStore implements Store {
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<EventEnvelope[]> {
-    const rows = this.sql.readStream.all(
-      streamId,
-      options.after ?? 0,
-      options.upTo ?? Number.MAX_SAFE_INTEGER,
-      options.limit ?? -1,
-    );
-    return rows.map(toEnvelope);
+    this.heads.catchUp();
+    const head = this.heads.get(streamId);
+    const after = Math.max(0, options.after ?? 0);
+    let end = Math.min(head?.version ?? 0, options.upTo ?? Number.MAX_SAFE_INTEGER);
+    // Versions are 1, 2, 3…: a limit is an upper version.
+    if (options.limit !== undefined && options.limit >= 0) end = Math.min(end, after + options.limit);
+    if (!head || end <= after) return [];
+    // The walk back starts at the first event at or above `end` that it can find without walking.
+    const mark = end === head.version ? undefined : this.sql.markFrom.get(streamId, end);
+    const start = mark ?? head;
+    return this.sql.walk.all(start.position, after, end).map(toEnvelope);
   }
 
   async streamInfo(streamId: string): Promise<StreamInfo | undefined> {
-    const row = this.sql.stream.get(streamId);
-    return row
-      ? {
-          streamId,
-          aggregateType: row.aggregate_type,
-          version: row.version,
-          updatedAt: new Date(row.time).toISOString(),
-          final: row.final === 1,
-        }
-      : undefined;
+    this.heads.catchUp();
+    const head = this.heads.get(streamId);
+    if (!head) return undefined;
+    return {
+      streamId,
+      aggregateType: head.aggregateType,
+      version: head.version,
+      updatedAt: new Date(head.time).toISOString(),
+      final: this.sql.open.get(head.aggregateType, streamId) === null,
+    };
   }
 
   async readAll(after: number, limit: number): Promise<EventEnvelope[]> {
@@ -303,19 +324,27 @@ export class SqliteStore implements Store {
 }
 
 const prepare = (db: Database) => ({
-  // A stream is what its last event says, final once it has left non_final_streams.
-  stream: db.prepare(
-    `SELECT e.aggregate_type, e.version, e.time, NOT EXISTS (
-       SELECT 1 FROM non_final_streams o WHERE o.aggregate_type = e.aggregate_type AND o.stream_id = e.stream_id
-     ) AS final
-     FROM events e WHERE e.stream_id = ? ORDER BY e.version DESC LIMIT 1`,
-  ) as Statement<StreamRow, [string]>,
+  // A stream is final once it has left non_final_streams.
+  open: db.prepare(
+    "SELECT 1 AS open FROM non_final_streams WHERE aggregate_type = ? AND stream_id = ?",
+  ) as Statement<{ open: number }, [string, string]>,
+  markFrom: db.prepare(
+    "SELECT version, position FROM stream_marks WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT 1",
+  ) as Statement<{ version: number; position: number }, [string, number]>,
+  // From an event of the stream back along `previous` to the first after `after`, then in order.
+  walk: db.prepare(
+    `WITH RECURSIVE chain(position) AS (
+       SELECT ?1
+       UNION ALL
+       SELECT e.previous FROM events e JOIN chain c ON e.position = c.position
+       WHERE e.version > ?2 + 1 AND e.previous IS NOT NULL
+     )
+     SELECT e.* FROM chain c JOIN events e ON e.position = c.position
+     WHERE e.version > ?2 AND e.version <= ?3 ORDER BY e.version`,
+  ) as Statement<EventRow, [number, number, number]>,
   nonFinalStreams: db.prepare(
     "SELECT stream_id FROM non_final_streams WHERE aggregate_type = ?",
   ) as Statement<{ stream_id: string }, [string]>,
-  readStream: db.prepare(
-    `SELECT * FROM events WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?`,
-  ) as Statement<EventRow, [string, number, number, number]>,
   readAll: db.prepare("SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?") as Statement<
     EventRow,
     [number, number]

@@ -1,4 +1,4 @@
-import type { WriteOp, WriteResult } from "./writer.ts";
+import type { HeadsFlush, WriteOp, WriteResult } from "./writer.ts";
 import { epochMs, type WriterReply, type WriterRequest } from "./writer-protocol.ts";
 
 type Call = {
@@ -33,7 +33,13 @@ export class WriterClient {
 
   constructor(
     path: string,
-    private readonly onWritten?: (leg: WriteLeg) => void,
+    private readonly hooks: {
+      /** Where each write's time went. */
+      readonly onWritten?: (leg: WriteLeg) => void;
+      /** A batch wrote the stream heads to their table, complete through this position. */
+      readonly onHeadsFlushed?: (through: number) => void;
+      readonly headsFlush?: HeadsFlush;
+    } = {},
   ) {
     this.worker = new Worker(new URL("./writer-thread.ts", import.meta.url).href);
     this.worker.onmessage = (event: MessageEvent<string>) => this.settle(JSON.parse(event.data));
@@ -43,7 +49,7 @@ export class WriterClient {
     // Idle, the thread must not keep the process alive; while a write is in flight it must.
     this.worker.unref();
     // Messages are handled in order, so writes sent before the file is open wait for it.
-    this.call({ kind: "open", path }).catch((error: Error) => this.fail(error));
+    this.call({ kind: "open", path, headsFlush: hooks.headsFlush }).catch((error: Error) => this.fail(error));
   }
 
   write(batch: readonly WriteOp[]): Promise<WriteResult[]> {
@@ -73,9 +79,11 @@ export class WriterClient {
     if (!call) return;
     this.calls.delete(reply.id);
     if (this.calls.size === 0) this.worker.unref();
-    if (reply.ok && reply.timing && this.onWritten) {
+    const { onWritten, onHeadsFlushed } = this.hooks;
+    if (reply.ok && reply.headsThrough !== undefined) onHeadsFlushed?.(reply.headsThrough);
+    if (reply.ok && reply.timing && onWritten) {
       const { startedAt, commitMs, endedAt } = reply.timing;
-      this.onWritten({
+      onWritten({
         size: call.size,
         sendMs: startedAt - call.sentAt,
         writeMs: endedAt - startedAt - commitMs,

@@ -1,8 +1,8 @@
-import type { WriteOp, WriteResult } from "./writer.ts";
+import type { HeadsFlush, WriteOp, WriteResult } from "./writer.ts";
 
 /** Messages to the writer thread; each is answered by a `WriterReply` with the same id. */
 export type WriterRequest =
-  | { readonly id: number; readonly kind: "open"; readonly path: string }
+  | { readonly id: number; readonly kind: "open"; readonly path: string; readonly headsFlush?: HeadsFlush }
   | { readonly id: number; readonly kind: "write"; readonly batch: readonly WriteOp[] }
   | { readonly id: number; readonly kind: "close" };
 
@@ -25,6 +25,8 @@ export type WriterReply =
       readonly ok: true;
       readonly results: WriteResult[];
       readonly timing?: WriteTiming;
+      /** Set when the batch wrote the stream heads to their table: the position it is complete through. */
+      readonly headsThrough?: number;
     }
   | {
       readonly id: number;

@@ -16,14 +16,15 @@ self.onmessage = (event: MessageEvent<string>) => {
   try {
     switch (request.kind) {
       case "open":
-        writer = new SqliteWriter(request.path);
+        writer = new SqliteWriter(request.path, request.headsFlush);
         return answer({ id: request.id, ok: true, results: [] });
       case "write": {
         if (!writer) throw new Error("the writer thread has no open database");
         const startedAt = epochMs();
         const results = writer.write(request.batch);
         const timing = { startedAt, commitMs: writer.lastCommitMs, endedAt: epochMs() };
-        return answer({ id: request.id, ok: true, results, timing });
+        const headsThrough = writer.lastFlushThrough;
+        return answer({ id: request.id, ok: true, results, timing, headsThrough });
       }
       case "close":
         writer?.close();

@@ -1,7 +1,9 @@
 import { Database } from "bun:sqlite";
 import type { AppendRequest, AppendResult } from "../event-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
-import { schema } from "./schema.ts";
+import { bringToFormat, type MigrationProgress } from "./migrate.ts";
+import { markEvery } from "./schema.ts";
+import { StreamHeads } from "./stream-heads.ts";
 import { enableWal } from "./wal.ts";
 
 /** Everything that writes to the file: it all goes through one connection, on the writer thread. */
@@ -26,31 +28,57 @@ export type WrittenAppend = AppendResult & { readonly lastPosition?: number };
  */
 export type WriteResult = WrittenAppend | boolean | number | null | undefined;
 
-/** Opens a connection with the settings every connection to the file needs, creating the schema. */
-export const openDatabase = (path: string): Database => {
+/**
+ * Opens a connection with the settings every connection to the file needs, creating the schema, or
+ * bringing a file of an earlier format to this one (see `migrate.ts`).
+ */
+export const openDatabase = (path: string, onMigration?: MigrationProgress): Database => {
   const db = new Database(path, { create: true, strict: true });
   // First, so that another process opening the same file makes us wait rather than fail.
   db.exec("PRAGMA busy_timeout = 10000");
   enableWal(db);
   db.exec("PRAGMA synchronous = FULL");
-  db.exec(schema);
+  bringToFormat(db, onMigration);
   return db;
 };
 
 /**
- * Writes batches of operations, each batch one `BEGIN IMMEDIATE` transaction that re-checks every
- * stream's version under the write lock, so several processes may share the file. The commit is
- * fsynced (`synchronous=FULL`) before the batch's results are returned.
+ * When the writer writes the stream heads it holds in memory to their table: this long after the
+ * last time, or once it holds this many streams. Rarer is cheaper (a stream that moved several times
+ * is written once, and more heads share a page), and costs memory and the events read at a restart.
+ */
+export interface HeadsFlush {
+  readonly everyMs: number;
+  readonly streams: number;
+  /** Heads written per batch while a flush is under way: no one commit carries them all. */
+  readonly slice: number;
+}
+
+export const defaultHeadsFlush: HeadsFlush = { everyMs: 2_000, streams: 20_000, slice: 1_000 };
+
+/**
+ * Writes batches of operations, each batch one `BEGIN IMMEDIATE` transaction. Under the write lock it
+ * first reads the events other processes appended since its last batch, so the stream heads it checks
+ * each append's expected version against are the file's own: several processes may share the file.
+ * The commit is fsynced (`synchronous=FULL`) before the batch's results are returned.
  */
 export class SqliteWriter {
   private readonly db: Database;
   private readonly sql: ReturnType<typeof prepare>;
+  private readonly heads: StreamHeads;
+  private lastFlush = performance.now();
+  /** The position `stream_heads` became complete through at the last batch, if it flushed. */
+  lastFlushThrough: number | undefined;
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly headsFlush: HeadsFlush = defaultHeadsFlush,
+  ) {
     this.db = openDatabase(path);
     // The checkpointer thread keeps the WAL short; this is only the backstop should it fall behind.
     this.db.exec("PRAGMA wal_autocheckpoint = 16384");
     this.sql = prepare(this.db);
+    this.heads = new StreamHeads(this.db);
   }
 
   close(): void {
@@ -65,13 +93,29 @@ export class SqliteWriter {
     const now = Date.now();
     const time = new Date(now).toISOString();
     const results: WriteResult[] = [];
+    this.lastFlushThrough = undefined;
     this.sql.begin.run();
     try {
+      this.heads.catchUp();
+      this.heads.begin();
       for (const op of batch) results.push(this.writeOne(op, now, time));
+      const due =
+        this.heads.size >= this.headsFlush.streams ||
+        performance.now() - this.lastFlush >= this.headsFlush.everyMs;
+      const flushedThrough =
+        this.heads.flushing || due ? this.heads.flushSlice(this.headsFlush.slice) : undefined;
       const committing = performance.now();
       this.sql.commit.run();
       this.lastCommitMs = performance.now() - committing;
+      // Forgotten before this batch's own appends are kept: they come after the flushed position.
+      if (flushedThrough !== undefined) {
+        this.heads.forgetThrough(flushedThrough);
+        this.lastFlush = performance.now();
+        this.lastFlushThrough = flushedThrough;
+      }
+      this.heads.commit();
     } catch (error) {
+      this.heads.rollback();
       // Some errors (SQLITE_FULL, SQLITE_IOERR) end the transaction themselves: a ROLLBACK then would
       // fail too and hide the error that says what happened.
       if (this.db.inTransaction) this.sql.rollback.run();
@@ -105,78 +149,68 @@ export class SqliteWriter {
   }
 
   private append(request: AppendRequest, now: number, time: string): WrittenAppend {
-    const actualVersion = this.sql.streamVersion.get(request.streamId)?.version ?? 0;
+    const head = this.heads.get(request.streamId);
+    const actualVersion = head?.version ?? 0;
     if (actualVersion !== request.expectedVersion)
       return { ok: false, reason: "version_conflict", actualVersion };
     for (const { key } of request.outcomes ?? []) {
       if (this.sql.outcome.get(key)) return { ok: false, reason: "idempotency_conflict", key };
     }
-    this.sql.savepoint.run();
-    try {
-      let version = request.expectedVersion;
-      let lastPosition: number | undefined;
-      for (const event of request.events) {
-        version += 1;
-        lastPosition = Number(
-          this.sql.insertEvent.run(
-            event.eventId,
-            request.streamId,
-            request.aggregateType,
-            version,
-            event.type,
-            event.schemaVersion,
-            now,
-            JSON.stringify(event.data),
-            JSON.stringify(event.metadata),
-          ).lastInsertRowid,
-        );
-      }
-      if (request.events.length > 0) {
-        // A stream is open from its first append until its final one; deposits touch neither.
-        if (request.expectedVersion === 0 && !request.final)
-          this.sql.openStream.run(request.aggregateType, request.streamId);
-        else if (request.expectedVersion > 0 && request.final)
-          this.sql.closeStream.run(request.aggregateType, request.streamId);
-      }
-      for (const o of request.outcomes ?? []) {
-        this.sql.insertOutcome.run(o.key, o.fingerprint, JSON.stringify(o.outcome));
-      }
-      this.sql.release.run();
-      return { ok: true, version, time, lastPosition };
-    } catch (error) {
-      this.sql.rollbackToSavepoint.run();
-      this.sql.release.run();
-      // Another process won the race between our check and our insert.
-      if (isUniqueViolation(error)) {
-        const now = this.sql.streamVersion.get(request.streamId)?.version ?? 0;
-        return { ok: false, reason: "version_conflict", actualVersion: now };
-      }
-      throw error;
+    // Checked above, under the write lock: what follows only adds rows, so a failure ends the batch.
+    let version = request.expectedVersion;
+    let previous = head?.position ?? null;
+    for (const event of request.events) {
+      version += 1;
+      previous = Number(
+        this.sql.insertEvent.run(
+          event.eventId,
+          request.streamId,
+          request.aggregateType,
+          version,
+          event.type,
+          event.schemaVersion,
+          now,
+          JSON.stringify(event.data),
+          JSON.stringify(event.metadata),
+          previous,
+        ).lastInsertRowid,
+      );
+      if (version % markEvery === 0) this.sql.mark.run(request.streamId, version, previous);
     }
+    const count = request.events.length;
+    let lastPosition: number | undefined;
+    if (count > 0 && previous !== null) {
+      lastPosition = previous;
+      this.heads.noteAppended(
+        request.streamId,
+        { aggregateType: request.aggregateType, version, position: lastPosition, time: now },
+        count,
+      );
+      // A stream is open from its first append until its final one; deposits touch neither.
+      if (request.expectedVersion === 0 && !request.final)
+        this.sql.openStream.run(request.aggregateType, request.streamId);
+      else if (request.expectedVersion > 0 && request.final)
+        this.sql.closeStream.run(request.aggregateType, request.streamId);
+    }
+    for (const o of request.outcomes ?? []) {
+      this.sql.insertOutcome.run(o.key, o.fingerprint, JSON.stringify(o.outcome));
+    }
+    return { ok: true, version, time, lastPosition };
   }
 }
-
-const isUniqueViolation = (error: unknown): boolean =>
-  error instanceof Error && /UNIQUE constraint failed/.test(error.message);
 
 // Statements, transaction control included, are compiled once: a batch runs several per append.
 const prepare = (db: Database) => ({
   begin: db.prepare("BEGIN IMMEDIATE"),
   commit: db.prepare("COMMIT"),
   rollback: db.prepare("ROLLBACK"),
-  savepoint: db.prepare("SAVEPOINT append"),
-  release: db.prepare("RELEASE append"),
-  rollbackToSavepoint: db.prepare("ROLLBACK TO append"),
   insertEvent: db.prepare(
-    `INSERT INTO events (event_id, stream_id, aggregate_type, version, type, schema_version, time, data, metadata)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO events (event_id, stream_id, aggregate_type, version, type, schema_version, time, data, metadata, previous)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ),
+  mark: db.prepare("INSERT INTO stream_marks (stream_id, version, position) VALUES (?, ?, ?)"),
   openStream: db.prepare("INSERT INTO non_final_streams (aggregate_type, stream_id) VALUES (?, ?)"),
   closeStream: db.prepare("DELETE FROM non_final_streams WHERE aggregate_type = ? AND stream_id = ?"),
-  // The last entry of the (stream_id, version) index: one seek, no table row read.
-  streamVersion: db.query<{ version: number | null }, [string]>(
-    "SELECT max(version) AS version FROM events WHERE stream_id = ?",
-  ),
   outcome: db.query<{ outcome: string }, [string]>("SELECT outcome FROM outcomes WHERE key = ?"),
   upsertSnapshot: db.prepare(
     `INSERT INTO snapshots (stream_id, version, snapshot_version, state) VALUES (?, ?, ?, ?)

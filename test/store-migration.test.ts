@@ -1,0 +1,117 @@
+import { Database } from "bun:sqlite";
+import { afterAll, describe, expect, test } from "bun:test";
+import { copyFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
+import { client } from "./support/http.ts";
+import { startTestService, tempDir } from "./support/service.ts";
+
+/** A store written by eventfold at commit 6fc5891, the last of format 1 (see the fixture's write.ts). */
+const fixture = new URL("./fixtures/store-format-1/", import.meta.url).pathname;
+const answers = (await Bun.file(join(fixture, "answers.json")).json()) as Record<
+  string,
+  { status: number; body: Record<string, unknown> }
+>;
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A data directory holding a copy of the format-1 file. */
+const withFormat1Store = () => {
+  const dir = tempDir();
+  dirs.push(dir);
+  copyFileSync(join(fixture, "events.sqlite"), join(dir, "events.sqlite"));
+  return dir;
+};
+
+const tablesOf = (path: string) => {
+  const db = new Database(path, { readonly: true });
+  try {
+    const names = db.query<{ name: string }, []>("SELECT name FROM sqlite_schema").all();
+    const meta = db.query<{ name: string; value: number }, []>("SELECT name, value FROM store_meta").all();
+    return { names: names.map((t) => t.name), meta: Object.fromEntries(meta.map((m) => [m.name, m.value])) };
+  } finally {
+    db.close();
+  }
+};
+
+describe("a store of format 1, written by the eventfold before, is migrated at start", () => {
+  test("the service answers as the one before did, replays its stored outcomes, and goes on", async () => {
+    const dataDir = withFormat1Store();
+    const service = await startTestService({ dataDir });
+    try {
+      const api = client(service.url);
+      // What the service before answered, read back the same, field for field.
+      for (const id of ["alice", "bob", "carol"])
+        expect(await api.get(`/v1/accounts/${id}/state`)).toMatchObject(answers[id] as object);
+      expect(await api.get("/v1/transfers/t-1")).toMatchObject(answers.transferState as object);
+      expect(await api.get("/v1/accounts/alice/events?limit=1000")).toMatchObject(
+        answers.aliceEvents as object,
+      );
+      // Outcomes kept under keys before are replayed, not decided again.
+      const refused = await api.post(
+        "/v1/accounts/bob/withdrawals",
+        { amount: 999_999 },
+        { "Idempotency-Key": "bob-too-much" },
+      );
+      expect(refused).toMatchObject(answers.refused as object);
+      const replayed = await api.post(
+        "/v1/accounts/alice/deposits",
+        { amount: 500 },
+        { "Idempotency-Key": "alice-deposit-5" },
+      );
+      expect(replayed.status).toBe(200);
+      expect(replayed.body).toMatchObject({ version: 6, balance: 1500 });
+      // New commands continue each stream where it was.
+      const deposit = await api.post("/v1/accounts/alice/deposits", { amount: 1 });
+      expect(deposit.body).toMatchObject({
+        version: 73,
+        balance: (answers.alice?.body.balance as number) + 1,
+      });
+      const closed = await api.post("/v1/accounts/carol/deposits", { amount: 1 });
+      expect(closed.status).toBe(409);
+      const events = await api.get("/v1/accounts/alice/events?limit=1000");
+      expect((events.body.events as { version: number }[]).map((e) => e.version)).toEqual(
+        Array.from({ length: 73 }, (_, i) => i + 1),
+      );
+    } finally {
+      await service.stop();
+    }
+    const { names, meta } = tablesOf(join(dataDir, "events.sqlite"));
+    expect(names).not.toContain("events_format_1");
+    expect(names).not.toContain("sqlite_autoindex_events_1");
+    expect(meta.format).toBe(2);
+  });
+
+  test("the migration says how far it is, and runs once: the next opening finds the file migrated", async () => {
+    const dataDir = withFormat1Store();
+    const path = join(dataDir, "events.sqlite");
+    const progress: [number, number][] = [];
+    const first = new SqliteStore({ path, onMigration: (done, total) => progress.push([done, total]) });
+    await first.close();
+    expect(progress[0]).toEqual([0, 80]);
+    expect(progress.at(-1)).toEqual([80, 80]);
+    const again: number[] = [];
+    const second = new SqliteStore({ path, onMigration: (done) => again.push(done) });
+    try {
+      expect(again).toEqual([]);
+      // Every stream's head, every event's predecessor: each stream reads whole, in order.
+      expect(await second.streamInfo("account-alice")).toMatchObject({ version: 72, final: false });
+      expect(await second.streamInfo("account-carol")).toMatchObject({ version: 2, final: false });
+      // A finished transfer is final: it left the open streams when it ended.
+      expect(await second.streamInfo("transfer-t-1")).toMatchObject({ version: 3, final: true });
+      const alice = await second.readStream("account-alice");
+      expect(alice.map((e) => e.version)).toEqual(Array.from({ length: 72 }, (_, i) => i + 1));
+      expect(
+        (await second.readStream("account-alice", { after: 60, limit: 5 })).map((e) => e.version),
+      ).toEqual([61, 62, 63, 64, 65]);
+      expect((await second.readAll(0, 1000)).map((e) => e.position)).toEqual(
+        Array.from({ length: 80 }, (_, i) => i + 1),
+      );
+    } finally {
+      await second.close();
+    }
+  });
+});
