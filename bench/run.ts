@@ -9,7 +9,7 @@ import { benchFor } from "./lib/context.ts";
 import { type LoadScenario, loadAccountPrefix, runLoadScenario } from "./lib/load.ts";
 import { planFor } from "./lib/plan.ts";
 import { writeReport } from "./lib/report.ts";
-import type { LagResult, MemoryResult, Results, ScenarioResult } from "./lib/results.ts";
+import type { LagResult, MemoryResult, Results, ScenarioResult, StoreFootprint } from "./lib/results.ts";
 import { seedAccounts } from "./lib/seed.ts";
 import { fullStackAvailable, fullStackUrls, type Mode, startEventfold } from "./lib/servers.ts";
 import { wrkAvailable } from "./lib/wrk.ts";
@@ -21,6 +21,7 @@ import { measureTouched } from "./scenarios/memory.ts";
 import { mixed } from "./scenarios/mixed.ts";
 import { seedProbeAccount } from "./scenarios/projection-lag.ts";
 import { measureRehydration } from "./scenarios/rehydration.ts";
+import { measureStoreFootprint } from "./scenarios/store-footprint.ts";
 import { measureSubscriptions } from "./scenarios/subscriptions.ts";
 import { transfers } from "./scenarios/transfers.ts";
 
@@ -36,7 +37,7 @@ const usage = () => {
   --full     full run: ${sizes(true)}
   --subscriptions  only scenario 8 (catch-up subscriptions), its figures on stdout
   --connections N  saturation runs with N connections instead of 64
-  --stages   only the ceiling and embedded deposits, with where a deposit's time goes; figures on stdout
+  --stages   only the ceiling, embedded deposits with where their time goes, and the store's bytes on disk; figures on stdout
 
 Writes bench/results/<timestamp>/ (results.json, report.md and its charts). Needs wrk; see bench/README.md.
 `;
@@ -58,7 +59,8 @@ const measureDepositStages = async (bench: ReturnType<typeof benchFor>) => {
       fund: progressBar("embedded: funding them"),
     });
     const run = await runLoadScenario(bench, { mode: "embedded", server, ceilingRps: ceiling.rps }, deposits);
-    return { ceiling: ceiling.rps, ...run.result, series: undefined };
+    const storeFootprint = await measureStoreFootprint(bench, server);
+    return { ceiling: ceiling.rps, ...run.result, series: undefined, storeFootprint };
   } finally {
     await server.stop();
   }
@@ -108,6 +110,7 @@ const main = async () => {
   const scenarios: ScenarioResult[] = [];
   const lag: LagResult[] = [];
   const memory: MemoryResult[] = [];
+  let storeFootprint: StoreFootprint | undefined;
   for (const mode of modes) {
     log(`\n${mode}: starting eventfold`);
     const server = await startEventfold(mode, bench.nextPort(), {
@@ -125,6 +128,7 @@ const main = async () => {
         if (run.lag) lag.push(run.lag);
       }
       memory.push({ mode, accountsTouched: plan.accounts, rssBytes: server.rss() });
+      if (mode === "embedded") storeFootprint = await measureStoreFootprint(bench, server);
     } finally {
       await server.stop();
     }
@@ -150,6 +154,7 @@ const main = async () => {
     analytics,
     rehydration,
     subscriptions,
+    ...(storeFootprint ? { storeFootprint } : {}),
     skipped,
   };
   const dir = join(new URL(".", import.meta.url).pathname, "results", startedAt.replace(/[:.]/g, "-"));

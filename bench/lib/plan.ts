@@ -15,6 +15,8 @@ export interface Plan {
   readonly subscriptionEvents: number;
   /** Deposits a live consumer times, paced. */
   readonly liveSamples: number;
+  /** Refused deposits under keys of their own, to measure what a stored outcome costs on disk. */
+  readonly refusals: number;
 }
 
 const common = { connections: 64, pacedConnections: 32, rehydrateEvents: 10_000 };
@@ -40,6 +42,7 @@ export const planFor = (full: boolean): Plan =>
         analyticsSamples: 100,
         subscriptionEvents: 1_000_000,
         liveSamples: 2_000,
+        refusals: 20_000,
       }
     : {
         ...common,
@@ -52,4 +55,5 @@ export const planFor = (full: boolean): Plan =>
         analyticsSamples: 30,
         subscriptionEvents: 200_000,
         liveSamples: 500,
+        refusals: 5_000,
       };

@@ -3,6 +3,7 @@ import type { Plan } from "./plan.ts";
 import type { RateSeries } from "./sampler.ts";
 import type { Mode } from "./servers.ts";
 import type { StageBreakdown } from "./stages.ts";
+import type { StoreSize } from "./store-size.ts";
 
 /** The load scenarios (1-4), as bench/wrk/eventfold.lua names them. */
 export type LoadScenarioName = "deposits" | "hotspot" | "transfers" | "mixed";
@@ -94,6 +95,15 @@ export interface SubscriptionResult {
   readonly stalledRssGrowthBytes: number;
 }
 
+/** The embedded store's size on disk, after the load scenarios and after refusals under new keys. */
+export interface StoreFootprint {
+  readonly afterLoad: StoreSize;
+  readonly afterRefusals: StoreSize;
+  readonly refusals: number;
+  /** The data directory's growth (database, WAL and all) over the refusals, per refusal. */
+  readonly dataDirGrowthPerRefusal: number;
+}
+
 export interface Results {
   readonly startedAt: string;
   readonly full: boolean;
@@ -110,5 +120,6 @@ export interface Results {
   readonly analytics: AnalyticsResult;
   readonly rehydration: RehydrationResult | null;
   readonly subscriptions: SubscriptionResult;
+  readonly storeFootprint?: StoreFootprint;
   readonly skipped: string[];
 }

@@ -10,9 +10,9 @@ const commandsOn = async (url: string, route: string) => {
 };
 
 /** One command per account, ids in order, through wrk (fetch from Bun would be the bottleneck). */
-const eachAccountOnce = async (
+export const eachAccountOnce = async (
   url: string,
-  scenario: "open" | "fund",
+  scenario: "open" | "fund" | "refusals",
   route: string,
   prefix: string,
   count: number,

@@ -9,6 +9,8 @@ export type Mode = "embedded" | "full stack";
 export interface RunningServer {
   readonly url: string;
   readonly pid: number;
+  /** Where it keeps its data (the embedded event store's file is `events.sqlite` in it). */
+  readonly dataDir?: string;
   /** Resident set size of the server process, in bytes. */
   rss(): number;
   stop(): Promise<void>;
@@ -89,6 +91,7 @@ export const startEventfold = async (
   return {
     url,
     pid: proc.pid,
+    dataDir,
     rss: () => rssOf(proc.pid),
     stop: async () => {
       proc.kill("SIGTERM");

@@ -28,7 +28,7 @@ export interface WrkResult {
 
 export interface WrkRun {
   readonly url: string;
-  readonly scenario: "open" | "fund" | "deposits" | "hotspot" | "transfers" | "mixed";
+  readonly scenario: "open" | "fund" | "refusals" | "deposits" | "hotspot" | "transfers" | "mixed";
   readonly accounts: number;
   readonly prefix: string;
   readonly seconds: number;

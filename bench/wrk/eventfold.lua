@@ -5,6 +5,8 @@
 --   hotspot    80% of deposits on the first 100 accounts
 --   transfers  transfers of 1 between two different random accounts
 --   mixed      75% GET /v1/accounts/:id, 25% deposits
+--   refusals   deposits to <prefix>0 .. <prefix>(accounts-1), accounts that do not exist, each once with an
+--              Idempotency-Key of its own: each refusal is stored under its key (answered 404)
 -- delay_ms > 0 paces each connection (a pause before every request), for runs below saturation. wrk's
 -- timers count whole milliseconds, so a fractional delay is dithered: 3.3 is 3 seven times in ten, else 4.
 -- Non-2xx answers are counted by wrk itself as errors.status, and reported.
@@ -65,11 +67,14 @@ local function sequential()
 end
 
 function request()
-  if scenario == "open" or scenario == "fund" then
+  if scenario == "open" or scenario == "fund" or scenario == "refusals" then
     local id = sequential()
     if not id then
       -- Nothing to do (or the check call): a request that changes nothing.
       return wrk.format("GET", "/healthz")
+    elseif scenario == "refusals" then
+      local headers = { ["Content-Type"] = "application/json", ["Idempotency-Key"] = "refusal-" .. id }
+      return wrk.format("POST", "/v1/accounts/" .. id .. "/deposits", headers, '{"amount":1}')
     elseif scenario == "open" then
       local body = '{"accountId":"' .. id .. '","owner":"bench","currency":"EUR"}'
       return wrk.format("POST", "/v1/accounts", json_headers, body)
