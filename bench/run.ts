@@ -12,6 +12,7 @@ import { writeReport } from "./lib/report.ts";
 import type { LagResult, MemoryResult, Results, ScenarioResult, StoreFootprint } from "./lib/results.ts";
 import { seedAccounts } from "./lib/seed.ts";
 import { fullStackAvailable, fullStackUrls, type Mode, startEventfold } from "./lib/servers.ts";
+import { writeSoakReport } from "./lib/soak-report.ts";
 import { wrkAvailable } from "./lib/wrk.ts";
 import { measureAnalytics } from "./scenarios/analytics.ts";
 import { measureCeiling } from "./scenarios/ceiling.ts";
@@ -21,6 +22,7 @@ import { measureTouched } from "./scenarios/memory.ts";
 import { mixed } from "./scenarios/mixed.ts";
 import { seedProbeAccount } from "./scenarios/projection-lag.ts";
 import { measureRehydration } from "./scenarios/rehydration.ts";
+import { runSoak } from "./scenarios/soak.ts";
 import { measureStoreFootprint } from "./scenarios/store-footprint.ts";
 import { measureSubscriptions } from "./scenarios/subscriptions.ts";
 import { transfers } from "./scenarios/transfers.ts";
@@ -37,6 +39,9 @@ const usage = () => {
   --full     full run: ${sizes(true)}
   --subscriptions  only scenario 8 (catch-up subscriptions), its figures on stdout
   --connections N  saturation runs with N connections instead of 64
+  soak [--minutes N] [--fault-every M] [--accounts A]
+             an hour (N minutes) of mixed commands at half of saturation on the full stack, a fault every
+             5 (M) minutes, then an audit; writes bench/results/<timestamp>-soak/ (soak.md, soak.json, charts)
   --stages   only the ceiling, embedded deposits with where their time goes, and the store's bytes on disk; figures on stdout
 
 Writes bench/results/<timestamp>/ (results.json, report.md and its charts). Needs wrk; see bench/README.md.
@@ -90,6 +95,32 @@ const main = async () => {
   if (!wrkAvailable()) {
     log("bench needs wrk: apt-get install wrk (see bench/README.md)");
     process.exit(1);
+  }
+  if (process.argv[2] === "soak") {
+    const startedAt = new Date().toISOString();
+    const dir = join(
+      new URL(".", import.meta.url).pathname,
+      "results",
+      `${startedAt.replace(/[:.]/g, "-")}-soak`,
+    );
+    mkdirSync(dir, { recursive: true });
+    const soak = await runSoak(
+      bench,
+      {
+        minutes: Number(flagValue("--minutes") ?? 60),
+        faultEveryMinutes: Number(flagValue("--fault-every") ?? 5),
+        accounts: Number(flagValue("--accounts") ?? 100_000),
+        segmentSeconds: 10,
+      },
+      join(dir, "acks"),
+    );
+    writeSoakReport(dir, soak, startedAt);
+    log(`\nsoak: ${join(dir, "soak.md")}`);
+    const { audit } = soak;
+    log(
+      `audit: lost ${audit.lost}, doubled ${audit.doubled}, money ${audit.moneyIn === audit.moneyHeld ? "conserved" : "NOT conserved"}, read models ${audit.hotLookupMismatches === 0 && audit.analyticsMismatches.length === 0 ? "equal to the log" : "UNLIKE the log"}`,
+    );
+    return;
   }
   if (process.argv.includes("--stages")) {
     // The write path alone, for work on it: the ceiling, then embedded deposits, stage by stage.

@@ -56,12 +56,20 @@ export interface Series {
   readonly values: readonly number[];
 }
 
+/** What a line chart may add: how to label a point's index on the x axis, and events marked at indexes. */
+export interface LineChartOptions {
+  readonly xOf?: (index: number) => string;
+  /** A dashed vertical line at each index, labelled (e.g. a fault injected there). */
+  readonly marks?: readonly { readonly at: number; readonly label: string }[];
+}
+
 /** One line per series over an index axis (e.g. seconds). */
 export const lineChart = (
   title: string,
   yLabel: string,
   xLabel: string,
   series: readonly Series[],
+  options: LineChartOptions = {},
 ): string => {
   const yMax = niceMax(Math.max(1, ...series.flatMap((s) => s.values)));
   const n = Math.max(2, ...series.map((s) => s.values.length));
@@ -75,14 +83,22 @@ export const lineChart = (
       return `<polyline fill="none" stroke="${palette[i % palette.length]}" stroke-width="2" points="${points}"/>`;
     })
     .join("");
-  const xTicks = [0, Math.floor((n - 1) / 2), n - 1]
-    .map((i) => `<text x="${x(i)}" y="${H - M.bottom + 16}" text-anchor="middle">${i}</text>`)
+  const xOf = options.xOf ?? String;
+  const xTicks = [0, Math.floor((n - 1) / 4), Math.floor((n - 1) / 2), Math.floor((3 * (n - 1)) / 4), n - 1]
+    .map((i) => `<text x="${x(i)}" y="${H - M.bottom + 16}" text-anchor="middle">${xmlEscape(xOf(i))}</text>`)
+    .join("");
+  const marks = (options.marks ?? [])
+    .map(
+      (mark, i) =>
+        `<line x1="${x(mark.at).toFixed(1)}" x2="${x(mark.at).toFixed(1)}" y1="${M.top}" y2="${H - M.bottom}" stroke="#888" stroke-dasharray="4 3"><title>${xmlEscape(mark.label)}</title></line>` +
+        `<text x="${(x(mark.at) + 3).toFixed(1)}" y="${M.top + 12 + (i % 3) * 12}" font-size="10" fill="#555">${xmlEscape(mark.label)}</text>`,
+    )
     .join("");
   return frame(
     title,
     yLabel,
     yMax,
-    lines + xTicks,
+    lines + marks + xTicks,
     series.map((s) => s.name),
     xLabel,
   );

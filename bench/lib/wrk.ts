@@ -28,7 +28,7 @@ export interface WrkResult {
 
 export interface WrkRun {
   readonly url: string;
-  readonly scenario: "open" | "fund" | "refusals" | "deposits" | "hotspot" | "transfers" | "mixed";
+  readonly scenario: "open" | "fund" | "refusals" | "soak" | "deposits" | "hotspot" | "transfers" | "mixed";
   readonly accounts: number;
   readonly prefix: string;
   readonly seconds: number;
@@ -37,6 +37,8 @@ export interface WrkRun {
   readonly delayMs?: number;
   /** Polled twice a second; once true, wrk is stopped (seeding runs have work, not time, to do). */
   readonly stopWhen?: () => Promise<boolean>;
+  /** The soak: a name for this run in its correlation ids, and where it writes the acknowledged ones. */
+  readonly acks?: { readonly runId: string; readonly dir: string };
 }
 
 export const wrkAvailable = (): boolean => Bun.which("wrk") !== null;
@@ -62,6 +64,7 @@ export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
       run.prefix,
       String(run.delayMs ?? 0),
       String(threads),
+      ...(run.acks ? [run.acks.runId, run.acks.dir] : []),
     ],
     { stdout: "pipe", stderr: "pipe" },
   );

@@ -7,6 +7,10 @@
 --   mixed      75% GET /v1/accounts/:id, 25% deposits
 --   refusals   deposits to <prefix>0 .. <prefix>(accounts-1), accounts that do not exist, each once with an
 --              Idempotency-Key of its own: each refusal is stored under its key (answered 404)
+--   soak       60% GET /v1/accounts/:id, 25% deposits, 10% withdrawals, 5% transfers, each command with a
+--              correlation id of its own (soak-<kind>-<run>-<thread>-<n>) and the same Idempotency-Key;
+--              with an ack_dir (7th argument), each 2xx command's correlation id is written to
+--              <ack_dir>/acks-<run>-<thread>.log, so an audit can find every acknowledged command
 -- delay_ms > 0 paces each connection (a pause before every request), for runs below saturation. wrk's
 -- timers count whole milliseconds, so a fractional delay is dithered: 3.3 is 3 seven times in ten, else 4.
 -- Non-2xx answers are counted by wrk itself as errors.status, and reported.
@@ -20,7 +24,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local scenario, accounts, prefix, pause, threads, next_id
+local scenario, accounts, prefix, pause, threads, next_id, run_id, acks, sent, note_ack
 local json_headers = { ["Content-Type"] = "application/json" }
 
 function init(args)
@@ -36,6 +40,23 @@ function init(args)
     next_id = next_id - threads
   end
   math.randomseed(os.time() * 1000 + tid)
+  run_id = args[6] or "0"
+  sent = 0
+  if args[7] then
+    acks = io.open(args[7] .. "/acks-" .. run_id .. "-" .. tid .. ".log", "a")
+    acks:setvbuf("full")
+    response = note_ack
+  end
+end
+
+-- Set as wrk's response() only when acks are written: wrk reads no answer into Lua unless asked to.
+note_ack = function(status, headers)
+  if status < 300 then
+    local id = headers["X-Correlation-Id"] or headers["x-correlation-id"]
+    if id and string.sub(id, 1, 5) == "soak-" then
+      acks:write(id, "\n")
+    end
+  end
 end
 
 local function account()
@@ -48,6 +69,34 @@ end
 local function deposit()
   local body = '{"amount":' .. math.random(1, 1000) .. '}'
   return wrk.format("POST", "/v1/accounts/" .. account() .. "/deposits", json_headers, body)
+end
+
+-- A command of the soak: its correlation id says its kind, and is its Idempotency-Key too.
+local function soak_command(kind, path, body)
+  sent = sent + 1
+  local id = "soak-" .. kind .. "-" .. run_id .. "-" .. tid .. "-" .. sent
+  local headers = {
+    ["Content-Type"] = "application/json",
+    ["X-Correlation-Id"] = id,
+    ["Idempotency-Key"] = id,
+  }
+  return wrk.format("POST", path, headers, body)
+end
+
+local function soak()
+  local r = math.random()
+  if r < 0.60 then
+    return wrk.format("GET", "/v1/accounts/" .. account())
+  elseif r < 0.85 then
+    return soak_command("d", "/v1/accounts/" .. account() .. "/deposits", '{"amount":' .. math.random(1, 1000) .. '}')
+  elseif r < 0.95 then
+    return soak_command("w", "/v1/accounts/" .. account() .. "/withdrawals", '{"amount":' .. math.random(1, 1000) .. '}')
+  end
+  local from, to = account(), account()
+  while to == from do
+    to = account()
+  end
+  return soak_command("t", "/v1/transfers", '{"from":"' .. from .. '","to":"' .. to .. '","amount":' .. math.random(1, 100) .. '}')
 end
 
 -- Seeding: thread t takes ids t-1, t-1+threads, ...; when they run out its connections idle until the
@@ -80,6 +129,8 @@ function request()
       return wrk.format("POST", "/v1/accounts", json_headers, body)
     end
     return wrk.format("POST", "/v1/accounts/" .. id .. "/deposits", json_headers, '{"amount":1000000000}')
+  elseif scenario == "soak" then
+    return soak()
   elseif scenario == "transfers" then
     -- Two different accounts: the API refuses a transfer to the same account (400), and 1 pick in
     -- 100 000 would otherwise count as a failure.
