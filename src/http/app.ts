@@ -126,7 +126,7 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
     const byOutcome = memoize((outcome: string) =>
       metrics.commandCounts.child({ route: route.path, outcome }),
     );
-    const commandSeconds = metrics.commandSeconds.labels({ route: route.path });
+    const commandMs = metrics.commandDuration.child(route.path);
     const measure: MiddlewareHandler<EdgeEnv> = async (c, next) => {
       const started = performance.now();
       await next();
@@ -136,7 +136,7 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
       if (route.command) {
         byOutcome(status < 300 ? "accepted" : (c.get("problemCode") ?? "error")).inc();
         const ended = performance.now();
-        commandSeconds.observe((ended - started) / 1000);
+        commandMs(ended - started);
         const dispatchedAt = c.get("dispatchedAt");
         const handledAt = c.get("handledAt");
         if (dispatchedAt !== undefined) metrics.writeStages.observe("edge", dispatchedAt - started);

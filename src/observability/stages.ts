@@ -1,4 +1,5 @@
 import type { Registry } from "prom-client";
+import { FastHistogram } from "./histogram.ts";
 
 /**
  * The stages of the durable write path, in the order a command passes them. Each command is timed
@@ -36,54 +37,17 @@ export type StageObserver = (stage: WriteStage, ms: number, count?: number) => v
 /** Upper bounds in milliseconds: a stage may be a few microseconds (decide) or seconds (a stalled disk). */
 const boundsMs = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
 
-/**
- * A Prometheus histogram of the write stages (`eventfold_write_stage_seconds{stage}`), kept as plain
- * numbers: a command observes nine stages, and prom-client hashes the labels on every observation.
- */
-export class StageHistogram {
-  readonly name = "eventfold_write_stage_seconds";
-  readonly help =
-    "Time commands spend in each stage of the durable write path (edge, mailbox, decide, queue, send, write, fsync, hop, respond)";
-  readonly type = "histogram";
-  readonly aggregator = "sum";
-  private readonly counts = writeStages.map(() => new Float64Array(boundsMs.length + 1));
-  private readonly sums = new Float64Array(writeStages.length);
-  private readonly index = new Map<WriteStage, number>(writeStages.map((stage, i) => [stage, i]));
-
-  constructor(registry: Registry) {
-    // prom-client registers any object with a name and a `get()` that says the values.
-    registry.registerMetric(this as never);
-  }
-
-  readonly observe: StageObserver = (stage, ms, count = 1) => {
-    const i = this.index.get(stage) ?? 0;
-    let bucket = 0;
-    while (bucket < boundsMs.length && ms > (boundsMs[bucket] as number)) bucket += 1;
-    const counts = this.counts[i] as Float64Array;
-    counts[bucket] = (counts[bucket] ?? 0) + count;
-    this.sums[i] = (this.sums[i] ?? 0) + ms * count;
-  };
-
-  get() {
-    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
-    for (const [i, stage] of writeStages.entries()) {
-      const counts = this.counts[i] as Float64Array;
-      let cumulative = 0;
-      for (const [bucket, le] of [...boundsMs, Number.POSITIVE_INFINITY].entries()) {
-        cumulative += counts[bucket] as number;
-        values.push({
-          metricName: `${this.name}_bucket`,
-          labels: { le: le === Number.POSITIVE_INFINITY ? "+Inf" : le / 1000, stage },
-          value: cumulative,
-        });
-      }
-      values.push({
-        metricName: `${this.name}_sum`,
-        labels: { stage },
-        value: (this.sums[i] as number) / 1000,
-      });
-      values.push({ metricName: `${this.name}_count`, labels: { stage }, value: cumulative });
-    }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-}
+/** `eventfold_write_stage_seconds{stage}`, and the observer the write path reports each stage to. */
+export const stageHistogram = (registry: Registry) => {
+  const histogram = new FastHistogram<WriteStage>(
+    registry,
+    "eventfold_write_stage_seconds",
+    "Time commands spend in each stage of the durable write path (edge, mailbox, decide, queue, send, write, fsync, hop, respond)",
+    "stage",
+    boundsMs,
+  );
+  // Every stage from the start, so a scrape shows each (at zero) before the first command.
+  const byStage = new Map(writeStages.map((stage) => [stage, histogram.child(stage)]));
+  const observe: StageObserver = (stage, ms, count) => byStage.get(stage)?.(ms, count);
+  return { histogram, observe };
+};
