@@ -114,4 +114,46 @@ describe("a store of format 1, written by the eventfold before, is migrated at s
       await second.close();
     }
   });
+
+  test("after it, the code before cannot append (its events would break the chains), and a broken chain is said, not read short", async () => {
+    const dataDir = withFormat1Store();
+    const path = join(dataDir, "events.sqlite");
+    await new SqliteStore({ path }).close();
+    const db = new Database(path);
+    // The store's threads may still be letting the file go.
+    db.exec("PRAGMA busy_timeout = 10000");
+    try {
+      // Format 1's insert, as its writer ran it: no `previous`.
+      const format1Insert = () =>
+        db
+          .query(
+            `INSERT INTO events (event_id, stream_id, aggregate_type, version, type, schema_version, time, data, metadata)
+             VALUES ('e', 'account-alice', 'account', 73, 'MoneyDeposited', 1, 0, '{}', '{}')`,
+          )
+          .run();
+      expect(format1Insert).toThrow(/NOT NULL/);
+      db.query("UPDATE events SET previous = 0 WHERE stream_id = 'account-alice' AND version = 40").run();
+    } finally {
+      db.close();
+    }
+    const store = new SqliteStore({ path });
+    try {
+      await expect(store.readStream("account-alice")).rejects.toThrow(/versions 1..72 read 33 events/);
+      expect((await store.readStream("account-alice", { after: 39 })).map((e) => e.version)[0]).toBe(40);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a file of a later format is refused at start, not written to", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const path = join(dir, "events.sqlite");
+    await new SqliteStore({ path }).close();
+    const db = new Database(path);
+    db.exec("PRAGMA busy_timeout = 10000");
+    db.query("UPDATE store_meta SET value = 3 WHERE name = 'format'").run();
+    db.close();
+    expect(() => new SqliteStore({ path })).toThrow(/format 3, written by a later eventfold/);
+  });
 });

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Config } from "../config.ts";
 import type { StageObserver } from "../observability/stages.ts";
-import type { MigrationProgress } from "./sqlite/migrate.ts";
+import { type MigrationProgress, migrateOffThread } from "./sqlite/migrate.ts";
 import { SqliteStore } from "./sqlite/sqlite-store.ts";
 import type { Store } from "./store.ts";
 
@@ -49,11 +49,13 @@ export const openStore = async (config: StoreSettings, hooks: StoreHooks = {}): 
       ...batching,
     });
   }
+  const path = join(config.dataDir, "events.sqlite");
+  // A file of an earlier format is rewritten before the store opens it, off the event loop.
+  await migrateOffThread(path, hooks.onMigration);
   return new SqliteStore({
-    path: join(config.dataDir, "events.sqlite"),
+    path,
     checkpointEveryMs: config.sqliteCheckpointMs,
     onWritable: hooks.onWritable,
-    onMigration: hooks.onMigration,
     ...batching,
   });
 };

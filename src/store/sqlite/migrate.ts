@@ -1,10 +1,14 @@
-import type { Database } from "bun:sqlite";
+import { Database } from "bun:sqlite";
+import { existsSync } from "node:fs";
+import { StartupError } from "../../lib/errors.ts";
+import type { MigrationMessage } from "./migration-thread.ts";
 import { format, markEvery, schema } from "./schema.ts";
+import { retryWhileBusy } from "./wal.ts";
 
 /** How far a migration is: `done` of `total` events copied. */
 export type MigrationProgress = (done: number, total: number) => void;
 
-/** Events copied per statement: a progress line each, and the event loop is not held for minutes in one. */
+/** Events copied per statement, each followed by a progress report. */
 const chunk = 50_000;
 
 const columnsOf = (db: Database, table: string): string[] =>
@@ -14,42 +18,97 @@ const columnsOf = (db: Database, table: string): string[] =>
     .map((c) => c.name);
 
 /**
+ * The file's format: 0 for a new file (or one whose schema another connection is making now), 1 for
+ * events without `previous`, else what `store_meta` says.
+ */
+const formatOf = (db: Database): number => {
+  const columns = columnsOf(db, "events");
+  if (columns.length === 0) return 0;
+  if (!columns.includes("previous")) return 1;
+  if (columnsOf(db, "store_meta").length === 0) return 0;
+  return (
+    db.query<{ value: number }, []>("SELECT value FROM store_meta WHERE name = 'format'").get()?.value ?? 0
+  );
+};
+
+/** The schema in one transaction: another connection sees all of it or none. */
+const createSchema = (db: Database): void => {
+  db.exec(`BEGIN IMMEDIATE; ${schema} COMMIT;`);
+};
+
+/** Tables only a file of the first 0.x releases has: its outcomes and open streams would be lost unseen. */
+const earliestTables = ["replies", "open_streams", "checkpoints", "leases", "streams"];
+
+/** A data file of the first 0.x releases (before format 1) is refused at start, not misread. */
+export const refuseEarliestFormat = (path: string): void => {
+  if (!existsSync(path)) return;
+  const db = new Database(path, { readonly: true });
+  try {
+    // Another process may be creating the file or switching it to WAL at this moment.
+    db.exec("PRAGMA busy_timeout = 10000");
+    const tables = retryWhileBusy(() =>
+      db.query<{ name: string }, []>("SELECT name FROM sqlite_schema WHERE type = 'table'").all(),
+    );
+    const earlier = tables.map((t) => t.name).filter((name) => earliestTables.includes(name));
+    if (earlier.length > 0) {
+      throw new StartupError(
+        `${path} was written by an earlier eventfold (tables ${earlier.join(", ")}); this 0.x release does not read it: start with an empty EVENTFOLD_DATA_DIR`,
+      );
+    }
+  } finally {
+    db.close();
+  }
+};
+
+/** Whether opening the file will rewrite it (it is of format 1). */
+export const needsMigration = (db: Database): boolean => formatOf(db) === 1;
+
+/**
  * Brings a file to the current format, creating the schema of a new one. A file of format 1 (the
  * events table with its `UNIQUE (stream_id, version)` index, no `previous`, no stream heads) is
  * rewritten in one transaction: every event copied in position order with the position of its
  * stream's event before it, each stream's head and marks computed, the old table dropped. A crash
- * half-way leaves the file as it was. Several connections may open the file at once: the format is
- * read again under the write lock, so only the first migrates.
+ * half-way leaves the file as it was; the transaction needs free disk for the copy and its WAL (about
+ * twice the events table). Several connections may open the file at once: the format is read again
+ * under the write lock, so only the first migrates. A file of a later format is refused: this code
+ * would write events that code cannot read.
  */
 export const bringToFormat = (db: Database, onProgress?: MigrationProgress): void => {
-  const hasEvents = columnsOf(db, "events").length > 0;
-  if (!hasEvents || columnsOf(db, "events").includes("previous")) {
-    db.exec(schema);
+  const found = formatOf(db);
+  if (found > format) {
+    throw new StartupError(
+      `the event store's file is of format ${found}, written by a later eventfold; this one reads format ${format} and earlier`,
+    );
+  }
+  if (found !== 1) {
+    createSchema(db);
     return;
   }
   db.exec("BEGIN IMMEDIATE");
   try {
     // Another connection may have migrated while this one waited for the lock.
-    if (!columnsOf(db, "events").includes("previous")) migrateFromFormat1(db, onProgress);
+    if (formatOf(db) === 1) migrateFromFormat1(db, onProgress);
     db.exec(schema);
     db.exec("COMMIT");
   } catch (error) {
     if (db.inTransaction) db.exec("ROLLBACK");
     throw error;
   }
+  // The copy went through the WAL: give its space back now rather than at the next restart.
+  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 };
 
 const migrateFromFormat1 = (db: Database, onProgress?: MigrationProgress): void => {
   const last = db.query<{ n: number | null }, []>("SELECT max(position) AS n FROM events").get()?.n ?? 0;
   const total = db.query<{ n: number }, []>("SELECT count(*) AS n FROM events").get()?.n ?? 0;
   db.exec("ALTER TABLE events RENAME TO events_format_1");
-  // The new tables, `events` among them, from the current schema (its store_meta row is set below).
+  // The new tables, `events` and `store_meta` among them, from the current schema.
   db.exec(schema);
   // Format 1's unique index finds each event's predecessor in one seek.
   const copy = db.prepare(
     `INSERT INTO events (position, event_id, stream_id, aggregate_type, version, type, schema_version, time, data, metadata, previous)
      SELECT e.position, e.event_id, e.stream_id, e.aggregate_type, e.version, e.type, e.schema_version, e.time, e.data, e.metadata,
-       (SELECT p.position FROM events_format_1 p WHERE p.stream_id = e.stream_id AND p.version = e.version - 1)
+       coalesce((SELECT p.position FROM events_format_1 p WHERE p.stream_id = e.stream_id AND p.version = e.version - 1), 0)
      FROM events_format_1 e WHERE e.position > ? AND e.position <= ? ORDER BY e.position`,
   );
   let done = 0;
@@ -69,5 +128,37 @@ const migrateFromFormat1 = (db: Database, onProgress?: MigrationProgress): void 
   );
   db.exec("DROP TABLE events_format_1");
   db.query("UPDATE store_meta SET value = ? WHERE name = 'heads_through'").run(last);
-  db.query("UPDATE store_meta SET value = ? WHERE name = 'format'").run(format);
+};
+
+/**
+ * Migrates the file at `path` on a thread of its own, if it needs it, telling `onProgress` as it goes;
+ * resolves once the file is of the current format (at once for one that is).
+ */
+export const migrateOffThread = async (path: string, onProgress?: MigrationProgress): Promise<void> => {
+  if (!existsSync(path)) return;
+  refuseEarliestFormat(path);
+  const db = new Database(path, { readonly: true });
+  let needed: boolean;
+  try {
+    db.exec("PRAGMA busy_timeout = 10000");
+    needed = needsMigration(db);
+  } finally {
+    db.close();
+  }
+  if (!needed) return;
+  const worker = new Worker(new URL("./migration-thread.ts", import.meta.url).href);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<MigrationMessage>) => {
+        const message = event.data;
+        if (message.kind === "progress") onProgress?.(message.done, message.total);
+        else if (message.kind === "done") resolve();
+        else reject(Object.assign(new Error(message.message), { name: message.name }));
+      };
+      worker.onerror = (event) => reject(new Error(`the migration thread failed: ${event.message}`));
+      worker.postMessage({ path });
+    });
+  } finally {
+    worker.terminate();
+  }
 };

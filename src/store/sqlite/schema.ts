@@ -1,12 +1,13 @@
 /**
  * The file's format, 2. An append writes only to the end of one B-tree, `events`, whose key is the
- * position; an index on `(stream_id, version)`, as format 1 had, dirtied a random leaf page per append,
- * written to the WAL at the commit and again by the checkpoint: five times the append's cost.
+ * position: in WAL mode every page a commit dirties is written twice (the WAL, then the checkpoint),
+ * and an index on `(stream_id, version)` would put each append on a random leaf page of its own.
  *
  * - `events.position` is the rowid: SQLite has one writer at a time and a rolled-back insert frees its
  *   rowid, so positions are gap-free and in commit order, which the outbox relay and the stream heads
- *   rely on. `previous` is the position of the stream's event before this one (null for its first):
- *   a stream is read by walking back from an event it knows.
+ *   rely on. `previous` is the position of the stream's event before this one (0 for its first): a
+ *   stream is read by walking back from an event it knows. It is NOT NULL so that a writer that does
+ *   not know it (an eventfold of format 1 on a migrated file) fails instead of breaking the chain.
  * - `stream_heads` holds each stream's last event as of `heads_through` in `store_meta`; the events
  *   after that position are kept in memory (`stream-heads.ts`) and written here in bulk, from time to
  *   time, rather than a row per append.
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS events (
   time           INTEGER NOT NULL,
   data           TEXT    NOT NULL,
   metadata       TEXT    NOT NULL,
-  previous       INTEGER
+  previous       INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS stream_heads (
   stream_id      TEXT    PRIMARY KEY,

@@ -1,4 +1,4 @@
-import { Database, type Statement } from "bun:sqlite";
+import type { Database, Statement } from "bun:sqlite";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
@@ -14,9 +14,8 @@ import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
 import { WriteHealth } from "../write-health.ts";
 import { startCheckpointer } from "./checkpointer.ts";
-import type { MigrationProgress } from "./migrate.ts";
+import { type MigrationProgress, refuseEarliestFormat } from "./migrate.ts";
 import { StreamHeads } from "./stream-heads.ts";
-import { retryWhileBusy } from "./wal.ts";
 import {
   type HeadsFlush,
   openDatabase,
@@ -71,30 +70,6 @@ export interface SqliteStoreOptions extends Partial<Omit<BatcherOptions, "weigh"
    */
   readonly healthyAfterMs?: number;
 }
-
-/** Tables only a file from before this format has: its outcomes and open streams would be lost unseen. */
-const earlierTables = ["replies", "open_streams", "checkpoints", "leases", "streams"];
-
-/** A data file written by an earlier eventfold (0.x) is refused at start, not misread. */
-const refuseEarlierFormat = (path: string): void => {
-  if (!existsSync(path)) return;
-  const db = new Database(path, { readonly: true });
-  try {
-    // Another process may be creating the file or switching it to WAL at this moment.
-    db.exec("PRAGMA busy_timeout = 10000");
-    const tables = retryWhileBusy(() =>
-      db.query<{ name: string }, []>("SELECT name FROM sqlite_schema WHERE type = 'table'").all(),
-    );
-    const earlier = tables.map((t) => t.name).filter((name) => earlierTables.includes(name));
-    if (earlier.length > 0) {
-      throw new StartupError(
-        `${path} was written by an earlier eventfold (tables ${earlier.join(", ")}); this 0.x release does not read it: start with an empty EVENTFOLD_DATA_DIR`,
-      );
-    }
-  } finally {
-    db.close();
-  }
-};
 
 /**
  * SQLite's result codes for a file that cannot take writes now but may later: the disk is full, the
@@ -151,7 +126,7 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
-    refuseEarlierFormat(options.path);
+    refuseEarliestFormat(options.path);
     this.health = new WriteHealth(options.onWritable, options.healthyAfterMs);
     this.db = openDatabase(options.path, options.onMigration);
     this.sql = prepare(this.db);
@@ -241,21 +216,38 @@ export class SqliteStore implements Store {
     // The walk back starts at the first event at or above `end` that it can find without walking.
     const mark = end === head.version ? undefined : this.sql.markFrom.get(streamId, end);
     const start = mark ?? head;
-    return this.sql.walk.all(start.position, after, end).map(toEnvelope);
+    const rows = this.sql.walk.all(start.position, after, end);
+    // Versions run 1, 2, 3…: a walk that found fewer than it should met a broken chain.
+    if (rows.length !== end - after) {
+      throw new Error(
+        `${streamId}: versions ${after + 1}..${end} read ${rows.length} events; the stream's chain is broken`,
+      );
+    }
+    return rows.map(toEnvelope);
   }
 
   async streamInfo(streamId: string): Promise<StreamInfo | undefined> {
-    this.heads.catchUp();
-    const head = this.heads.get(streamId);
-    if (!head) return undefined;
-    return {
-      streamId,
-      aggregateType: head.aggregateType,
-      version: head.version,
-      updatedAt: new Date(head.time).toISOString(),
-      final: this.sql.open.get(head.aggregateType, streamId) === null,
-    };
+    return this.readStreamInfo(streamId);
   }
+
+  /** In one read transaction: the head and whether the stream is final are of the same commit. */
+  private readonly readStreamInfo = (streamId: string): StreamInfo | undefined => {
+    this.sql.beginRead.run();
+    try {
+      this.heads.catchUp();
+      const head = this.heads.get(streamId);
+      if (!head) return undefined;
+      return {
+        streamId,
+        aggregateType: head.aggregateType,
+        version: head.version,
+        updatedAt: new Date(head.time).toISOString(),
+        final: this.sql.open.get(head.aggregateType, streamId) === null,
+      };
+    } finally {
+      this.sql.endRead.run();
+    }
+  };
 
   async readAll(after: number, limit: number): Promise<EventEnvelope[]> {
     return this.tail.read(after, limit) ?? this.sql.readAll.all(after, limit).map(toEnvelope);
@@ -324,6 +316,8 @@ export class SqliteStore implements Store {
 }
 
 const prepare = (db: Database) => ({
+  beginRead: db.prepare("BEGIN"),
+  endRead: db.prepare("COMMIT"),
   // A stream is final once it has left non_final_streams.
   open: db.prepare(
     "SELECT 1 AS open FROM non_final_streams WHERE aggregate_type = ? AND stream_id = ?",
@@ -337,7 +331,7 @@ const prepare = (db: Database) => ({
        SELECT ?1
        UNION ALL
        SELECT e.previous FROM events e JOIN chain c ON e.position = c.position
-       WHERE e.version > ?2 + 1 AND e.previous IS NOT NULL
+       WHERE e.version > ?2 + 1 AND e.previous > 0
      )
      SELECT e.* FROM chain c JOIN events e ON e.position = c.position
      WHERE e.version > ?2 AND e.version <= ?3 ORDER BY e.version`,

@@ -41,6 +41,8 @@ export class StreamHeads {
   /** A flush under way: the position it makes the table complete through, the streams to write, the next. */
   private flush: { readonly through: number; readonly streams: string[]; next: number } | undefined;
   private flushFrom = 0;
+  /** The table's `heads_through` when memory was last pruned by it. */
+  private forgottenThrough = 0;
   private readonly sql: ReturnType<typeof prepare>;
 
   constructor(db: Database) {
@@ -54,11 +56,6 @@ export class StreamHeads {
     return this.recent.size;
   }
 
-  /** Every event up to here is accounted for. */
-  get through(): number {
-    return this.seenThrough;
-  }
-
   /** The stream's last event as of the last catch-up (and the writes staged since), if it has one. */
   get(streamId: string): Head | undefined {
     const head = this.staged?.get(streamId) ?? this.recent.get(streamId);
@@ -67,8 +64,14 @@ export class StreamHeads {
     return row ? toHead(row) : undefined;
   }
 
-  /** Reads every event appended after `seenThrough`. */
+  /**
+   * Reads every event appended after `seenThrough`, and forgets what the table holds since another
+   * process (or this one) last wrote the heads to it: a process that writes rarely beside a busy one
+   * does not keep every stream the other moves.
+   */
   catchUp(): void {
+    const flushed = this.sql.headsThrough.get()?.value ?? 0;
+    if (flushed > this.forgottenThrough) this.forgetThrough(flushed);
     const last = this.sql.last.get()?.position ?? 0;
     if (last <= this.seenThrough) return;
     for (const row of this.sql.since.iterate(this.seenThrough, last))
@@ -95,6 +98,7 @@ export class StreamHeads {
   begin(): void {
     this.staged = new Map();
     this.stagedThrough = this.seenThrough;
+    this.flushFrom = this.flush?.next ?? 0;
   }
 
   commit(): void {
@@ -123,7 +127,6 @@ export class StreamHeads {
   flushSlice(slice: number): number | undefined {
     this.flush ??= { through: this.seenThrough, streams: [...this.recent.keys()], next: 0 };
     const flush = this.flush;
-    this.flushFrom = flush.next;
     const end = Math.min(flush.streams.length, flush.next + slice);
     for (; flush.next < end; flush.next++) {
       const streamId = flush.streams[flush.next] as string;
@@ -135,9 +138,10 @@ export class StreamHeads {
     return flush.through;
   }
 
-  /** The table is complete through `position` (this process's writer flushed): forgets what it holds. */
+  /** The table is complete through `position` (a writer flushed): forgets what it holds. */
   forgetThrough(position: number): void {
     this.flush = undefined;
+    this.forgottenThrough = Math.max(this.forgottenThrough, position);
     for (const [streamId, head] of this.recent) if (head.position <= position) this.recent.delete(streamId);
   }
 

@@ -88,12 +88,18 @@ export class SqliteWriter {
   /** How long the last batch's `COMMIT` took (where the WAL is fsynced), in milliseconds. */
   lastCommitMs = 0;
 
-  /** One transaction for the whole batch; a savepoint per append so a clash only undoes its own writes. */
+  /**
+   * One transaction for the whole batch. Each append's checks come before any of its writes, so a
+   * refused append leaves nothing behind and its neighbours are written.
+   */
   write(batch: readonly WriteOp[]): WriteResult[] {
     const now = Date.now();
     const time = new Date(now).toISOString();
     const results: WriteResult[] = [];
     this.lastFlushThrough = undefined;
+    // What other processes appended since the last batch is read before the lock too, so that the
+    // read under the lock (which must be made there) holds it only for the last few.
+    this.heads.catchUp();
     this.sql.begin.run();
     try {
       this.heads.catchUp();
@@ -107,7 +113,6 @@ export class SqliteWriter {
       const committing = performance.now();
       this.sql.commit.run();
       this.lastCommitMs = performance.now() - committing;
-      // Forgotten before this batch's own appends are kept: they come after the flushed position.
       if (flushedThrough !== undefined) {
         this.heads.forgetThrough(flushedThrough);
         this.lastFlush = performance.now();
@@ -153,12 +158,17 @@ export class SqliteWriter {
     const actualVersion = head?.version ?? 0;
     if (actualVersion !== request.expectedVersion)
       return { ok: false, reason: "version_conflict", actualVersion };
+    const keys = new Set<string>();
     for (const { key } of request.outcomes ?? []) {
-      if (this.sql.outcome.get(key)) return { ok: false, reason: "idempotency_conflict", key };
+      // One key twice in the same append is a clash with itself: refused here, not by the table.
+      if (keys.has(key) || this.sql.outcome.get(key))
+        return { ok: false, reason: "idempotency_conflict", key };
+      keys.add(key);
     }
-    // Checked above, under the write lock: what follows only adds rows, so a failure ends the batch.
+    // Checked above, under the write lock: what follows only adds rows; a failure of one (the disk)
+    // fails the batch.
     let version = request.expectedVersion;
-    let previous = head?.position ?? null;
+    let previous = head?.position ?? 0;
     for (const event of request.events) {
       version += 1;
       previous = Number(
@@ -179,7 +189,7 @@ export class SqliteWriter {
     }
     const count = request.events.length;
     let lastPosition: number | undefined;
-    if (count > 0 && previous !== null) {
+    if (count > 0) {
       lastPosition = previous;
       this.heads.noteAppended(
         request.streamId,
