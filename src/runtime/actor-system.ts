@@ -51,6 +51,8 @@ export class ActorSystem {
   /** What each actor is made with: the system's options, and its hook for an actor that goes idle. */
   private readonly actorOptions: ActorOptions;
   private draining = false;
+  /** Actors whose aggregate is not yet known to exist: in the Map, not counted against the bound. */
+  private onProbation = 0;
   private sweeping = false;
 
   constructor(
@@ -114,6 +116,7 @@ export class ActorSystem {
     }
     const actor = new Actor(aggregate, id, streamId, this.store, this.actorOptions);
     const created = { actor, used: false, probation: true };
+    this.onProbation += 1;
     this.actors.set(streamId, created);
     return created;
   }
@@ -126,12 +129,14 @@ export class ActorSystem {
     const { actor } = resident;
     if (!resident.probation || !actor.idle) return;
     if (this.actors.get(actor.streamId) !== resident) return;
+    resident.probation = false;
+    this.onProbation -= 1;
     if (!actor.exists) {
       this.actors.delete(actor.streamId);
       return;
     }
-    resident.probation = false;
-    const excess = this.actors.size - this.options.maxActors;
+    // Those still on probation are over the bound, not in it.
+    const excess = this.actors.size - this.onProbation - this.options.maxActors;
     if (excess > 0) this.evict(excess, actor.streamId);
   }
 
@@ -163,8 +168,11 @@ export class ActorSystem {
     this.sweeping = true;
     try {
       const cutoff = Date.now() - this.options.idleMs;
-      await forEachInSlices(this.actors, sweepSlice, ([streamId, { actor }]) => {
-        if (actor.idle && actor.lastUsed < cutoff) this.actors.delete(streamId);
+      await forEachInSlices(this.actors, sweepSlice, ([streamId, resident]) => {
+        const { actor } = resident;
+        if (!actor.idle || actor.lastUsed >= cutoff) return;
+        if (resident.probation) this.onProbation -= 1;
+        this.actors.delete(streamId);
       });
     } finally {
       this.sweeping = false;

@@ -122,7 +122,19 @@ describe("actor runtime", () => {
     const dir = tempDir();
     const store = new SqliteStore({ path: join(dir, "events.sqlite") });
     const loaded: string[] = [];
-    const actors = actorSystem(recordingLoads(store, loaded), { maxActors: 5, idleMs: 60_000 });
+    // Loads of the ids called absent wait until the test lets them go: they stay in flight meanwhile.
+    let letGo = () => {};
+    const gate = new Promise<void>((resolve) => {
+      letGo = resolve;
+    });
+    const recording = recordingLoads(store, loaded);
+    const gated = Object.assign(Object.create(recording) as SqliteStore, {
+      streamInfo: async (streamId: string) => {
+        if (streamId.startsWith("account-absent-")) await gate;
+        return recording.streamInfo(streamId);
+      },
+    });
+    const actors = actorSystem(gated, { maxActors: 5, idleMs: 60_000 });
     try {
       const live = ["l0", "l1", "l2", "l3", "l4"];
       await openThrough(store, live);
@@ -148,12 +160,22 @@ describe("actor runtime", () => {
       // The live ones were never evicted: using them again loads none of them.
       for (const id of live) await actors.dispatch(account, id, { command: deposit, metadata });
       expect(loaded.filter((streamId) => live.includes(streamId.replace("account-", "")))).toHaveLength(5);
-      // An aggregate that comes to exist by a command stays, and makes room by the bound.
-      const opened = await actors.dispatch(account, "new", {
-        command: { type: "OpenAccount", owner: "o", currency: "EUR", kind: "current" },
-        metadata,
-      });
+      // An aggregate that comes to exist by a command stays and makes room by the bound, for itself
+      // only: the lookups of missing ids in flight beside it are over the bound, not in it. Counted
+      // in it, they would have the live actors all evicted, and the system would end with one actor.
+      const open = { type: "OpenAccount", owner: "o", currency: "EUR", kind: "current" } as const;
+      const absent = Array.from({ length: 40 }, (_, i) => actors.view(account, `absent-${i}`));
+      const opened = await actors.dispatch(account, "new", { command: open, metadata });
       expect(opened.kind).toBe("accepted");
+      // Admitted, it made room for itself alone: four live actors, the new one, forty on probation.
+      expect(
+        await eventually(
+          async () => actors.size,
+          (n) => n === 45,
+        ),
+      ).toBe(45);
+      letGo();
+      expect((await Promise.all(absent)).map((view) => view.version)).toEqual(absent.map(() => 0));
       expect(
         await eventually(
           async () => actors.size,
