@@ -91,7 +91,10 @@ export const eachLoggedEvent = async (url: string, each: (event: LoggedEvent) =>
 /** The ids of the commands wrk saw acknowledged (one file per run and thread), one line each. */
 const readAcks = async (dir: string, each: (id: string) => void) => {
   for (const name of readdirSync(dir).filter((n) => n.startsWith("acks-"))) {
-    for (const line of readFileSync(join(dir, name), "utf8").split("\n")) if (line) each(line);
+    const lines = readFileSync(join(dir, name), "utf8").split("\n");
+    // What follows the last newline is empty, or a line cut off (a wrk killed mid-write): not an id.
+    lines.pop();
+    for (const line of lines) if (line) each(line);
   }
 };
 

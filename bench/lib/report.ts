@@ -179,8 +179,74 @@ ${
   );
   writeFileSync(
     join(dir, "report.md"),
-    report + analyticsSection(r, analyticsRows) + subscriptionsSection(r.subscriptions),
+    report +
+      stagesSection(dir, r) +
+      footprintSection(r) +
+      analyticsSection(r, analyticsRows) +
+      subscriptionsSection(r.subscriptions),
   );
+};
+
+/** Where a deposit's time goes, per mode, at saturation and at 50%: a table and a chart per mode. */
+const stagesSection = (dir: string, r: Results) => {
+  const runs = r.scenarios.filter((s) => s.scenario === "deposits" && s.stages);
+  if (runs.length === 0) return "";
+  const parts = runs.map((run) => {
+    const { saturation, atHalf } = run.stages as NonNullable<typeof run.stages>;
+    const names = Object.keys(saturation.stages);
+    const file = `stages-${run.mode.replace(/\s+/g, "-")}.svg`;
+    writeFileSync(
+      join(dir, file),
+      barChart(`Where a deposit's time goes, ${run.mode} (mean per stage)`, "ms", names, [
+        { name: "saturation", values: names.map((n) => saturation.stages[n]?.meanMs ?? 0) },
+        { name: "50%", values: names.map((n) => atHalf.stages[n]?.meanMs ?? 0) },
+      ]),
+    );
+    const stageMs = (v: number | null | undefined) => (v === null || v === undefined ? "–" : v.toFixed(3));
+    const rows = names.map(
+      (n) =>
+        `| ${n} | ${stageMs(saturation.stages[n]?.meanMs)} | ≤ ${stageMs(saturation.stages[n]?.p99Ms)} | ${stageMs(atHalf.stages[n]?.meanMs)} | ≤ ${stageMs(atHalf.stages[n]?.p99Ms)} |`,
+    );
+    const threads = (t: Record<string, number>) =>
+      Object.entries(t)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6)
+        .map(([name, share]) => `${name} ${share.toFixed(2)}`)
+        .join(", ");
+    return `### ${run.mode}
+
+| stage | mean at saturation (ms) | p99 (bucket) | mean at 50% (ms) | p99 (bucket) |
+| --- | ---: | ---: | ---: | ---: |
+${rows.join("\n")}
+| **request to answer** | ${stageMs(saturation.totalMeanMs)} | | ${stageMs(atHalf.totalMeanMs)} | |
+
+CPU of the server's threads, in cores: at saturation ${threads(saturation.threadCpu)} (machine ${pct(saturation.machineBusyPct)} busy);
+at 50% ${threads(atHalf.threadCpu)} (machine ${pct(atHalf.machineBusyPct)} busy).
+
+![where a deposit's time goes, ${run.mode}](${file})
+`;
+  });
+  return `
+## Where a deposit's time goes
+
+\`eventfold_write_stage_seconds\` over the deposits runs (the store's stages count writes: an actor's
+batch of commands is one), and the server's threads' CPU from \`/proc/<pid>/task\`.
+
+${parts.join("\n")}`;
+};
+
+const footprintSection = (r: Results) => {
+  const f = r.storeFootprint;
+  if (!f) return "";
+  return `
+## The embedded store on disk
+
+After the load scenarios: ${f.afterLoad.events} events, **${f.afterLoad.bytesPerEvent} B per event** (the events
+table and its indexes), database ${(f.afterLoad.fileBytes / 2 ** 20).toFixed(1)} MiB, WAL ${(f.afterLoad.walBytes / 2 ** 20).toFixed(1)} MiB.
+Then ${f.refusals} deposits to accounts that do not exist, each under an Idempotency-Key of its own (each
+refusal is kept under its key): **${f.afterRefusals.bytesPerOutcome} B per stored outcome**; the data directory
+grew by ${f.dataDirGrowthPerRefusal} B per refusal.
+`;
 };
 
 const subscriptionsSection = (s: SubscriptionResult) => `
@@ -221,8 +287,8 @@ const targets = (r: Results): TargetRow[] => {
   const deposits = (mode: string) => r.scenarios.find((s) => s.mode === mode && s.scenario === "deposits");
   const rows: TargetRow[] = [];
   for (const [mode, goal] of [
-    ["full stack", 0.35],
-    ["embedded", 0.5],
+    ["full stack", 0.25],
+    ["embedded", 0.35],
   ] as const) {
     const d = deposits(mode);
     rows.push({
@@ -230,6 +296,16 @@ const targets = (r: Results): TargetRow[] => {
       target: `≥ ${goal} × ceiling`,
       reached: d ? `${d.ratioToCeiling.toFixed(2)} × (${d.saturation.rps} req/s)` : "not run",
       met: d ? d.ratioToCeiling >= goal : null,
+    });
+  }
+  const embedded = deposits("embedded")?.stages?.saturation;
+  if (embedded?.machineBusyPct !== undefined) {
+    const main = Math.max(0, ...Object.values(embedded.threadCpu));
+    rows.push({
+      what: "machine busy at saturation, embedded deposits",
+      target: "≥ 90%, or the serial stage named",
+      reached: `${embedded.machineBusyPct}% (busiest thread ${main.toFixed(2)} of a core)`,
+      met: embedded.machineBusyPct >= 90 ? true : null,
     });
   }
   for (const mode of ["full stack", "embedded"]) {
@@ -270,9 +346,9 @@ const targets = (r: Results): TargetRow[] => {
   }
   rows.push({
     what: `RSS with ${r.touched.accounts} accounts touched (peak)`,
-    target: "≤ 1.5 GB at 1 M",
+    target: "≤ 1 GB at 1 M",
     reached: `${(r.touched.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
-    met: r.touched.accounts >= 1_000_000 ? r.touched.peakRssBytes <= 1.5e9 : null,
+    met: r.touched.accounts >= 1_000_000 ? r.touched.peakRssBytes <= 1e9 : null,
   });
   if (r.rehydration) {
     rows.push({

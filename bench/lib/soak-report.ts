@@ -11,7 +11,13 @@ export const writeSoakReport = (dir: string, soak: SoakResult, startedAt: string
   writeFileSync(join(dir, "soak.json"), `${JSON.stringify(soak, null, 2)}\n`);
   const { segments, options, audit } = soak;
   const xOf = (i: number) => ((segments[i]?.atS ?? 0) / 60).toFixed(options.minutes < 10 ? 1 : 0);
-  const marks = segments.flatMap((s, i) => (s.fault ? [{ at: i, label: s.fault }] : []));
+  // Short labels: the marks stand close together on an hour's axis.
+  const short: Record<string, string> = {
+    "kill -9 and restart": "kill -9",
+    "broker connections dropped": "broker",
+    "Redis keys flushed": "Redis",
+  };
+  const marks = segments.flatMap((s, i) => (s.fault ? [{ at: i, label: short[s.fault] ?? s.fault }] : []));
   const chart = (file: string, title: string, y: string, series: { name: string; values: number[] }[]) =>
     writeFileSync(join(dir, file), lineChart(title, y, "minutes", series, { xOf, marks }));
   chart("soak-throughput.svg", "Soak: throughput", "req/s", [

@@ -6,7 +6,7 @@ import { join } from "node:path";
 export interface StoreSize {
   readonly events: number;
   readonly outcomes: number;
-  /** The events table and its indexes, over the events. */
+  /** The events table, the stream heads and marks, over the events. */
   readonly bytesPerEvent: number;
   /** The outcomes table (a command's answer under its Idempotency-Key), over the outcomes. */
   readonly bytesPerOutcome: number;
@@ -22,7 +22,7 @@ export const measureStoreSize = (dataDir: string): StoreSize | undefined => {
   const db = new Database(path, { readonly: true });
   try {
     db.exec("PRAGMA busy_timeout = 10000");
-    // dbstat names each B-tree: a table, or an index (of events: the autoindex of its UNIQUE, or its own).
+    // dbstat names each B-tree: a table, or an index, which sqlite_schema ties to its table.
     const pages = db
       .query<{ name: string; tbl: string; bytes: number }, []>(
         `SELECT s.name, coalesce(m.tbl_name, s.name) AS tbl, sum(s.pgsize) AS bytes
@@ -38,7 +38,10 @@ export const measureStoreSize = (dataDir: string): StoreSize | undefined => {
     return {
       events,
       outcomes,
-      bytesPerEvent: events > 0 ? Math.round(bytesOf("events") / events) : 0,
+      bytesPerEvent:
+        events > 0
+          ? Math.round((bytesOf("events") + bytesOf("stream_heads") + bytesOf("stream_marks")) / events)
+          : 0,
       bytesPerOutcome: outcomes > 0 ? Math.round(bytesOf("outcomes") / outcomes) : 0,
       fileBytes: statSync(path).size,
       walBytes: existsSync(wal) ? statSync(wal).size : 0,

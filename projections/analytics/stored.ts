@@ -132,15 +132,16 @@ const inOrder = (stream: readonly EventEnvelope[]): readonly EventEnvelope[] => 
   return stream;
 };
 
-/** Whether the events after `version` follow it with no version missing between them. */
-const follows = (ordered: readonly EventEnvelope[], version: number): boolean => {
+/** The versions missing between `version` and the events after it. */
+const gapsAfter = (ordered: readonly EventEnvelope[], version: number): number[] => {
+  const gaps: number[] = [];
   let at = version;
   for (const event of ordered) {
     if (event.version <= at) continue;
-    if (event.version > at + 1) return false;
+    for (let missing = at + 1; missing < event.version; missing++) gaps.push(missing);
     at = event.version;
   }
-  return true;
+  return gaps;
 };
 
 /**
@@ -155,19 +156,11 @@ export const rowsToInsert = async (
   const { versions, holes } = await stored.progressOf(streams.keys());
   const lines: string[] = [];
   const reached: [string, number][] = [];
-  // Most streams need nothing from the store: those are done without a promise each.
-  const fromEvents = async (streamId: string, ordered: readonly EventEnvelope[]) => {
-    const missing = holes.get(streamId);
-    if (missing && missing.length > 0) {
-      for (const event of await fromStore(store, streamId, missing)) lines.push(toLine(event));
-    }
+  /** Rows for the stream's events past where the table is, the ones read from the store among them. */
+  const take = (streamId: string, ordered: readonly EventEnvelope[]) => {
     let version = versions.get(streamId) ?? 0;
     for (const event of ordered) {
       if (event.version <= version) continue;
-      if (event.version > version + 1) {
-        const between = Array.from({ length: event.version - 1 - version }, (_, i) => version + 1 + i);
-        for (const missed of await fromStore(store, streamId, between)) lines.push(toLine(missed));
-      }
       lines.push(toLine(event));
       version = event.version;
     }
@@ -175,17 +168,16 @@ export const rowsToInsert = async (
   };
   await forEachInSlices(streams, slice, ([streamId, stream]) => {
     const ordered = inOrder(stream);
-    const from = versions.get(streamId) ?? 0;
-    if ((holes.get(streamId)?.length ?? 0) > 0 || !follows(ordered, from))
-      return fromEvents(streamId, ordered);
-    let version = from;
-    for (const event of ordered) {
-      if (event.version <= version) continue;
-      lines.push(toLine(event));
-      version = event.version;
-    }
-    reached.push([streamId, version]);
-    return undefined;
+    const below = holes.get(streamId) ?? [];
+    const between = gapsAfter(ordered, versions.get(streamId) ?? 0);
+    // Most streams need nothing from the store: those are done without a promise each.
+    if (below.length === 0 && between.length === 0) return take(streamId, ordered);
+    return (async () => {
+      if (below.length > 0)
+        for (const event of await fromStore(store, streamId, below)) lines.push(toLine(event));
+      const read = between.length > 0 ? await fromStore(store, streamId, between) : [];
+      take(streamId, inOrder([...read, ...ordered]));
+    })();
   });
   return { lines, reached };
 };

@@ -36,11 +36,21 @@ export class FastHistogram<L extends string> {
     const bounds = this.boundsMs;
     const totals = child;
     return (ms, count = 1) => {
+      // A clock read wrong (NaN) would poison the sum for good.
+      if (Number.isNaN(ms)) return;
       let bucket = 0;
       while (bucket < bounds.length && ms > (bounds[bucket] as number)) bucket += 1;
       counts[bucket] = (counts[bucket] ?? 0) + count;
       totals.sum += ms * count;
     };
+  }
+
+  /** Called by prom-client's `registry.resetMetrics()`. */
+  reset(): void {
+    for (const child of this.children.values()) {
+      child.counts.fill(0);
+      child.sum = 0;
+    }
   }
 
   get() {
