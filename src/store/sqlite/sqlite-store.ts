@@ -1,8 +1,7 @@
 import type { Database, Statement } from "bun:sqlite";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
-import { StartupError } from "../../lib/errors.ts";
 import type { StageObserver } from "../../observability/stages.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import { EventRing } from "../event-ring.ts";
