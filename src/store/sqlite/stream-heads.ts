@@ -125,7 +125,9 @@ export class StreamHeads {
    * and returns the position the table is then complete through (to `forgetThrough` after the commit).
    */
   flushSlice(slice: number): number | undefined {
-    this.flush ??= { through: this.seenThrough, streams: [...this.recent.keys()], next: 0 };
+    // In key order: a slice then touches a run of neighbouring leaves of the table, and each leaf is
+    // written in one commit or two. Slices of keys in any order would touch most leaves every time.
+    this.flush ??= { through: this.seenThrough, streams: [...this.recent.keys()].sort(), next: 0 };
     const flush = this.flush;
     const end = Math.min(flush.streams.length, flush.next + slice);
     for (; flush.next < end; flush.next++) {
