@@ -242,7 +242,7 @@ const footprintSection = (r: Results) => {
 ## The embedded store on disk
 
 After the load scenarios: ${f.afterLoad.events} events, **${f.afterLoad.bytesPerEvent} B per event** (the events
-table and its indexes), database ${(f.afterLoad.fileBytes / 2 ** 20).toFixed(1)} MiB, WAL ${(f.afterLoad.walBytes / 2 ** 20).toFixed(1)} MiB.
+table, the stream heads and marks), database ${(f.afterLoad.fileBytes / 2 ** 20).toFixed(1)} MiB, WAL ${(f.afterLoad.walBytes / 2 ** 20).toFixed(1)} MiB.
 Then ${f.refusals} deposits to accounts that do not exist, each under an Idempotency-Key of its own (each
 refusal is kept under its key): **${f.afterRefusals.bytesPerOutcome} B per stored outcome**; the data directory
 grew by ${f.dataDirGrowthPerRefusal} B per refusal.
