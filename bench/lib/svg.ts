@@ -40,6 +40,7 @@ const frame = (
     )
     .join("");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">
+<title>${xmlEscape(title)}</title>
 <rect width="100%" height="100%" fill="white"/>
 <text x="${W / 2 - M.right / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${xmlEscape(title)}</text>
 ${grid}
