@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client } from "./support/http.ts";
@@ -18,11 +18,20 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A data directory holding a copy of the format-1 file. */
+/**
+ * A data directory holding the format-1 file, made again from its dump (`sqlite3 events.sqlite .dump`
+ * of the file that code wrote: the same tables, rows and bytes of every value), in WAL mode as it was.
+ */
 const withFormat1Store = () => {
   const dir = tempDir();
   dirs.push(dir);
-  copyFileSync(join(fixture, "events.sqlite"), join(dir, "events.sqlite"));
+  const db = new Database(join(dir, "events.sqlite"), { create: true });
+  try {
+    db.exec(readFileSync(join(fixture, "events.sql"), "utf8"));
+    db.exec("PRAGMA journal_mode = WAL");
+  } finally {
+    db.close();
+  }
   return dir;
 };
 
