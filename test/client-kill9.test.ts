@@ -10,7 +10,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createEventfoldClient } from "../packages/client/src/index.ts";
 import { consumerProject, runNode } from "./support/client-package.ts";
-import { quiesce, readEverything, runWorkload } from "./support/read-side.ts";
+import { quiesce, readEverything, startWorkload } from "./support/read-side.ts";
 import { startTestService } from "./support/service.ts";
 
 const consumerScript = readFileSync(new URL("./support/applied-log-consumer.js", import.meta.url), "utf8");
@@ -31,14 +31,7 @@ afterAll(() => rmSync(project, { recursive: true, force: true }));
 test("a consumer killed with -9 mid-stream and restarted applies every event exactly once, in order", async () => {
   const service = await startTestService();
   const api = createEventfoldClient({ baseUrl: service.url });
-  let writing = true;
-  const load = runWorkload(api, {
-    prefix: "kill9",
-    accounts: 20,
-    commands: Number.MAX_SAFE_INTEGER,
-    concurrency: 2,
-    keepGoing: () => writing,
-  });
+  const load = startWorkload(api, { prefix: "kill9", accounts: 20, concurrency: 2 });
   /** Each life's first and last position applied, as it said (a kill can land after a commit, before the line). */
   const lives: { first: number; last: number }[] = [];
   for (let life = 0; life < 5; life++) {
@@ -53,8 +46,7 @@ test("a consumer killed with -9 mid-stream and restarted applies every event exa
     const positions = consumer.applied();
     lives.push({ first: positions[0] ?? 0, last: positions.at(-1) ?? 0 });
   }
-  writing = false;
-  const workload = await load;
+  const workload = await load.stop();
   await quiesce(api, service.engine.store, workload);
   const stored = await readEverything(service.engine.store);
   const head = stored.at(-1)?.position ?? 0;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createEventfoldClient } from "../packages/client/src/index.ts";
 import { pollUntil } from "../src/lib/poll.ts";
 import { consumerProject, runNode } from "./support/client-package.ts";
-import { quiesce, readEverything, runWorkload } from "./support/read-side.ts";
+import { quiesce, readEverything, runWorkload, startWorkload } from "./support/read-side.ts";
 import { startTestService } from "./support/service.ts";
 
 const example = readFileSync(new URL("../examples/statements/statements.js", import.meta.url), "utf8");
@@ -52,14 +52,7 @@ test("the example's monthly statements match the service's balances and the stor
   const api = createEventfoldClient({ baseUrl: service.url });
   // Killed in the middle of the stream: while commands are still arriving, once it has applied some.
   const first = await startExample(service.url);
-  let writing = true;
-  const load = runWorkload(api, {
-    prefix: "statement",
-    accounts: 15,
-    commands: Number.MAX_SAFE_INTEGER,
-    concurrency: 4,
-    keepGoing: () => writing,
-  });
+  const load = startWorkload(api, { prefix: "statement", accounts: 15, concurrency: 4 });
   await pollUntil(
     () => statusOf(first.address),
     (s) => s.handled >= 100,
@@ -67,8 +60,7 @@ test("the example's monthly statements match the service's balances and the stor
   );
   first.child.kill(9);
   await first.child.exited;
-  writing = false;
-  const before = await load;
+  const before = await load.stop();
   const after = await runWorkload(api, {
     prefix: "statement",
     accounts: 15,

@@ -16,9 +16,14 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-const rssOf = (pid: number) => {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+/** A process's resident set size in bytes; 0 once it is gone (between a kill and a restart). */
+export const rssOf = (pid: number): number => {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
 };
 
 /** Generous: how long a server takes to come up is not what the bench measures. */
@@ -30,6 +35,16 @@ export const fullStackUrls = {
   /** The full stack's event store when set; the embedded mode always runs SQLite. */
   mongo: process.env.MONGO_URL || undefined,
 };
+
+/** Removes what a full-stack server made on the shared servers under its namespace. */
+export const removeFullStackNames = (namespace: string): Promise<void> =>
+  removeDeployment({
+    amqpUrl: fullStackUrls.amqp,
+    amqpNamespace: namespace,
+    shards: 4,
+    redisUrl: fullStackUrls.redis,
+    redisPrefix: `${namespace}:`,
+  });
 
 /** The same MongoDB deployment, database `name` (the path of a connection string names the database). */
 const withDatabase = (url: string, name: string) => {
@@ -99,15 +114,7 @@ export const startEventfold = async (
       if (exited === undefined) proc.kill(9);
       rmSync(dataDir, { recursive: true, force: true });
       if (env.MONGO_URL) await dropMongoDatabase(env.MONGO_URL);
-      if (mode === "full stack") {
-        await removeDeployment({
-          amqpUrl: fullStackUrls.amqp,
-          amqpNamespace: namespace,
-          shards: 4,
-          redisUrl: fullStackUrls.redis,
-          redisPrefix: `${namespace}:`,
-        });
-      }
+      if (mode === "full stack") await removeFullStackNames(namespace);
     },
   };
 };

@@ -4,18 +4,17 @@
  * injects itself (kill -9 of the service and a restart, the broker's connections dropped, the Redis keys
  * flushed), measured in short segments; then an audit of what was acknowledged against the event log.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
 import { type SpawnedService, spawnService } from "../../app/spawn.ts";
-import { removeDeployment } from "../../app/teardown.ts";
 import { progressBar } from "../../src/cli/progress.ts";
 import { type AuditResult, audit } from "../lib/audit.ts";
 import type { Bench } from "../lib/context.ts";
 import { percentile, probeRedisLag } from "../lib/lag.ts";
 import { seedAccounts } from "../lib/seed.ts";
-import { fullStackUrls } from "../lib/servers.ts";
+import { fullStackUrls, removeFullStackNames, rssOf } from "../lib/servers.ts";
 import { failures, pacedDelayMs, runWrk, throughput, type WrkRun } from "../lib/wrk.ts";
 
 export type Fault = "kill -9 and restart" | "broker connections dropped" | "Redis keys flushed";
@@ -96,24 +95,9 @@ const restartable = async (bench: Bench, accounts: number) => {
       current.process.kill("SIGTERM");
       await current.exited;
       rmSync(dataDir, { recursive: true, force: true });
-      await removeDeployment({
-        amqpUrl: fullStackUrls.amqp,
-        amqpNamespace: namespace,
-        shards: 4,
-        redisUrl: fullStackUrls.redis,
-        redisPrefix: `${namespace}:`,
-      });
+      await removeFullStackNames(namespace);
     },
   };
-};
-
-const rssOf = (pid: number): number => {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
-  } catch {
-    return 0; // between a kill and the restart
-  }
 };
 
 const dropBrokerConnections = async () => {

@@ -29,6 +29,13 @@ const actorSystem = (store: SqliteStore, bounds: { maxActors: number; idleMs: nu
 
 const metadata = { commandId: "test", correlationId: "test", causationId: "test" };
 
+/** The system's size once it is `n` (an actor leaves just after its last caller is answered), or the last seen. */
+const sizeBecomes = (actors: ActorSystem, n: number) =>
+  eventually(
+    async () => actors.size,
+    (size) => size === n,
+  );
+
 /** Opens accounts through the store's own actors, so that they exist before the system under test looks. */
 const openThrough = async (store: SqliteStore, ids: readonly string[]) => {
   const opener = actorSystem(store, { maxActors: ids.length + 1, idleMs: 60_000 });
@@ -151,12 +158,7 @@ describe("actor runtime", () => {
       );
       expect(answers.filter((a) => "kind" in a && a.kind === "rejected")).toHaveLength(40);
       // A refused command's actor goes once its mailbox is empty, just after its caller is answered.
-      expect(
-        await eventually(
-          async () => actors.size,
-          (n) => n === 5,
-        ),
-      ).toBe(5);
+      expect(await sizeBecomes(actors, 5)).toBe(5);
       // The live ones were never evicted: using them again loads none of them.
       for (const id of live) await actors.dispatch(account, id, { command: deposit, metadata });
       expect(loaded.filter((streamId) => live.includes(streamId.replace("account-", "")))).toHaveLength(5);
@@ -168,20 +170,10 @@ describe("actor runtime", () => {
       const opened = await actors.dispatch(account, "new", { command: open, metadata });
       expect(opened.kind).toBe("accepted");
       // Admitted, it made room for itself alone: four live actors, the new one, forty on probation.
-      expect(
-        await eventually(
-          async () => actors.size,
-          (n) => n === 45,
-        ),
-      ).toBe(45);
+      expect(await sizeBecomes(actors, 45)).toBe(45);
       letGo();
       expect((await Promise.all(absent)).map((view) => view.version)).toEqual(absent.map(() => 0));
-      expect(
-        await eventually(
-          async () => actors.size,
-          (n) => n === 5,
-        ),
-      ).toBe(5);
+      expect(await sizeBecomes(actors, 5)).toBe(5);
       await actors.view(account, "new");
       expect(loaded.filter((streamId) => streamId === "account-new")).toHaveLength(1);
     } finally {

@@ -117,6 +117,21 @@ export const runWorkload = async (api: EventfoldClient, options: WorkloadOptions
   return workload;
 };
 
+/** A workload that goes on until `stop`, which resolves with what it did once its commands in flight are answered. */
+export const startWorkload = (
+  api: EventfoldClient,
+  options: Omit<WorkloadOptions, "commands" | "keepGoing">,
+): { stop(): Promise<Workload> } => {
+  let going = true;
+  const done = runWorkload(api, { ...options, commands: Number.MAX_SAFE_INTEGER, keepGoing: () => going });
+  return {
+    stop: () => {
+      going = false;
+      return done;
+    },
+  };
+};
+
 export const serverErrors = (workload: Workload): [number, number][] =>
   [...workload.statuses].filter(([status]) => status >= 500);
 

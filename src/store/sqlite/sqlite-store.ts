@@ -172,14 +172,14 @@ export class SqliteStore implements Store {
     if (typeof written !== "object" || written === null || Array.isArray(written)) {
       throw new Error("append produced no result");
     }
-    const { lastPosition, ...result }: WrittenAppend = written;
-    if (result.ok && lastPosition !== undefined) {
+    const { lastPosition, timeMs, ...result }: WrittenAppend = written;
+    if (result.ok && lastPosition !== undefined && timeMs !== undefined) {
       const count = request.events.length;
       const head = {
         aggregateType: request.aggregateType,
         version: result.version,
         position: lastPosition,
-        time: Date.parse(result.time),
+        time: timeMs,
       };
       this.heads.noteAppended(request.streamId, head, count);
       for (const [i, event] of request.events.entries()) {

@@ -19,8 +19,11 @@ export type WriteOp =
 /** The checkpoint row a probe writes: a real write, so it needs the space any write needs. */
 export const probeCheckpoint = "eventfold.store-probe";
 
-/** An append's result, with the position of its last event when it wrote any. */
-export type WrittenAppend = AppendResult & { readonly lastPosition?: number };
+/**
+ * An append's result, with the position of its last event when it wrote any, and its time in
+ * milliseconds (the stream heads keep it so; `time` is the same instant as the API shows it).
+ */
+export type WrittenAppend = AppendResult & { readonly lastPosition?: number; readonly timeMs?: number };
 
 /**
  * An append's result; after `takeLease`, the fencing token if it is held (else null); after
@@ -205,7 +208,7 @@ export class SqliteWriter {
     for (const o of request.outcomes ?? []) {
       this.sql.insertOutcome.run(o.key, o.fingerprint, JSON.stringify(o.outcome));
     }
-    return { ok: true, version, time, lastPosition };
+    return { ok: true, version, time, lastPosition, timeMs: now };
   }
 }
 
