@@ -23,8 +23,8 @@ try {
 
 // Loaded only once the settings are known to be good: nothing is opened before then.
 const { startService } = await import("./service.ts");
-const service = await startService(config, { role }).catch((error: unknown) =>
-  error instanceof StartupError ? refuse(error.message) : Promise.reject(error),
+const service = await startService(config, { role, readSideThread: config.readSideThread }).catch(
+  (error: unknown) => (error instanceof StartupError ? refuse(error.message) : Promise.reject(error)),
 );
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

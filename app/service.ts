@@ -1,11 +1,9 @@
 import http from "node:http";
 import { domain } from "../actors/index.ts";
-import { createReadSide, readSideProblemTypes } from "../projections/index.ts";
+import { createReadSide, type ReadSide, readSideProblemTypes } from "../projections/index.ts";
 import type { Broker } from "../src/broker/broker.ts";
-import { openBroker } from "../src/broker/open.ts";
 import type { Config } from "../src/config.ts";
 import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
-import { adminRoutes } from "../src/http/admin-routes.ts";
 import { createApp, type ReadinessCheck } from "../src/http/app.ts";
 import { eventRoutes } from "../src/http/event-routes.ts";
 import { problem } from "../src/http/problem.ts";
@@ -16,10 +14,11 @@ import { StartupError } from "../src/lib/errors.ts";
 import { createLogger } from "../src/observability/log.ts";
 import { createMetrics, observeGauge, observeLabelledGauge } from "../src/observability/metrics.ts";
 import type { Projection } from "../src/projector/projection.ts";
-import { Projector } from "../src/projector/projector.ts";
-import { OutboxRelay } from "../src/relay/outbox-relay.ts";
-import { StoreUnavailableError } from "../src/store/event-store.ts";
+import type { Projector } from "../src/projector/projector.ts";
+import type { OutboxRelay } from "../src/relay/outbox-relay.ts";
 import { openStore } from "../src/store/open.ts";
+import { type ReadSidePart, type RouteGroups, readSideRouteShapes, startReadSidePart } from "./read-side.ts";
+import { ReadSideThread } from "./read-side-client.ts";
 
 /** `all`: one process does everything (`npm start`); `edge` takes HTTP; `projector` relays and projects. */
 export type ServiceRole = "all" | "edge" | "projector";
@@ -28,7 +27,7 @@ export interface Service {
   readonly url: string;
   readonly role: ServiceRole;
   readonly engine: Engine;
-  /** Present where the projector runs. */
+  /** Present where the projector runs on this event loop. */
   readonly projector?: Projector;
   readonly relay?: OutboxRelay;
   readonly broker?: Broker;
@@ -40,8 +39,14 @@ export interface Service {
 
 export interface ServiceOptions {
   readonly role?: ServiceRole;
-  /** Decorates the projections before they run (tests inject faults this way). */
+  /** Decorates the projections before they run (tests inject faults this way): on this event loop. */
   readonly projections?: (projections: readonly Projection[]) => readonly Projection[];
+  /**
+   * Role `all`: the read side on a thread of its own (`EVENTFOLD_READ_SIDE_THREAD`, which app/main.ts
+   * passes). In-process callers get it on this event loop unless they ask, so that they can reach the
+   * projector, the relay and the broker.
+   */
+  readonly readSideThread?: boolean;
 }
 
 const embeddedOnlyInOneProcess = (config: Config) => {
@@ -110,17 +115,18 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   if (role === "edge") embeddedOnlyInOneProcess(config);
   const runsEdge = role !== "projector";
   const runsProjector = role !== "edge";
+  const inThread = role === "all" && options.readSideThread === true && !options.projections;
   const { server, serve } = listen(config);
 
   const log = createLogger(config.logLevel);
   const metrics = createMetrics();
-  let relay: OutboxRelay | undefined;
-  // Set once the engine exists: nothing is appended before.
+  // Set once the engine and the relay exist: nothing is appended before.
   let wakeFeed = () => {};
+  let wakeRelay = () => {};
   const openedStore = await openStore(config, {
     onBatch: (size) => {
       metrics.appendBatchSize.observe(size);
-      relay?.wake();
+      wakeRelay();
       wakeFeed();
     },
     onStage: metrics.writeStages.observe,
@@ -146,96 +152,53 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   // Events are read through the engine's store from here on: in their current shape.
   const { store } = engine;
   wakeFeed = () => engine.feed.wake();
-  const readSide = await createReadSide(config, {
-    writes: runsProjector,
-    onError: (error, what) => log.warn({ err: error, store: what }, "a read store does not answer"),
-  });
-  const readiness: ReadinessCheck[] = [
-    { name: "eventStore", check: () => store.ping() },
-    ...readSide.readiness,
-  ];
-  const routes: HttpRoute[] = runsEdge
-    ? [
-        ...domain.routes,
-        ...readSide.routes,
-        ...eventRoutes(engine.feed, {
-          maxWaitMs: config.eventsMaxWaitMs,
-          heartbeatMs: config.eventsHeartbeatMs,
-          stallMs: config.eventsStallMs,
-          idleTimeoutS: config.httpIdleTimeoutS,
-        }),
-      ]
+  const readiness: ReadinessCheck[] = [{ name: "eventStore", check: () => store.ping() }];
+  const eventLogRoutes = runsEdge
+    ? eventRoutes(engine.feed, {
+        maxWaitMs: config.eventsMaxWaitMs,
+        heartbeatMs: config.eventsHeartbeatMs,
+        stallMs: config.eventsStallMs,
+        idleTimeoutS: config.httpIdleTimeoutS,
+      })
     : [];
+  let sideRoutes: RouteGroups = { read: [], admin: [] };
 
-  let broker: Broker | undefined;
-  let projector: Projector | undefined;
-  if (runsProjector) {
-    const opened = await openBroker(config, (error) => log.warn({ err: error }, "broker connection trouble"));
-    broker = opened.broker;
-    const projections = options.projections?.(readSide.projections) ?? readSide.projections;
-    projector = new Projector(store, broker, projections, {
-      onLag: (projection, seconds, count) => {
-        const lag = metrics.projectionLag.labels({ projection });
-        for (let i = 0; i < Math.min(count, 100); i++) lag.observe(seconds);
-      },
-      onFailed: (projection, error, eventId) => {
-        metrics.projectionFailures.inc({ projection });
-        log.warn({ err: error, projection, eventId }, "projection failed on an event; it will be retried");
-      },
-      upcast: engine.upcast,
-      onLost: (projection) =>
-        log.warn(
-          { projection },
-          "a read store lost what it held: its projection is rebuilt from the event store",
-        ),
-    });
-    // The relay publishes events as stored; the projections take each into its current shape once.
-    relay = new OutboxRelay(openedStore, broker, {
-      batchSize: config.relayBatch,
-      // The in-process broker confirms a round only once every projection has applied it, and the
-      // analytics projection inserts about once a second: the rounds of that second wait on it while
-      // the hot lookups move on, so many rounds may be in flight.
-      maxInFlight: config.relayMaxInFlight,
-      maxEventsInFlight: config.relayMaxEventsInFlight,
-      minRoundIntervalMs: config.relayIntervalMs,
-      checkpointEveryMs: config.relayCheckpointMs,
-      idleMs: 100,
-      leaseTtlMs: config.relayLeaseMs,
-      onError: (error) => {
-        // A store that cannot write is logged once per episode by the store.
-        if (!(error instanceof StoreUnavailableError))
-          log.warn({ err: error }, "outbox relay: publishing failed; retrying");
-      },
-      onPublished: (count) => metrics.relayPublished.inc(count),
-    });
-    readiness.push({ name: "broker", check: () => (broker as Broker).ping() });
-    routes.push(...adminRoutes(projector, opened.deadLetters, broker, store));
-    const activeRelay = relay;
-    const activeBroker = broker;
-    const activeProjector = projector;
-    observeGauge(metrics, "eventfold_outbox_lag_events", "Stored events not yet published", async () =>
-      Math.max(0, (await store.headPosition()) - activeRelay.position),
+  // The read side: here (the projector role, or `all` on one event loop), on a thread of its own
+  // (`all`, by default with npm start), or, for the edge role, only the read models it reads.
+  let readSide: ReadSide | undefined;
+  let part: ReadSidePart | undefined;
+  let thread: ReadSideThread | undefined;
+  if (runsProjector && inThread) {
+    thread = await ReadSideThread.start(config, (error) =>
+      log.error(
+        { err: error },
+        "the read side's thread stopped: projections and read routes fail until the service is restarted",
+      ),
     );
-    const depths = async (depth: (projection: string) => Promise<number>) =>
-      Object.fromEntries(
-        await Promise.all(activeProjector.names.map(async (name) => [name, await depth(name)] as const)),
-      );
-    observeLabelledGauge(
+    readiness.push(...thread.readiness);
+    const shapes = readSideRouteShapes(config);
+    sideRoutes = { read: thread.routes(shapes.read), admin: thread.routes(shapes.admin) };
+    wakeRelay = () => thread?.wake();
+  } else if (runsProjector) {
+    part = await startReadSidePart({
+      config,
+      storeAsOpened: openedStore,
+      engine,
       metrics,
-      "eventfold_projection_queued",
-      "Events waiting for a projection",
-      "projection",
-      () => depths((name) => activeBroker.queued(name)),
-    );
-    observeLabelledGauge(
-      metrics,
-      "eventfold_dead_letters",
-      "Dead-lettered events per projection",
-      "projection",
-      () => depths((name) => opened.deadLetters.count(name)),
-    );
-    await projector.start();
-    relay.start();
+      log,
+      projections: options.projections,
+    });
+    readiness.push(...part.readiness);
+    sideRoutes = part.routes;
+    const { relay } = part;
+    wakeRelay = () => relay.wake();
+  } else {
+    readSide = await createReadSide(config, {
+      writes: false,
+      onError: (error, what) => log.warn({ err: error, store: what }, "a read store does not answer"),
+    });
+    readiness.push(...readSide.readiness);
+    sideRoutes = { read: readSide.routes, admin: [] };
   }
 
   observeLabelledGauge(
@@ -251,11 +214,16 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     "Event streams disconnected since start because their consumer stopped taking what was sent",
     () => engine.feed.consumers.cutOff,
   );
+  // The edge serves what reads the read models; the projector role only what steers the projections.
+  const routes: HttpRoute[] = runsEdge
+    ? [...domain.routes, ...sideRoutes.read, ...eventLogRoutes, ...sideRoutes.admin]
+    : [...sideRoutes.admin];
   const app = createApp(engine, {
     readiness,
     routes,
     problemTypes,
     checkResponses: config.checkResponses,
+    moreMetrics: thread && (() => (thread as ReadSideThread).metrics()),
   });
   serve(app.fetch);
   const url = `http://127.0.0.1:${server.port}`;
@@ -265,7 +233,15 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   else log.warn("auth is OFF: EVENTFOLD_API_KEYS is not set, every route is open");
   const resumed = runsEdge ? await resumeProcesses(engine) : 0;
   log.info(
-    { url, role, store: store.name, broker: broker?.name, hotLookup: readSide.hot.name, resumed },
+    {
+      url,
+      role,
+      store: store.name,
+      broker: part?.broker.name ?? thread?.started.broker,
+      hotLookup: part?.hotLookup ?? thread?.started.hotLookup ?? readSide?.hot.name,
+      readSide: thread ? "own thread" : part ? "this event loop" : "read models only",
+      resumed,
+    },
     "eventfold is serving",
   );
 
@@ -277,14 +253,22 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       engine.feed.close();
       await server.stop(false);
       await drainEngine(engine);
-      await relay?.stop();
-      await projector?.stop();
-      await broker?.close();
-      await readSide.close();
+      await part?.stop();
+      await thread?.stop();
+      await readSide?.close();
       await store.close();
       log.info("stopped");
     })();
     return stopping;
   };
-  return { url, role, engine, projector, relay, broker, fetch: app.fetch, stop };
+  return {
+    url,
+    role,
+    engine,
+    projector: part?.projector,
+    relay: part?.relay,
+    broker: part?.broker,
+    fetch: app.fetch,
+    stop,
+  };
 };

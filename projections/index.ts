@@ -5,6 +5,7 @@ import { MemoryHotLookup } from "../src/hot-lookup/memory-hot-lookup.ts";
 import { RedisHotLookup } from "../src/hot-lookup/redis-hot-lookup.ts";
 import type { ReadinessCheck } from "../src/http/app.ts";
 import type { ProblemType } from "../src/http/problem-types.ts";
+import { elsewhere } from "../src/http/remote-routes.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { exponentialBackoff } from "../src/lib/backoff.ts";
 import { DocumentKeys } from "../src/projector/document-projection.ts";
@@ -46,6 +47,19 @@ export interface ReadSideOptions {
    */
   readonly writes: boolean;
 }
+
+/**
+ * The read routes' shapes, for an edge whose read models live on another thread (which serves them):
+ * the same paths, schemas and documentation, built over stand-ins that are never called.
+ */
+export const readRouteShapes = (config: Config): HttpRoute[] => [
+  ...accountReadRoutes(
+    elsewhere<HotLookup>("the hot lookup"),
+    elsewhere<DocumentKeys>("the hot lookup's keys"),
+    config.readYourWritesMs,
+  ),
+  ...analyticsRoutes(elsewhere("ClickHouse"), assertIdentifier(config.clickhouseDatabase)),
+];
 
 /** The registry of projections: Redis (or a map) for hot lookups, ClickHouse (or chDB) for analytics. */
 export const createReadSide = async (config: Config, options: ReadSideOptions): Promise<ReadSide> => {

@@ -238,6 +238,12 @@ export const settings = {
     default: "4000",
     doc: "rows at which a waiting ClickHouse insert goes at once",
   },
+  readSideThread: {
+    env: "EVENTFOLD_READ_SIDE_THREAD",
+    schema: flag,
+    default: "1",
+    doc: "with `npm start` (one process), the relay, the broker, the projections and the read models run on a thread of their own, so that the event loop that takes HTTP serves only commands and reads of the log; `0`: all on one event loop",
+  },
   relayBatch: {
     env: "EVENTFOLD_RELAY_BATCH",
     schema: whole(1),

@@ -4,7 +4,7 @@ import type { Engine } from "../engine.ts";
 import { contractViolation } from "./contract.ts";
 import { errorReply, recordFailure } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
-import { mountOpsRoutes, type ReadinessCheck } from "./ops-routes.ts";
+import { mountOpsRoutes, type OpsParts, type ReadinessCheck } from "./ops-routes.ts";
 import { type EdgeEnv, routePipeline, send } from "./pipeline.ts";
 import { fail, problem } from "./problem.ts";
 import { edgeProblemTypes, type ProblemType } from "./problem-types.ts";
@@ -25,6 +25,8 @@ export interface AppOptions {
    * For tests and staging: it reads every body once more.
    */
   readonly checkResponses?: boolean;
+  /** Metrics kept on other threads, served with the edge's own (see `mountOpsRoutes`). */
+  readonly moreMetrics?: OpsParts["moreMetrics"];
 }
 
 const traceparentFormat = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
@@ -109,6 +111,7 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
   mountOpsRoutes(app, {
     readiness: options.readiness ?? [],
     metrics,
+    moreMetrics: options.moreMetrics,
     openapi: buildOpenApi({ routes, problemTypes }),
     problemTypes,
   });

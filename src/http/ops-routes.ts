@@ -1,4 +1,5 @@
 import type { Context, Env, Hono } from "hono";
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import { z } from "zod";
 import { answerWithin } from "../lib/deadline.ts";
 import { errorMessage } from "../lib/errors.ts";
@@ -113,15 +114,16 @@ export const opsPaths = (
  * What operators and probes call: liveness, readiness naming what is down, metrics, the contract
  * and the page of each problem code.
  */
-export const mountOpsRoutes = <E extends Env>(
-  app: Hono<E>,
-  parts: {
-    readonly readiness: readonly ReadinessCheck[];
-    readonly metrics: Metrics;
-    readonly openapi: unknown;
-    readonly problemTypes: readonly ProblemType[];
-  },
-): void => {
+export interface OpsParts {
+  readonly readiness: readonly ReadinessCheck[];
+  readonly metrics: Metrics;
+  /** Metrics kept on other threads (prom-client's JSON form), summed with these as one scrape. */
+  readonly moreMetrics?: () => Promise<readonly MetricObjectWithValues<MetricValue<string>>[]>;
+  readonly openapi: unknown;
+  readonly problemTypes: readonly ProblemType[];
+}
+
+export const mountOpsRoutes = <E extends Env>(app: Hono<E>, parts: OpsParts): void => {
   // They take no query parameter: one given is refused as on every other route, not ignored.
   const get = (path: string, handler: (c: Context<E>) => Response | Promise<Response>) =>
     app.get(path, (c) => {
@@ -155,9 +157,16 @@ export const mountOpsRoutes = <E extends Env>(
     );
   });
   const { registry } = parts.metrics;
-  get("/metrics", async (c) =>
-    c.body(await registry.metrics(), 200, { "Content-Type": registry.contentType }),
-  );
+  const { moreMetrics } = parts;
+  get("/metrics", async (c) => {
+    const text = moreMetrics
+      ? await AggregatorRegistry.aggregate([
+          await registry.getMetricsAsJSON(),
+          [...(await moreMetrics())],
+        ]).metrics()
+      : await registry.metrics();
+    return c.body(text, 200, { "Content-Type": registry.contentType });
+  });
   get("/openapi.json", (c) => c.json(parts.openapi));
   const pages = new Map(parts.problemTypes.map((type) => [type.code, problemPage(type)]));
   const index = problemIndexPage(parts.problemTypes);
