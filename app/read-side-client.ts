@@ -23,6 +23,9 @@ export const preloads = (execArgv: readonly string[]): string[] => {
   return found.map((module) => (module.startsWith(".") ? resolve(module) : module));
 };
 
+/** A wake-up per durable batch would cost the edge a message each; the relay rounds are 10 ms apart. */
+const WAKE_EVERY_MS = 5;
+
 type Scrape = readonly MetricObjectWithValues<MetricValue<string>>[];
 
 interface Pending {
@@ -35,7 +38,8 @@ export class ReadSideThread {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure: Error | undefined;
-  private wakePending = false;
+  private wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  private wakeAgain = false;
 
   private constructor(
     private readonly worker: Worker,
@@ -85,14 +89,24 @@ export class ReadSideThread {
     return servedElsewhere(shapes, (call, signal) => this.call(call, signal));
   }
 
-  /** Events were appended: once per turn of the event loop at most, the relay is told. */
+  /**
+   * Events were appended: the relay is told at once, then at most every `WAKE_EVERY_MS` while they
+   * keep coming (a relay that is busy has no use for more; one that went idle hears of the last).
+   */
   wake(): void {
-    if (this.wakePending || this.failure) return;
-    this.wakePending = true;
-    queueMicrotask(() => {
-      this.wakePending = false;
-      this.post({ kind: "wake" });
-    });
+    if (this.failure) return;
+    if (this.wakeTimer) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.post({ kind: "wake" });
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      if (!this.wakeAgain) return;
+      this.wakeAgain = false;
+      this.wake();
+    }, WAKE_EVERY_MS);
+    this.wakeTimer.unref();
   }
 
   /** The thread's metrics, to be served with the edge's. */
@@ -104,6 +118,7 @@ export class ReadSideThread {
   async stop(): Promise<void> {
     if (!this.failure) await this.request((id) => ({ kind: "stop", id })).catch(() => {});
     this.failure ??= new Error("the read side is stopped");
+    clearTimeout(this.wakeTimer);
     this.worker.terminate();
   }
 
