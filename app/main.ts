@@ -1,6 +1,6 @@
 import { type Config, loadConfig } from "../src/config.ts";
 import { StartupError } from "../src/lib/errors.ts";
-import type { ServiceRole } from "./service.ts";
+import type { Service, ServiceRole } from "./service.ts";
 
 const roles: readonly ServiceRole[] = ["all", "edge", "projector"];
 
@@ -23,13 +23,27 @@ try {
 
 // Loaded only once the settings are known to be good: nothing is opened before then.
 const { startService } = await import("./service.ts");
-const service = await startService(config, { role, readSideThread: config.readSideThread }).catch(
-  (error: unknown) => (error instanceof StartupError ? refuse(error.message) : Promise.reject(error)),
-);
+// A read side lost stops the service: commands would still be taken but nothing projected, and only a
+// restart (by the supervisor, on exit code 1) brings it back. Lost before the start is done, it stops
+// once it is.
+let service: Service | undefined;
+let lost = false;
+const exitLost = (running: Service) => running.stop().finally(() => process.exit(1));
+const running = await startService(config, {
+  role,
+  readSideThread: config.readSideThread,
+  onReadSideLost: () => {
+    lost = true;
+    if (service) exitLost(service);
+  },
+}).catch((error: unknown) => (error instanceof StartupError ? refuse(error.message) : Promise.reject(error)));
+
+service = running;
+if (lost) await exitLost(running);
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, async () => {
-    await service.stop();
+    await running.stop();
     process.exit(0);
   });
 }

@@ -5,6 +5,7 @@ import type { ReadinessCheck } from "../src/http/app.ts";
 import { type RouteAnswer, type RouteCall, servedElsewhere } from "../src/http/remote-routes.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { StartupError } from "../src/lib/errors.ts";
+import { throttle } from "../src/lib/throttle.ts";
 import type { Answer, FromReadSide, ToReadSide } from "./read-side-protocol.ts";
 
 /**
@@ -38,8 +39,7 @@ export class ReadSideThread {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure: Error | undefined;
-  private wakeTimer: ReturnType<typeof setTimeout> | undefined;
-  private wakeAgain = false;
+  private readonly waking = throttle(() => this.post({ kind: "wake" }), WAKE_EVERY_MS);
 
   private constructor(
     private readonly worker: Worker,
@@ -50,6 +50,8 @@ export class ReadSideThread {
   ) {
     worker.onmessage = (event: MessageEvent<FromReadSide>) => this.settle(event.data);
     worker.onerror = (event) => this.fail(new Error(`the read side's thread failed: ${event.message}`));
+    worker.onmessageerror = () =>
+      this.fail(new Error("a message from the read side's thread was unreadable"));
     worker.addEventListener("close", () => this.fail(new Error("the read side's thread exited")));
   }
 
@@ -63,9 +65,17 @@ export class ReadSideThread {
         const message = event.data;
         if (message.kind === "started") resolve(message);
         else if (message.kind === "failed")
-          reject(message.startup ? new StartupError(message.message) : new Error(message.message));
+          reject(
+            message.startup
+              ? new StartupError(message.message)
+              : Object.assign(new Error(message.message), { stack: message.stack }),
+          );
       };
       worker.onerror = (event) => reject(new Error(`the read side's thread failed: ${event.message}`));
+      // A thread that ends without a word (a preload that exits) must not leave the start waiting.
+      worker.addEventListener("close", () =>
+        reject(new Error("the read side's thread exited while starting")),
+      );
       const start: ToReadSide = { kind: "start", config };
       worker.postMessage(start);
     }).catch((error: unknown) => {
@@ -94,19 +104,7 @@ export class ReadSideThread {
    * keep coming (a relay that is busy has no use for more; one that went idle hears of the last).
    */
   wake(): void {
-    if (this.failure) return;
-    if (this.wakeTimer) {
-      this.wakeAgain = true;
-      return;
-    }
-    this.post({ kind: "wake" });
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = undefined;
-      if (!this.wakeAgain) return;
-      this.wakeAgain = false;
-      this.wake();
-    }, WAKE_EVERY_MS);
-    this.wakeTimer.unref();
+    if (!this.failure) this.waking.request();
   }
 
   /** The thread's metrics, to be served with the edge's. */
@@ -118,8 +116,10 @@ export class ReadSideThread {
   async stop(): Promise<void> {
     if (!this.failure) await this.request((id) => ({ kind: "stop", id })).catch(() => {});
     this.failure ??= new Error("the read side is stopped");
-    clearTimeout(this.wakeTimer);
+    this.waking.cancel();
     this.worker.terminate();
+    // What a request still waited for will not come: it fails now rather than hang its answer.
+    this.rejectPending(this.failure);
   }
 
   private async call(call: RouteCall, signal: AbortSignal): Promise<RouteAnswer> {
@@ -129,6 +129,8 @@ export class ReadSideThread {
       return { kind: "call", id, call };
     });
     const cancel = () => this.post({ kind: "cancel", id });
+    // A client that left while its request was validated: the thread stops at once.
+    if (signal.aborted) cancel();
     signal.addEventListener("abort", cancel, { once: true });
     try {
       return (await answer) as RouteAnswer;
@@ -142,7 +144,13 @@ export class ReadSideThread {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post(message(id));
+      try {
+        this.post(message(id));
+      } catch (error) {
+        // What cannot be cloned (a reply body of a class, a function) never left.
+        this.pending.delete(id);
+        reject(error);
+      }
     });
   }
 
@@ -162,8 +170,12 @@ export class ReadSideThread {
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
+    this.rejectPending(error);
+    this.onFailure(error);
+  }
+
+  private rejectPending(error: Error): void {
     for (const pending of this.pending.values()) pending.reject(error);
     this.pending.clear();
-    this.onFailure(error);
   }
 }

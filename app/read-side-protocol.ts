@@ -29,7 +29,7 @@ export type FromReadSide =
       readonly broker: string;
     }
   /** It could not start: `startup` when for a reason the operator must fix (a setting, a server). */
-  | { readonly kind: "failed"; readonly message: string; readonly startup: boolean }
+  | { readonly kind: "failed"; readonly message: string; readonly stack?: string; readonly startup: boolean }
   | { readonly kind: "answer"; readonly id: number; readonly ok: true; readonly value: Answer }
   | { readonly kind: "answer"; readonly id: number; readonly ok: false; readonly message: string };
 

@@ -5,6 +5,7 @@
  * validated requests, readiness checks and scrapes, and a wake-up after each durable batch.
  */
 import { domain } from "../actors/index.ts";
+import type { Config } from "../src/config.ts";
 import { createEngine } from "../src/engine.ts";
 import type { ReadinessCheck } from "../src/http/app.ts";
 import { type RouteCaller, routeServer } from "../src/http/remote-routes.ts";
@@ -26,12 +27,18 @@ let scrape: (() => Promise<unknown[]>) | undefined;
 let close: (() => Promise<void>) | undefined;
 const calls = new Map<number, AbortController>();
 
-const start = async (config: Parameters<typeof createEngine>[0]["config"]) => {
+const start = async (config: Config) => {
   const log = createLogger(config.logLevel).child({ thread: "read-side" });
   const metrics = createMetrics();
   const storeAsOpened = await openStore(config, {
     onBatch: (size) => metrics.appendBatchSize.observe(size),
     onStage: metrics.writeStages.observe,
+    // Its writes are checkpoints and leases; a disk that refuses them is said here, once per episode.
+    onWritable: (cause) =>
+      cause
+        ? log.error({ cause }, "the event store cannot write the relay's progress")
+        : log.info("the event store writes the relay's progress again"),
+    secondary: true,
   });
   const engine = createEngine({
     config,
@@ -42,8 +49,9 @@ const start = async (config: Parameters<typeof createEngine>[0]["config"]) => {
     processManagers: domain.processes,
   });
   part = await startReadSidePart({ config, storeAsOpened, engine, metrics, log });
+  // Only the unexpected is logged, as the edge does in-process; the edge says its own line too.
   serve = routeServer([...part.routes.read, ...part.routes.admin], engine.api, (error, reply) => {
-    if (reply.status >= 500) log.error({ err: error }, "a read route failed");
+    if (reply.status === 500) log.error({ err: error }, "a read route failed");
   });
   checks = new Map(part.readiness.map((check) => [check.name, check]));
   scrape = () => metrics.registry.getMetricsAsJSON() as Promise<unknown[]>;
@@ -73,7 +81,12 @@ self.onmessage = (event: MessageEvent<ToReadSide>) => {
   switch (message.kind) {
     case "start":
       start(message.config).catch((error: unknown) =>
-        say({ kind: "failed", message: errorMessage(error), startup: error instanceof StartupError }),
+        say({
+          kind: "failed",
+          message: errorMessage(error),
+          stack: error instanceof Error ? error.stack : undefined,
+          startup: error instanceof StartupError,
+        }),
       );
       return;
     case "wake":

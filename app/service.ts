@@ -47,6 +47,11 @@ export interface ServiceOptions {
    * projector, the relay and the broker.
    */
   readonly readSideThread?: boolean;
+  /**
+   * The read side's thread stopped by itself: the process can no longer project or answer reads, and
+   * is of use again only restarted (app/main.ts stops and exits 1, so that a supervisor restarts it).
+   */
+  readonly onReadSideLost?: (error: Error) => void;
 }
 
 const embeddedOnlyInOneProcess = (config: Config) => {
@@ -106,10 +111,10 @@ const listen = (config: Config) => {
   }
 };
 
-/** Wires the engine, the stores, the broker and the HTTP edge for one role, and starts listening. */
 /** The problem codes of the routes beyond the edge's own: the domain's refusals, the read side's. */
 export const problemTypes: readonly ProblemType[] = [...domain.problemTypes, ...readSideProblemTypes];
 
+/** Wires the engine, the stores, the broker and the HTTP edge for one role, and starts listening. */
 export const startService = async (config: Config, options: ServiceOptions = {}): Promise<Service> => {
   const role = options.role ?? "all";
   if (role === "edge") embeddedOnlyInOneProcess(config);
@@ -169,12 +174,10 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   let part: ReadSidePart | undefined;
   let thread: ReadSideThread | undefined;
   if (runsProjector && inThread) {
-    thread = await ReadSideThread.start(config, (error) =>
-      log.error(
-        { err: error },
-        "the read side's thread stopped: projections and read routes fail until the service is restarted",
-      ),
-    );
+    thread = await ReadSideThread.start(config, (error) => {
+      log.error({ err: error }, "the read side's thread stopped: the service must be restarted");
+      options.onReadSideLost?.(error);
+    });
     readiness.push(...thread.readiness);
     const shapes = readSideRouteShapes(config);
     sideRoutes = { read: thread.routes(shapes.read), admin: thread.routes(shapes.admin) };

@@ -20,7 +20,9 @@ export interface SpawnOptions {
   /** How long the server has to come up (default 15 s). */
   readonly timeoutMs?: number;
   /** The child's stdout (its stderr is always passed through, so a failure to start can be read). */
-  readonly stdout?: "inherit" | "ignore";
+  readonly stdout?: "inherit" | "ignore" | "pipe";
+  /** Bun's own flags, before the script (`--preload` a module). */
+  readonly flags?: readonly string[];
 }
 
 export interface SpawnedService {
@@ -44,8 +46,9 @@ export const spawnService = async ({
   readyPath = "/healthz",
   timeoutMs = 15_000,
   stdout = "inherit",
+  flags = [],
 }: SpawnOptions): Promise<SpawnedService> => {
-  const proc = Bun.spawn([process.execPath, "run", entry, ...args], {
+  const proc = Bun.spawn([process.execPath, "run", ...flags, entry, ...args], {
     cwd: root,
     env: { ...process.env, PORT: String(port), LOG_LEVEL: "warn", ...env },
     stdout,

@@ -1,3 +1,4 @@
+import type { ClickHouseClient } from "@clickhouse/client";
 import { openClickHouse } from "../src/analytics/clickhouse.ts";
 import type { Config } from "../src/config.ts";
 import type { HotLookup } from "../src/hot-lookup/hot-lookup.ts";
@@ -48,18 +49,23 @@ export interface ReadSideOptions {
   readonly writes: boolean;
 }
 
+/** The routes that read the read models, over the stores they live in. */
+const readRoutes = (config: Config, hot: HotLookup, keys: DocumentKeys, clickhouse: ClickHouseClient) => [
+  ...accountReadRoutes(hot, keys, config.readYourWritesMs),
+  ...analyticsRoutes(clickhouse, assertIdentifier(config.clickhouseDatabase)),
+];
+
 /**
  * The read routes' shapes, for an edge whose read models live on another thread (which serves them):
  * the same paths, schemas and documentation, built over stand-ins that are never called.
  */
-export const readRouteShapes = (config: Config): HttpRoute[] => [
-  ...accountReadRoutes(
+export const readRouteShapes = (config: Config): HttpRoute[] =>
+  readRoutes(
+    config,
     elsewhere<HotLookup>("the hot lookup"),
     elsewhere<DocumentKeys>("the hot lookup's keys"),
-    config.readYourWritesMs,
-  ),
-  ...analyticsRoutes(elsewhere("ClickHouse"), assertIdentifier(config.clickhouseDatabase)),
-];
+    elsewhere<ClickHouseClient>("ClickHouse"),
+  );
 
 /** The registry of projections: Redis (or a map) for hot lookups, ClickHouse (or chDB) for analytics. */
 export const createReadSide = async (config: Config, options: ReadSideOptions): Promise<ReadSide> => {
@@ -99,10 +105,7 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
   return {
     hot,
     projections: [accountsProjection(hot, accountKeys), analytics],
-    routes: [
-      ...accountReadRoutes(hot, accountKeys, config.readYourWritesMs),
-      ...analyticsRoutes(clickhouse, database),
-    ],
+    routes: readRoutes(config, hot, accountKeys, clickhouse),
     readiness: [
       // The edge reads them (a down one fails those reads) but takes writes without them.
       {

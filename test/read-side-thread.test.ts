@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { preloads } from "../app/read-side-client.ts";
+import { spawnService } from "../app/spawn.ts";
 import { createEventfoldClient } from "../packages/client/src/index.ts";
 import { eventually } from "./support/http.ts";
 import { expectReadModelsMatchStore, quiesce, runWorkload, serverErrors } from "./support/read-side.ts";
-import { startTestService, type TestService } from "./support/service.ts";
+import { startTestService, type TestService, tempDir } from "./support/service.ts";
+import { freePort } from "./support/subprocess.ts";
 
 // npm start's default (EVENTFOLD_READ_SIDE_THREAD): the relay, the broker, the projections and the
 // read models on a thread of their own, the edge's event loop handing it the read and admin routes.
@@ -97,3 +101,36 @@ test("the thread is given the modules the process was preloaded with, in each sp
     preloads(["--preload", "./a.ts", "--smol", "--preload=/abs/b.ts", "-r", "@otel/auto", "--watch"]),
   ).toEqual([`${process.cwd()}/a.ts`, "/abs/b.ts", "@otel/auto"]);
 });
+
+test("a read side thread that crashes stops the service with exit code 1, for its supervisor to restart it", async () => {
+  const dataDir = tempDir();
+  const trigger = join(dataDir, "crash-now");
+  try {
+    const server = await spawnService({
+      port: freePort(),
+      flags: ["--preload", "./test/support/crash-read-side.ts"],
+      env: { EVENTFOLD_DATA_DIR: dataDir, EVENTFOLD_TEST_CRASH_FILE: trigger, LOG_LEVEL: "info" },
+      readyPath: "/readyz",
+      stdout: "pipe",
+    });
+    const said = new Response(server.process.stdout as ReadableStream).text();
+    const opened = await fetch(`${server.url}/v1/accounts`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ accountId: "before-the-crash", owner: "o", currency: "EUR" }),
+    });
+    expect(opened.status).toBe(201);
+    writeFileSync(trigger, "");
+    expect(await server.exited).toBe(1);
+    const lines = (await said)
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
+    expect(lines.map((line) => line.msg)).toContain(
+      "the read side's thread stopped: the service must be restarted",
+    );
+    expect(lines.at(-1)?.msg).toBe("stopped");
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}, 30_000);

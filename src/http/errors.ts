@@ -16,7 +16,10 @@ import type { Reply } from "./route.ts";
  */
 export const CLIENT_CLOSED = 499;
 
-const withRetry = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, "Retry-After": "1" } });
+export const withRetry = (reply: Reply): Reply => ({
+  ...reply,
+  headers: { ...reply.headers, "Retry-After": "1" },
+});
 
 /**
  * A store that could not write: `written` says whether the command may have been kept, for a client

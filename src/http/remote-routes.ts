@@ -1,7 +1,8 @@
+import { errorMessage } from "../lib/errors.ts";
 import type { DomainApi } from "../runtime/api.ts";
 import type { CommandMetadata, IdempotencyRequest } from "../runtime/command.ts";
-import { errorReply } from "./errors.ts";
-import { ProblemError } from "./problem.ts";
+import { errorReply, withRetry } from "./errors.ts";
+import { ProblemError, problem } from "./problem.ts";
 import type { HttpRoute, Reply } from "./route.ts";
 
 /**
@@ -38,11 +39,16 @@ export type RouteCaller = (call: RouteCall, signal: AbortSignal) => Promise<Rout
 export const elsewhere = <T extends object>(what: string): T =>
   new Proxy({} as T, {
     get: (_target, key) => {
+      // What a logger, `await` or a template asks of any object is not a use of the port.
+      if (typeof key === "symbol" || key === "then" || key === "toJSON") return undefined;
       throw new Error(`${what} is on another thread: its routes are served there (${String(key)})`);
     },
   });
 
-/** The edge's side: each route's handler sends the validated request to `caller`. */
+/**
+ * The edge's side: each route's handler sends the validated request to `caller`. A caller that fails
+ * (the thread has stopped) is a 503 `unavailable`, to be sent again: the handler never ran.
+ */
 export const servedElsewhere = (shapes: readonly HttpRoute[], caller: RouteCaller): HttpRoute[] =>
   shapes.map((shape) => ({
     ...shape,
@@ -59,7 +65,13 @@ export const servedElsewhere = (shapes: readonly HttpRoute[], caller: RouteCalle
           metadata: context.metadata,
         },
         context.signal,
-      );
+      ).catch((error: unknown) => {
+        throw new ProblemError(
+          withRetry(
+            problem(503, "unavailable", `this route's thread does not answer: ${errorMessage(error)}`),
+          ),
+        );
+      });
       if (answer.failed) throw new ProblemError(answer.reply);
       return answer.reply;
     },

@@ -3,6 +3,7 @@ import type { Config } from "../config.ts";
 import type { StageObserver } from "../observability/stages.ts";
 import { type MigrationProgress, migrateOffThread } from "./sqlite/migrate.ts";
 import { SqliteStore } from "./sqlite/sqlite-store.ts";
+import { neverFlushHeads } from "./sqlite/writer.ts";
 import type { Store } from "./store.ts";
 
 export interface StoreHooks {
@@ -14,6 +15,11 @@ export interface StoreHooks {
   readonly onStage?: StageObserver;
   /** How far the migration of a file of an earlier format is, when one is opened. */
   readonly onMigration?: MigrationProgress;
+  /**
+   * A second connection in a process whose first one appends (the read side's thread): with SQLite it
+   * neither checkpoints the WAL nor writes the stream heads, which the first does.
+   */
+  readonly secondary?: boolean;
 }
 
 type StoreSettings = Pick<
@@ -54,7 +60,8 @@ export const openStore = async (config: StoreSettings, hooks: StoreHooks = {}): 
   await migrateOffThread(path, hooks.onMigration);
   return new SqliteStore({
     path,
-    checkpointEveryMs: config.sqliteCheckpointMs,
+    checkpointEveryMs: hooks.secondary ? 0 : config.sqliteCheckpointMs,
+    ...(hooks.secondary ? { headsFlush: neverFlushHeads } : {}),
     onWritable: hooks.onWritable,
     ...batching,
   });

@@ -54,7 +54,8 @@ export interface SqliteStoreOptions extends Partial<Omit<BatcherOptions, "weigh"
   /**
    * How often the WAL is copied into the database file (default 20 ms). Small, frequent checkpoints
    * keep each one's fsync short, and so the commits that wait behind it on the disk; the price is some
-   * peak throughput (measured in docs/performance-log.md).
+   * peak throughput (measured in docs/performance-log.md). 0: none, for a second connection in a
+   * process whose first checkpoints the file.
    */
   readonly checkpointEveryMs?: number;
   /**
@@ -114,7 +115,7 @@ export class SqliteStore implements Store {
   readonly name = "sqlite";
   private readonly db: Database;
   private readonly writer: WriterClient;
-  private readonly checkpointer: { stop(): void };
+  private readonly checkpointer: { stop(): void } | undefined;
   private readonly committer: Batcher<WriteOp, WriteResult>;
   private readonly sql: ReturnType<typeof prepare>;
   /** The events this process committed last. */
@@ -143,7 +144,9 @@ export class SqliteStore implements Store {
       onHeadsFlushed: (through) => this.heads.forgetThrough(through),
       headsFlush: options.headsFlush,
     });
-    this.checkpointer = startCheckpointer(options.path, options.checkpointEveryMs ?? 20);
+    const checkpointEveryMs = options.checkpointEveryMs ?? 20;
+    this.checkpointer =
+      checkpointEveryMs > 0 ? startCheckpointer(options.path, checkpointEveryMs) : undefined;
     this.committer = new Batcher((batch) => this.writer.write(batch), {
       maxBatch: options.maxBatch ?? 512,
       maxPending: options.maxPending ?? 20_000,
@@ -309,7 +312,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await this.committer.drain();
     await this.writer.close();
-    this.checkpointer.stop();
+    this.checkpointer?.stop();
     this.db.close();
   }
 }

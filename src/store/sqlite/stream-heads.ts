@@ -72,6 +72,9 @@ export class StreamHeads {
   catchUp(): void {
     const flushed = this.sql.headsThrough.get()?.value ?? 0;
     if (flushed > this.forgottenThrough) this.forgetThrough(flushed);
+    // The table is complete through `flushed`: a connection that has not looked for long (the read
+    // side's, between two gap fills) reads only the events after it, not all since it last looked.
+    if (flushed > this.seenThrough) this.seenThrough = flushed;
     const last = this.sql.last.get()?.position ?? 0;
     if (last <= this.seenThrough) return;
     for (const row of this.sql.since.iterate(this.seenThrough, last))

@@ -60,6 +60,17 @@ export interface HeadsFlush {
 export const defaultHeadsFlush: HeadsFlush = { everyMs: 2_000, streams: 20_000, slice: 1_000 };
 
 /**
+ * For a connection beside another that appends (the read side's, in the same process): it writes
+ * checkpoints and leases, never the heads, which the appending one keeps. (Finite: it crosses to the
+ * writer thread as JSON.)
+ */
+export const neverFlushHeads: HeadsFlush = {
+  everyMs: Number.MAX_SAFE_INTEGER,
+  streams: Number.MAX_SAFE_INTEGER,
+  slice: 1_000,
+};
+
+/**
  * Writes batches of operations, each batch one `BEGIN IMMEDIATE` transaction. Under the write lock it
  * first reads the events other processes appended since its last batch, so the stream heads it checks
  * each append's expected version against are the file's own: several processes may share the file.
