@@ -57,7 +57,9 @@ export class ReadSideThread {
 
   /** Starts the thread and waits until the read side runs there; a start that fails is thrown here. */
   static async start(config: Config, onFailure: (error: Error) => void): Promise<ReadSideThread> {
+    // Named, as its OS thread is too: the bench's CPU per thread tells it from the SQLite writer's.
     const worker = new Worker(new URL("./read-side-thread.ts", import.meta.url).href, {
+      name: "read-side",
       preload: preloads(process.execArgv),
     });
     const started = await new Promise<Extract<FromReadSide, { kind: "started" }>>((resolve, reject) => {

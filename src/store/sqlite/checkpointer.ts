@@ -3,7 +3,9 @@
  * state worth saving, so stopping it is terminating it.
  */
 export const startCheckpointer = (path: string, intervalMs: number): { stop(): void } => {
-  const worker = new Worker(new URL("./checkpointer-thread.ts", import.meta.url).href);
+  const worker = new Worker(new URL("./checkpointer-thread.ts", import.meta.url).href, {
+    name: "wal-checkpoint",
+  });
   worker.unref();
   worker.postMessage({ path, intervalMs });
   return { stop: () => worker.terminate() };

@@ -146,7 +146,9 @@ export const migrateOffThread = async (path: string, onProgress?: MigrationProgr
     db.close();
   }
   if (!needed) return;
-  const worker = new Worker(new URL("./migration-thread.ts", import.meta.url).href);
+  const worker = new Worker(new URL("./migration-thread.ts", import.meta.url).href, {
+    name: "sqlite-migrate",
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<MigrationMessage>) => {

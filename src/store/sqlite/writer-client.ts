@@ -41,7 +41,7 @@ export class WriterClient {
       readonly headsFlush?: HeadsFlush;
     } = {},
   ) {
-    this.worker = new Worker(new URL("./writer-thread.ts", import.meta.url).href);
+    this.worker = new Worker(new URL("./writer-thread.ts", import.meta.url).href, { name: "sqlite-writer" });
     this.worker.onmessage = (event: MessageEvent<string>) => this.settle(JSON.parse(event.data));
     this.worker.onerror = (event) =>
       this.fail(new Error(`the SQLite writer thread failed: ${event.message}`));
