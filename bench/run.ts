@@ -38,6 +38,7 @@ const usage = () => {
   (no flag)  quick run: ${sizes(false)}
   --full     full run: ${sizes(true)}
   --subscriptions  only scenario 8 (catch-up subscriptions), its figures on stdout
+  --memory   only scenario 7 (accounts opened in one process, its RSS), its figures on stdout; with --full, a million
   --connections N  saturation runs with N connections instead of 64
   soak [--minutes N] [--fault-every M] [--accounts A]
              an hour (N minutes) of mixed commands at half of saturation on the full stack, a fault every
@@ -86,6 +87,11 @@ const main = async () => {
   const connections = Number(flagValue("--connections") ?? Number.NaN);
   const plan = { ...planFor(full), ...(connections > 0 ? { connections } : {}) };
   const bench = benchFor(plan);
+  if (process.argv.includes("--memory")) {
+    // Scenario 7 alone, for work on memory: its figures on stdout, no report.
+    process.stdout.write(`${JSON.stringify(await measureTouched(bench), null, 2)}\n`);
+    return;
+  }
   if (process.argv.includes("--subscriptions")) {
     // Scenario 8 alone, for work on the subscriptions: its figures on stdout, no report.
     process.stdout.write(`${JSON.stringify(await measureSubscriptions(bench), null, 2)}\n`);
