@@ -9,26 +9,39 @@ class Documents {
   private readonly stored = new Map<string, string>();
   private readonly shapes = new Map<string, number>();
   private readonly names: (readonly string[])[] = [];
+  private lastShape = 0;
 
   get(key: string): Record<string, string> | undefined {
     const stored = this.stored.get(key);
     if (stored === undefined) return undefined;
-    const [shape, ...values] = JSON.parse(stored) as [number, ...string[]];
-    const names = this.names[shape] as readonly string[];
+    const row = JSON.parse(stored) as [number, ...string[]];
+    const names = this.names[row[0]] as readonly string[];
     const document: Record<string, string> = {};
-    for (let i = 0; i < names.length; i++) document[names[i] as string] = values[i] as string;
+    for (let i = 0; i < names.length; i++) document[names[i] as string] = row[i + 1] as string;
     return document;
   }
 
   set(key: string, document: Readonly<Record<string, string>>): void {
     const names = Object.keys(document);
+    const shape = this.shapeOf(names);
+    const row: (number | string | undefined)[] = [shape];
+    for (const name of names) row.push(document[name]);
+    this.stored.set(key, JSON.stringify(row));
+  }
+
+  /** Most writes have the shape the last one had: compared name by name before anything is built. */
+  private shapeOf(names: readonly string[]): number {
+    const last = this.names[this.lastShape];
+    if (last && last.length === names.length && last.every((name, i) => name === names[i]))
+      return this.lastShape;
     const signature = JSON.stringify(names);
     let shape = this.shapes.get(signature);
     if (shape === undefined) {
       shape = this.names.push(names) - 1;
       this.shapes.set(signature, shape);
     }
-    this.stored.set(key, JSON.stringify([shape, ...names.map((name) => document[name])]));
+    this.lastShape = shape;
+    return shape;
   }
 
   keys(): IterableIterator<string> {
