@@ -1,9 +1,10 @@
 import { afterAll, expect, test } from "bun:test";
 import { z } from "zod";
-import { createApp } from "../src/http/app.ts";
+import { type AppOptions, createApp } from "../src/http/app.ts";
 import { fail } from "../src/http/problem.ts";
 import { elsewhere, routeServer, servedElsewhere } from "../src/http/remote-routes.ts";
 import { defineRoute, type HttpRoute } from "../src/http/route.ts";
+import { createMetrics } from "../src/observability/metrics.ts";
 import { inProcessApp } from "./support/app.ts";
 
 // The edge's half and the serving thread's half of routes served elsewhere, joined directly (the
@@ -64,4 +65,17 @@ test("the edge validates, the other side answers: a reply, a problem, or a 500 w
 test("a route's shape can be built over a port that is elsewhere; touching that port says so", () => {
   const port = elsewhere<{ get(key: string): Promise<string> }>("the hot lookup");
   expect(() => port.get("a")).toThrow("the hot lookup is on another thread");
+});
+
+test("one scrape sums another thread's metrics with the edge's; a thread that does not answer costs only its own", async () => {
+  const other = createMetrics();
+  other.relayPublished.inc(3);
+  const scrape = async (moreMetrics: AppOptions["moreMetrics"]) =>
+    (await createApp(host.engine, { moreMetrics }).request("/metrics")).text();
+  const summed = await scrape(async () => other.registry.getMetricsAsJSON());
+  expect(summed).toMatch(/^eventfold_relay_published_total 3$/m);
+  expect(summed).toMatch(/^eventfold_live_actors \d+$/m);
+  const alone = await scrape(() => Promise.reject(new Error("the thread is gone")));
+  expect(alone).toMatch(/^eventfold_relay_published_total 0$/m);
+  expect(alone).toMatch(/^eventfold_live_actors \d+$/m);
 });

@@ -162,7 +162,15 @@ export const mountOpsRoutes = <E extends Env>(app: Hono<E>, parts: OpsParts): vo
     const text = moreMetrics
       ? await AggregatorRegistry.aggregate([
           await registry.getMetricsAsJSON(),
-          [...(await moreMetrics())],
+          // Another thread that does not answer (stopped, or stuck) costs the scrape its figures,
+          // not the edge's own.
+          [
+            ...(await answerWithin(
+              moreMetrics(),
+              READINESS_TIMEOUT_MS,
+              () => new Error("the other thread's metrics did not come"),
+            ).catch(() => [])),
+          ],
         ]).metrics()
       : await registry.metrics();
     return c.body(text, 200, { "Content-Type": registry.contentType });
