@@ -1,4 +1,4 @@
-import { createReadSide, readRouteShapes } from "../projections/index.ts";
+import { createReadSide } from "../projections/index.ts";
 import type { Broker } from "../src/broker/broker.ts";
 import type { DeadLetters } from "../src/broker/dead-letters.ts";
 import { openBroker } from "../src/broker/open.ts";
@@ -133,13 +133,11 @@ export const startReadSidePart = async (options: ReadSidePartOptions): Promise<R
   };
 };
 
-/** The shapes of the routes a read side serves, for an edge that hands them to its thread. */
-export const readSideRouteShapes = (config: Config): RouteGroups => ({
-  read: readRouteShapes(config),
-  admin: adminRoutes(
+/** The admin routes' shapes, for an edge that hands them to the read side's thread. */
+export const adminRouteShapes = (): HttpRoute[] =>
+  adminRoutes(
     elsewhere<Projector>("the projector"),
     elsewhere<DeadLetters>("the dead letters"),
     elsewhere<Broker>("the broker"),
     elsewhere<EventStore>("the event store"),
-  ),
-});
+  );
