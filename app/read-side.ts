@@ -1,4 +1,4 @@
-import { createReadSide } from "../projections/index.ts";
+import { createReadSide, readRouteShapes } from "../projections/index.ts";
 import type { Broker } from "../src/broker/broker.ts";
 import type { DeadLetters } from "../src/broker/dead-letters.ts";
 import { openBroker } from "../src/broker/open.ts";
@@ -133,11 +133,13 @@ export const startReadSidePart = async (options: ReadSidePartOptions): Promise<R
   };
 };
 
-/** The admin routes' shapes, for an edge that hands them to the read side's thread. */
-export const adminRouteShapes = (): HttpRoute[] =>
-  adminRoutes(
+/** The shapes of the routes a read side serves, for an edge that hands them to its thread. */
+export const readSideRouteShapes = (config: Config): RouteGroups => ({
+  read: readRouteShapes(config),
+  admin: adminRoutes(
     elsewhere<Projector>("the projector"),
     elsewhere<DeadLetters>("the dead letters"),
     elsewhere<Broker>("the broker"),
     elsewhere<EventStore>("the event store"),
-  );
+  ),
+});

@@ -1,6 +1,6 @@
 import http from "node:http";
 import { domain } from "../actors/index.ts";
-import { createReadSide, edgeReadRoutes, type ReadSide, readSideProblemTypes } from "../projections/index.ts";
+import { createReadSide, type ReadSide, readSideProblemTypes } from "../projections/index.ts";
 import type { Broker } from "../src/broker/broker.ts";
 import type { Config } from "../src/config.ts";
 import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
@@ -17,7 +17,7 @@ import type { Projection } from "../src/projector/projection.ts";
 import type { Projector } from "../src/projector/projector.ts";
 import type { OutboxRelay } from "../src/relay/outbox-relay.ts";
 import { openStore } from "../src/store/open.ts";
-import { adminRouteShapes, type ReadSidePart, type RouteGroups, startReadSidePart } from "./read-side.ts";
+import { type ReadSidePart, type RouteGroups, readSideRouteShapes, startReadSidePart } from "./read-side.ts";
 import { ReadSideThread } from "./read-side-client.ts";
 
 /** `all`: one process does everything (`npm start`); `edge` takes HTTP; `projector` relays and projects. */
@@ -173,19 +173,14 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   let readSide: ReadSide | undefined;
   let part: ReadSidePart | undefined;
   let thread: ReadSideThread | undefined;
-  let edgeReads: { close(): Promise<void> } | undefined;
-  const readStoreTrouble = (error: unknown, what: string) =>
-    log.warn({ err: error, store: what }, "a read store does not answer");
   if (runsProjector && inThread) {
     thread = await ReadSideThread.start(config, (error) => {
       log.error({ err: error }, "the read side's thread stopped: the service must be restarted");
       options.onReadSideLost?.(error);
     });
     readiness.push(...thread.readiness);
-    const running = thread;
-    const reads = await edgeReadRoutes(config, (shapes) => running.routes(shapes), readStoreTrouble);
-    edgeReads = reads;
-    sideRoutes = { read: reads.routes, admin: thread.routes(adminRouteShapes()) };
+    const shapes = readSideRouteShapes(config);
+    sideRoutes = { read: thread.routes(shapes.read), admin: thread.routes(shapes.admin) };
     wakeRelay = () => thread?.wake();
   } else if (runsProjector) {
     part = await startReadSidePart({
@@ -201,7 +196,10 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     const { relay } = part;
     wakeRelay = () => relay.wake();
   } else {
-    readSide = await createReadSide(config, { writes: false, onError: readStoreTrouble });
+    readSide = await createReadSide(config, {
+      writes: false,
+      onError: (error, what) => log.warn({ err: error, store: what }, "a read store does not answer"),
+    });
     readiness.push(...readSide.readiness);
     sideRoutes = { read: readSide.routes, admin: [] };
   }
@@ -260,7 +258,6 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       await drainEngine(engine);
       await part?.stop();
       await thread?.stop();
-      await edgeReads?.close();
       await readSide?.close();
       await store.close();
       log.info("stopped");

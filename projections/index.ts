@@ -55,48 +55,17 @@ const readRoutes = (config: Config, hot: HotLookup, keys: DocumentKeys, clickhou
   ...analyticsRoutes(clickhouse, assertIdentifier(config.clickhouseDatabase)),
 ];
 
-/** The hot lookup's keys of the account documents: generation 0 is `account:<id>`. */
-const accountKeysOver = (hot: HotLookup, config: Config) =>
-  new DocumentKeys(hot, `${config.redisPrefix}account:`, `${config.redisPrefix}accounts:`);
-
 /**
- * The read routes of an edge whose read side runs on another thread. Over a store that a server holds
- * (Redis, a ClickHouse server) they read it here, as the edge role does, and wait behind nothing that
- * thread does; over one that lives in that thread (the in-process map, chDB) they are shapes, built
- * over stand-ins never called, that `elsewhere` hands to it.
+ * The read routes' shapes, for an edge whose read models live on another thread (which serves them):
+ * the same paths, schemas and documentation, built over stand-ins that are never called.
  */
-export const edgeReadRoutes = async (
-  config: Config,
-  servedThere: (shapes: readonly HttpRoute[]) => HttpRoute[],
-  onError: (error: unknown, what: string) => void,
-): Promise<{ readonly routes: HttpRoute[]; close(): Promise<void> }> => {
-  const hot = config.redisUrl
-    ? new RedisHotLookup(config.redisUrl, (error) => onError(error, "Redis"))
-    : undefined;
-  const clickhouse = config.clickhouseUrl
-    ? await openClickHouse({ url: config.clickhouseUrl, chdbPath: config.chdbPath })
-    : undefined;
-  const database = assertIdentifier(config.clickhouseDatabase);
-  const accounts = hot
-    ? accountReadRoutes(hot, accountKeysOver(hot, config), config.readYourWritesMs)
-    : servedThere(
-        accountReadRoutes(
-          elsewhere<HotLookup>("the hot lookup"),
-          elsewhere<DocumentKeys>("the hot lookup's keys"),
-          config.readYourWritesMs,
-        ),
-      );
-  const analytics = clickhouse
-    ? analyticsRoutes(clickhouse, database)
-    : servedThere(analyticsRoutes(elsewhere<ClickHouseClient>("ClickHouse"), database));
-  return {
-    routes: [...accounts, ...analytics],
-    close: async () => {
-      await hot?.close();
-      await clickhouse?.close();
-    },
-  };
-};
+export const readRouteShapes = (config: Config): HttpRoute[] =>
+  readRoutes(
+    config,
+    elsewhere<HotLookup>("the hot lookup"),
+    elsewhere<DocumentKeys>("the hot lookup's keys"),
+    elsewhere<ClickHouseClient>("ClickHouse"),
+  );
 
 /** The registry of projections: Redis (or a map) for hot lookups, ClickHouse (or chDB) for analytics. */
 export const createReadSide = async (config: Config, options: ReadSideOptions): Promise<ReadSide> => {
@@ -126,7 +95,12 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
       }
     }
   }
-  const accountKeys = accountKeysOver(hot, config);
+  // Generation 0 is where the documents were kept before generations: `account:<id>`.
+  const accountKeys = new DocumentKeys(
+    hot,
+    `${config.redisPrefix}account:`,
+    `${config.redisPrefix}accounts:`,
+  );
 
   return {
     hot,
