@@ -3,17 +3,9 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { preloads } from "../app/read-side-client.ts";
 import { spawnService } from "../app/spawn.ts";
-import { removeDeployment } from "../app/teardown.ts";
 import { createEventfoldClient } from "../packages/client/src/index.ts";
 import { eventually } from "./support/http.ts";
-import {
-  expectReadModelsMatchStore,
-  fullStack,
-  quiesce,
-  runWorkload,
-  serverErrors,
-} from "./support/read-side.ts";
-import { describeWith } from "./support/servers.ts";
+import { expectReadModelsMatchStore, quiesce, runWorkload, serverErrors } from "./support/read-side.ts";
 import { startTestService, type TestService, tempDir } from "./support/service.ts";
 import { freePort } from "./support/subprocess.ts";
 
@@ -142,21 +134,3 @@ test("a read side thread that crashes stops the service with exit code 1, for it
     rmSync(dataDir, { recursive: true, force: true });
   }
 }, 30_000);
-
-// The bench's full stack: RabbitMQ and Redis servers, chDB in the thread; the thread relays through
-// RabbitMQ, consumes from it and writes Redis.
-describeWith(["RabbitMQ", "Redis"], "the read side on its own thread, over RabbitMQ and Redis", () => {
-  test("random commands: the documents in Redis and the analytics the thread answers equal the store", async () => {
-    const service = await startTestService(fullStack, { readSideThread: true });
-    try {
-      const api = createEventfoldClient({ baseUrl: service.url });
-      const workload = await runWorkload(api, { prefix: "thread-redis", accounts: 30, commands: 800 });
-      expect(serverErrors(workload)).toEqual([]);
-      const truth = await quiesce(api, service.engine.store, workload);
-      await expectReadModelsMatchStore(api, truth);
-    } finally {
-      await service.dispose();
-      await removeDeployment(service.config);
-    }
-  }, 120_000);
-});
