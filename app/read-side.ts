@@ -49,12 +49,16 @@ export interface ReadSidePartOptions {
   readonly projections?: (projections: readonly Projection[]) => readonly Projection[];
 }
 
+/** A read store that does not answer yet (it is retried): a warning, naming it. */
+export const readStoreTrouble = (log: Logger) => (error: unknown, what: string) =>
+  log.warn({ err: error, store: what }, "a read store does not answer");
+
 export const startReadSidePart = async (options: ReadSidePartOptions): Promise<ReadSidePart> => {
   const { config, engine, metrics, log } = options;
   const { store } = engine;
   const readSide = await createReadSide(config, {
     writes: true,
-    onError: (error, what) => log.warn({ err: error, store: what }, "a read store does not answer"),
+    onError: readStoreTrouble(log),
   });
   const opened = await openBroker(config, (error) => log.warn({ err: error }, "broker connection trouble"));
   const { broker } = opened;

@@ -17,7 +17,13 @@ import type { Projection } from "../src/projector/projection.ts";
 import type { Projector } from "../src/projector/projector.ts";
 import type { OutboxRelay } from "../src/relay/outbox-relay.ts";
 import { openStore } from "../src/store/open.ts";
-import { type ReadSidePart, type RouteGroups, readSideRouteShapes, startReadSidePart } from "./read-side.ts";
+import {
+  type ReadSidePart,
+  type RouteGroups,
+  readSideRouteShapes,
+  readStoreTrouble,
+  startReadSidePart,
+} from "./read-side.ts";
 import { ReadSideThread } from "./read-side-client.ts";
 
 /** `all`: one process does everything (`npm start`); `edge` takes HTTP; `projector` relays and projects. */
@@ -173,15 +179,16 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   let readSide: ReadSide | undefined;
   let part: ReadSidePart | undefined;
   let thread: ReadSideThread | undefined;
-  if (runsProjector && inThread) {
-    thread = await ReadSideThread.start(config, (error) => {
+  if (inThread) {
+    const running = await ReadSideThread.start(config, (error) => {
       log.error({ err: error }, "the read side's thread stopped: the service must be restarted");
       options.onReadSideLost?.(error);
     });
-    readiness.push(...thread.readiness);
+    thread = running;
+    readiness.push(...running.readiness);
     const shapes = readSideRouteShapes(config);
-    sideRoutes = { read: thread.routes(shapes.read), admin: thread.routes(shapes.admin) };
-    wakeRelay = () => thread?.wake();
+    sideRoutes = { read: running.routes(shapes.read), admin: running.routes(shapes.admin) };
+    wakeRelay = () => running.wake();
   } else if (runsProjector) {
     part = await startReadSidePart({
       config,
@@ -196,10 +203,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     const { relay } = part;
     wakeRelay = () => relay.wake();
   } else {
-    readSide = await createReadSide(config, {
-      writes: false,
-      onError: (error, what) => log.warn({ err: error, store: what }, "a read store does not answer"),
-    });
+    readSide = await createReadSide(config, { writes: false, onError: readStoreTrouble(log) });
     readiness.push(...readSide.readiness);
     sideRoutes = { read: readSide.routes, admin: [] };
   }
@@ -226,7 +230,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     routes,
     problemTypes,
     checkResponses: config.checkResponses,
-    moreMetrics: thread && (() => (thread as ReadSideThread).metrics()),
+    moreMetrics: thread?.metrics.bind(thread),
   });
   serve(app.fetch);
   const url = `http://127.0.0.1:${server.port}`;
