@@ -22,7 +22,7 @@ import { measureTouched } from "./scenarios/memory.ts";
 import { mixed } from "./scenarios/mixed.ts";
 import { seedProbeAccount } from "./scenarios/projection-lag.ts";
 import { measureRehydration } from "./scenarios/rehydration.ts";
-import { runSoak } from "./scenarios/soak.ts";
+import { faultsByName, runSoak } from "./scenarios/soak.ts";
 import { measureStoreFootprint } from "./scenarios/store-footprint.ts";
 import { measureSubscriptions } from "./scenarios/subscriptions.ts";
 import { transfers } from "./scenarios/transfers.ts";
@@ -40,9 +40,11 @@ const usage = () => {
   --subscriptions  only scenario 8 (catch-up subscriptions), its figures on stdout
   --memory   only scenario 7 (accounts opened in one process, its RSS), its figures on stdout; with --full, a million
   --connections N  saturation runs with N connections instead of 64
-  soak [--minutes N] [--fault-every M] [--accounts A]
+  soak [--minutes N] [--fault-every M] [--faults kill,broker,redis] [--accounts A]
              an hour (N minutes) of mixed commands at half of saturation on the full stack, a fault every
-             5 (M) minutes, then an audit; writes bench/results/<timestamp>-soak/ (soak.md, soak.json, charts)
+             5 (M) minutes (each of --faults in turn: kill -9 and restart, broker connections dropped,
+             Redis keys flushed), then an audit; writes bench/results/<timestamp>-soak/ (soak.md,
+             soak.json, charts)
   --stages   only the ceiling, embedded deposits with where their time goes, and the store's bytes on disk; figures on stdout
 
 Writes bench/results/<timestamp>/ (results.json, report.md and its charts). Needs wrk; see bench/README.md.
@@ -115,6 +117,12 @@ const main = async () => {
       {
         minutes: Number(flagValue("--minutes") ?? 60),
         faultEveryMinutes: Number(flagValue("--fault-every") ?? 5),
+        faults: (flagValue("--faults") ?? "kill,broker,redis").split(",").map((name) => {
+          const fault = faultsByName[name];
+          if (!fault)
+            throw new Error(`--faults: "${name}" is none of ${Object.keys(faultsByName).join(", ")}`);
+          return fault;
+        }),
         accounts: Number(flagValue("--accounts") ?? 100_000),
         segmentSeconds: 10,
       },

@@ -38,6 +38,7 @@ const gated = (name: string) => {
             return {
               ...made,
               fill: {
+                ...made.fill,
                 apply: async (...args: Parameters<Projection["apply"]>) => {
                   reached = true;
                   await opened;

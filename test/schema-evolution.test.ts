@@ -89,7 +89,7 @@ test("an event stored in an older shape reads in the current one on every path, 
                 ...generations,
                 create: async () => {
                   const made = await generations.create();
-                  return { ...made, fill: { apply: record(made.fill.apply) } };
+                  return { ...made, fill: { ...made.fill, apply: record(made.fill.apply) } };
                 },
               },
             }),

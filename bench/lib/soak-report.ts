@@ -53,8 +53,7 @@ export const writeSoakReport = (dir: string, soak: SoakResult, startedAt: string
 ${options.minutes} minutes of mixed commands (60% reads, 25% deposits, 10% withdrawals, 5% transfers) over
 ${options.accounts.toLocaleString("en")} accounts, full stack (RabbitMQ, Redis, chDB), at half of the measured
 saturation (${soak.saturationRps} req/s, so ${soak.targetRps} req/s), in ${options.segmentSeconds} s segments; a fault every
-${options.faultEveryMinutes} minutes, in turn: kill -9 of the service and a restart, the broker's connections dropped, the
-Redis keys flushed.
+${options.faultEveryMinutes} minutes, in turn: ${options.faults.join(", ")}.
 
 ## Audit
 

@@ -18,11 +18,18 @@ import { fullStackUrls, removeFullStackNames, rssOf } from "../lib/servers.ts";
 import { failures, pacedDelayMs, runWrk, throughput, type WrkRun } from "../lib/wrk.ts";
 
 export type Fault = "kill -9 and restart" | "broker connections dropped" | "Redis keys flushed";
-const faults: readonly Fault[] = ["kill -9 and restart", "broker connections dropped", "Redis keys flushed"];
+/** The faults by the short names `--faults` takes, in the order they are injected in turn. */
+export const faultsByName: Readonly<Record<string, Fault>> = {
+  kill: "kill -9 and restart",
+  broker: "broker connections dropped",
+  redis: "Redis keys flushed",
+};
 
 export interface SoakOptions {
   readonly minutes: number;
   readonly faultEveryMinutes: number;
+  /** Injected in turn. */
+  readonly faults: readonly Fault[];
   readonly accounts: number;
   readonly segmentSeconds: number;
 }
@@ -186,7 +193,7 @@ export const runSoak = async (bench: Bench, options: SoakOptions, ackDir: string
       const elapsed = (performance.now() - started) / 1000;
       let fault: Fault | undefined;
       if (elapsed >= nextFaultS) {
-        fault = faults[faultIndex++ % faults.length];
+        fault = options.faults[faultIndex++ % options.faults.length];
         nextFaultS += options.faultEveryMinutes * 60;
       }
       const lag = probeRedisLag(server.url, probeAccount, 200);

@@ -1,13 +1,23 @@
-/** A write that applies only on top of exactly the version before it. */
+/**
+ * A write that applies only on top of the version before the first one it covers. A write covers one
+ * version, or (folded by `coalesce`) a run of them: `from` to `version`, with the fields each of them
+ * set, later ones over earlier ones.
+ */
 export interface VersionedWrite {
   readonly key: string;
+  /** The version the document is at once the write applies. */
   readonly version: number;
+  /** The first version it covers; `version` when left out. */
+  readonly from?: number;
   readonly fields: Readonly<Record<string, string>>;
 }
 
 /**
  * `applied`: the document is now at `version`; `duplicate`: it already was at or past it (nothing
- * changed); `gap`: it is at `current`, more than one version behind, so the missing ones come first.
+ * changed); `gap`: it is at `current`, before the version ahead of `from`, so the missing ones come
+ * first. A document already within a folded write's run takes it whole: fields are only ever set,
+ * so the last value each field took in the run is the value it has at the run's end, from wherever
+ * in the run the document was.
  */
 export type WriteResult =
   | { readonly status: "applied" | "duplicate"; readonly current: number }
@@ -35,3 +45,50 @@ export interface HotLookup {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Whether a write applies on top of a document at `current` (see `WriteResult`). */
+export const statusOver = (write: VersionedWrite, current: number): WriteResult["status"] =>
+  write.version <= current ? "duplicate" : (write.from ?? write.version) - 1 <= current ? "applied" : "gap";
+
+/**
+ * Folds each run of consecutive versions of one key into one write (order kept per key), so that a
+ * stretch of the log that touches a document many times costs one write to it.
+ */
+export class Fold {
+  private writes: VersionedWrite[] = [];
+  private readonly lastOf = new Map<string, number>();
+
+  /** Documents with a write held. */
+  get size(): number {
+    return this.lastOf.size;
+  }
+
+  add(write: VersionedWrite): void {
+    const at = this.lastOf.get(write.key);
+    const last = at === undefined ? undefined : this.writes[at];
+    if (at !== undefined && last && (write.from ?? write.version) === last.version + 1) {
+      this.writes[at] = {
+        key: write.key,
+        version: write.version,
+        from: last.from ?? last.version,
+        fields: { ...last.fields, ...write.fields },
+      };
+    } else {
+      this.lastOf.set(write.key, this.writes.push(write) - 1);
+    }
+  }
+
+  /** The folded writes, in order; the fold is empty after. */
+  take(): VersionedWrite[] {
+    const writes = this.writes;
+    this.writes = [];
+    this.lastOf.clear();
+    return writes;
+  }
+}
+
+export const coalesce = (writes: readonly VersionedWrite[]): VersionedWrite[] => {
+  const fold = new Fold();
+  for (const write of writes) fold.add(write);
+  return fold.take();
+};

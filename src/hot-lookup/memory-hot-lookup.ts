@@ -1,4 +1,10 @@
-import type { HotDocument, HotLookup, VersionedWrite, WriteResult } from "./hot-lookup.ts";
+import {
+  type HotDocument,
+  type HotLookup,
+  statusOver,
+  type VersionedWrite,
+  type WriteResult,
+} from "./hot-lookup.ts";
 
 /**
  * A document as kept: its field names once per shape (the set of names, in order), its values as one
@@ -63,8 +69,8 @@ export class MemoryHotLookup implements HotLookup {
     return writes.map((write) => {
       const document = this.documents.get(write.key);
       const current = Number(document?.version ?? 0);
-      if (write.version <= current) return { status: "duplicate", current };
-      if (write.version !== current + 1) return { status: "gap", current };
+      const status = statusOver(write, current);
+      if (status !== "applied") return { status, current };
       this.documents.set(write.key, { ...document, ...write.fields, version: String(write.version) });
       for (const wake of this.waiters.get(write.key) ?? []) wake();
       return { status: "applied", current: write.version };

@@ -2,21 +2,27 @@ import Redis from "ioredis";
 import type { HotDocument, HotLookup, VersionedWrite, WriteResult } from "./hot-lookup.ts";
 
 /**
- * Compare-and-set on the version, in one atomic step on the server:
- * KEYS[1] the document; ARGV[1] the new version; ARGV[2..] field, value, field, value...
+ * Compare-and-set on the version, in one atomic step on the server (the rule of `statusOver`):
+ * KEYS[1] the document; ARGV[1] the new version; ARGV[2] the first version it covers; ARGV[3..]
+ * field, value, field, value...
  * Returns {1, v} applied, {0, current} duplicate, {-1, current} gap.
  */
 const applyVersioned = `
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 local version = tonumber(ARGV[1])
 if version <= current then return {0, current} end
-if version ~= current + 1 then return {-1, current} end
-redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 2))
+if tonumber(ARGV[2]) - 1 > current then return {-1, current} end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 3))
 return {1, version}
 `;
 
 type RedisWithScript = Redis & {
-  applyVersioned(key: string, version: number, ...fieldsAndValues: string[]): Promise<[number, number]>;
+  applyVersioned(
+    key: string,
+    version: number,
+    from: number,
+    ...fieldsAndValues: string[]
+  ): Promise<[number, number]>;
 };
 
 const statusOf = (code: number): WriteResult["status"] =>
@@ -51,7 +57,12 @@ export class RedisHotLookup implements HotLookup {
     const pipeline = this.redis.pipeline();
     for (const write of writes) {
       const args = Object.entries(write.fields).flat();
-      (pipeline as unknown as RedisWithScript).applyVersioned(write.key, write.version, ...args);
+      (pipeline as unknown as RedisWithScript).applyVersioned(
+        write.key,
+        write.version,
+        write.from ?? write.version,
+        ...args,
+      );
     }
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([error, reply]) => {

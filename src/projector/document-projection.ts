@@ -1,8 +1,8 @@
 import { idOfStream } from "../aggregate.ts";
-import type { HotLookup, VersionedWrite } from "../hot-lookup/hot-lookup.ts";
+import { coalesce, Fold, type HotLookup, type VersionedWrite } from "../hot-lookup/hot-lookup.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
-import type { Projection } from "./projection.ts";
+import type { Projection, ProjectionContext } from "./projection.ts";
 
 export interface DocumentProjectionSpec {
   readonly name: string;
@@ -12,7 +12,13 @@ export interface DocumentProjectionSpec {
   readonly keys: DocumentKeys;
   /** The document fields an event sets; an event that sets none still moves the version. */
   readonly fieldsOf: (event: EventEnvelope) => Record<string, string>;
+  /** A rebuild holds at most this many documents' folded writes before it writes them out. */
+  readonly foldKeys?: number;
 }
+
+const FOLD_KEYS = 100_000;
+/** Writes per round trip when a fold goes out. */
+const FLUSH_WRITES = 5_000;
 
 /**
  * The keys of a document projection's generations, and which one serves. Generation 0 is `legacyPrefix`
@@ -110,35 +116,77 @@ export class DocumentKeys {
  */
 export const documentProjection = (spec: DocumentProjectionSpec): Projection => {
   const { hot, keys, fieldsOf } = spec;
-  const writesOf =
-    (prefix: string) =>
-    (event: EventEnvelope): VersionedWrite => ({
-      key: prefix + idOfStream(spec.aggregateType, event.streamId),
-      version: event.version,
-      fields: fieldsOf(event),
-    });
+  const writeOf = (prefix: string, event: EventEnvelope): VersionedWrite => ({
+    key: prefix + idOfStream(spec.aggregateType, event.streamId),
+    version: event.version,
+    fields: fieldsOf(event),
+  });
   const applyTo = async (prefix: string, events: readonly EventEnvelope[], store: EventStore) => {
-    const writeOf = writesOf(prefix);
-    const ours = events.filter((e) => e.aggregateType === spec.aggregateType);
-    const results = await hot.applyMany(ours.map(writeOf));
+    const streamOf = new Map<string, string>();
+    const writes: VersionedWrite[] = [];
+    for (const event of events) {
+      if (event.aggregateType !== spec.aggregateType) continue;
+      const write = writeOf(prefix, event);
+      streamOf.set(write.key, event.streamId);
+      writes.push(write);
+    }
+    await applyFilling(prefix, coalesce(writes), streamOf, store);
+  };
+  /** Applies the writes; a document found behind one gets the versions it misses from the store first. */
+  const applyFilling = async (
+    prefix: string,
+    writes: readonly VersionedWrite[],
+    streamOf: ReadonlyMap<string, string>,
+    store: EventStore,
+  ) => {
+    const results = await hot.applyMany(writes);
     const gaps = new Map<string, { current: number; upTo: number }>();
     for (const [i, result] of results.entries()) {
-      const event = ours[i];
-      if (result.status !== "gap" || !event) continue;
-      const gap = gaps.get(event.streamId);
-      gaps.set(event.streamId, {
+      const write = writes[i];
+      if (result.status !== "gap" || !write) continue;
+      const gap = gaps.get(write.key);
+      gaps.set(write.key, {
         current: gap?.current ?? result.current,
-        upTo: Math.max(gap?.upTo ?? 0, event.version),
+        upTo: Math.max(gap?.upTo ?? 0, write.version),
       });
     }
-    for (const [streamId, { current, upTo }] of gaps) {
+    for (const [key, { current, upTo }] of gaps) {
+      const streamId = streamOf.get(key) as string;
       const missing = await store.readStream(streamId, { after: current, upTo });
-      const filled = await hot.applyMany(missing.map(writeOf));
+      const filled = await hot.applyMany(coalesce(missing.map((event) => writeOf(prefix, event))));
       const stillMissing = filled.find((r) => r.status === "gap");
       if (stillMissing || missing.at(-1)?.version !== upTo) {
         throw new Error(`${streamId}: cannot fill the gap after version ${current} from the event store`);
       }
     }
+  };
+
+  /**
+   * What fills a new generation: the log read from the start touches each document many times, so
+   * the writes are folded across pages, up to `foldKeys` documents held, before they go out.
+   */
+  const fillOf = (prefix: string) => {
+    const fold = new Fold();
+    const streamOf = new Map<string, string>();
+    const flush = async (store: EventStore) => {
+      const writes = fold.take();
+      for (let i = 0; i < writes.length; i += FLUSH_WRITES) {
+        await applyFilling(prefix, writes.slice(i, i + FLUSH_WRITES), streamOf, store);
+      }
+      streamOf.clear();
+    };
+    return {
+      apply: async (events: readonly EventEnvelope[], { store }: ProjectionContext) => {
+        for (const event of events) {
+          if (event.aggregateType !== spec.aggregateType) continue;
+          const write = writeOf(prefix, event);
+          streamOf.set(write.key, event.streamId);
+          fold.add(write);
+        }
+        if (fold.size >= (spec.foldKeys ?? FOLD_KEYS)) await flush(store);
+      },
+      flush: ({ store }: ProjectionContext) => flush(store),
+    };
   };
 
   return {
@@ -154,7 +202,7 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
         const prefix = keys.prefixOf(generation);
         // Left by a rebuild that did not finish: it starts empty.
         await hot.clear(prefix);
-        return { generation, fill: { apply: (events, { store }) => applyTo(prefix, events, store) } };
+        return { generation, fill: fillOf(prefix) };
       },
       switchTo: (generation) => keys.switchTo(generation),
       adopt: () => keys.adopt(),

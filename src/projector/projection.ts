@@ -40,11 +40,20 @@ export interface Generations {
   /** The generation serving now. */
   serving(): Promise<number>;
   /** Makes a new, empty generation beside the serving one: its number, and what fills it. */
-  create(): Promise<{ readonly generation: number; readonly fill: Pick<Projection, "apply"> }>;
+  create(): Promise<{ readonly generation: number; readonly fill: Fill }>;
   /** Readers and live events go to `generation` from now on; the one before is dropped. */
   switchTo(generation: number): Promise<void>;
   /** Drops a generation that will not serve (its rebuild failed). */
   drop(generation: number): Promise<void>;
   /** At start, before events are applied: takes what the store kept before it had generations. */
   adopt?(): Promise<void>;
+}
+
+/**
+ * What fills a generation from the log. It may hold back what `apply` was given (to fold many events
+ * into fewer writes) until `flush`, which the rebuild calls before the generation can serve.
+ */
+export interface Fill {
+  apply(events: readonly EventEnvelope[], context: ProjectionContext): Promise<void>;
+  flush?(context: ProjectionContext): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { answerWithin } from "../lib/deadline.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Upcast } from "../runtime/upcast.ts";
 import type { EventStore } from "../store/event-store.ts";
-import type { Projection } from "./projection.ts";
+import type { Fill, Projection } from "./projection.ts";
 import { projectionHandler, type WorkerHooks } from "./worker.ts";
 
 /** How long a check for a lost store waits for it to answer. */
@@ -250,7 +250,7 @@ export class Projector {
    */
   private async replay(
     entry: Entry,
-    target: Pick<Projection, "apply">,
+    target: Fill,
     reason: RebuildProgress["reason"],
     generation?: number,
     from = 0,
@@ -304,6 +304,7 @@ export class Projector {
       after = last.position;
       entry.rebuild = progress(Math.min(after, total));
     }
+    await target.flush?.(context);
     entry.rebuild = progress(total);
     return total;
   }
