@@ -55,7 +55,8 @@ export const statusOver = (write: VersionedWrite, current: number): WriteResult[
  * stretch of the log that touches a document many times costs one write to it.
  */
 export class Fold {
-  private writes: VersionedWrite[] = [];
+  /** The fold's own copies: a run's later versions are merged into them in place. */
+  private writes: { key: string; version: number; from: number; fields: Record<string, string> }[] = [];
   private readonly lastOf = new Map<string, number>();
 
   /** Documents with a write held. */
@@ -64,17 +65,15 @@ export class Fold {
   }
 
   add(write: VersionedWrite): void {
+    const from = write.from ?? write.version;
     const at = this.lastOf.get(write.key);
     const last = at === undefined ? undefined : this.writes[at];
-    if (at !== undefined && last && (write.from ?? write.version) === last.version + 1) {
-      this.writes[at] = {
-        key: write.key,
-        version: write.version,
-        from: last.from ?? last.version,
-        fields: { ...last.fields, ...write.fields },
-      };
+    if (last && from === last.version + 1) {
+      Object.assign(last.fields, write.fields);
+      last.version = write.version;
     } else {
-      this.lastOf.set(write.key, this.writes.push(write) - 1);
+      const copy = { key: write.key, version: write.version, from, fields: { ...write.fields } };
+      this.lastOf.set(write.key, this.writes.push(copy) - 1);
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Broker, Subscription } from "../broker/broker.ts";
 import { answerWithin } from "../lib/deadline.ts";
 import { errorMessage } from "../lib/errors.ts";
+import { yieldToEventLoop } from "../lib/event-loop.ts";
 import type { Upcast } from "../runtime/upcast.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Fill, Projection } from "./projection.ts";
@@ -303,6 +304,9 @@ export class Projector {
       if (ours.length > 0) await target.apply(ours, context);
       after = last.position;
       entry.rebuild = progress(Math.min(after, total));
+      // A store read in-process and a fill that folds in memory never wait on I/O: without this the
+      // whole replay is one run of microtasks, and whatever else this loop serves waits for its end.
+      await yieldToEventLoop();
     }
     await target.flush?.(context);
     entry.rebuild = progress(total);
