@@ -78,6 +78,11 @@ export const startReadSidePart = async (options: ReadSidePartOptions): Promise<R
         { projection },
         "a read store lost what it held: its projection is rebuilt from the event store",
       ),
+    onRebuilt: (projection, { total, startedAt, finishedAt, error }) => {
+      const seconds = (Date.parse(finishedAt ?? startedAt) - Date.parse(startedAt)) / 1000;
+      if (error) log.warn({ projection, seconds, error }, "a projection's rebuild failed");
+      else log.info({ projection, events: total, seconds }, "a projection was rebuilt from the event store");
+    },
   });
   // The relay publishes events as stored; the projections take each into its current shape once.
   const relay = new OutboxRelay(options.storeAsOpened, broker, {

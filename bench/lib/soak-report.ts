@@ -72,9 +72,9 @@ ${audit.examples.length > 0 ? `\nExamples:\n\n${audit.examples.map((e) => `- ${e
 
 p99 before the first fault: ${ms(soak.baselineP99Ms)} ms. Back within 1.5× of it:
 
-| fault | at | p99 back after |
-| --- | ---: | ---: |
-${soak.recoveries.map((r) => `| ${r.fault} | ${Math.round(r.atS / 60)} min | ${r.recoveredAfterS === null ? "never" : `${r.recoveredAfterS} s`} |`).join("\n")}
+| fault | at | p99 back after | the hot lookup rebuilt |
+| --- | ---: | ---: | --- |
+${soak.recoveries.map((r) => `| ${r.fault} | ${Math.round(r.atS / 60)} min | ${r.recoveredAfterS === null ? "never" : `${r.recoveredAfterS} s`} | ${r.rebuild ? `${r.rebuild.events.toLocaleString("en")} events in ${r.rebuild.seconds.toFixed(1)} s` : ""} |`).join("\n")}
 
 RSS at ten minutes ${mib(soak.rssAtTenMinutes)} MiB, at most ${mib(soak.rssMaxAfter)} MiB after (${growth.toFixed(1)}%).
 

@@ -51,6 +51,13 @@ export interface SoakSegment {
   readonly lagP99Ms: number | null;
   /** The fault injected at this segment's start, if any. */
   readonly fault?: Fault;
+  /** After "Redis keys flushed": the hot lookup's rebuild from the event store, as the admin API reports it. */
+  rebuild?: Rebuilt;
+}
+
+export interface Rebuilt {
+  readonly events: number;
+  readonly seconds: number;
 }
 
 export interface SoakResult {
@@ -61,12 +68,27 @@ export interface SoakResult {
   /** p99 before the first fault (median of the segments after the first minute). */
   readonly baselineP99Ms: number;
   /** Per fault: seconds from its injection until a segment's p99 was back within 1.5× the baseline. */
-  readonly recoveries: { fault: Fault; atS: number; recoveredAfterS: number | null }[];
+  readonly recoveries: { fault: Fault; atS: number; recoveredAfterS: number | null; rebuild?: Rebuilt }[];
   /** RSS at ten minutes (or the first segment after a restart past it), and the most it was after. */
   readonly rssAtTenMinutes: number;
   readonly rssMaxAfter: number;
   readonly audit: AuditResult;
 }
+
+/** The hot lookup's rebuild that began after `since`, once it has finished. */
+const rebuildSince = async (url: string, since: Date): Promise<Rebuilt | undefined> => {
+  const response = await fetch(`${url}/v1/admin/projections`).catch(() => undefined);
+  if (!response?.ok) return undefined;
+  const { projections } = (await response.json()) as {
+    projections: { name: string; rebuild?: { total: number; startedAt: string; finishedAt?: string } }[];
+  };
+  const rebuild = projections.find((p) => p.name === "accounts")?.rebuild;
+  if (!rebuild?.finishedAt || Date.parse(rebuild.startedAt) < since.getTime()) return undefined;
+  return {
+    events: rebuild.total,
+    seconds: (Date.parse(rebuild.finishedAt) - Date.parse(rebuild.startedAt)) / 1000,
+  };
+};
 
 const prefix = "s-";
 const probeAccount = "soak-probe";
@@ -188,6 +210,7 @@ export const runSoak = async (bench: Bench, options: SoakOptions, ackDir: string
     const totalS = options.minutes * 60;
     let nextFaultS = options.faultEveryMinutes * 60;
     let faultIndex = 0;
+    let rebuilding: { since: Date; segment: SoakSegment | undefined } | undefined;
     const bar = progressBar("soak");
     while ((performance.now() - started) / 1000 < totalS) {
       const elapsed = (performance.now() - started) / 1000;
@@ -226,6 +249,19 @@ export const runSoak = async (bench: Bench, options: SoakOptions, ackDir: string
         lagP99Ms: percentile(lags, 99),
         ...(fault ? { fault } : {}),
       });
+      if (fault === "Redis keys flushed") {
+        rebuilding = {
+          since: new Date(Date.now() - options.segmentSeconds * 1000),
+          segment: segments.at(-1),
+        };
+      }
+      if (rebuilding?.segment) {
+        const rebuilt = await rebuildSince(server.url, rebuilding.since);
+        if (rebuilt) {
+          rebuilding.segment.rebuild = rebuilt;
+          rebuilding = undefined;
+        }
+      }
       bar.update(Math.min(totalS, Math.round(atS)), totalS);
     }
     bar.finish();
@@ -256,7 +292,14 @@ const summarize = (
     if (!s.fault) return [];
     const startS = s.atS - options.segmentSeconds;
     const back = segments.slice(i).find((later) => later.p99Ms <= baselineP99Ms * 1.5);
-    return [{ fault: s.fault, atS: startS, recoveredAfterS: back ? back.atS - startS : null }];
+    return [
+      {
+        fault: s.fault,
+        atS: startS,
+        recoveredAfterS: back ? back.atS - startS : null,
+        ...(s.rebuild ? { rebuild: s.rebuild } : {}),
+      },
+    ];
   });
   const afterTen = segments.filter((s) => s.atS >= 600 && s.rssBytes > 0);
   return {

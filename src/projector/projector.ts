@@ -51,6 +51,8 @@ export interface ProjectorHooks {
   readonly onFailed?: (projection: string, error: unknown, eventId: string) => void;
   /** A projection's store lost what it held: the projector rebuilds it. */
   readonly onLost?: (projection: string) => void;
+  /** A rebuild has ended: `progress.error` says whether it failed. */
+  readonly onRebuilt?: (projection: string, progress: RebuildProgress) => void;
   /** How often each projection's store is checked for a loss (default 1 000 ms; 0: never). */
   readonly lossCheckMs?: number;
   /**
@@ -242,6 +244,7 @@ export class Projector {
       // Whatever queued up meanwhile is now either a duplicate of what the rebuild read, or newer.
       if (paused) await entry.subscription?.resume();
       entry.state = previous === "stopped" ? "stopped" : "running";
+      if (entry.rebuild) this.hooks.onRebuilt?.(entry.projection.name, entry.rebuild);
     }
   }
 
