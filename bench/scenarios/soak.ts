@@ -211,6 +211,7 @@ export const runSoak = async (bench: Bench, options: SoakOptions, ackDir: string
     let nextFaultS = options.faultEveryMinutes * 60;
     let faultIndex = 0;
     let rebuilding: { since: Date; segment: SoakSegment | undefined } | undefined;
+    let injectedAt = new Date();
     const bar = progressBar("soak");
     while ((performance.now() - started) / 1000 < totalS) {
       const elapsed = (performance.now() - started) / 1000;
@@ -231,6 +232,7 @@ export const runSoak = async (bench: Bench, options: SoakOptions, ackDir: string
         // Into the running segment, so that the segment shows what the fault did to the load.
         await Bun.sleep(500);
         log(`\nsoak: at ${Math.round(elapsed)} s: ${fault}`);
+        injectedAt = new Date();
         if (fault === "kill -9 and restart") await server.kill9AndRestart();
         else if (fault === "broker connections dropped") await dropBrokerConnections();
         else await flushRedisKeys(server.redisPrefix);
@@ -249,12 +251,7 @@ export const runSoak = async (bench: Bench, options: SoakOptions, ackDir: string
         lagP99Ms: percentile(lags, 99),
         ...(fault ? { fault } : {}),
       });
-      if (fault === "Redis keys flushed") {
-        rebuilding = {
-          since: new Date(Date.now() - options.segmentSeconds * 1000),
-          segment: segments.at(-1),
-        };
-      }
+      if (fault === "Redis keys flushed") rebuilding = { since: injectedAt, segment: segments.at(-1) };
       if (rebuilding?.segment) {
         const rebuilt = await rebuildSince(server.url, rebuilding.since);
         if (rebuilt) {
