@@ -29,7 +29,7 @@ const calls = new Map<number, AbortController>();
 
 const start = async (config: Config) => {
   const log = createLogger(config.logLevel).child({ thread: "read-side" });
-  const metrics = createMetrics();
+  const metrics = createMetrics("read-side");
   const storeAsOpened = await openStore(config, {
     onBatch: (size) => metrics.appendBatchSize.observe(size),
     onStage: metrics.writeStages.observe,

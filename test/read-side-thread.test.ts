@@ -81,6 +81,11 @@ describe("the read side on its own thread", () => {
     expect(text).toMatch(
       /^eventfold_commands_total\{route="\/v1\/accounts\/:id\/deposits",outcome="accepted"\} [1-9]/m,
     );
+    // Each thread's heap apart: the read side's holds the in-process read models.
+    const heap = (thread: string) =>
+      Number(text.match(new RegExp(`^eventfold_heap_bytes\\{thread="${thread}"\\} (\\d+)$`, "m"))?.[1]);
+    expect(heap("main")).toBeGreaterThan(1_000_000);
+    expect(heap("read-side")).toBeGreaterThan(1_000_000);
   });
 
   test("the contract it serves is the one an edge with the read side on its loop serves", async () => {

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import type { Results, SubscriptionResult } from "./results.ts";
 import { barChart, lineChart } from "./svg.ts";
 
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? "–" : `${v.toFixed(1)} ms`);
 /** A share in percent, or a dash where it was not measured. */
 export const pct = (v: number | undefined) => (v === undefined ? "–" : `${v.toFixed(1)}%`);
@@ -152,7 +154,15 @@ ${memoryRows}
 
 Scenario 7: ${r.touched.accounts} accounts opened one after another in a fresh embedded process in
 ${r.touched.seconds.toFixed(0)} s: RSS at the end ${(r.touched.rssBytes / 2 ** 20).toFixed(0)} MiB, peak
-${(r.touched.peakRssBytes / 2 ** 20).toFixed(0)} MiB; ${r.touched.liveActors} actors live at the end (passivation).
+${mib(r.touched.peakRssBytes)} MiB; ${r.touched.liveActors} actors live at the end (passivation).${
+    r.touched.rssFileBytes === undefined
+      ? ""
+      : ` Of the RSS at the end, ${mib(r.touched.rssFileBytes)} MiB were pages mapped from files (chDB's library, mostly) and ${mib(r.touched.rssAnonBytes ?? 0)} MiB anonymous; the JavaScript heaps in use: ${Object.entries(
+          r.touched.heapBytes ?? {},
+        )
+          .map(([thread, bytes]) => `${thread} ${mib(bytes)} MiB`)
+          .join(", ")}.`
+  }
 
 ![RSS while accounts are opened](memory.svg)
 

@@ -56,6 +56,11 @@ export interface TouchedResult {
   readonly seconds: number;
   readonly rssBytes: number;
   readonly peakRssBytes: number;
+  /** At the end, the RSS in pages mapped from files (chDB's library, mostly) and in anonymous memory. */
+  readonly rssFileBytes?: number;
+  readonly rssAnonBytes?: number;
+  /** At the end, each thread's JavaScript heap in use (`eventfold_heap_bytes`). */
+  readonly heapBytes?: Readonly<Record<string, number>>;
   readonly liveActors: number;
   readonly series: { accounts: number; rssBytes: number }[];
 }

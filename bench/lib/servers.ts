@@ -17,6 +17,18 @@ export interface RunningServer {
 }
 
 /** A process's resident set size in bytes; 0 once it is gone (between a kill and a restart). */
+/** The RSS's parts: pages mapped from files (libraries) and anonymous memory (heaps, allocators). */
+export const rssPartsOf = (pid: number): { fileBytes: number; anonBytes: number } => {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (field: string) =>
+      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+    return { fileBytes: kb("RssFile"), anonBytes: kb("RssAnon") };
+  } catch {
+    return { fileBytes: 0, anonBytes: 0 };
+  }
+};
+
 export const rssOf = (pid: number): number => {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");

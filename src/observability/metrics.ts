@@ -3,9 +3,21 @@ import { FastHistogram } from "./histogram.ts";
 import { stageHistogram } from "./stages.ts";
 import { CounterTally } from "./tally.ts";
 
-/** The engine's Prometheus metrics, one registry per engine so tests can run several side by side. */
-export const createMetrics = () => {
+/**
+ * The engine's Prometheus metrics, one registry per engine so tests can run several side by side.
+ * `thread` names the thread whose registry it is, in the metrics that are per thread.
+ */
+export const createMetrics = (thread = "main") => {
   const registry = new Registry();
+  new Gauge({
+    name: "eventfold_heap_bytes",
+    help: "JavaScript heap in use, by thread (each thread has a heap of its own)",
+    labelNames: ["thread"] as const,
+    registers: [registry],
+    collect() {
+      this.set({ thread }, process.memoryUsage().heapUsed);
+    },
+  });
   const commandCounts = new CounterTally<"route" | "outcome">();
   const httpRequestCounts = new CounterTally<"method" | "route" | "status">();
   const metrics = {

@@ -5,6 +5,7 @@
 export const startCheckpointer = (path: string, intervalMs: number): { stop(): void } => {
   const worker = new Worker(new URL("./checkpointer-thread.ts", import.meta.url).href, {
     name: "wal-checkpoint",
+    smol: true,
   });
   worker.unref();
   worker.postMessage({ path, intervalMs });
