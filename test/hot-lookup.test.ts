@@ -94,7 +94,7 @@ test("folding keeps each document's runs in order, and one write per run of cons
   ).toEqual([
     { key: "a", version: 2, from: 1, fields: { balance: "2", status: "open" } },
     { key: "b", version: 5, from: 4, fields: { balance: "7", status: "closed" } },
-    { key: "a", version: 4, from: 4, fields: { balance: "4" } },
+    w("a", 4, { balance: "4" }),
   ]);
 });
 

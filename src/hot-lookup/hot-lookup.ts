@@ -55,9 +55,10 @@ export const statusOver = (write: VersionedWrite, current: number): WriteResult[
  * stretch of the log that touches a document many times costs one write to it.
  */
 export class Fold {
-  /** The fold's own copies: a run's later versions are merged into them in place. */
-  private writes: { key: string; version: number; from: number; fields: Record<string, string> }[] = [];
+  private writes: VersionedWrite[] = [];
   private readonly lastOf = new Map<string, number>();
+  /** The writes at these indexes are the fold's own copies, merged into in place. */
+  private readonly owned = new Set<number>();
 
   /** Documents with a write held. */
   get size(): number {
@@ -65,16 +66,26 @@ export class Fold {
   }
 
   add(write: VersionedWrite): void {
-    const from = write.from ?? write.version;
     const at = this.lastOf.get(write.key);
     const last = at === undefined ? undefined : this.writes[at];
-    if (last && from === last.version + 1) {
-      Object.assign(last.fields, write.fields);
-      last.version = write.version;
-    } else {
-      const copy = { key: write.key, version: write.version, from, fields: { ...write.fields } };
-      this.lastOf.set(write.key, this.writes.push(copy) - 1);
+    if (at === undefined || !last || (write.from ?? write.version) !== last.version + 1) {
+      // Kept as given until a later version joins it: most writes of a live batch never do.
+      this.lastOf.set(write.key, this.writes.push(write) - 1);
+      return;
     }
+    if (this.owned.has(at)) {
+      const own = last as { version: number; fields: Record<string, string> };
+      Object.assign(own.fields, write.fields);
+      own.version = write.version;
+      return;
+    }
+    this.owned.add(at);
+    this.writes[at] = {
+      key: write.key,
+      version: write.version,
+      from: last.from ?? last.version,
+      fields: { ...last.fields, ...write.fields },
+    };
   }
 
   /** The folded writes, in order; the fold is empty after. */
@@ -82,6 +93,7 @@ export class Fold {
     const writes = this.writes;
     this.writes = [];
     this.lastOf.clear();
+    this.owned.clear();
     return writes;
   }
 }

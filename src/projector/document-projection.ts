@@ -1,4 +1,4 @@
-import { idOfStream } from "../aggregate.ts";
+import { idOfStream, streamIdOf } from "../aggregate.ts";
 import { coalesce, Fold, type HotLookup, type VersionedWrite } from "../hot-lookup/hot-lookup.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
@@ -121,24 +121,13 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
     version: event.version,
     fields: fieldsOf(event),
   });
-  const applyTo = async (prefix: string, events: readonly EventEnvelope[], store: EventStore) => {
-    const streamOf = new Map<string, string>();
-    const writes: VersionedWrite[] = [];
+  const foldInto = (fold: Fold, prefix: string, events: readonly EventEnvelope[]) => {
     for (const event of events) {
-      if (event.aggregateType !== spec.aggregateType) continue;
-      const write = writeOf(prefix, event);
-      streamOf.set(write.key, event.streamId);
-      writes.push(write);
+      if (event.aggregateType === spec.aggregateType) fold.add(writeOf(prefix, event));
     }
-    await applyFilling(prefix, coalesce(writes), streamOf, store);
   };
   /** Applies the writes; a document found behind one gets the versions it misses from the store first. */
-  const applyFilling = async (
-    prefix: string,
-    writes: readonly VersionedWrite[],
-    streamOf: ReadonlyMap<string, string>,
-    store: EventStore,
-  ) => {
+  const applyFilling = async (prefix: string, writes: readonly VersionedWrite[], store: EventStore) => {
     const results = await hot.applyMany(writes);
     const gaps = new Map<string, { current: number; upTo: number }>();
     for (const [i, result] of results.entries()) {
@@ -151,7 +140,7 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
       });
     }
     for (const [key, { current, upTo }] of gaps) {
-      const streamId = streamOf.get(key) as string;
+      const streamId = streamIdOf(spec.aggregateType, key.slice(prefix.length));
       const missing = await store.readStream(streamId, { after: current, upTo });
       const filled = await hot.applyMany(coalesce(missing.map((event) => writeOf(prefix, event))));
       const stillMissing = filled.find((r) => r.status === "gap");
@@ -160,6 +149,11 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
       }
     }
   };
+  const applyTo = async (prefix: string, events: readonly EventEnvelope[], store: EventStore) => {
+    const fold = new Fold();
+    foldInto(fold, prefix, events);
+    await applyFilling(prefix, fold.take(), store);
+  };
 
   /**
    * What fills a new generation: the log read from the start touches each document many times, so
@@ -167,22 +161,15 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
    */
   const fillOf = (prefix: string) => {
     const fold = new Fold();
-    const streamOf = new Map<string, string>();
     const flush = async (store: EventStore) => {
       const writes = fold.take();
       for (let i = 0; i < writes.length; i += FLUSH_WRITES) {
-        await applyFilling(prefix, writes.slice(i, i + FLUSH_WRITES), streamOf, store);
+        await applyFilling(prefix, writes.slice(i, i + FLUSH_WRITES), store);
       }
-      streamOf.clear();
     };
     return {
       apply: async (events: readonly EventEnvelope[], { store }: ProjectionContext) => {
-        for (const event of events) {
-          if (event.aggregateType !== spec.aggregateType) continue;
-          const write = writeOf(prefix, event);
-          streamOf.set(write.key, event.streamId);
-          fold.add(write);
-        }
+        foldInto(fold, prefix, events);
         if (fold.size >= (spec.foldKeys ?? FOLD_KEYS)) await flush(store);
       },
       flush: ({ store }: ProjectionContext) => flush(store),
