@@ -23,12 +23,41 @@ export interface Rejection {
 /** What `decide` returns: the events to append (possibly none), or a refusal. */
 export type Decision<E extends Message> = readonly E[] | Rejection;
 
+/**
+ * What `decide` gets besides the state and the command: everything else it may depend on, given by the
+ * engine, so that it stays pure and a replay or a test decides the same.
+ */
+export interface DecideContext {
+  /**
+   * When the engine took the command, from its injected clock. Each event the command causes keeps it
+   * as `metadata.issuedAt`; a command decided again (after a clash) sees the same instant.
+   */
+  readonly now: Date;
+  /**
+   * The state of another aggregate the command names in `dependsOn`, as read for this decision. The
+   * append goes through only if that aggregate is still at the version read, atomically with it; if
+   * it moved, the command is decided again on its new state. Asking for one not named is a bug: it throws.
+   */
+  stateOf<T>(aggregate: { readonly type: string; readonly initialState: T }, id: string): T;
+}
+
+/** Another aggregate a command's decision reads: its state comes in `DecideContext.stateOf`. */
+export interface Dependency {
+  readonly aggregate: AnyAggregate;
+  readonly id: string;
+}
+
 export interface Aggregate<S, C extends Message, E extends Message> {
   /** The stream prefix and the `aggregateType` of every envelope, e.g. `account`. */
   readonly type: string;
   readonly initialState: S;
-  /** Pure and synchronous: the same state and command always give the same decision. */
-  decide(state: S, command: C): Decision<E>;
+  /** Pure and synchronous: the same state, command and context always give the same decision. */
+  decide(state: S, command: C, context: DecideContext): Decision<E>;
+  /**
+   * The other aggregates a command's rules read (an open account to credit, say): the engine loads
+   * their state for `decide` and appends only if none of them moved meanwhile. Absent: none.
+   */
+  dependsOn?(command: C): readonly Dependency[];
   /** Pure and synchronous: folds one event into the state. */
   evolve(state: S, event: E): S;
   /** Bumped whenever `S` changes shape, so older snapshots are ignored instead of misread. */

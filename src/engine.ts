@@ -35,6 +35,8 @@ export interface EngineParts {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly processManagers: readonly ProcessManager<DomainApi>[];
+  /** The time every command is stamped with, and its `decide` sees (default: the system clock). */
+  readonly clock?: () => Date;
 }
 
 export const createEngine = (parts: EngineParts): Engine => {
@@ -52,6 +54,7 @@ export const createEngine = (parts: EngineParts): Engine => {
     onSnapshotError: (error) => log.warn({ err: error }, "snapshot not saved"),
     onConflict: () => metrics.appendConflicts.inc(),
     onStage: metrics.writeStages.observe,
+    clock: parts.clock,
   });
   observeGauge(metrics, "eventfold_live_actors", "Actors in memory", () => actors.size);
   const processes = new ProcessRunner<DomainApi>(() => api, {

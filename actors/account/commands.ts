@@ -51,8 +51,6 @@ export type AccountCommand =
       readonly transferId: string;
       readonly to: string;
       readonly amount: number;
-      /** The currency `to` holds, when it exists: money only moves between accounts of one currency. */
-      readonly toCurrency?: string;
     }
   | {
       readonly type: "CreditFromTransfer";

@@ -104,20 +104,29 @@ describe("a transfer's steps", () => {
   test("the debit: the balance it leaves, to whom, in the account's currency", () =>
     spec
       .given(holding(100))
-      .when({ type: "DebitForTransfer", transferId: "t", to: "b", amount: 40, toCurrency: "EUR" })
+      .and(account, "b", [opened])
+      .when({ type: "DebitForTransfer", transferId: "t", to: "b", amount: 40 })
       .thenEvents([
         { type: "TransferDebited", transferId: "t", to: "b", amount: 40, balance: 60, currency: "EUR" },
       ]));
   test("the debit is refused for another currency before it looks at the funds, and for want of funds", () => {
     spec
       .given(holding(100))
-      .when({ type: "DebitForTransfer", transferId: "t", to: "b", amount: 400, toCurrency: "USD" })
+      .and(account, "b", [{ ...opened, currency: "USD" }])
+      .when({ type: "DebitForTransfer", transferId: "t", to: "b", amount: 400 })
       .thenRejected({ code: "currency_mismatch" });
     spec
       .given(holding(100))
       .when({ type: "DebitForTransfer", transferId: "t", to: "b", amount: 101 })
       .thenRejected({ code: "insufficient_funds" });
   });
+  test("to an account that does not exist yet the debit goes (its credit will be refused, and refunded)", () =>
+    spec
+      .given(holding(100))
+      .when({ type: "DebitForTransfer", transferId: "t", to: "nobody", amount: 40 })
+      .thenEvents([
+        { type: "TransferDebited", transferId: "t", to: "nobody", amount: 40, balance: 60, currency: "EUR" },
+      ]));
   test("the credit: refused in another currency or past the limit", () => {
     spec
       .given(holding(5))

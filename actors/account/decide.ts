@@ -1,7 +1,7 @@
-import { type Decision, type Rejection, reject } from "../../src/aggregate.ts";
+import { type DecideContext, type Decision, type Rejection, reject } from "../../src/aggregate.ts";
 import type { AccountCommand } from "./commands.ts";
 import type { AccountEvent } from "./events.ts";
-import type { AccountState } from "./state.ts";
+import { type AccountState, initialAccount } from "./state.ts";
 
 const notFound = reject("not_found", "not_found", "no such account");
 const closed = reject("conflict", "account_closed", "the account is closed");
@@ -36,7 +36,14 @@ const currencyMismatch = (state: AccountState, currency: string | undefined): Re
     ? reject("conflict", "currency_mismatch", `the account holds ${state.currency}, not ${currency}`)
     : undefined;
 
-export const decide = (state: AccountState, command: AccountCommand): Decision<AccountEvent> => {
+/** How `decide` names accounts other than its own (the one a transfer credits). */
+export const accounts = { type: "account", initialState: initialAccount } as const;
+
+export const decide = (
+  state: AccountState,
+  command: AccountCommand,
+  context: DecideContext,
+): Decision<AccountEvent> => {
   switch (command.type) {
     case "OpenAccount":
       if (state.status !== "none") return reject("conflict", "account_exists", "the account already exists");
@@ -83,10 +90,14 @@ export const decide = (state: AccountState, command: AccountCommand): Decision<A
       return [{ type: "AccountClosed" }];
     }
 
+    // Money moves only between accounts of one currency: the account credited is read as this debit
+    // is decided (`dependsOn`), and the debit is written only if it has not changed since. One that does
+    // not exist yet has no currency to differ: its credit is refused later, and the debit refunded.
     case "DebitForTransfer": {
+      const credited = context.stateOf(accounts, command.to);
       const refused =
         mustBeOpen(state) ??
-        currencyMismatch(state, command.toCurrency) ??
+        currencyMismatch(state, credited.status === "none" ? undefined : credited.currency) ??
         insufficientFunds(state, command.amount);
       if (refused) return refused;
       const { transferId, to, amount } = command;

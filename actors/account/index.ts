@@ -1,4 +1,4 @@
-import { defineAggregate } from "../../src/aggregate.ts";
+import { type Aggregate, type Dependency, defineAggregate } from "../../src/aggregate.ts";
 import type { AccountCommand } from "./commands.ts";
 import { decide } from "./decide.ts";
 import type { AccountEvent } from "./events.ts";
@@ -6,11 +6,17 @@ import { evolve } from "./evolve.ts";
 import { type AccountState, initialAccount } from "./state.ts";
 import { accountUpcasters } from "./upcasters.ts";
 
-export const account = defineAggregate<AccountState, AccountCommand, AccountEvent>({
+export const account: Aggregate<AccountState, AccountCommand, AccountEvent> = defineAggregate<
+  AccountState,
+  AccountCommand,
+  AccountEvent
+>({
   type: "account",
   initialState: initialAccount,
   decide,
   evolve,
+  dependsOn: (command): Dependency[] =>
+    command.type === "DebitForTransfer" ? [{ aggregate: account, id: command.to }] : [],
   snapshotVersion: 1,
   eventSchemaVersion: 2,
   upcasters: accountUpcasters,

@@ -63,18 +63,15 @@ const stepMetadata = async (api: DomainApi, id: string): Promise<CommandMetadata
 };
 
 /**
- * The debit of the source account: the one decision that accepts or refuses a transfer. The
- * destination's currency goes with it (when the destination exists), so a transfer between two
- * currencies is refused before any money moves.
+ * The debit of the source account: the one decision that accepts or refuses a transfer. It reads the
+ * destination too (`dependsOn`), so a transfer between two currencies is refused before any money moves.
  */
 const debit = async (api: DomainApi, id: string, state: TransferState, metadata: CommandMetadata) => {
-  const to = await api.queries.current(account, state.to);
   const command: AccountCommand = {
     type: "DebitForTransfer",
     transferId: id,
     to: state.to,
     amount: state.amount,
-    ...(to.state.status === "none" ? {} : { toCurrency: to.state.currency }),
   };
   const result = await accountStep(api, id, "debit", state.from, command, metadata);
   const next: TransferCommand = result.ok

@@ -18,6 +18,10 @@ export const Envelope = z
         causationId: z.string(),
         idempotencyKey: z.string().optional().describe("caller:<api key name>:<key>, or process:…"),
         traceparent: z.string().optional(),
+        issuedAt: z.iso
+          .datetime()
+          .optional()
+          .describe("When the engine took the command: the time its rules saw; absent on older events"),
       })
       .describe("Who caused it, and why"),
     position: z.int().min(1).describe("Its place in the store's global commit order"),

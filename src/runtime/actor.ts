@@ -1,7 +1,15 @@
-import { type AnyAggregate, isRejection, type Message, type Rejection, snapshotShape } from "../aggregate.ts";
+import {
+  type AnyAggregate,
+  type DecideContext,
+  isRejection,
+  type Message,
+  type Rejection,
+  snapshotShape,
+  streamIdOf,
+} from "../aggregate.ts";
 import type { StageObserver } from "../observability/stages.ts";
 import type { NewEvent } from "../store/envelope.ts";
-import { AppendTooLargeError, type EventStore } from "../store/event-store.ts";
+import { AppendTooLargeError, type EventStore, type StreamVersion } from "../store/event-store.ts";
 import type { OutcomeStore, StoredOutcome } from "../store/outcome-store.ts";
 import type { SnapshotStore } from "../store/snapshot-store.ts";
 import { type CommandRequest, type CommandResult, fromStored, type Outcome, rejected } from "./command.ts";
@@ -26,7 +34,22 @@ export interface ActorOptions {
   readonly onIdle?: (actor: Actor) => void;
   /** Told how long each command waited in the mailbox (`mailbox`) and how long its batch took to decide. */
   readonly onStage?: StageObserver;
+  /** The time each command is stamped with as it is sent (`metadata.issuedAt`), unless it has one. */
+  readonly clock?: () => Date;
+  /**
+   * Reads an aggregate a command depends on (`Aggregate.dependsOn`): its last durable state and version.
+   * `fresh` once an append found it moved: read from the store, not from what this process holds.
+   */
+  readonly readDependency?: (aggregate: AnyAggregate, id: string, fresh: boolean) => Promise<DependencyView>;
 }
+
+export interface DependencyView {
+  readonly state: unknown;
+  readonly version: number;
+}
+
+/** The aggregates a batch's commands depend on, as read for this round of decisions, by stream id. */
+type Dependencies = ReadonlyMap<string, DependencyView>;
 
 interface Job {
   readonly request: CommandRequest<Message>;
@@ -60,6 +83,8 @@ export class Actor {
   private loading: Promise<void> | undefined;
   private readonly mailbox: Job[] = [];
   private running = false;
+  /** Streams this actor's appends found moved since it read them: read again from the store. */
+  private readonly movedDependencies = new Set<string>();
   lastUsed = Date.now();
 
   constructor(
@@ -86,11 +111,18 @@ export class Actor {
     return this.mailbox.length;
   }
 
-  send(request: CommandRequest<Message>): Promise<CommandResult> {
+  send(sent: CommandRequest<Message>): Promise<CommandResult> {
     if (this.mailbox.length >= this.options.mailboxCapacity) {
       return Promise.reject(new MailboxFullError(`mailbox of ${this.streamId} is full`));
     }
     this.lastUsed = Date.now();
+    const request: CommandRequest<Message> =
+      sent.metadata.issuedAt === undefined
+        ? {
+            ...sent,
+            metadata: { ...sent.metadata, issuedAt: (this.options.clock?.() ?? new Date()).toISOString() },
+          }
+        : sent;
     return new Promise((resolve, reject) => {
       const answering =
         <T>(settle: (value: T) => void) =>
@@ -109,6 +141,11 @@ export class Actor {
       this.mailbox.push(job);
       if (!this.running) void this.run();
     });
+  }
+
+  /** Forgets what it holds, so that its next use reads the store (another process wrote its stream). */
+  forget(): void {
+    this.loading = undefined;
   }
 
   /** The last durable state; loads it on first use. */
@@ -227,6 +264,7 @@ export class Actor {
    */
   private async attempt(jobs: Job[]): Promise<{ retry: Job[]; clashed: boolean }> {
     const { aggregate } = this;
+    const dependencies = aggregate.dependsOn ? await this.readDependencies(jobs) : undefined;
     let state = this.state;
     let version = this.version;
     const events: NewEvent[] = [];
@@ -249,7 +287,7 @@ export class Actor {
       if (request.expectedVersion !== undefined && request.expectedVersion !== version) {
         outcome = rejected(preconditionFailed(request.expectedVersion, version));
       } else {
-        const decision = aggregate.decide(state, request.command);
+        const decision = aggregate.decide(state, request.command, this.contextOf(request, dependencies));
         if (isRejection(decision)) {
           outcome = rejected(decision);
         } else {
@@ -282,9 +320,50 @@ export class Actor {
         for (const { job, outcome } of left) job.resolve({ ...outcome, replayed: false });
         return { retry: deferred, clashed: false };
       }
-      return this.commit(left, [], toStore, state, deferred);
+      return this.commit(left, [], toStore, state, deferred, dependencies);
     }
-    return this.commit(decided, events, outcomes, state, deferred);
+    return this.commit(decided, events, outcomes, state, deferred, dependencies);
+  }
+
+  /** Reads, at once, every other aggregate the jobs' commands depend on. */
+  private async readDependencies(jobs: readonly Job[]): Promise<Dependencies> {
+    const wanted = new Map<string, { aggregate: AnyAggregate; id: string }>();
+    for (const job of jobs) {
+      for (const dependency of this.aggregate.dependsOn?.(job.request.command) ?? []) {
+        const streamId = streamIdOf(dependency.aggregate.type, dependency.id);
+        // Its own stream is guarded by the append's expected version already.
+        if (streamId !== this.streamId) wanted.set(streamId, dependency);
+      }
+    }
+    const read = this.options.readDependency;
+    if (wanted.size > 0 && !read)
+      throw new Error(`${this.streamId}: no way to read the aggregates it depends on`);
+    const views = await Promise.all(
+      [...wanted].map(async ([streamId, { aggregate, id }]) => {
+        const view = await (read as NonNullable<typeof read>)(
+          aggregate,
+          id,
+          this.movedDependencies.has(streamId),
+        );
+        this.movedDependencies.delete(streamId);
+        return [streamId, view] as const;
+      }),
+    );
+    return new Map(views);
+  }
+
+  private contextOf(request: CommandRequest<Message>, dependencies: Dependencies | undefined): DecideContext {
+    return {
+      now: new Date(request.metadata.issuedAt ?? 0),
+      stateOf<T>(aggregate: { readonly type: string; readonly initialState: T }, id: string): T {
+        const streamId = streamIdOf(aggregate.type, id);
+        const view = dependencies?.get(streamId);
+        if (!view) {
+          throw new Error(`${request.command.type} reads ${streamId}, which its dependsOn does not name`);
+        }
+        return view.state as T;
+      },
+    };
   }
 
   /** One version-checked append of what `attempt` decided; answers the jobs once it is durable. */
@@ -294,7 +373,10 @@ export class Actor {
     outcomes: StoredOutcome[],
     state: unknown,
     deferred: Job[],
+    dependencies?: Dependencies,
   ): Promise<{ retry: Job[]; clashed: boolean }> {
+    const dependsOn: StreamVersion[] = [];
+    for (const [streamId, { version }] of dependencies ?? []) dependsOn.push({ streamId, version });
     const result = await this.store.append({
       streamId: this.streamId,
       aggregateType: this.aggregate.type,
@@ -302,10 +384,17 @@ export class Actor {
       events,
       outcomes,
       final: this.aggregate.isFinal?.(state) ?? false,
+      ...(dependsOn.length > 0 ? { dependsOn } : {}),
     });
     if (!result.ok) {
-      this.loading = undefined;
       const jobs = decided.map(({ job }) => job);
+      if (result.reason === "dependency_conflict") {
+        // Decided on another aggregate as it no longer is: decided again on what it is now.
+        this.movedDependencies.add(result.streamId);
+        this.options.onConflict?.(result.streamId);
+        return { retry: [...jobs, ...deferred], clashed: true };
+      }
+      this.loading = undefined;
       if (result.reason === "version_conflict") {
         this.options.onConflict?.(this.streamId);
         return { retry: [...jobs, ...deferred], clashed: true };

@@ -7,6 +7,11 @@ export interface CommandMetadata {
   readonly correlationId: string;
   readonly causationId: string;
   readonly traceparent?: string;
+  /**
+   * When the engine took the command (ISO 8601, from its clock): `DecideContext.now`. Set by the
+   * engine as the command is sent; a caller that sets it (a test, a replay) decides at that instant.
+   */
+  readonly issuedAt?: string;
 }
 
 /** Makes a command safe to send again: the same key gets the outcome of its first decision. */

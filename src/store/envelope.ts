@@ -6,6 +6,8 @@ export interface EventMetadata {
   readonly idempotencyKey?: string;
   /** W3C trace context of the request that caused the event. */
   readonly traceparent?: string;
+  /** When the engine took the command that caused it: the `now` its decision saw. Absent on older events. */
+  readonly issuedAt?: string;
 }
 
 /** An event as the store keeps it. */

@@ -11,12 +11,29 @@ export interface AppendRequest {
   readonly outcomes?: readonly StoredOutcome[];
   /** The stream takes no more commands after this append (closed account, finished transfer). */
   readonly final?: boolean;
+  /**
+   * Other streams the decision read, at the versions it read them (0: no events): the append is
+   * refused whole, `dependency_conflict`, if any of them is elsewhere, checked atomically with it.
+   */
+  readonly dependsOn?: readonly StreamVersion[];
+}
+
+export interface StreamVersion {
+  readonly streamId: string;
+  readonly version: number;
 }
 
 export type AppendResult =
   | { readonly ok: true; readonly version: number; readonly time: string }
   | { readonly ok: false; readonly reason: "version_conflict"; readonly actualVersion: number }
-  | { readonly ok: false; readonly reason: "idempotency_conflict"; readonly key: string };
+  | { readonly ok: false; readonly reason: "idempotency_conflict"; readonly key: string }
+  | {
+      readonly ok: false;
+      readonly reason: "dependency_conflict";
+      /** The first stream of `dependsOn` found elsewhere, and where it is. */
+      readonly streamId: string;
+      readonly actualVersion: number;
+    };
 
 export interface ReadStreamOptions {
   /** Only events with a version greater than this. */
@@ -40,6 +57,8 @@ export interface StreamInfo {
  * - an append is atomic: all its events and outcomes, or nothing; one larger than the store takes is
  *   refused whole with `AppendTooLargeError`, its neighbours in a batch unharmed;
  * - an append whose `expectedVersion` is not the stream's version is refused, never half-written;
+ * - so is one that names, in `dependsOn`, another stream that is not at the version named: checked
+ *   atomically with the append, so no write to that stream falls between the check and the append;
  * - an idempotency key holds one outcome for good: an append that brings another is refused whole;
  * - a resolved append is durable (fsynced / journaled on a majority);
  * - `readAll` returns events in one global order, each exactly once, never skipping one for good.

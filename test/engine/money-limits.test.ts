@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { MAX_BALANCE } from "../../actors/account/decide.ts";
 import { account } from "../../actors/account/index.ts";
+import { DeciderSpecification } from "../../src/testing/decider-specification.ts";
 import { holdingAppendsOf, type InProcessApp, inProcessApp } from "../support/app.ts";
 import { eventually } from "../support/http.ts";
 
@@ -122,18 +123,17 @@ describe("balances stay exact: nothing takes one past 2^53 - 1", () => {
   });
 
   test("the account takes a refund up to the limit and refuses one past it", () => {
-    const near = {
-      status: "open" as const,
-      owner: "o",
-      currency: "EUR",
-      kind: "current" as const,
-      balance: MAX_BALANCE - 3,
-    };
-    const refund = account.decide(near, { type: "ReverseTransferDebit", transferId: "t", amount: 5 });
-    expect(refund).toMatchObject({ code: "balance_limit_exceeded" });
-    const fits = account.decide(near, { type: "ReverseTransferDebit", transferId: "t", amount: 3 });
-    expect(fits).toEqual([
-      { type: "TransferDebitReversed", transferId: "t", amount: 3, balance: MAX_BALANCE, currency: "EUR" },
+    const near = DeciderSpecification.for(account).given([
+      { type: "AccountOpened", owner: "o", currency: "EUR", kind: "current" },
+      { type: "MoneyDeposited", amount: MAX_BALANCE - 3, balance: MAX_BALANCE - 3, currency: "EUR" },
     ]);
+    near
+      .when({ type: "ReverseTransferDebit", transferId: "t", amount: 5 })
+      .thenRejected({ code: "balance_limit_exceeded" });
+    near
+      .when({ type: "ReverseTransferDebit", transferId: "t", amount: 3 })
+      .thenEvents([
+        { type: "TransferDebitReversed", transferId: "t", amount: 3, balance: MAX_BALANCE, currency: "EUR" },
+      ]);
   });
 });

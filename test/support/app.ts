@@ -45,6 +45,8 @@ export const inProcessApp = (
     readonly config?: Partial<Config>;
     readonly wrap?: (store: Store) => Store;
     readonly onWritable?: (cause: string | undefined) => void;
+    /** The engine's clock (default: the system's). */
+    readonly clock?: () => Date;
   } = {},
 ): InProcessApp => {
   const config = testConfig(options.config);
@@ -62,6 +64,7 @@ export const inProcessApp = (
     log: logger,
     aggregates: domain.aggregates,
     processManagers: domain.processes,
+    clock: options.clock,
   });
   const app = createApp(engine, {
     routes: domain.routes,

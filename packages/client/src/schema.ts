@@ -481,6 +481,11 @@ export interface components {
                 /** @description caller:<api key name>:<key>, or process:… */
                 idempotencyKey?: string;
                 traceparent?: string;
+                /**
+                 * Format: date-time
+                 * @description When the engine took the command: the time its rules saw; absent on older events
+                 */
+                issuedAt?: string;
             };
             /** @description Its place in the store's global commit order */
             position: number;

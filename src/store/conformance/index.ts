@@ -1,3 +1,4 @@
+import { describeDependencyConformance } from "./dependencies.ts";
 import { describeEventStoreConformance } from "./events.ts";
 import { describeOutcomeStoreConformance } from "./outcomes.ts";
 import { describeRelayStoreConformance } from "./relay.ts";
@@ -8,10 +9,11 @@ export type { OpenStore };
 
 /**
  * Every port's conformance suite against one adapter: what each guarantee is, said as a test. An
- * adapter of your own passes all four before the engine may rely on it.
+ * adapter of your own passes them all before the engine may rely on it.
  */
 export const describeStoreConformance = (name: string, open: OpenStore) => {
   describeEventStoreConformance(name, open);
+  describeDependencyConformance(name, open);
   describeOutcomeStoreConformance(name, open);
   describeSnapshotStoreConformance(name, open);
   describeRelayStoreConformance(name, open);

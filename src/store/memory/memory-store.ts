@@ -60,6 +60,10 @@ export class MemoryStore implements Store {
     const actualVersion = stream?.events.length ?? 0;
     if (actualVersion !== request.expectedVersion)
       return { ok: false, reason: "version_conflict", actualVersion };
+    for (const { streamId, version } of request.dependsOn ?? []) {
+      const at = data.streams.get(streamId)?.events.length ?? 0;
+      if (at !== version) return { ok: false, reason: "dependency_conflict", streamId, actualVersion: at };
+    }
     for (const { key } of request.outcomes ?? []) {
       if (data.outcomes.has(key)) return { ok: false, reason: "idempotency_conflict", key };
     }

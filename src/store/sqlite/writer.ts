@@ -172,6 +172,11 @@ export class SqliteWriter {
     const actualVersion = head?.version ?? 0;
     if (actualVersion !== request.expectedVersion)
       return { ok: false, reason: "version_conflict", actualVersion };
+    // Under the same write lock as the append: no other write to these streams can fall between.
+    for (const { streamId, version } of request.dependsOn ?? []) {
+      const at = this.heads.get(streamId)?.version ?? 0;
+      if (at !== version) return { ok: false, reason: "dependency_conflict", streamId, actualVersion: at };
+    }
     const keys = new Set<string>();
     for (const { key } of request.outcomes ?? []) {
       // One key twice in the same append is a clash with itself: refused here, not by the table.
