@@ -4,7 +4,8 @@
  * so its throughput is what this machine and this generator allow; every figure is reported against it.
  */
 import { Hono } from "hono";
-import { AccountParams, MoneyMovementBody } from "../actors/account/commands.ts";
+import { MoneyMovementBody } from "../actors/account/commands.ts";
+import { IdParams } from "../src/http/values.ts";
 
 const balances = new Map<string, { version: number; balance: number }>();
 let requests = 0;
@@ -12,7 +13,7 @@ const app = new Hono();
 
 app.post("/v1/accounts/:id/deposits", async (c) => {
   requests++;
-  const params = AccountParams.safeParse(c.req.param());
+  const params = IdParams.safeParse(c.req.param());
   const body = MoneyMovementBody.safeParse(await c.req.json().catch(() => undefined));
   if (!params.success || !body.success) return c.json({ code: "validation_failed" }, 400);
   const account = balances.get(params.data.id) ?? { version: 1, balance: 0 };

@@ -37,7 +37,7 @@ const currencyMismatch = (state: AccountState, currency: string | undefined): Re
     : undefined;
 
 /** How `decide` names accounts other than its own (the one a transfer credits). */
-export const accounts = { type: "account", initialState: initialAccount } as const;
+export const accountType = { type: "account", initialState: initialAccount } as const;
 
 export const decide = (
   state: AccountState,
@@ -94,7 +94,7 @@ export const decide = (
     // is decided (`dependsOn`), and the debit is written only if it has not changed since. One that does
     // not exist yet has no currency to differ: its credit is refused later, and the debit refunded.
     case "DebitForTransfer": {
-      const credited = context.stateOf(accounts, command.to);
+      const credited = context.stateOf(accountType, command.to);
       const refused =
         mustBeOpen(state) ??
         currencyMismatch(state, credited.status === "none" ? undefined : credited.currency) ??

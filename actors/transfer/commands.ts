@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Amount, Id } from "../account/commands.ts";
+import { Amount, Id } from "../../src/http/values.ts";
 
 export const TransferBody = z
   .strictObject({
@@ -10,7 +10,6 @@ export const TransferBody = z
     amount: Amount,
   })
   .refine((body) => body.from !== body.to, { message: "from and to must differ", path: ["to"] });
-export const TransferParams = z.strictObject({ id: Id });
 
 export type TransferCommand =
   | { readonly type: "RequestTransfer"; readonly from: string; readonly to: string; readonly amount: number }

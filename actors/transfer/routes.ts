@@ -2,9 +2,11 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { errorReply } from "../../src/http/errors.ts";
 import { toReply } from "../../src/http/outcome.ts";
-import { fail, type Problem, ProblemError } from "../../src/http/problem.ts";
+import { type Problem, ProblemError } from "../../src/http/problem.ts";
+import { defineResource } from "../../src/http/resource.ts";
 import { defineRoute, type HttpRoute, type Tag } from "../../src/http/route.ts";
-import { TransferBody, TransferParams } from "./commands.ts";
+import { Version } from "../../src/http/values.ts";
+import { TransferBody } from "./commands.ts";
 import { transfer } from "./index.ts";
 import { requestTransfer, TransferUndecided } from "./process.ts";
 import type { TransferState } from "./state.ts";
@@ -21,7 +23,7 @@ const TransferAccepted = z
   .strictObject({
     transferId: z.string(),
     status: TransferStatus,
-    version: z.int().min(1).describe("The transfer's stream's last event number"),
+    version: Version,
   })
   .meta({ id: "TransferAccepted" });
 const TransferView = z
@@ -31,7 +33,7 @@ const TransferView = z
     to: z.string(),
     amount: z.int().min(1).describe("Integer minor units"),
     status: TransferStatus,
-    version: z.int().min(1).describe("The transfer's stream's last event number"),
+    version: Version,
   })
   .meta({ id: "Transfer" });
 
@@ -98,25 +100,28 @@ const startTransfer = defineRoute({
   },
 });
 
-const getTransfer = defineRoute({
-  method: "get",
-  path: "/v1/transfers/:id",
-  operationId: "getTransfer",
-  summary: "A transfer and where it stands",
+/** A transfer as clients see it; a rejected one never happened (404). */
+const transfers = defineResource({
+  aggregate: transfer,
+  path: "/v1/transfers",
+  name: "transfer",
   tag,
-  role: "reader",
-  params: TransferParams,
-  success: { status: 200, description: "the transfer", body: TransferView, headers: ["ETag"] },
-  problems: { 404: ["not_found"] },
-  handle: async (ctx) => {
-    const { state, version } = await ctx.queries.current(transfer, ctx.params.id);
-    if (state.status === "none" || state.status === "rejected") fail(404, "not_found", "no such transfer");
-    const { from, to, amount } = state;
-    return {
-      status: 200,
-      body: { transferId: ctx.params.id, from, to, amount, status: publicStatus(state), version },
-    };
-  },
+  view: TransferView,
+  toView: (transferId, state, version) =>
+    state.status === "rejected"
+      ? undefined
+      : {
+          transferId,
+          from: state.from,
+          to: state.to,
+          amount: state.amount,
+          status: publicStatus(state),
+          version,
+        },
 });
 
-export const transferRoutes: HttpRoute[] = [startTransfer, getTransfer];
+export const transferRoutes: HttpRoute[] = [
+  startTransfer,
+  transfers.current("A transfer and where it stands"),
+  ...transfers.routes(),
+];

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { AccountParams } from "../../actors/account/commands.ts";
 import { account } from "../../actors/account/index.ts";
 import { kindBeforeKinds } from "../../actors/account/upcasters.ts";
 import { AccountView, accountsTag } from "../../actors/account/views.ts";
@@ -7,6 +6,7 @@ import type { HotDocument, HotLookup } from "../../src/hot-lookup/hot-lookup.ts"
 import { fail } from "../../src/http/problem.ts";
 import { queryInteger } from "../../src/http/query.ts";
 import { defineRoute, type HttpRoute } from "../../src/http/route.ts";
+import { IdParams } from "../../src/http/values.ts";
 import type { DocumentKeys } from "../../src/projector/document-projection.ts";
 
 const ReadQuery = z.strictObject({
@@ -45,7 +45,7 @@ export const accountReadRoutes = (
       "An account, from the hot lookup; with minVersion, waits up to 5 s for that version (read-your-writes)",
     tag,
     role: "reader",
-    params: AccountParams,
+    params: IdParams,
     query: ReadQuery,
     success: { status: 200, description: "the account", body: AccountView, headers: ["ETag"] },
     problems: { 404: ["not_found"], 504: ["projection_behind"] },
