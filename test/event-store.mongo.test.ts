@@ -11,17 +11,18 @@
  * majority never saw) needs control of the network, which no test here has.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { type Db, MongoClient, ObjectId } from "mongodb";
+import { type Db, MongoClient, MongoServerError, ObjectId, WriteConcern } from "mongodb";
 import { pollUntil } from "../src/lib/poll.ts";
 import { describeStoreConformance } from "../src/store/conformance/index.ts";
 import type { EventEnvelope, NewEvent } from "../src/store/envelope.ts";
 import { StoreOutcomeUnknownError, StoreUnavailableError } from "../src/store/event-store.ts";
 import { writeBatch } from "../src/store/mongo/append.ts";
+import { type GuardDoc, guardDoc } from "../src/store/mongo/dependent.ts";
 import { type Collections, collections, ensureIndexes } from "../src/store/mongo/documents.ts";
 import { HoleReader } from "../src/store/mongo/holes.ts";
 import { MongoStore } from "../src/store/mongo/mongo-store.ts";
 import { appendOutcomes, findOutcome } from "../src/store/mongo/outcomes.ts";
-import { readStream } from "../src/store/mongo/read.ts";
+import { readStream, streamVersion } from "../src/store/mongo/read.ts";
 
 const url = process.env.MONGO_URL;
 
@@ -242,6 +243,72 @@ if (url) {
       });
       expect(result).toMatchObject({ ok: false, reason: "version_conflict" });
       expect(await findOutcome(c, "withdrawal-1")).toBeUndefined();
+    });
+
+    // What the check of `dependsOn` rests on (src/store/mongo/dependent.ts): a transaction that claims
+    // a dependency's next version with a guard collides with that stream's next append, whichever
+    // comes first. A guard that any of these let through would let a dependent append be written
+    // against a version its dependency had already left.
+    const guarded = async (c: Collections) => {
+      const session = client.startSession({ causalConsistency: false });
+      session.startTransaction({
+        readConcern: { level: "snapshot" },
+        writeConcern: new WriteConcern("majority", 5_000, true),
+      });
+      const guards = client.db(c.commits.dbName).collection<GuardDoc>(c.commits.collectionName);
+      // The first read fixes the transaction's snapshot.
+      expect(await streamVersion(c, "dep", session)).toBe(1);
+      return { session, guards };
+    };
+
+    test("a dependency's append committed after the transaction's snapshot: the guard on its version collides with it", async () => {
+      const { c } = await fresh();
+      await appendMany(c, "dep", 1);
+      const { session, guards } = await guarded(c);
+      try {
+        const [moved] = await writeBatch(c, [
+          { streamId: "dep", aggregateType: "t", expectedVersion: 1, events: [event("E")] },
+        ]);
+        expect(moved).toMatchObject({ ok: true, version: 2 });
+        const error = await guards
+          .insertOne(guardDoc({ streamId: "dep", version: 1 }), { session })
+          .catch((e: unknown) => e);
+        // A write conflict (TransientTransactionError) or a duplicate key: the guard does not go in.
+        expect(error).toBeInstanceOf(MongoServerError);
+        const server = error as MongoServerError;
+        expect(server.hasErrorLabel("TransientTransactionError") || server.code === 11000).toBe(true);
+      } finally {
+        await session.abortTransaction().catch(() => {});
+        await session.endSession();
+      }
+    });
+
+    test("a dependency's append sent while a transaction holds the guard waits for it and lands after it; the guard never shows", async () => {
+      const { c } = await fresh();
+      await appendMany(c, "dep", 1);
+      const { session, guards } = await guarded(c);
+      let landed = false;
+      let next: Promise<unknown> | undefined;
+      try {
+        const guard = guardDoc({ streamId: "dep", version: 1 });
+        await guards.insertOne(guard, { session });
+        expect((await guards.deleteOne({ _id: guard._id }, { session })).deletedCount).toBe(1);
+        next = writeBatch(c, [
+          { streamId: "dep", aggregateType: "t", expectedVersion: 1, events: [event("E")] },
+        ]).then((written) => {
+          landed = true;
+          return written;
+        });
+        await Bun.sleep(500);
+        expect(landed).toBe(false);
+        await session.commitTransaction();
+        expect(await next).toEqual([expect.objectContaining({ ok: true, version: 2 })]);
+        expect(await guards.countDocuments({ guard: true })).toBe(0);
+      } finally {
+        await session.abortTransaction().catch(() => {});
+        await session.endSession();
+        await next?.catch(() => {});
+      }
     });
 
     test("commits restored behind the relay's checkpoint: new appends take positions past it, so the relay publishes them", async () => {

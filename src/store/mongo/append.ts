@@ -22,16 +22,16 @@ export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 16 * 1024;
 const SETTLE_READS = 5;
 const SETTLE_PAUSE_MS = 200;
 /** Appends whose positions a reader tombstoned (it gave up waiting for them) are written again, at most so often. */
-const POSITION_ATTEMPTS = 3;
+export const POSITION_ATTEMPTS = 3;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Positions come from one counter, incremented once per batch. They are unique, but a batch may become
  * visible after a later one, and a failed append leaves positions no event takes: the writer tombstones
  * its own at once, and a reader tombstones what stays empty past its grace (see `read.ts`).
  */
-const assignPositions = async ({ counters }: Collections, count: number): Promise<number> => {
+export const assignPositions = async ({ counters }: Collections, count: number): Promise<number> => {
   const counter = await counters.findOneAndUpdate(
     { _id: "position" },
     { $inc: { value: count } },
@@ -46,7 +46,7 @@ const assignPositions = async ({ counters }: Collections, count: number): Promis
  * never do have their positions taken by a tombstone, so that they can never land late: not written.
  * One whose tombstone collides with itself (written, not yet seen by a majority) stays unknown.
  */
-const settle = async (
+export const settle = async (
   collections: Collections,
   docs: readonly EventsDoc[],
   deadline: Deadline,
@@ -158,7 +158,7 @@ const currentVersions = async (
   );
 
 /** Why an append lost a race, read after the fact; a failed read fails that append alone. */
-const conflict = async (
+export const conflict = async (
   collections: Collections,
   request: AppendRequest,
   index: string | undefined,
@@ -189,7 +189,7 @@ const conflict = async (
   }
 };
 
-const eventsDoc = (request: AppendRequest, position: number, time: Date): EventsDoc => ({
+export const eventsDoc = (request: AppendRequest, position: number, time: Date): EventsDoc => ({
   _id: new ObjectId(),
   kind: "events",
   streamId: request.streamId,
@@ -206,12 +206,13 @@ const eventsDoc = (request: AppendRequest, position: number, time: Date): Events
 });
 
 /**
- * Writes a batch of appends (each with events): one unordered `insertMany`, each append answered on
- * its own. An append is reported written only once a majority has it; one that lost a race is told
- * why; one too large fails alone; one the driver could not tell is settled before it is answered;
- * positions that no event took are tombstoned at once, so readers need not wait for them. It never
- * throws: an append that cannot be written is answered `StoreUnavailableError` (surely not written)
- * or `StoreOutcomeUnknownError` (it may be), and none waits on past `deadline`.
+ * Writes a batch of appends (each with events, none with `dependsOn`): one unordered `insertMany`,
+ * each append answered on its own. An append is reported written only once a majority has it; one
+ * that lost a race is told why; one too large fails alone; one the driver could not tell is settled
+ * before it is answered; positions that no event took are tombstoned at once, so readers need not
+ * wait for them. It never throws: an append that cannot be written is answered
+ * `StoreUnavailableError` (surely not written) or `StoreOutcomeUnknownError` (it may be), and none
+ * waits on past `deadline`.
  */
 export interface WriteBatchOptions {
   /** No append waits on past it: what is not sent by then fails as not written, what is, as unknown. */
@@ -231,6 +232,11 @@ export const writeBatch = async (
   const results: (Written | undefined)[] = batch.map(() => undefined);
   let pending: number[] = [];
   for (const [i, request] of batch.entries()) {
+    if (request.dependsOn?.length) {
+      // Its check needs a transaction (`dependent.ts`): written here, it would go unchecked.
+      results[i] = { failed: new Error("an append with dependsOn cannot be written in a batch") };
+      continue;
+    }
     const bytes = BSON.calculateObjectSize(eventsDoc(request, 0, new Date()));
     if (bytes > MAX_DOCUMENT_BYTES) {
       results[i] = {
@@ -353,7 +359,7 @@ export const writeBatch = async (
  * Lists the streams that start here before their first commit, so no crash leaves an unfinished
  * stream unlisted (a listed stream that is final is harmless: resuming it finds nothing to do).
  */
-const listStarting = async ({ nonFinal }: Collections, requests: readonly AppendRequest[]) => {
+export const listStarting = async ({ nonFinal }: Collections, requests: readonly AppendRequest[]) => {
   const starting = requests.filter((r) => r.expectedVersion === 0 && !r.final);
   if (starting.length === 0) return;
   await nonFinal.bulkWrite(

@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { BSON, type Document, MongoClient } from "mongodb";
 import { pollUntil } from "../../lib/poll.ts";
-import { emptyCursor, type FakeCommand, FakeMongod, writeConcernTimeout } from "../../testing/fake-mongod.ts";
+import {
+  emptyCursor,
+  type FakeCommand,
+  type FakeHandler,
+  FakeMongod,
+  writeConcernTimeout,
+} from "../../testing/fake-mongod.ts";
 import type { NewEvent } from "../envelope.ts";
 import {
   type AppendRequest,
@@ -10,9 +16,11 @@ import {
   StoreUnavailableError,
 } from "../event-store.ts";
 import { MAX_DOCUMENT_BYTES, writeBatch } from "./append.ts";
+import { appendDependent } from "./dependent.ts";
 import { type Collections, collections } from "./documents.ts";
 import { HoleReader } from "./holes.ts";
 import { MongoStore, type MongoStoreOptions } from "./mongo-store.ts";
+import { appendOutcomes } from "./outcomes.ts";
 import { TOMBSTONE_SPAN } from "./tombstones.ts";
 
 /**
@@ -327,6 +335,312 @@ describe("the version check and the outcome guard", () => {
     const [guard] = server.sent("update", "commits").flatMap((c) => c.body.updates as Document[]);
     expect(guard?.q).toEqual({ kind: "events", streamId: "acct", lastVersion: { $gt: 5 } });
     expect(guard?.upsert).toBe(true);
+  });
+});
+
+describe("an append that depends on other streams (dependsOn)", () => {
+  const dependent = (
+    streamId: string,
+    expectedVersion: number,
+    dependsOn: { streamId: string; version: number }[],
+  ): AppendRequest => ({ ...append(streamId, expectedVersion), dependsOn });
+
+  /** Sent inside a transaction: the driver marks every command of one so (`applySession`). */
+  const inTransaction = (c: FakeCommand) => c.body.autocommit === false && c.body.txnNumber !== undefined;
+  const transactional = () => server.commands.filter(inTransaction);
+
+  /** The stream a version look-up (`streamVersion`) reads, if `c` is one. */
+  const lookedUp = (c: FakeCommand): unknown =>
+    c.name === "find" && c.collection === "commits" ? (c.body.filter as Document).streamId : undefined;
+
+  /**
+   * A primary whose streams are at these versions (inside a transaction, at `inside`'s: what its
+   * snapshot shows), and that deletes what it is asked to.
+   */
+  const streamsAt =
+    (versions: Record<string, number>, inside = versions): FakeHandler =>
+    (c) => {
+      const streamId = lookedUp(c);
+      if (typeof streamId === "string") {
+        const version = (inTransaction(c) ? inside : versions)[streamId] ?? 0;
+        return emptyCursor(c, version > 0 ? [{ lastVersion: version }] : []);
+      }
+      if (c.name === "delete" && c.collection === "commits") {
+        return { ok: 1, n: (c.body.deletes as unknown[]).length };
+      }
+      return undefined;
+    };
+
+  const isGuardInsert = (c: FakeCommand) => c.name === "insert" && inserted(c)[0]?.guard === true;
+  const ownInserts = () =>
+    server.commands.filter((c) => isEventsInsert(c) && inserted(c)[0]?.guard === undefined);
+  const tombstoned = () =>
+    server
+      .sent("insert", "commits")
+      .flatMap(inserted)
+      .filter((d) => d.kind === "tombstone");
+
+  /** A write conflict inside a transaction, as mongod answers it: a command error, labelled. */
+  const writeConflict = {
+    ok: 0,
+    code: 112,
+    codeName: "WriteConflict",
+    errmsg: "Write conflict during plan execution and yielding is disabled.",
+    errorLabels: ["TransientTransactionError"],
+  };
+
+  test("its reads, a guard on the dependency's next version (inserted and deleted) and its commit go in one transaction, committed by a majority's journal", async () => {
+    const store = await open();
+    server.handle = streamsAt({ b: 1 });
+    expect(await store.append(dependent("a", 0, [{ streamId: "b", version: 1 }]))).toMatchObject({
+      ok: true,
+      version: 1,
+    });
+    const txn = transactional();
+    expect(txn.map((c) => c.name)).toEqual([
+      "find",
+      "find",
+      "insert",
+      "delete",
+      "insert",
+      "commitTransaction",
+    ]);
+    // One transaction: one session, one transaction number, started by its first command.
+    expect(new Set(txn.map((c) => BSON.EJSON.stringify([c.body.lsid, c.body.txnNumber]))).size).toBe(1);
+    expect(txn[0]?.body).toMatchObject({ startTransaction: true, readConcern: { level: "snapshot" } });
+    expect(txn.slice(1).filter((c) => c.body.startTransaction !== undefined)).toEqual([]);
+    // The append's own stream, then the dependency, read at the transaction's snapshot.
+    expect(txn.slice(0, 2).map(lookedUp)).toEqual(["a", "b"]);
+    // The guard claims b's next version in `stream_event_version`, and no position.
+    const [guard] = inserted(txn[2] as FakeCommand);
+    expect(guard).toEqual({
+      _id: expect.anything(),
+      kind: "events",
+      streamId: "b",
+      events: [{ version: 2 }],
+      guard: true,
+    });
+    const [removal] = (txn[3] as FakeCommand).body.deletes as Document[];
+    expect(String(removal?.q._id)).toBe(String(guard?._id));
+    expect(inserted(txn[4] as FakeCommand)[0]).toMatchObject({
+      kind: "events",
+      streamId: "a",
+      version: 1,
+      positions: [1],
+    });
+    expect(txn[5]?.body.writeConcern).toMatchObject({ w: "majority", j: true });
+    // Nothing of the append is written outside it; the position counter is not part of it.
+    expect(ownInserts().filter((c) => !inTransaction(c))).toEqual([]);
+    expect(server.sent("findAndModify", "counters").filter(inTransaction)).toEqual([]);
+  });
+
+  test("a dependency the snapshot shows elsewhere: dependency_conflict naming it, nothing inserted, the transaction aborted, its positions tombstoned", async () => {
+    const store = await open();
+    server.handle = streamsAt({ b: 2 });
+    expect(await store.append(dependent("a", 0, [{ streamId: "b", version: 1 }]))).toEqual({
+      ok: false,
+      reason: "dependency_conflict",
+      streamId: "b",
+      actualVersion: 2,
+    });
+    expect(transactional().map((c) => c.name)).toEqual(["find", "find", "abortTransaction"]);
+    expect(ownInserts()).toEqual([]);
+    expect(server.commands.filter(isGuardInsert)).toEqual([]);
+    expect(tombstoned().map((t) => t.positions)).toEqual([[1]]);
+  });
+
+  test.each([
+    ["a write conflict (112, TransientTransactionError)", writeConflict],
+    ["a duplicate key", { ok: 1, n: 0, writeErrors: [duplicateOn("stream_event_version")] }],
+  ])(
+    "the guard meets %s: the dependency moved after the snapshot, dependency_conflict with where it is now, nothing written",
+    async (_, reply) => {
+      const store = await open();
+      // The snapshot shows b at 1; b's next append committed after it, so a fresh read shows 2.
+      const at = streamsAt({ b: 2 }, { b: 1 });
+      server.handle = (c) => (inTransaction(c) && isGuardInsert(c) ? reply : at(c));
+      expect(await store.append(dependent("a", 0, [{ streamId: "b", version: 1 }]))).toEqual({
+        ok: false,
+        reason: "dependency_conflict",
+        streamId: "b",
+        actualVersion: 2,
+      });
+      expect(server.commands.filter(isGuardInsert)).toHaveLength(1);
+      expect(server.sent("commitTransaction")).toEqual([]);
+      expect(ownInserts()).toEqual([]);
+      // The version read after the abort is a read of its own, outside the transaction.
+      expect(server.commands.filter((c) => lookedUp(c) === "b" && !inTransaction(c))).toHaveLength(1);
+      expect(tombstoned().map((t) => t.positions)).toEqual([[1]]);
+    },
+  );
+
+  test("a write conflict after which nothing shows a move: the transaction runs again, and commits", async () => {
+    const store = await open();
+    const at = streamsAt({ b: 1 });
+    let conflicts = 1;
+    server.handle = (c) => (isGuardInsert(c) && conflicts-- > 0 ? writeConflict : at(c));
+    expect(await store.append(dependent("a", 0, [{ streamId: "b", version: 1 }]))).toMatchObject({
+      ok: true,
+      version: 1,
+    });
+    const starts = transactional().filter((c) => c.body.startTransaction === true);
+    expect(starts).toHaveLength(2);
+    expect(String(starts[0]?.body.txnNumber)).not.toBe(String(starts[1]?.body.txnNumber));
+    expect(server.sent("commitTransaction")).toHaveLength(1);
+    expect(ownInserts()).toHaveLength(1);
+    // The same positions, never used by the aborted run: nothing to tombstone.
+    expect(tombstoned()).toEqual([]);
+  });
+
+  test.each([
+    ["a read (the server's own error)", "find"],
+    ["a write (which the driver rewrites as 'does not support retryable writes')", "insert"],
+  ])(
+    "a server that cannot run transactions (code 20, no replica set) refuses %s: StoreUnavailableError naming the replica set, never written unchecked",
+    async (_, refusing) => {
+      const store = await open();
+      const at = streamsAt({ b: 1 });
+      server.handle = (c) =>
+        inTransaction(c) && c.name === refusing
+          ? {
+              ok: 0,
+              code: 20,
+              codeName: "IllegalOperation",
+              errmsg: "Transaction numbers are only allowed on a replica set member or mongos",
+            }
+          : at(c);
+      const error = await store
+        .append(dependent("a", 0, [{ streamId: "b", version: 1 }]))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(error).not.toBeInstanceOf(StoreOutcomeUnknownError);
+      expect((error as Error).message).toMatch(/Run MongoDB as a replica set/);
+      expect(ownInserts()).toEqual([]);
+      expect(server.sent("commitTransaction")).toEqual([]);
+      expect(server.commands.filter((c) => c.body.startTransaction === true)).toHaveLength(1);
+    },
+  );
+
+  test("a commit whose result the driver cannot tell (UnknownTransactionCommitResult) that a majority read then shows: written", async () => {
+    const store = await open({ deadlineMs: 2_000 });
+    const at = streamsAt({ b: 1 });
+    server.handle = (c) => {
+      if (c.name === "commitTransaction") return { ok: 1, writeConcernError: writeConcernTimeout };
+      // The settling read: by `_id`, outside the transaction.
+      if (c.name === "find" && c.collection === "commits" && (c.body.filter as Document)._id) {
+        const own = ownInserts()[0];
+        return emptyCursor(c, own ? [{ _id: inserted(own)[0]?._id }] : []);
+      }
+      return at(c);
+    };
+    expect(await store.append(dependent("a", 0, [{ streamId: "b", version: 1 }]))).toMatchObject({
+      ok: true,
+      version: 1,
+    });
+    expect(server.sent("commitTransaction")).toHaveLength(1);
+    expect(tombstoned()).toEqual([]);
+  });
+
+  test("a commit whose result the driver cannot tell, not shown, whose tombstone collides with it: StoreOutcomeUnknownError", async () => {
+    const store = await open({ deadlineMs: 5_000 });
+    const at = streamsAt({ b: 1 });
+    server.handle = (c) => {
+      // The commit's answer is lost, and lost again when the driver retries it.
+      if (c.name === "commitTransaction") return "close";
+      if (c.name === "insert" && inserted(c)[0]?.kind === "tombstone") {
+        return { ok: 1, n: 0, writeErrors: [duplicateOn("positions")] };
+      }
+      if (c.name === "find" && c.body.readConcern?.level === "local") {
+        return emptyCursor(c, [{ _id: (c.body.filter as { _id: unknown })._id }]);
+      }
+      return at(c);
+    };
+    const error = await store
+      .append(dependent("a", 0, [{ streamId: "b", version: 1 }]))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreOutcomeUnknownError);
+    // Settled, not cut short by the deadline: read back, tombstone tried, then the primary's own read.
+    expect((error as Error).message).toMatch(/may or may not be written/);
+    expect(server.sent("commitTransaction")).toHaveLength(2);
+    expect(server.commands.some((c) => c.name === "find" && c.body.readConcern?.level === "local")).toBe(
+      true,
+    );
+  });
+
+  test("outcomes alone, depending on another stream: the version-guarded upsert goes in the transaction too", async () => {
+    const store = await open();
+    const at = streamsAt({ b: 1 });
+    server.handle = (c) => upserting(c) ?? at(c);
+    expect(
+      await store.append({ ...refusal("a", 0), dependsOn: [{ streamId: "b", version: 1 }] }),
+    ).toMatchObject({ ok: true, version: 0 });
+    const txn = transactional();
+    expect(txn.map((c) => c.name)).toEqual([
+      "find",
+      "find",
+      "insert",
+      "delete",
+      "update",
+      "commitTransaction",
+    ]);
+    const [upsert] = (txn[4] as FakeCommand).body.updates as Document[];
+    expect(upsert?.q).toEqual({ kind: "events", streamId: "a", lastVersion: { $gt: 0 } });
+    expect(upsert?.u.$setOnInsert).toMatchObject({ kind: "outcomes", outcomes: [{ key: "k" }] });
+  });
+
+  test("one abandoned before its commit is sent (its caller was answered 'not written'): aborted, the commit never sent, its positions tombstoned", async () => {
+    await open();
+    server.handle = streamsAt({ b: 1 });
+    const client = new MongoClient(server.url("fake"), { serverSelectionTimeoutMS: 2_000 });
+    const error = await appendDependent(
+      client,
+      collections(client.db("fake")),
+      dependent("a", 0, [{ streamId: "b", version: 1 }]),
+      { claim: () => false },
+    ).catch((e: unknown) => e);
+    await client.close();
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error).not.toBeInstanceOf(StoreOutcomeUnknownError);
+    expect(transactional().map((c) => c.name)).toEqual([
+      "find",
+      "find",
+      "insert",
+      "delete",
+      "insert",
+      "abortTransaction",
+    ]);
+    expect(tombstoned().map((t) => t.positions)).toEqual([[1]]);
+  });
+
+  test("one whose deadline passes before its commit is sent is answered 'not written', and the commit is never sent", async () => {
+    const store = await open({ deadlineMs: 300, serverSelectionTimeoutMs: 30_000 });
+    const at = streamsAt({ b: 1 });
+    let hanging = true;
+    server.handle = (c) => (hanging && isGuardInsert(c) ? "hang" : at(c));
+    const error = await store
+      .append(dependent("a", 0, [{ streamId: "b", version: 1 }]))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error).not.toBeInstanceOf(StoreOutcomeUnknownError);
+    hanging = false;
+    server.dropConnections();
+    await store.close();
+    expect(server.sent("commitTransaction")).toEqual([]);
+  });
+
+  test("the batch and the outcome writer refuse an append with dependsOn: it never goes unchecked", async () => {
+    await open();
+    const c = collectionsOf(server);
+    const [batched] = await writeBatch(c.collections, [dependent("a", 0, [{ streamId: "b", version: 0 }])]);
+    const alone = await appendOutcomes(c.collections, {
+      ...refusal("a", 0),
+      dependsOn: [{ streamId: "b", version: 0 }],
+    }).catch((e: unknown) => e);
+    await c.close();
+    expect(batched).toMatchObject({ failed: expect.any(Error) });
+    expect(alone).toBeInstanceOf(Error);
+    const writes = server.commands.filter((x) => ["insert", "update", "delete"].includes(x.name));
+    expect(writes.filter((x) => x.collection === "commits")).toEqual([]);
   });
 });
 

@@ -8,6 +8,7 @@ import type { EventEnvelope } from "../envelope.ts";
 import {
   type AppendRequest,
   type AppendResult,
+  AppendTooLargeError,
   type ReadStreamOptions,
   StoreOutcomeUnknownError,
   StoreOverloadedError,
@@ -19,6 +20,7 @@ import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
 import { WriteHealth } from "../write-health.ts";
 import { type Written, writeBatch } from "./append.ts";
+import { appendDependent } from "./dependent.ts";
 import { type Collections, collections, ensureIndexes, isUnavailable } from "./documents.ts";
 import { HoleReader } from "./holes.ts";
 import * as outcomes from "./outcomes.ts";
@@ -81,7 +83,11 @@ export class MongoStore implements Store {
   private readonly holes: HoleReader;
   private readonly health: WriteHealth;
   private readonly deadlineMs: number;
+  private readonly writeTimeoutMs: number;
   private readonly scheduler: Scheduler;
+  private readonly onStage: StageObserver | undefined;
+  /** Dependent appends under way: `close` waits for them as it waits for the batches. */
+  private readonly dependents = new Set<Promise<unknown>>();
 
   private constructor(
     private readonly client: MongoClient,
@@ -91,8 +97,10 @@ export class MongoStore implements Store {
     this.holes = new HoleReader(collections, options.holeGraceMs ?? 5_000);
     this.health = new WriteHealth(options.onWritable);
     this.deadlineMs = options.deadlineMs ?? 15_000;
+    this.writeTimeoutMs = options.writeTimeoutMs ?? 5_000;
     this.scheduler = options.scheduler ?? realScheduler;
     const { onStage } = options;
+    this.onStage = onStage;
     this.committer = new Batcher(
       async (tickets) => {
         const started = this.scheduler.now();
@@ -154,6 +162,8 @@ export class MongoStore implements Store {
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
+    // Checked in a transaction of its own; never in the batch, nor as outcomes alone, unchecked.
+    if (request.dependsOn?.length) return this.appendDependent(request);
     if (request.events.length === 0) {
       // A commit document takes positions and versions; an append without events only stores outcomes.
       return this.guard(() => outcomes.appendOutcomes(this.collections, request), true);
@@ -188,6 +198,51 @@ export class MongoStore implements Store {
     if (written.failed instanceof StoreUnavailableError)
       throw this.health.failed(written.failed.message, written.failed);
     throw written.failed;
+  }
+
+  /**
+   * An append that names other streams (`dependent.ts`), answered as a batched one is: within the
+   * deadline, and "not written" only while its commit has not been sent (it is then never sent).
+   */
+  private async appendDependent(request: AppendRequest): Promise<AppendResult> {
+    const ticket: Ticket = { request, state: "waiting" };
+    const started = this.scheduler.now();
+    const work = appendDependent(this.client, this.collections, request, {
+      deadline: deadlineIn(this.deadlineMs, this.scheduler),
+      writeTimeoutMs: this.writeTimeoutMs,
+      claim: () => {
+        if (ticket.state === "abandoned") return false;
+        ticket.state = "sent";
+        return true;
+      },
+    });
+    const settled = work.catch(() => {});
+    this.dependents.add(settled);
+    void settled.finally(() => this.dependents.delete(settled));
+    try {
+      const result = await answerWithin(
+        work,
+        this.deadlineMs,
+        () => {
+          if (ticket.state === "waiting") {
+            ticket.state = "abandoned";
+            return new StoreUnavailableError(
+              `the event store did not write the append within ${this.deadlineMs} ms; it was not written`,
+            );
+          }
+          return new StoreOutcomeUnknownError(
+            `the event store did not confirm the append within ${this.deadlineMs} ms; it may be written`,
+          );
+        },
+        this.scheduler,
+      );
+      this.onStage?.("write", this.scheduler.now() - started, 1);
+      this.health.succeeded();
+      return result;
+    } catch (error) {
+      if (error instanceof AppendTooLargeError) throw error;
+      throw this.health.failed(errorMessage(error), error);
+    }
   }
 
   /**
@@ -281,6 +336,8 @@ export class MongoStore implements Store {
 
   async close(): Promise<void> {
     await this.committer.drain();
+    // Closing the client aborts a transaction under way: each dependent append finishes first.
+    await Promise.all(this.dependents);
     await this.client.close();
   }
 }

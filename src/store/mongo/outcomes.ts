@@ -30,7 +30,7 @@ export const findOutcome = async (
  * the outcome that refused ours may not be visible to a majority read for a moment, and an actor told
  * "taken" that then reads nothing would decide again in a loop.
  */
-const visible = async (collections: Collections, key: string): Promise<void> => {
+export const visible = async (collections: Collections, key: string): Promise<void> => {
   for (let read = 1; read <= 5; read++) {
     if (await findOutcome(collections, key)) return;
     await new Promise((resolve) => setTimeout(resolve, 100 * read));
@@ -39,6 +39,27 @@ const visible = async (collections: Collections, key: string): Promise<void> => 
     `the outcome under ${key} refused a write but a majority does not show it yet`,
   );
 };
+
+/** An outcome-only append's documents: one per outcome, each guarded by the stream's version. */
+export const outcomeDocs = (request: AppendRequest, time: Date): OutcomesDoc[] =>
+  (request.outcomes ?? []).map((o) => ({
+    _id: new ObjectId(),
+    kind: "outcomes",
+    streamId: request.streamId,
+    time,
+    outcomes: [o],
+  }));
+
+/**
+ * The write of one outcome document: an upsert that inserts it only while the stream has no commit
+ * past the version the outcome was decided on (see `appendOutcomes`).
+ */
+export const guardedUpsert = ({ streamId, expectedVersion }: AppendRequest, doc: OutcomesDoc) => ({
+  filter: { kind: "events" as const, streamId, lastVersion: { $gt: expectedVersion } },
+  update: { $setOnInsert: doc },
+  upsert: true,
+  hint: "stream_last_version",
+});
 
 /**
  * An append without events: it keeps outcomes only (refusals, no-ops), each in a document of its own,
@@ -56,6 +77,9 @@ export const appendOutcomes = async (
   collections: Collections,
   request: AppendRequest,
 ): Promise<AppendResult> => {
+  // Its check needs a transaction (`dependent.ts`): written here, it would go unchecked.
+  if (request.dependsOn?.length)
+    throw new Error("an append with dependsOn cannot be written without its check");
   const { streamId, expectedVersion } = request;
   const version = await streamVersion(collections, streamId);
   if (version !== expectedVersion) return { ok: false, reason: "version_conflict", actualVersion: version };
@@ -63,22 +87,9 @@ export const appendOutcomes = async (
   if (given.length === 0) return { ok: true, version: expectedVersion, time: new Date().toISOString() };
 
   const time = new Date();
-  const docs: OutcomesDoc[] = given.map((o) => ({
-    _id: new ObjectId(),
-    kind: "outcomes",
-    streamId,
-    time,
-    outcomes: [o],
-  }));
+  const docs = outcomeDocs(request, time);
   const guarded = docs.map(
-    (doc): AnyBulkWriteOperation<CommitDoc> => ({
-      updateOne: {
-        filter: { kind: "events", streamId, lastVersion: { $gt: expectedVersion } },
-        update: { $setOnInsert: doc },
-        upsert: true,
-        hint: "stream_last_version",
-      },
-    }),
+    (doc): AnyBulkWriteOperation<CommitDoc> => ({ updateOne: guardedUpsert(request, doc) }),
   );
 
   let upserted: Set<number>;

@@ -1,3 +1,4 @@
+import type { ClientSession } from "mongodb";
 import type { EventEnvelope } from "../envelope.ts";
 import type { ReadStreamOptions, StreamInfo } from "../event-store.ts";
 import { type Collections, type EventsDoc, toEnvelope } from "./documents.ts";
@@ -52,11 +53,19 @@ export const streamInfo = async (
 
 /**
  * The version of a stream's last commit, 0 for none: one entry of `stream_last_version`, read from
- * the end, and only that field of the one commit it points to.
+ * the end, and only that field of the one commit it points to. With `session`, inside its transaction
+ * (at the transaction's snapshot); without, a majority read of its own.
  */
-export const streamVersion = async ({ commits }: Collections, streamId: string): Promise<number> => {
+export const streamVersion = async (
+  { commits }: Collections,
+  streamId: string,
+  session?: ClientSession,
+): Promise<number> => {
   const last = await commits
-    .find<{ lastVersion: number }>({ kind: "events", streamId }, { projection: { _id: 0, lastVersion: 1 } })
+    .find<{ lastVersion: number }>(
+      { kind: "events", streamId },
+      { projection: { _id: 0, lastVersion: 1 }, ...(session ? { session } : {}) },
+    )
     .sort({ lastVersion: -1 })
     .hint("stream_last_version")
     .limit(1)
