@@ -1,5 +1,6 @@
 import { AdminApiError, type AdminClient, adminClient, type ProjectionInfo } from "./admin-client.ts";
 import { progressBar } from "./progress.ts";
+import { folderFiles, namesOf, registryEdits, scaffoldAggregate } from "./scaffold.ts";
 
 const usage = `usage: npm run eventfold -- <command>
 
@@ -7,6 +8,7 @@ const usage = `usage: npm run eventfold -- <command>
   dead-letters [projection]   the dead-lettered events with their last error
   replay <projection>         puts a projection's dead letters back on its queues
   rebuild <projection>        drops a projection and refills it from the event store
+  new aggregate <name>        writes actors/<name>/, a working aggregate to start from (--help: what)
 
 Talks to the admin API of EVENTFOLD_URL (default http://127.0.0.1:3000, where npm start serves it;
 with docker compose the projector serves it, on http://127.0.0.1:3001) with EVENTFOLD_TOKEN, an admin
@@ -119,7 +121,63 @@ const commands: Record<string, (api: AdminClient, args: string[]) => Promise<voi
 
 class UsageError extends Error {}
 
+const newUsage = `usage: npm run eventfold -- new aggregate <name> [--plural <plural>]
+
+Writes a working aggregate to start from: <name> (2-30 lower case letters) with three commands (open,
+rename, close), routes at /v1/<plural> (default <name>s), its tests, and registers it. What it writes
+passes typecheck, lint, the contract check and its tests as it is. Run from the repository's root.
+
+In actors/<name>/:
+${folderFiles.map((f) => `  ${f.file.padEnd(16)}${f.what}`).join("\n")}
+
+Outside it:
+${registryEdits.map((f) => `  ${f.file}\n      ${f.what}`).join("\n")}
+
+Then: change the commands, events and rules to yours, and run npm run contract:generate and npm test.
+The README's "Adding an aggregate" says what else there is (a read model, analytics, a process).`;
+
+/** Runs a tool of the repository (biome, the contract generator) from its root, failing loudly. */
+const runTool = (root: string, command: string[], what: string) => {
+  const run = Bun.spawnSync(command, { cwd: root, stdout: "pipe", stderr: "pipe" });
+  if (run.exitCode !== 0) {
+    throw new Error(
+      `${what} failed (${command.join(" ")}):\n${run.stderr.toString()}${run.stdout.toString()}`,
+    );
+  }
+};
+
+const newAggregate = (args: string[]) => {
+  const [kind, name, ...rest] = args;
+  if (kind === "--help" || kind === "-h" || name === "--help" || name === "-h" || rest.includes("--help")) {
+    console.log(newUsage);
+    return;
+  }
+  if (kind !== "aggregate" || name === undefined) throw new UsageError(newUsage);
+  const pluralAt = rest.indexOf("--plural");
+  const names = namesOf(name, pluralAt >= 0 ? rest[pluralAt + 1] : undefined);
+  const root = process.cwd();
+  const written = scaffoldAggregate(root, names, (line) => console.log(line));
+  console.log("formatting (biome)");
+  runTool(
+    root,
+    [`${root}/node_modules/.bin/biome`, "check", "--write", ...written.filter((f) => f.endsWith(".ts"))],
+    "formatting",
+  );
+  console.log("making the contract again: the OpenAPI document, the client's types, docs/errors.md");
+  runTool(root, [process.execPath, "run", "scripts/contract.ts"], "the contract's generation");
+  console.log(`done: ${names.name} serves /v1/${names.plural}; try npm test -- actors/${names.name}`);
+};
+
 const [command, ...args] = process.argv.slice(2);
+if (command === "new") {
+  try {
+    newAggregate(args);
+    process.exit(0);
+  } catch (error) {
+    console.error(`eventfold: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(error instanceof UsageError ? 2 : 1);
+  }
+}
 if (command === "--help" || command === "-h" || command === "help") {
   console.log(usage);
   process.exit(0);
