@@ -7,40 +7,12 @@ import {
   type Outcome,
   rejected,
 } from "../../src/runtime/command.ts";
-import { processKey } from "../../src/runtime/idempotency.ts";
 import type { ProcessManager } from "../../src/runtime/process-runner.ts";
-import type { AccountCommand } from "../account/commands.ts";
+import { sendStep, stepMetadata } from "../../src/runtime/process-steps.ts";
 import { account } from "../account/index.ts";
 import type { TransferCommand } from "./commands.ts";
 import { transfer } from "./index.ts";
 import { isFinal, type TransferState } from "./state.ts";
-
-type StepResult = { ok: true; currency: string } | { ok: false; rejection: Rejection };
-
-/**
- * One command to one account, exactly once: its idempotency key names the transfer and the step, so
- * running the step again (after a crash, or from a second process) gets the first outcome. A step
- * whose refusal may pass later (`keepRefusal: false`) is decided again until it is accepted.
- */
-const accountStep = async (
-  api: DomainApi,
-  transferId: string,
-  step: string,
-  accountId: string,
-  command: AccountCommand,
-  metadata: CommandMetadata,
-  keepRefusal = true,
-): Promise<StepResult> => {
-  const key = processKey(transfer.type, transferId, step);
-  const result = await api.commands.send(account, accountId, {
-    command,
-    metadata,
-    idempotency: { key, fingerprint: key, keepRefusal },
-  });
-  return result.kind === "accepted"
-    ? { ok: true, currency: result.state.currency }
-    : { ok: false, rejection: result.rejection };
-};
 
 /** Records a step on the transfer's own stream; a refusal here means the state machine was broken. */
 const record = async (api: DomainApi, id: string, command: TransferCommand, metadata: CommandMetadata) => {
@@ -50,33 +22,23 @@ const record = async (api: DomainApi, id: string, command: TransferCommand, meta
   }
 };
 
-/** The steps of one transfer carry the correlation and trace of the request that started it. */
-const stepMetadata = async (api: DomainApi, id: string): Promise<CommandMetadata> => {
-  const [first] = await api.queries.events(transfer, id, { limit: 1 });
-  const commandId = Bun.randomUUIDv7();
-  return {
-    commandId,
-    correlationId: first?.metadata.correlationId ?? id,
-    causationId: first?.eventId ?? commandId,
-    ...(first?.metadata.traceparent ? { traceparent: first.metadata.traceparent } : {}),
-  };
-};
-
 /**
  * The debit of the source account: the one decision that accepts or refuses a transfer. It reads the
  * destination too (`dependsOn`), so a transfer between two currencies is refused before any money moves.
  */
 const debit = async (api: DomainApi, id: string, state: TransferState, metadata: CommandMetadata) => {
-  const command: AccountCommand = {
+  const { to, amount } = state;
+  const step = { process: transfer, id, name: "debit", metadata };
+  const result = await sendStep(api, step, account, state.from, {
     type: "DebitForTransfer",
     transferId: id,
-    to: state.to,
-    amount: state.amount,
-  };
-  const result = await accountStep(api, id, "debit", state.from, command, metadata);
-  const next: TransferCommand = result.ok
-    ? { type: "RecordDebit", currency: result.currency }
-    : { type: "RejectTransfer", ...rejectedAs(result.rejection) };
+    to,
+    amount,
+  });
+  const next: TransferCommand =
+    result.kind === "accepted"
+      ? { type: "RecordDebit", currency: result.state.currency }
+      : { type: "RejectTransfer", ...rejectedAs(result.rejection) };
   return { result, record: () => record(api, id, next, metadata) };
 };
 
@@ -106,8 +68,8 @@ export const decideTransfer = async (api: DomainApi, id: string): Promise<Outcom
   }
   if (state.status === "rejected") return rejected(rejectionOf(state));
   if (state.status === "requested") {
-    const debited = await debit(api, id, state, await stepMetadata(api, id));
-    if (!debited.result.ok) {
+    const debited = await debit(api, id, state, await stepMetadata(api, transfer, id));
+    if (debited.result.kind === "rejected") {
       await debited.record();
       return rejected(rejectionOf((await api.queries.current(transfer, id)).state));
     }
@@ -171,39 +133,31 @@ export const requestTransfer = async (
 export const advanceTransfer = async (api: DomainApi, id: string): Promise<TransferState> => {
   const { state } = await api.queries.current(transfer, id);
   if (state.status === "none" || isFinal(state)) return state;
-  const metadata = await stepMetadata(api, id);
+  const metadata = await stepMetadata(api, transfer, id);
 
   if (state.status === "requested") {
     await (await debit(api, id, state, metadata)).record();
   } else {
-    const credit = await accountStep(
-      api,
-      id,
-      "credit",
-      state.to,
-      {
-        type: "CreditFromTransfer",
-        transferId: id,
-        from: state.from,
-        amount: state.amount,
-        currency: state.currency,
-      },
-      metadata,
-    );
-    if (credit.ok) {
+    const { from, to, amount, currency } = state;
+    const step = { process: transfer, id, metadata };
+    const credit = await sendStep(api, { ...step, name: "credit" }, account, to, {
+      type: "CreditFromTransfer",
+      transferId: id,
+      from,
+      amount,
+      currency,
+    });
+    if (credit.kind === "accepted") {
       await record(api, id, { type: "CompleteTransfer" }, metadata);
     } else {
       // Refused only at the balance limit, which a withdrawal can lift: decided again on each retry.
-      const reversal = await accountStep(
-        api,
-        id,
-        "reverse",
-        state.from,
-        { type: "ReverseTransferDebit", transferId: id, amount: state.amount },
-        metadata,
-        false,
-      );
-      if (!reversal.ok) {
+      const reverse = { ...step, name: "reverse", keepRefusal: false };
+      const reversal = await sendStep(api, reverse, account, from, {
+        type: "ReverseTransferDebit",
+        transferId: id,
+        amount,
+      });
+      if (reversal.kind === "rejected") {
         throw new Error(`transfer ${id}: the refund is held up: ${reversal.rejection.detail}`);
       }
       const { code, detail } = credit.rejection;

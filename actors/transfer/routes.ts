@@ -19,13 +19,6 @@ const tag: Tag = {
 const TransferStatus = z
   .enum(["pending", "completed", "refunded"])
   .describe("pending until `to` is credited (completed) or the debit is given back (refunded)");
-const TransferAccepted = z
-  .strictObject({
-    transferId: z.string(),
-    status: TransferStatus,
-    version: Version,
-  })
-  .meta({ id: "TransferAccepted" });
 const TransferView = z
   .strictObject({
     transferId: z.string(),
@@ -36,6 +29,9 @@ const TransferView = z
     version: Version,
   })
   .meta({ id: "Transfer" });
+const TransferAccepted = TransferView.pick({ transferId: true, status: true, version: true }).meta({
+  id: "TransferAccepted",
+});
 
 /** `requested` and `debited` are both still `pending` to a client. */
 const publicStatus = (state: TransferState) =>

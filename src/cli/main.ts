@@ -123,8 +123,8 @@ class UsageError extends Error {}
 
 const newUsage = `usage: npm run eventfold -- new aggregate <name> [--plural <plural>]
 
-Writes a working aggregate to start from: <name> (2-30 lower case letters) with three commands (open,
-rename, close), routes at /v1/<plural> (default <name>s), its tests, and registers it. What it writes
+Writes a working aggregate to start from: <name> (2-30 lower case letters) with four commands (open,
+rename, close, reopen), routes at /v1/<plural> (default <name>s), its tests, and registers it. What it writes
 passes typecheck, lint, the contract check and its tests as it is. Run from the repository's root.
 
 In actors/<name>/:

@@ -91,13 +91,15 @@ export const Rename${Name}Body = z.strictObject({ title: printable(1, 200) });
 export type ${Name}Command =
   | { readonly type: "Open${Name}"; readonly title: string }
   | { readonly type: "Rename${Name}"; readonly title: string }
-  | { readonly type: "Close${Name}" };
+  | { readonly type: "Close${Name}" }
+  | { readonly type: "Reopen${Name}" };
 `,
   "events.ts": `/** What happened to ${article} ${name}: its stream, the source of truth. */
 export type ${Name}Event =
   | { readonly type: "${Name}Opened"; readonly title: string; readonly openedAt: string }
   | { readonly type: "${Name}Renamed"; readonly title: string }
-  | { readonly type: "${Name}Closed" };
+  | { readonly type: "${Name}Closed" }
+  | { readonly type: "${Name}Reopened" };
 `,
   "state.ts": `export interface ${Name}State {
   readonly status: "none" | "open" | "closed";
@@ -133,6 +135,9 @@ export const decide = (
     case "Close${Name}":
       if (state.status === "none") return notFound;
       return state.status === "closed" ? [] : [{ type: "${Name}Closed" }];
+    case "Reopen${Name}":
+      if (state.status === "none") return notFound;
+      return state.status === "open" ? [] : [{ type: "${Name}Reopened" }];
   }
 };
 `,
@@ -147,6 +152,8 @@ export const evolve = (state: ${Name}State, event: ${Name}Event): ${Name}State =
       return { ...state, title: event.title };
     case "${Name}Closed":
       return { ...state, status: "closed" };
+    case "${Name}Reopened":
+      return { ...state, status: "open" };
   }
 };
 `,
@@ -215,7 +222,7 @@ const ${plural} = defineResource({
   aggregate: ${name},
   path: "/v1/${plural}",
   name: "${name}",
-  tag: { name: "${plural}", description: "Open, rename, close; ${article} ${name}, its events and its state at any version" },
+  tag: { name: "${plural}", description: "Open, rename, close, reopen; ${article} ${name}, its events and its state at any version" },
   view: ${Name}View,
   toView: view,
 });
@@ -247,6 +254,14 @@ export const ${name}Routes: HttpRoute[] = [
     summary: "Close ${article} ${name}",
     command: () => ({ type: "Close${Name}" }),
     success: { description: "closed (closed already: unchanged)", body: ${Name}View },
+    reply,
+  }),
+  ${plural}.command({
+    action: "reopen",
+    operationId: "reopen${Name}",
+    summary: "Open a closed ${name} again",
+    command: () => ({ type: "Reopen${Name}" }),
+    success: { description: "open again (open already: unchanged)", body: ${Name}View },
     reply,
   }),
   ${plural}.current(),
@@ -300,11 +315,14 @@ describe("renaming", () => {
   });
 });
 
-describe("closing", () => {
-  test("an open one closes; a closed one stays so; none is not_found", () => {
+describe("closing and opening again", () => {
+  test("an open one closes, a closed one reopens; each again changes nothing; none is not_found", () => {
     spec.given([opened]).when({ type: "Close${Name}" }).thenEvents([closed]);
     spec.given([opened, closed]).when({ type: "Close${Name}" }).thenNothingHappened();
+    spec.given([opened, closed]).when({ type: "Reopen${Name}" }).thenEvents([{ type: "${Name}Reopened" }]);
+    spec.given([opened]).when({ type: "Reopen${Name}" }).thenNothingHappened();
     spec.given([]).when({ type: "Close${Name}" }).thenRejected({ kind: "not_found" });
+    spec.given([]).when({ type: "Reopen${Name}" }).thenRejected({ kind: "not_found" });
   });
 });
 `,
@@ -315,44 +333,40 @@ import { ${name}Module } from "./module.ts";
 const now = "2026-05-01T12:00:00.000Z";
 const service = serveForTest([${name}Module], { clock: () => new Date(now) });
 afterAll(() => service.close());
-const { request } = service;
+const post = (path: string, body: unknown = {}, headers: Record<string, string> = {}) =>
+  service.request("POST", \`/v1/${plural}\${path}\`, body, headers);
+const get = (path: string) => service.request("GET", \`/v1/${plural}\${path}\`);
 
-test("open, rename, close over HTTP: answers, ETag, If-Match, a retried key, its events and its state", async () => {
-  const open = () => request("POST", "/v1/${plural}", { ${name}Id: "first", title: "First" }, { "Idempotency-Key": "open-first" });
+test("open, rename, close, reopen over HTTP: answers, ETag, If-Match, a retried key, events, state", async () => {
+  const open = () => post("", { ${name}Id: "first", title: "First" }, { "Idempotency-Key": "open-first" });
   const opened = await open();
-  expect(opened).toMatchObject({ status: 201, body: { ${name}Id: "first", status: "open", version: 1, openedAt: now } });
+  expect(opened).toMatchObject({ status: 201, body: { ${name}Id: "first", version: 1, openedAt: now } });
   expect(opened.headers.get("Location")).toBe("/v1/${plural}/first");
   const retried = await open();
   expect(retried).toMatchObject({ status: 201, body: opened.body });
   expect(retried.headers.get("Idempotent-Replayed")).toBe("true");
 
-  const rename = (ifMatch: string) =>
-    request("POST", "/v1/${plural}/first/rename", { title: "Second" }, { "If-Match": ifMatch });
+  const rename = (version: string) => post("/first/rename", { title: "Second" }, { "If-Match": version });
   expect(await rename('"7"')).toMatchObject({ status: 412, body: { code: "version_conflict" } });
   const renamed = await rename('"1"');
   expect(renamed).toMatchObject({ status: 200, body: { title: "Second", version: 2 } });
   expect(renamed.headers.get("ETag")).toBe('"2"');
+  expect(await post("/first/close")).toMatchObject({ status: 200, body: { status: "closed" } });
+  expect(await post("/first/rename", { title: "Third" })).toMatchObject({ body: { code: "${name}_closed" } });
 
-  expect(await request("POST", "/v1/${plural}/first/close", {})).toMatchObject({ status: 200, body: { status: "closed" } });
-  expect(await request("POST", "/v1/${plural}/first/rename", { title: "Third" })).toMatchObject({
-    status: 409,
-    body: { code: "${name}_closed" },
-  });
-
-  expect(await request("GET", "/v1/${plural}/first")).toMatchObject({ status: 200, body: { status: "closed", version: 3 } });
-  expect(await request("GET", "/v1/${plural}/first/state?atVersion=2")).toMatchObject({
-    status: 200,
-    body: { title: "Second", status: "open", version: 2 },
-  });
-  const { body } = await request("GET", "/v1/${plural}/first/events");
-  expect((body.events as { type: string }[]).map((e) => e.type)).toEqual(["${Name}Opened", "${Name}Renamed", "${Name}Closed"]);
+  expect(await get("/first")).toMatchObject({ status: 200, body: { status: "closed", version: 3 } });
+  const second = await get("/first/state?atVersion=2");
+  expect(second).toMatchObject({ status: 200, body: { title: "Second", status: "open", version: 2 } });
+  const types = ((await get("/first/events")).body.events as { type: string }[]).map((e) => e.type);
+  expect(types).toEqual(["${Name}Opened", "${Name}Renamed", "${Name}Closed"]);
+  expect(await post("/first/reopen")).toMatchObject({ status: 200, body: { status: "open", version: 4 } });
 });
 
-test("bad input and unknown ids: problem answers, nothing written", async () => {
-  expect(await request("POST", "/v1/${plural}", { title: "" })).toMatchObject({ status: 400, body: { code: "validation_failed" } });
-  expect(await request("POST", "/v1/${plural}/nobody/rename", { title: "x" })).toMatchObject({ status: 404 });
-  expect(await request("GET", "/v1/${plural}/nobody")).toMatchObject({ status: 404, body: { code: "not_found" } });
-  expect(await request("GET", "/v1/${plural}/nobody/events")).toMatchObject({ status: 404 });
+test("bad input and unknown ids: problem answers, and nothing is opened", async () => {
+  expect(await post("", { title: "" })).toMatchObject({ status: 400, body: { code: "validation_failed" } });
+  expect(await post("/nobody/rename", { title: "x" })).toMatchObject({ status: 404 });
+  expect(await get("/nobody")).toMatchObject({ status: 404, body: { code: "not_found" } });
+  expect(await get("/nobody/events")).toMatchObject({ status: 404 });
 });
 `,
 });
@@ -396,6 +410,7 @@ const documented = (source: string, { name, plural, article }: AggregateNames): 
 | \`POST /v1/${plural}\` | \`{ "${name}Id"?, "title": string 1-200 }\` | 201, \`Location\`, \`{ ${name}Id, title, status, openedAt, version }\` |
 | \`POST /v1/${plural}/:id/rename\` | \`{ "title" }\` | 200, the ${name} |
 | \`POST /v1/${plural}/:id/close\` | \`{}\` | 200, the ${name} |
+| \`POST /v1/${plural}/:id/reopen\` | \`{}\` | 200, the ${name} |
 | \`GET /v1/${plural}/:id\` | | 200, the ${name} as its actor holds it |
 | \`GET /v1/${plural}/:id/events?after=0&limit=100\` | | \`{ events: [envelope...], next }\` in version order |
 | \`GET /v1/${plural}/:id/state[?atVersion=N]\` | | the ${name} as it was right after event N |
