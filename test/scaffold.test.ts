@@ -78,7 +78,15 @@ describe("the scaffold: npm run eventfold -- new aggregate <name>", () => {
       .filter(([path]) => path.startsWith("/v1/cards"))
       .flatMap(([, item]) => Object.values(item).map((o) => o.operationId));
     expect(operations.sort()).toEqual(
-      ["openCard", "renameCard", "closeCard", "reopenCard", "getCard", "listCardEvents", "getCardState"].sort(),
+      [
+        "openCard",
+        "renameCard",
+        "closeCard",
+        "reopenCard",
+        "getCard",
+        "listCardEvents",
+        "getCardState",
+      ].sort(),
     );
     const client = await Bun.file(join(copy, "packages/client/src/schema.ts")).text();
     expect(client).toContain('"/v1/cards/{id}/rename"');
