@@ -61,6 +61,8 @@ interface Job {
   answered: boolean;
   /** When it was sent (`performance.now()`). */
   readonly sentAt: number;
+  /** When the engine took it (ISO 8601): its `metadata.issuedAt`, or the clock's time as it was sent. */
+  readonly issuedAt: string;
 }
 
 export interface ActorView {
@@ -111,18 +113,12 @@ export class Actor {
     return this.mailbox.length;
   }
 
-  send(sent: CommandRequest<Message>): Promise<CommandResult> {
+  send(request: CommandRequest<Message>): Promise<CommandResult> {
     if (this.mailbox.length >= this.options.mailboxCapacity) {
       return Promise.reject(new MailboxFullError(`mailbox of ${this.streamId} is full`));
     }
     this.lastUsed = Date.now();
-    const request: CommandRequest<Message> =
-      sent.metadata.issuedAt === undefined
-        ? {
-            ...sent,
-            metadata: { ...sent.metadata, issuedAt: (this.options.clock?.() ?? new Date()).toISOString() },
-          }
-        : sent;
+    const issuedAt = request.metadata.issuedAt ?? (this.options.clock?.() ?? new Date()).toISOString();
     return new Promise((resolve, reject) => {
       const answering =
         <T>(settle: (value: T) => void) =>
@@ -137,6 +133,7 @@ export class Actor {
         lookUp: false,
         answered: false,
         sentAt: performance.now(),
+        issuedAt,
       };
       this.mailbox.push(job);
       if (!this.running) void this.run();
@@ -287,14 +284,14 @@ export class Actor {
       if (request.expectedVersion !== undefined && request.expectedVersion !== version) {
         outcome = rejected(preconditionFailed(request.expectedVersion, version));
       } else {
-        const decision = aggregate.decide(state, request.command, this.contextOf(request, dependencies));
+        const decision = aggregate.decide(state, request.command, this.contextOf(job, dependencies));
         if (isRejection(decision)) {
           outcome = rejected(decision);
         } else {
           for (const event of decision) {
             state = aggregate.evolve(state, event);
             version += 1;
-            events.push(this.toNewEvent(event, request));
+            events.push(this.toNewEvent(event, job));
           }
           outcome = { kind: "accepted", id: this.id, version, state };
         }
@@ -352,9 +349,12 @@ export class Actor {
     return new Map(views);
   }
 
-  private contextOf(request: CommandRequest<Message>, dependencies: Dependencies | undefined): DecideContext {
+  private contextOf({ request, issuedAt }: Job, dependencies: Dependencies | undefined): DecideContext {
     return {
-      now: new Date(request.metadata.issuedAt ?? 0),
+      // Made only when read: most rules never look at the time.
+      get now() {
+        return new Date(issuedAt);
+      },
       stateOf<T>(aggregate: { readonly type: string; readonly initialState: T }, id: string): T {
         const streamId = streamIdOf(aggregate.type, id);
         const view = dependencies?.get(streamId);
@@ -416,7 +416,7 @@ export class Actor {
     return { retry: deferred, clashed: false };
   }
 
-  private toNewEvent(event: Message, request: CommandRequest<Message>): NewEvent {
+  private toNewEvent(event: Message, { request, issuedAt }: Job): NewEvent {
     const { type, ...data } = event;
     const { metadata, idempotency } = request;
     return {
@@ -424,7 +424,9 @@ export class Actor {
       type,
       schemaVersion: this.aggregate.eventSchemaVersion ?? 1,
       data,
-      metadata: idempotency ? { ...metadata, idempotencyKey: idempotency.key } : metadata,
+      metadata: idempotency
+        ? { ...metadata, idempotencyKey: idempotency.key, issuedAt }
+        : { ...metadata, issuedAt },
     };
   }
 
