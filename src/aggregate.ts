@@ -45,6 +45,13 @@ export interface DecideContext {
 export interface Dependency {
   readonly aggregate: AnyAggregate;
   readonly id: string;
+  /**
+   * What of it the rule reads. `state` (default): anything, so the append goes only if it has not moved
+   * at all since. `creation`: only what is fixed once it exists (whether it does, what it was made
+   * with: an account's currency), so the append goes unless it was created meanwhile; its later
+   * changes do not send the command back.
+   */
+  readonly reads?: "state" | "creation";
 }
 
 export interface Aggregate<S, C extends Message, E extends Message> {

@@ -41,12 +41,25 @@ describe("the scaffold: npm run eventfold -- new aggregate <name>", () => {
     for (const { file } of [...folderFiles, ...registryEdits]) expect(help.out).toContain(file);
   });
 
-  test("a name it cannot use is refused, saying what is allowed, and nothing is written", () => {
-    const refused = cli("new", "aggregate", "Card-2");
-    expect(refused.exitCode).toBe(1);
-    expect(refused.out).toContain("2-30 lower case letters");
-    expect(existsSync(join(copy, "actors", "Card-2"))).toBe(false);
-    expect(cli("new", "aggregate", "account").out).toContain("actors/account exists already");
+  test("a name it cannot use is refused, saying why, and nothing is written", async () => {
+    const outside = ["actors/index.ts", "ops/nginx.conf", "docs/api.md", "packages/client/openapi.json"];
+    const read = () => Promise.all(outside.map((file) => Bun.file(join(copy, file)).text()));
+    const before = await read();
+    const refusals: [string[], string][] = [
+      [["Card-2"], "2-30 lower case letters"],
+      [["function"], "a word of JavaScript"],
+      [["account"], "actors/account exists already"],
+      [["event"], "/v1/events is served already"],
+      [["card", "--plural", "transfers"], "/v1/transfers is served already"],
+      [["card", "--plural"], "--plural takes the plural"],
+    ];
+    for (const [args, why] of refusals) {
+      const refused = cli("new", "aggregate", ...args);
+      expect(refused.exitCode, args.join(" ")).toBeGreaterThan(0);
+      expect(refused.out).toContain(why);
+    }
+    expect(existsSync(join(copy, "actors", "card"))).toBe(false);
+    expect(await read()).toEqual(before);
   });
 
   test("writes a folder that passes typecheck, lint, the contract check and its tests at once", () => {

@@ -16,7 +16,8 @@ export const account: Aggregate<AccountState, AccountCommand, AccountEvent> = de
   decide,
   evolve,
   dependsOn: (command): Dependency[] =>
-    command.type === "DebitForTransfer" ? [{ aggregate: account, id: command.to }] : [],
+    // The debit reads the currency `to` was opened with, which never changes after.
+    command.type === "DebitForTransfer" ? [{ aggregate: account, id: command.to, reads: "creation" }] : [],
   snapshotVersion: 1,
   eventSchemaVersion: 2,
   upcasters: accountUpcasters,

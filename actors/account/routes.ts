@@ -45,6 +45,8 @@ export const accountRoutes: HttpRoute[] = [
   accounts.command({
     operationId: "openAccount",
     summary: "Open an account",
+    description:
+      "Without `accountId` the server makes one (a UUIDv7); a retry with the same `Idempotency-Key` gets the same.",
     body: OpenAccountBody,
     idOf: (body) => body.accountId,
     command: ({ owner, currency, kind }) => ({ type: "OpenAccount", owner, currency, kind }),
@@ -86,5 +88,5 @@ export const accountRoutes: HttpRoute[] = [
     reply: (o) => ({ accountId: o.id, version: o.version, status: "closed" as const }),
     problems: { 409: ["account_closed", "balance_not_zero"] },
   }),
-  ...accounts.routes(),
+  ...accounts.storeRoutes(),
 ];

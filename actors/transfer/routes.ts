@@ -16,6 +16,7 @@ const tag: Tag = {
   description: "Money between two accounts: debited at once, credited (or refunded) right after",
 };
 
+const TransferVersion = Version.describe("The transfer's stream's last event number");
 const TransferStatus = z
   .enum(["pending", "completed", "refunded"])
   .describe("pending until `to` is credited (completed) or the debit is given back (refunded)");
@@ -26,7 +27,7 @@ const TransferView = z
     to: z.string(),
     amount: z.int().min(1).describe("Integer minor units"),
     status: TransferStatus,
-    version: Version,
+    version: TransferVersion,
   })
   .meta({ id: "Transfer" });
 const TransferAccepted = TransferView.pick({ transferId: true, status: true, version: true }).meta({
@@ -103,21 +104,15 @@ const transfers = defineResource({
   name: "transfer",
   tag,
   view: TransferView,
-  toView: (transferId, state, version) =>
-    state.status === "rejected"
-      ? undefined
-      : {
-          transferId,
-          from: state.from,
-          to: state.to,
-          amount: state.amount,
-          status: publicStatus(state),
-          version,
-        },
+  toView: (transferId, state, version) => {
+    const { from, to, amount } = state;
+    return { transferId, from, to, amount, status: publicStatus(state), version };
+  },
+  hidden: (state) => state.status === "rejected",
 });
 
 export const transferRoutes: HttpRoute[] = [
   startTransfer,
   transfers.current("A transfer and where it stands"),
-  ...transfers.routes(),
+  ...transfers.storeRoutes(),
 ];

@@ -154,17 +154,25 @@ const newAggregate = (args: string[]) => {
   }
   if (kind !== "aggregate" || name === undefined) throw new UsageError(newUsage);
   const pluralAt = rest.indexOf("--plural");
-  const names = namesOf(name, pluralAt >= 0 ? rest[pluralAt + 1] : undefined);
+  const plural = pluralAt >= 0 ? rest[pluralAt + 1] : undefined;
+  if (pluralAt >= 0 && (plural === undefined || plural.startsWith("-"))) {
+    throw new UsageError("--plural takes the plural: --plural <plural>");
+  }
+  const names = namesOf(name, plural);
   const root = process.cwd();
-  const written = scaffoldAggregate(root, names, (line) => console.log(line));
-  console.log("formatting (biome)");
-  runTool(
-    root,
-    [`${root}/node_modules/.bin/biome`, "check", "--write", ...written.filter((f) => f.endsWith(".ts"))],
-    "formatting",
-  );
-  console.log("making the contract again: the OpenAPI document, the client's types, docs/errors.md");
-  runTool(root, [process.execPath, "run", "scripts/contract.ts"], "the contract's generation");
+  const { written, undo } = scaffoldAggregate(root, names, (line) => console.log(line));
+  try {
+    console.log("formatting (biome)");
+    const sources = written.filter((f) => f.endsWith(".ts"));
+    runTool(root, [`${root}/node_modules/.bin/biome`, "check", "--write", ...sources], "formatting");
+    console.log("making the contract again: the OpenAPI document, the client's types, docs/errors.md");
+    runTool(root, [process.execPath, "run", "scripts/contract.ts"], "the contract's generation");
+  } catch (error) {
+    // Left half-done, the registry would import a folder that does not work: all of it is undone.
+    undo();
+    runTool(root, [process.execPath, "run", "scripts/contract.ts"], "the contract's generation");
+    throw error;
+  }
   console.log(`done: ${names.name} serves /v1/${names.plural}; try npm test -- actors/${names.name}`);
 };
 

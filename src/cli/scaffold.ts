@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** The names one aggregate goes by: `card`, `Card`, `cards`, its stream type and its path. */
@@ -11,17 +11,14 @@ export interface AggregateNames {
   readonly article: "a" | "an";
 }
 
+/** Words a name cannot be: JavaScript's reserved words, and the names the templates give their own things. */
 const reserved = new Set([
-  "case",
-  "class",
-  "const",
-  "default",
-  "delete",
-  "enum",
-  "export",
-  "import",
-  "new",
-  "this",
+  ..."arguments await break case catch class const continue debugger default delete do else enum eval export extends false finally for function if implements import in instanceof interface let new null package private protected public return static super switch this throw true try typeof undefined var void while with yield".split(
+    " ",
+  ),
+  ..."body closed command decide evolve get index module now opened post reply service spec state view".split(
+    " ",
+  ),
 ]);
 
 /** Checks a name given on the command line; an error says what is allowed. */
@@ -29,7 +26,6 @@ export const namesOf = (name: string, plural?: string): AggregateNames => {
   if (!/^[a-z]{2,30}$/.test(name)) {
     throw new Error(`an aggregate's name is 2-30 lower case letters (a-z), not ${JSON.stringify(name)}`);
   }
-  if (reserved.has(name)) throw new Error(`${name} is a word of JavaScript: choose another name`);
   const many =
     plural ??
     (/(s|x|ch|sh)$/.test(name)
@@ -39,6 +35,10 @@ export const namesOf = (name: string, plural?: string): AggregateNames => {
         : `${name}s`);
   if (!/^[a-z]{2,40}$/.test(many))
     throw new Error(`the plural is lower case letters (a-z), not ${JSON.stringify(many)}`);
+  for (const word of [name, many]) {
+    if (reserved.has(word))
+      throw new Error(`${word} is a word of JavaScript or of the files it writes: choose another`);
+  }
   return {
     name,
     Name: name.charAt(0).toUpperCase() + name.slice(1),
@@ -265,7 +265,7 @@ export const ${name}Routes: HttpRoute[] = [
     reply,
   }),
   ${plural}.current(),
-  ...${plural}.routes(),
+  ...${plural}.storeRoutes(),
 ];
 `,
   "module.ts": `import type { AnyAggregate } from "../../src/aggregate.ts";
@@ -429,14 +429,32 @@ export const scaffoldAggregate = (
   root: string,
   names: AggregateNames,
   say: (line: string) => void,
-): string[] => {
+): { written: string[]; undo: () => void } => {
   const folder = join(root, "actors", names.name);
   if (existsSync(folder)) throw new Error(`actors/${names.name} exists already`);
+  const registry = readFileSync(join(root, "actors/index.ts"), "utf8");
+  if (registry.includes(`./${names.name}/`)) throw new Error(`actors/index.ts names ${names.name} already`);
+  // The paths the service serves now: a route of the new aggregate must not shadow one, nor sit under one.
+  const served = Object.keys(
+    (JSON.parse(readFileSync(join(root, "packages/client/openapi.json"), "utf8")) as { paths: object }).paths,
+  );
+  const taken = served.find(
+    (path) => path === `/v1/${names.plural}` || path.startsWith(`/v1/${names.plural}/`),
+  );
+  if (taken) throw new Error(`${taken} is served already: choose another name, or --plural`);
   const edited = [
     { file: "actors/index.ts", edit: register },
     { file: "ops/nginx.conf", edit: route },
     { file: "docs/api.md", edit: documented },
-  ].map(({ file, edit }) => ({ file, text: edit(readFileSync(join(root, file), "utf8"), names) }));
+  ].map(({ file, edit }) => {
+    const before = readFileSync(join(root, file), "utf8");
+    return { file, before, text: edit(before, names) };
+  });
+  /** Puts everything back as it was: for a step after this one that fails. */
+  const undo = () => {
+    rmSync(folder, { recursive: true, force: true });
+    for (const { file, before } of edited) writeFileSync(join(root, file), before);
+  };
   mkdirSync(folder, { recursive: true });
   const written: string[] = [];
   for (const [file, text] of Object.entries(templates(names))) {
@@ -449,5 +467,5 @@ export const scaffoldAggregate = (
     written.push(file);
     say(`changed ${file}`);
   }
-  return written;
+  return { written, undo };
 };

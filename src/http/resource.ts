@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Aggregate, Message } from "../aggregate.ts";
 import type { Role } from "../config.ts";
+import type { DomainApi } from "../runtime/api.ts";
 import type { Accepted } from "../runtime/command.ts";
 import { Envelope } from "./envelope.ts";
 import { sendCommand } from "./outcome.ts";
@@ -11,7 +12,7 @@ import { IdParams } from "./values.ts";
 
 /**
  * An aggregate as the HTTP API shows it: where its instances live, what people call it, and how its
- * state reads. From this the engine makes its generic routes (`aggregateRoutes`) and its commands'
+ * state reads. From this the engine makes its generic routes (`currentRoute`, `storeRoutes`) and its commands'
  * (`commandRoute`), with idempotency, If-Match, ETag, problems and response checks as every route has.
  */
 export interface Resource<S, C extends Message, E extends Message, V> {
@@ -21,9 +22,14 @@ export interface Resource<S, C extends Message, E extends Message, V> {
   /** What one is called, lower case: `account`. It names operations (`getAccountState`) and refusals. */
   readonly name: string;
   readonly tag: Tag;
-  /** Its state as clients read it: the schema, and the view of a state (undefined: clients see none, 404). */
+  /** Its state as clients read it: the schema, and the view of a state. */
   readonly view: z.ZodType<V>;
-  readonly toView: (id: string, state: S, version: number, updatedAt: string | undefined) => V | undefined;
+  readonly toView: (id: string, state: S, version: number, updatedAt: string | undefined) => V;
+  /**
+   * An instance that, as it is now, clients are told does not exist (a rejected transfer never
+   * happened): every route of it answers 404. Absent: one with events exists.
+   */
+  readonly hidden?: (state: S) => boolean;
 }
 
 const capitalized = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
@@ -43,6 +49,13 @@ const EventsPage = z
 const StateQuery = z.strictObject({
   atVersion: queryInteger(1).optional().describe("Right after this event; past the last one: 404"),
 });
+
+/** Whether clients are told the instance does not exist, as it is now (`Resource.hidden`). */
+const isHidden = async <S, C extends Message, E extends Message, V>(
+  resource: Resource<S, C, E, V>,
+  ctx: { readonly queries: DomainApi["queries"] },
+  id: string,
+): Promise<boolean> => resource.hidden?.((await ctx.queries.current(resource.aggregate, id)).state) ?? false;
 
 /** `GET <path>/:id/events`: one instance's events in version order, a page at a time. */
 export const eventsRoute = <S, C extends Message, E extends Message, V>(
@@ -70,7 +83,8 @@ export const eventsRoute = <S, C extends Message, E extends Message, V>(
         ctx.queries.events(aggregate, ctx.params.id, { limit: 1 }),
         ctx.queries.events(aggregate, ctx.params.id, { after, limit }),
       ]);
-      if (first.length === 0) fail(404, "not_found", `no such ${name}`);
+      if (first.length === 0 || (await isHidden(resource, ctx, ctx.params.id)))
+        fail(404, "not_found", `no such ${name}`);
       const last = events.at(-1);
       return { status: 200, body: { events, next: events.length === limit && last ? last.version : null } };
     },
@@ -101,12 +115,12 @@ export const stateRoute = <S, C extends Message, E extends Message, V>(
     handle: async (ctx) => {
       const { atVersion } = ctx.query;
       const { state, version, updatedAt } = await ctx.queries.asOf(aggregate, ctx.params.id, atVersion);
-      const view = version === 0 ? undefined : resource.toView(ctx.params.id, state, version, updatedAt);
-      if (view === undefined) fail(404, "not_found", `no such ${name}`);
+      if (version === 0 || (await isHidden(resource, ctx, ctx.params.id)))
+        fail(404, "not_found", `no such ${name}`);
       if (atVersion !== undefined && version < atVersion) {
         fail(404, "not_found", `the ${name} has ${version} events, fewer than ${atVersion}`);
       }
-      return { status: 200, body: view };
+      return { status: 200, body: resource.toView(ctx.params.id, state, version, updatedAt) };
     },
   });
 };
@@ -129,15 +143,14 @@ export const currentRoute = <S, C extends Message, E extends Message, V>(
     problems: { 404: ["not_found"] },
     handle: async (ctx) => {
       const { state, version, updatedAt } = await ctx.queries.current(aggregate, ctx.params.id);
-      const view = version === 0 ? undefined : resource.toView(ctx.params.id, state, version, updatedAt);
-      if (view === undefined) fail(404, "not_found", `no such ${name}`);
-      return { status: 200, body: view };
+      if (version === 0 || resource.hidden?.(state)) fail(404, "not_found", `no such ${name}`);
+      return { status: 200, body: resource.toView(ctx.params.id, state, version, updatedAt) };
     },
   });
 };
 
-/** Every instance's generic routes: its events and its state at any version. */
-export const aggregateRoutes = <S, C extends Message, E extends Message, V>(
+/** The routes read from the store: an instance's events, and its state at any version. */
+export const storeRoutes = <S, C extends Message, E extends Message, V>(
   resource: Resource<S, C, E, V>,
 ): HttpRoute[] => [eventsRoute(resource), stateRoute(resource)];
 
@@ -219,8 +232,8 @@ export const commandRoute = <S, C extends Message, E extends Message, V, B, R>(
 /** A resource with its routes' makers at hand, its types fixed once: `accounts.command({ … })`. */
 export interface DefinedResource<S, C extends Message, E extends Message, V> extends Resource<S, C, E, V> {
   command<B = Record<string, never>, R = unknown>(spec: CommandRouteSpec<S, C, B, R>): HttpRoute;
-  /** Its events and its state at any version (`aggregateRoutes`). */
-  routes(): HttpRoute[];
+  /** Its events and its state at any version, read from the store (`storeRoutes`). */
+  storeRoutes(): HttpRoute[];
   /** `GET <path>/:id` from its actor (`currentRoute`). */
   current(summary?: string): HttpRoute;
 }
@@ -230,6 +243,6 @@ export const defineResource = <S, C extends Message, E extends Message, V>(
 ): DefinedResource<S, C, E, V> => ({
   ...resource,
   command: (spec) => commandRoute(resource, spec),
-  routes: () => aggregateRoutes(resource),
+  storeRoutes: () => storeRoutes(resource),
   current: (summary) => currentRoute(resource, summary),
 });

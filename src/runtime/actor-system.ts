@@ -65,11 +65,6 @@ export class ActorSystem {
         const resident = this.actors.get(actor.streamId);
         if (resident?.actor === actor && resident.probation) this.endProbation(resident);
       },
-      readDependency: (aggregate, id, fresh) => {
-        // Its actor may live on another edge, and what this process holds be older than the store.
-        if (fresh) this.actors.get(streamIdOf(aggregate.type, id))?.actor.forget();
-        return this.view(aggregate, id);
-      },
     };
     this.sweeper = setInterval(
       () => void this.passivateIdle(),

@@ -1,6 +1,7 @@
 import {
   type AnyAggregate,
   type DecideContext,
+  type Dependency,
   isRejection,
   type Message,
   type Rejection,
@@ -14,7 +15,7 @@ import type { OutcomeStore, StoredOutcome } from "../store/outcome-store.ts";
 import type { SnapshotStore } from "../store/snapshot-store.ts";
 import { type CommandRequest, type CommandResult, fromStored, type Outcome, rejected } from "./command.ts";
 import { ContentionError, MailboxFullError } from "./errors.ts";
-import { fold } from "./fold.ts";
+import { loadLatest } from "./fold.ts";
 
 /** What an actor keeps: its events, its snapshots, and the outcomes under its commands' keys. */
 export type ActorStore = EventStore & SnapshotStore & OutcomeStore;
@@ -28,7 +29,10 @@ export interface ActorOptions {
   /** Reload-and-retry rounds after optimistic-concurrency clashes before giving up. */
   readonly maxAttempts: number;
   readonly onSnapshotError?: (error: unknown) => void;
-  /** Another writer got there first; the actor reloads and decides again. */
+  /**
+   * Another writer got there first, to this stream or to one its commands depend on (the one named):
+   * the actor decides again on what the store holds now.
+   */
   readonly onConflict?: (streamId: string) => void;
   /** Told when the actor has answered every command sent to it and has nothing left to do. */
   readonly onIdle?: (actor: Actor) => void;
@@ -36,20 +40,16 @@ export interface ActorOptions {
   readonly onStage?: StageObserver;
   /** The time each command is stamped with as it is sent (`metadata.issuedAt`), unless it has one. */
   readonly clock?: () => Date;
-  /**
-   * Reads an aggregate a command depends on (`Aggregate.dependsOn`): its last durable state and version.
-   * `fresh` once an append found it moved: read from the store, not from what this process holds.
-   */
-  readonly readDependency?: (aggregate: AnyAggregate, id: string, fresh: boolean) => Promise<DependencyView>;
 }
 
-export interface DependencyView {
-  readonly state: unknown;
-  readonly version: number;
-}
-
-/** The aggregates a batch's commands depend on, as read for this round of decisions, by stream id. */
-type Dependencies = ReadonlyMap<string, DependencyView>;
+/**
+ * The aggregates a batch's commands depend on, as read for this round of decisions, by stream id:
+ * their state, the version read, and whether the append must find them still there (`guarded`).
+ */
+type Dependencies = ReadonlyMap<
+  string,
+  { readonly state: unknown; readonly version: number; readonly guarded: boolean }
+>;
 
 interface Job {
   readonly request: CommandRequest<Message>;
@@ -85,8 +85,6 @@ export class Actor {
   private loading: Promise<void> | undefined;
   private readonly mailbox: Job[] = [];
   private running = false;
-  /** Streams this actor's appends found moved since it read them: read again from the store. */
-  private readonly movedDependencies = new Set<string>();
   lastUsed = Date.now();
 
   constructor(
@@ -118,7 +116,7 @@ export class Actor {
       return Promise.reject(new MailboxFullError(`mailbox of ${this.streamId} is full`));
     }
     this.lastUsed = Date.now();
-    const issuedAt = request.metadata.issuedAt ?? (this.options.clock?.() ?? new Date()).toISOString();
+    const issuedAt = issuedAtOf(request.metadata.issuedAt, this.options.clock);
     return new Promise((resolve, reject) => {
       const answering =
         <T>(settle: (value: T) => void) =>
@@ -140,11 +138,6 @@ export class Actor {
     });
   }
 
-  /** Forgets what it holds, so that its next use reads the store (another process wrote its stream). */
-  forget(): void {
-    this.loading = undefined;
-  }
-
   /** The last durable state; loads it on first use. */
   async view(): Promise<ActorView> {
     this.lastUsed = Date.now();
@@ -162,16 +155,12 @@ export class Actor {
 
   private async load(): Promise<void> {
     const { aggregate, store, streamId } = this;
-    const [snapshot, info] = await Promise.all([store.loadSnapshot(streamId), store.streamInfo(streamId)]);
-    let state = aggregate.initialState;
-    let version = 0;
-    if (snapshot && snapshot.snapshotVersion === snapshotShape(aggregate)) {
-      state = snapshot.state;
-      version = snapshot.version;
-    }
-    const events = await store.readStream(streamId, { after: version });
-    this.state = fold(aggregate, state, events);
-    this.version = events.at(-1)?.version ?? version;
+    const [latest, info] = await Promise.all([
+      loadLatest(store, aggregate, streamId),
+      store.streamInfo(streamId),
+    ]);
+    this.state = latest.state;
+    this.version = latest.version;
     this.updatedAt = info?.updatedAt;
   }
 
@@ -203,7 +192,9 @@ export class Actor {
     // Only lost races count: a key seen twice in a batch or already stored is not contention.
     for (let clashes = 0; pending.length > 0; ) {
       if (clashes >= this.options.maxAttempts) {
-        const error = new ContentionError(`${this.streamId}: too many concurrent writers`);
+        const error = new ContentionError(
+          `${this.streamId}: decided ${this.options.maxAttempts} times, and each time another writer (of it, or of an aggregate it depends on) was first`,
+        );
         for (const job of pending) job.reject(error);
         return;
       }
@@ -314,6 +305,10 @@ export class Actor {
       const leftKeys = new Set(left.map(({ job }) => job.request.idempotency?.key));
       const toStore = outcomes.filter((o) => leftKeys.has(o.key));
       if (toStore.length === 0) {
+        // Nothing to write, so no append to check what they were decided on: checked here instead.
+        if (dependencies && (await this.unmoved(dependencies)) !== undefined) {
+          return { retry: [...left.map(({ job }) => job), ...deferred], clashed: true };
+        }
         for (const { job, outcome } of left) job.resolve({ ...outcome, replayed: false });
         return { retry: deferred, clashed: false };
       }
@@ -322,9 +317,13 @@ export class Actor {
     return this.commit(decided, events, outcomes, state, deferred, dependencies);
   }
 
-  /** Reads, at once, every other aggregate the jobs' commands depend on. */
+  /**
+   * Reads, at once, every other aggregate the jobs' commands depend on, from the store: what this
+   * process holds of one may be older (its actor may live on another edge), and the append's check
+   * would only send the command back.
+   */
   private async readDependencies(jobs: readonly Job[]): Promise<Dependencies> {
-    const wanted = new Map<string, { aggregate: AnyAggregate; id: string }>();
+    const wanted = new Map<string, Dependency>();
     for (const job of jobs) {
       for (const dependency of this.aggregate.dependsOn?.(job.request.command) ?? []) {
         const streamId = streamIdOf(dependency.aggregate.type, dependency.id);
@@ -332,21 +331,21 @@ export class Actor {
         if (streamId !== this.streamId) wanted.set(streamId, dependency);
       }
     }
-    const read = this.options.readDependency;
-    if (wanted.size > 0 && !read)
-      throw new Error(`${this.streamId}: no way to read the aggregates it depends on`);
-    const views = await Promise.all(
-      [...wanted].map(async ([streamId, { aggregate, id }]) => {
-        const view = await (read as NonNullable<typeof read>)(
-          aggregate,
-          id,
-          this.movedDependencies.has(streamId),
-        );
-        this.movedDependencies.delete(streamId);
-        return [streamId, view] as const;
-      }),
-    );
-    return new Map(views);
+    const read = [...wanted].map(async ([streamId, dependency]) => {
+      const { state, version } = await loadLatest(this.store, dependency.aggregate, streamId);
+      // What is read of it is fixed once it exists: only its creation could change the decision.
+      const guarded = dependency.reads !== "creation" || version === 0;
+      return [streamId, { state, version, guarded }] as const;
+    });
+    return new Map(await Promise.all(read));
+  }
+
+  /** Whether every guarded dependency is still where it was read (for a decision that appends nothing). */
+  private async unmoved(dependencies: Dependencies): Promise<string | undefined> {
+    for (const [streamId, { version, guarded }] of dependencies) {
+      if (guarded && ((await this.store.streamInfo(streamId))?.version ?? 0) !== version) return streamId;
+    }
+    return undefined;
   }
 
   private contextOf({ request, issuedAt }: Job, dependencies: Dependencies | undefined): DecideContext {
@@ -376,7 +375,9 @@ export class Actor {
     dependencies?: Dependencies,
   ): Promise<{ retry: Job[]; clashed: boolean }> {
     const dependsOn: StreamVersion[] = [];
-    for (const [streamId, { version }] of dependencies ?? []) dependsOn.push({ streamId, version });
+    for (const [streamId, { version, guarded }] of dependencies ?? []) {
+      if (guarded) dependsOn.push({ streamId, version });
+    }
     const result = await this.store.append({
       streamId: this.streamId,
       aggregateType: this.aggregate.type,
@@ -390,7 +391,6 @@ export class Actor {
       const jobs = decided.map(({ job }) => job);
       if (result.reason === "dependency_conflict") {
         // Decided on another aggregate as it no longer is: decided again on what it is now.
-        this.movedDependencies.add(result.streamId);
         this.options.onConflict?.(result.streamId);
         return { retry: [...jobs, ...deferred], clashed: true };
       }
@@ -443,6 +443,13 @@ export class Actor {
       .catch((error) => this.options.onSnapshotError?.(error));
   }
 }
+
+/** The command's time: the one it was sent with (an instant, in the API's form), or the clock's. */
+const issuedAtOf = (given: string | undefined, clock: (() => Date) | undefined): string => {
+  const instant = given === undefined ? (clock?.() ?? new Date()) : new Date(given);
+  if (Number.isNaN(instant.getTime())) throw new TypeError(`issuedAt is no instant: ${given}`);
+  return instant.toISOString();
+};
 
 const preconditionFailed = (expected: number, actual: number): Rejection => ({
   kind: "precondition",

@@ -52,7 +52,16 @@ describe("POST /v1/transfers", () => {
     expect(answers.map((a) => a.status).sort()).toEqual([202, 409]);
     const refused = answers.findIndex((a) => a.status === 409);
     expect(answers[refused]?.body.code).toBe("insufficient_funds");
-    expect((await call("GET", `/v1/transfers/${refused === 0 ? "t-2" : "t-3"}`)).status).toBe(404);
+    // A rejected transfer never happened: every route of it says so.
+    const rejected = refused === 0 ? "t-2" : "t-3";
+    for (const path of ["", "/events", "/state", "/state?atVersion=1"]) {
+      expect((await call("GET", `/v1/transfers/${rejected}${path}`)).status).toBe(404);
+    }
+    const accepted = refused === 0 ? "t-3" : "t-2";
+    expect((await call("GET", `/v1/transfers/${accepted}/events`)).body.events[0]).toMatchObject({
+      type: "TransferRequested",
+      data: { from: "spender", to: "payee", amount: 200 },
+    });
     expect(await balanceOf("spender")).toBe(100);
   });
 });

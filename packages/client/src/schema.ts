@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Open an account
-         * @description Without an id the server makes one (a UUIDv7); a retry with the same `Idempotency-Key` gets the same.
+         * @description Without `accountId` the server makes one (a UUIDv7); a retry with the same `Idempotency-Key` gets the same.
          */
         post: operations["openAccount"];
         delete?: never;
@@ -551,7 +551,7 @@ export interface components {
              * @enum {string}
              */
             status: "pending" | "completed" | "refunded";
-            /** @description The stream's last event number (1-based) */
+            /** @description The transfer's stream's last event number */
             version: number;
         };
         Transfer: {
@@ -565,7 +565,7 @@ export interface components {
              * @enum {string}
              */
             status: "pending" | "completed" | "refunded";
-            /** @description The stream's last event number (1-based) */
+            /** @description The transfer's stream's last event number */
             version: number;
         };
         Volume: {
