@@ -65,6 +65,7 @@ export class ActorSystem {
         const resident = this.actors.get(actor.streamId);
         if (resident?.actor === actor && resident.probation) this.endProbation(resident);
       },
+      readDependency: (aggregate, id) => this.view(aggregate, id),
     };
     this.sweeper = setInterval(
       () => void this.passivateIdle(),

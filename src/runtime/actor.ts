@@ -40,6 +40,14 @@ export interface ActorOptions {
   readonly onStage?: StageObserver;
   /** The time each command is stamped with as it is sent (`metadata.issuedAt`), unless it has one. */
   readonly clock?: () => Date;
+  /**
+   * Another aggregate as this process holds it (its actor's last durable state), for the rules that
+   * read it (`Aggregate.dependsOn`). Absent, or once an append found it moved: read from the store.
+   */
+  readonly readDependency?: (
+    aggregate: AnyAggregate,
+    id: string,
+  ) => Promise<{ state: unknown; version: number }>;
 }
 
 /**
@@ -189,6 +197,8 @@ export class Actor {
 
   private async process(jobs: Job[]): Promise<void> {
     let pending = jobs;
+    /** Aggregates the jobs depend on that were found moved: from now on read from the store. */
+    const moved = new Set<string>();
     // Only lost races count: a key seen twice in a batch or already stored is not contention.
     for (let clashes = 0; pending.length > 0; ) {
       if (clashes >= this.options.maxAttempts) {
@@ -204,7 +214,7 @@ export class Actor {
       pending = await this.answerStored(pending);
       let round: { retry: Job[]; clashed: boolean };
       try {
-        round = await this.attempt(pending);
+        round = await this.attempt(pending, moved);
       } catch (error) {
         const unanswered = pending.filter((job) => !job.answered);
         if (!(error instanceof AppendTooLargeError) || unanswered.length < 2) throw error;
@@ -250,9 +260,9 @@ export class Actor {
    * A batch that appends no events still writes its outcomes through the same check: a refusal decided
    * on a state another process has moved past is decided again, not kept for good.
    */
-  private async attempt(jobs: Job[]): Promise<{ retry: Job[]; clashed: boolean }> {
+  private async attempt(jobs: Job[], moved: Set<string>): Promise<{ retry: Job[]; clashed: boolean }> {
     const { aggregate } = this;
-    const dependencies = aggregate.dependsOn ? await this.readDependencies(jobs) : undefined;
+    const dependencies = aggregate.dependsOn ? await this.readDependencies(jobs, moved) : undefined;
     let state = this.state;
     let version = this.version;
     const events: NewEvent[] = [];
@@ -306,23 +316,25 @@ export class Actor {
       const toStore = outcomes.filter((o) => leftKeys.has(o.key));
       if (toStore.length === 0) {
         // Nothing to write, so no append to check what they were decided on: checked here instead.
-        if (dependencies && (await this.unmoved(dependencies)) !== undefined) {
+        const elsewhere = dependencies && (await this.movedOf(dependencies));
+        if (elsewhere) {
+          moved.add(elsewhere);
           return { retry: [...left.map(({ job }) => job), ...deferred], clashed: true };
         }
         for (const { job, outcome } of left) job.resolve({ ...outcome, replayed: false });
         return { retry: deferred, clashed: false };
       }
-      return this.commit(left, [], toStore, state, deferred, dependencies);
+      return this.commit(left, [], toStore, state, deferred, dependencies, moved);
     }
-    return this.commit(decided, events, outcomes, state, deferred, dependencies);
+    return this.commit(decided, events, outcomes, state, deferred, dependencies, moved);
   }
 
   /**
-   * Reads, at once, every other aggregate the jobs' commands depend on, from the store: what this
-   * process holds of one may be older (its actor may live on another edge), and the append's check
-   * would only send the command back.
+   * Reads, at once, every other aggregate the jobs' commands depend on: as this process holds it, or
+   * from the store once an append found it moved (what this process holds may be old: its actor may
+   * live on another edge). The append's check, not this read, is what makes the rule hold.
    */
-  private async readDependencies(jobs: readonly Job[]): Promise<Dependencies> {
+  private async readDependencies(jobs: readonly Job[], moved: ReadonlySet<string>): Promise<Dependencies> {
     const wanted = new Map<string, Dependency>();
     for (const job of jobs) {
       for (const dependency of this.aggregate.dependsOn?.(job.request.command) ?? []) {
@@ -331,8 +343,12 @@ export class Actor {
         if (streamId !== this.streamId) wanted.set(streamId, dependency);
       }
     }
+    const held = this.options.readDependency;
     const read = [...wanted].map(async ([streamId, dependency]) => {
-      const { state, version } = await loadLatest(this.store, dependency.aggregate, streamId);
+      const { state, version } =
+        held && !moved.has(streamId)
+          ? await held(dependency.aggregate, dependency.id)
+          : await loadLatest(this.store, dependency.aggregate, streamId);
       // What is read of it is fixed once it exists: only its creation could change the decision.
       const guarded = dependency.reads !== "creation" || version === 0;
       return [streamId, { state, version, guarded }] as const;
@@ -340,8 +356,8 @@ export class Actor {
     return new Map(await Promise.all(read));
   }
 
-  /** Whether every guarded dependency is still where it was read (for a decision that appends nothing). */
-  private async unmoved(dependencies: Dependencies): Promise<string | undefined> {
+  /** The first guarded dependency no longer where it was read, if any (for a decision that appends nothing). */
+  private async movedOf(dependencies: Dependencies): Promise<string | undefined> {
     for (const [streamId, { version, guarded }] of dependencies) {
       if (guarded && ((await this.store.streamInfo(streamId))?.version ?? 0) !== version) return streamId;
     }
@@ -373,6 +389,7 @@ export class Actor {
     state: unknown,
     deferred: Job[],
     dependencies?: Dependencies,
+    moved?: Set<string>,
   ): Promise<{ retry: Job[]; clashed: boolean }> {
     const dependsOn: StreamVersion[] = [];
     for (const [streamId, { version, guarded }] of dependencies ?? []) {
@@ -390,7 +407,8 @@ export class Actor {
     if (!result.ok) {
       const jobs = decided.map(({ job }) => job);
       if (result.reason === "dependency_conflict") {
-        // Decided on another aggregate as it no longer is: decided again on what it is now.
+        // Decided on another aggregate as it no longer is: decided again on what the store holds.
+        moved?.add(result.streamId);
         this.options.onConflict?.(result.streamId);
         return { retry: [...jobs, ...deferred], clashed: true };
       }

@@ -90,7 +90,7 @@ describe("a rule across aggregates: a transfer's debit reads the account it cred
   });
 });
 
-describe("the account credited is read from the store, and only its creation is guarded", () => {
+describe("the account credited: only its creation is guarded, and what this edge holds of it is checked", () => {
   const interference = interfering(async (store, attempt) => {
     // The payee moves between each debit's read and its append: deposits, not its creation.
     await elsewhere(store, "payee", attempt + 1, { amount: 1, balance: attempt + 1, currency: "EUR" });
@@ -98,7 +98,7 @@ describe("the account credited is read from the store, and only its creation is 
   const app = inProcessApp({ wrap: interference.wrap });
   afterAll(() => app.close());
 
-  test("a payee that moves meanwhile does not send the debit back; one this edge holds old is read afresh", async () => {
+  test("a payee that moves meanwhile does not send the debit back; one this edge saw missing is read as it is now", async () => {
     await app.request("POST", "/v1/accounts", { accountId: "giver", owner: "g", currency: "EUR" });
     await app.request("POST", "/v1/accounts/giver/deposits", { amount: 100 });
     await app.request("POST", "/v1/accounts", { accountId: "payee", owner: "p", currency: "EUR" });
@@ -120,7 +120,8 @@ describe("the account credited is read from the store, and only its creation is 
       amount: 10,
     });
     expect(refused).toMatchObject({ status: 409, body: { code: "currency_mismatch" } });
-    // Each debit went in one append: none clashed, though the payee moved before each.
+    // Each debit went in one append, though the payee moved before it; this edge kept no copy of an
+    // account with no events (its actor is let go), so `stale` was read as it is: in USD.
     expect(interference.results.map((r) => r.ok)).toEqual([true, true]);
   });
 });

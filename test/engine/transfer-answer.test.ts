@@ -58,7 +58,8 @@ describe("POST /v1/transfers", () => {
       expect((await call("GET", `/v1/transfers/${rejected}${path}`)).status).toBe(404);
     }
     const accepted = refused === 0 ? "t-3" : "t-2";
-    expect((await call("GET", `/v1/transfers/${accepted}/events`)).body.events[0]).toMatchObject({
+    const { body } = await call("GET", `/v1/transfers/${accepted}/events`);
+    expect((body as { events: unknown[] }).events[0]).toMatchObject({
       type: "TransferRequested",
       data: { from: "spender", to: "payee", amount: 200 },
     });
