@@ -262,7 +262,9 @@ export class Actor {
    */
   private async attempt(jobs: Job[], moved: Set<string>): Promise<{ retry: Job[]; clashed: boolean }> {
     const { aggregate } = this;
-    const dependencies = aggregate.dependsOn ? await this.readDependencies(jobs, moved) : undefined;
+    const wanted = aggregate.dependsOn ? this.dependenciesOf(jobs) : undefined;
+    // Most batches depend on nothing (an account's deposits): they go on without waiting for a read.
+    const dependencies = wanted?.size ? await this.readDependencies(wanted, moved) : undefined;
     let state = this.state;
     let version = this.version;
     const events: NewEvent[] = [];
@@ -329,12 +331,8 @@ export class Actor {
     return this.commit(decided, events, outcomes, state, deferred, dependencies, moved);
   }
 
-  /**
-   * Reads, at once, every other aggregate the jobs' commands depend on: as this process holds it, or
-   * from the store once an append found it moved (what this process holds may be old: its actor may
-   * live on another edge). The append's check, not this read, is what makes the rule hold.
-   */
-  private async readDependencies(jobs: readonly Job[], moved: ReadonlySet<string>): Promise<Dependencies> {
+  /** The other aggregates the jobs' commands depend on, by stream id. */
+  private dependenciesOf(jobs: readonly Job[]): Map<string, Dependency> {
     const wanted = new Map<string, Dependency>();
     for (const job of jobs) {
       for (const dependency of this.aggregate.dependsOn?.(job.request.command) ?? []) {
@@ -343,6 +341,18 @@ export class Actor {
         if (streamId !== this.streamId) wanted.set(streamId, dependency);
       }
     }
+    return wanted;
+  }
+
+  /**
+   * Reads, at once, every other aggregate the jobs' commands depend on: as this process holds it, or
+   * from the store once an append found it moved (what this process holds may be old: its actor may
+   * live on another edge). The append's check, not this read, is what makes the rule hold.
+   */
+  private async readDependencies(
+    wanted: ReadonlyMap<string, Dependency>,
+    moved: ReadonlySet<string>,
+  ): Promise<Dependencies> {
     const held = this.options.readDependency;
     const read = [...wanted].map(async ([streamId, dependency]) => {
       const { state, version } =
