@@ -6,6 +6,36 @@ import { MemoryStore } from "../store/memory/memory-store.ts";
 import { createApp } from "./app.ts";
 import type { DomainModule } from "./module.ts";
 
+/**
+ * An answer as a test reads it: the body parsed when it is JSON (an object, for every route of the
+ * API); a body of another type comes as its text, for the test's assertion to show.
+ */
+export interface TestAnswer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: Record<string, unknown>;
+}
+
+/** One request through the whole edge, in-process (`app.request`): a JSON body in, the answer parsed. */
+export const requestThrough =
+  (app: { request: (path: string, init: RequestInit) => Response | Promise<Response> }) =>
+  async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<TestAnswer> => {
+    const response = await app.request(path, {
+      method,
+      headers: body === undefined ? headers : { "Content-Type": "application/json", ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    const json = response.headers.get("content-type")?.includes("json");
+    const parsed: unknown = text && json ? JSON.parse(text) : text || undefined;
+    return { status: response.status, headers: response.headers, body: parsed as Record<string, unknown> };
+  };
+
 export interface TestService {
   readonly engine: Engine;
   /** One request through the whole edge, in-process: `{ status, headers, body }` (the body parsed). */
@@ -14,7 +44,7 @@ export interface TestService {
     path: string,
     body?: unknown,
     headers?: Record<string, string>,
-  ): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }>;
+  ): Promise<TestAnswer>;
   close(): Promise<void>;
 }
 
@@ -44,15 +74,7 @@ export const serveForTest = (
   });
   return {
     engine,
-    request: async (method, path, body, headers = {}) => {
-      const response = await app.request(path, {
-        method,
-        headers: body === undefined ? headers : { "Content-Type": "application/json", ...headers },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : {} };
-    },
+    request: requestThrough(app),
     close: async () => {
       await drainEngine(engine);
       await store.close();

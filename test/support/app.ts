@@ -5,6 +5,7 @@ import type { Config } from "../../src/config.ts";
 import { createEngine, drainEngine, type Engine } from "../../src/engine.ts";
 import { createApp } from "../../src/http/app.ts";
 import { defineRoute, type HttpRoute, type RouteSpec } from "../../src/http/route.ts";
+import { requestThrough } from "../../src/http/testing.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import type { AppendRequest } from "../../src/store/event-store.ts";
@@ -78,20 +79,7 @@ export const inProcessApp = (
     config,
     log,
     fetch: app.fetch,
-    request: async (method, path, body, headers = {}) => {
-      const response = await app.request(path, {
-        method,
-        headers: body === undefined ? headers : { "Content-Type": "application/json", ...headers },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      const json = response.headers.get("content-type")?.includes("json");
-      return {
-        status: response.status,
-        headers: response.headers,
-        body: text && json ? JSON.parse(text) : text || undefined,
-      };
-    },
+    request: requestThrough(app),
     close: async ({ keepData = false } = {}) => {
       await drainEngine(engine);
       await sqlite.close();

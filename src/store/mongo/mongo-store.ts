@@ -161,6 +161,22 @@ export class MongoStore implements Store {
     );
   }
 
+  /**
+   * An append not answered by the deadline: not written if it was still waiting to go (and it never
+   * will), else unknown (it was sent, and may have been written).
+   */
+  private pastDeadline(ticket: Ticket, verb: "take" | "write"): Error {
+    if (ticket.state === "waiting") {
+      ticket.state = "abandoned";
+      return new StoreUnavailableError(
+        `the event store did not ${verb} the append within ${this.deadlineMs} ms; it was not written`,
+      );
+    }
+    return new StoreOutcomeUnknownError(
+      `the event store did not confirm the append within ${this.deadlineMs} ms; it may be written`,
+    );
+  }
+
   async append(request: AppendRequest): Promise<AppendResult> {
     // Checked in a transaction of its own; never in the batch, nor as outcomes alone, unchecked.
     if (request.dependsOn?.length) return this.appendDependent(request);
@@ -174,17 +190,7 @@ export class MongoStore implements Store {
       written = await answerWithin(
         this.committer.submit(ticket),
         this.deadlineMs,
-        () => {
-          if (ticket.state === "waiting") {
-            ticket.state = "abandoned";
-            return new StoreUnavailableError(
-              `the event store did not take the append within ${this.deadlineMs} ms; it was not written`,
-            );
-          }
-          return new StoreOutcomeUnknownError(
-            `the event store did not confirm the append within ${this.deadlineMs} ms; it may be written`,
-          );
-        },
+        () => this.pastDeadline(ticket, "take"),
         this.scheduler,
       );
     } catch (error) {
@@ -223,17 +229,7 @@ export class MongoStore implements Store {
       const result = await answerWithin(
         work,
         this.deadlineMs,
-        () => {
-          if (ticket.state === "waiting") {
-            ticket.state = "abandoned";
-            return new StoreUnavailableError(
-              `the event store did not write the append within ${this.deadlineMs} ms; it was not written`,
-            );
-          }
-          return new StoreOutcomeUnknownError(
-            `the event store did not confirm the append within ${this.deadlineMs} ms; it may be written`,
-          );
-        },
+        () => this.pastDeadline(ticket, "write"),
         this.scheduler,
       );
       this.onStage?.("write", this.scheduler.now() - started, 1);
