@@ -293,6 +293,15 @@ describe("catch-up subscriptions", () => {
             await api.post(`/v1/accounts/${id}/deposits`, { amount: 1, reference });
         }),
       );
+      // The read models take the deposits in first (chDB's inserts and merges grow the RSS on their
+      // own): what is measured from here is the stream's alone.
+      const settled = async () => {
+        const { projections } = (await (await fetch(`${server.url}/v1/admin/projections`)).json()) as {
+          projections: { lag: number; queued: number }[];
+        };
+        return projections.every((p) => p.lag === 0 && p.queued === 0);
+      };
+      expect(await pollUntil(settled, (done) => done, { timeoutMs: 15_000 })).toBe(true);
       const before = rssMiB();
       const streams = async () => {
         const text = await (await fetch(`${server.url}/metrics`)).text();
