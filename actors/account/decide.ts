@@ -36,7 +36,10 @@ const currencyMismatch = (state: AccountState, currency: string | undefined): Re
     ? reject("conflict", "currency_mismatch", `the account holds ${state.currency}, not ${currency}`)
     : undefined;
 
-/** How `decide` names accounts other than its own (the one a transfer credits). */
+/**
+ * The account's type, and how `decide` names another account (the one a transfer credits): the
+ * aggregate itself (index.ts) imports this file, so it cannot be imported here.
+ */
 export const accountType = { type: "account", initialState: initialAccount } as const;
 
 export const decide = (

@@ -1,6 +1,6 @@
 import { type Aggregate, type Dependency, defineAggregate } from "../../src/aggregate.ts";
 import type { AccountCommand } from "./commands.ts";
-import { decide } from "./decide.ts";
+import { accountType, decide } from "./decide.ts";
 import type { AccountEvent } from "./events.ts";
 import { evolve } from "./evolve.ts";
 import { type AccountState, initialAccount } from "./state.ts";
@@ -11,7 +11,7 @@ export const account: Aggregate<AccountState, AccountCommand, AccountEvent> = de
   AccountCommand,
   AccountEvent
 >({
-  type: "account",
+  type: accountType.type,
   initialState: initialAccount,
   decide,
   evolve,

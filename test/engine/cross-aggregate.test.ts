@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { account } from "../../actors/account/index.ts";
 import type { AppendRequest, AppendResult } from "../../src/store/event-store.ts";
 import type { Store } from "../../src/store/store.ts";
-import { inProcessApp } from "../support/app.ts";
+import { aroundAppends, inProcessApp } from "../support/app.ts";
 
 /** An account event written straight to the store, as an edge that owns that account would write it. */
 const elsewhere = (store: Store, accountId: string, version: number, data: Record<string, unknown>) =>
@@ -33,20 +33,12 @@ const isDebit = (request: AppendRequest) =>
 const interfering = (interfere: (store: Store, attempt: number) => Promise<unknown>) => {
   const results: AppendResult[] = [];
   const wrap = (store: Store): Store =>
-    new Proxy(store, {
-      get(target, property) {
-        if (property === "append") {
-          return async (request: AppendRequest) => {
-            if (!isDebit(request)) return target.append(request);
-            await interfere(target, results.length);
-            const result = await target.append(request);
-            results.push(result);
-            return result;
-          };
-        }
-        const value = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
+    aroundAppends(store, async (request, target) => {
+      if (!isDebit(request)) return target.append(request);
+      await interfere(target, results.length);
+      const result = await target.append(request);
+      results.push(result);
+      return result;
     });
   return { wrap, results };
 };

@@ -8,7 +8,7 @@ import { defineRoute, type HttpRoute, type RouteSpec } from "../../src/http/rout
 import { requestThrough } from "../../src/http/testing.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
-import type { AppendRequest } from "../../src/store/event-store.ts";
+import type { AppendRequest, AppendResult } from "../../src/store/event-store.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { testConfig } from "./config.ts";
@@ -88,6 +88,22 @@ export const inProcessApp = (
   };
 };
 
+/**
+ * The store with its `append` replaced by `append(request, target)` (`target` the store itself);
+ * every other method as it is, bound to the store.
+ */
+export const aroundAppends = (
+  store: Store,
+  append: (request: AppendRequest, target: Store) => Promise<AppendResult>,
+): Store =>
+  new Proxy(store, {
+    get(target, property) {
+      if (property === "append") return (request: AppendRequest) => append(request, target);
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+
 /** A store decorator that holds every append bringing an event of `eventType` until `release`. */
 export const holdingAppendsOf = (eventType: string) => {
   let release = () => {};
@@ -96,20 +112,12 @@ export const holdingAppendsOf = (eventType: string) => {
   });
   const held: AppendRequest[] = [];
   const wrap = (store: Store): Store =>
-    new Proxy(store, {
-      get(target, property) {
-        if (property === "append") {
-          return async (request: AppendRequest) => {
-            if (request.events.some((event) => event.type === eventType)) {
-              held.push(request);
-              await released;
-            }
-            return target.append(request);
-          };
-        }
-        const value = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
+    aroundAppends(store, async (request, target) => {
+      if (request.events.some((event) => event.type === eventType)) {
+        held.push(request);
+        await released;
+      }
+      return target.append(request);
     });
   return { wrap, held, release: () => release() };
 };
