@@ -127,7 +127,7 @@ export const startReadSidePart = async (options: ReadSidePartOptions): Promise<R
   await projector.start();
   relay.start();
   return {
-    routes: { read: readSide.routes, admin: adminRoutes(projector, opened.deadLetters, broker, store) },
+    routes: { read: readSide.routes, admin: adminRoutes(projector, opened.deadLetters, broker, store, log) },
     readiness: [...readSide.readiness, { name: "broker", check: () => broker.ping() }],
     projector,
     relay,
@@ -150,5 +150,6 @@ export const readSideRouteShapes = (config: Config): RouteGroups => ({
     elsewhere<DeadLetters>("the dead letters"),
     elsewhere<Broker>("the broker"),
     elsewhere<EventStore>("the event store"),
+    elsewhere<Logger>("the read side's log"),
   ),
 });

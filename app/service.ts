@@ -11,7 +11,7 @@ import type { ProblemType } from "../src/http/problem-types.ts";
 import { headerForms, SERVER_HEAD_BYTES, serverBodyBytes } from "../src/http/request.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { StartupError } from "../src/lib/errors.ts";
-import { createLogger } from "../src/observability/log.ts";
+import { createLogger, type Logger } from "../src/observability/log.ts";
 import { createMetrics, observeGauge, observeLabelledGauge } from "../src/observability/metrics.ts";
 import type { Projection } from "../src/projector/projection.ts";
 import type { Projector } from "../src/projector/projector.ts";
@@ -53,6 +53,8 @@ export interface ServiceOptions {
    * projector, the relay and the broker.
    */
   readonly readSideThread?: boolean;
+  /** Where this event loop logs (a test reading what was logged); the read side's thread logs to stdout. */
+  readonly log?: Logger;
   /**
    * The read side's thread stopped by itself: the process can no longer project or answer reads, and
    * is of use again only restarted (app/main.ts stops and exits 1, so that a supervisor restarts it).
@@ -129,7 +131,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   const inThread = role === "all" && options.readSideThread === true && !options.projections;
   const { server, serve } = listen(config);
 
-  const log = createLogger(config.logLevel);
+  const log = options.log ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   // Set once the engine and the relay exist: nothing is appended before.
   let wakeFeed = () => {};

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createEventfoldClient } from "../packages/client/src/index.ts";
+import { createLogger } from "../src/observability/log.ts";
+import { logLines } from "./support/app.ts";
 import { eventually } from "./support/http.ts";
 import { expectReadModelsMatchStore, poisonAmount, quiesce, runWorkload } from "./support/read-side.ts";
 import { startTestService, type TestService } from "./support/service.ts";
@@ -25,12 +27,13 @@ const cli = async (service: TestService, ...args: string[]) => {
 describe("npm run eventfold -- …", () => {
   let broken = true;
   let service: TestService;
+  const logged = logLines();
 
   beforeAll(async () => {
     const projections = poisonAmount("accounts", 777, "amount 777 is cursed", () => broken);
     service = await startTestService(
       { retryAttempts: 2, apiKeys: [{ name: "ops", role: "admin", token: TOKEN }] },
-      { projections },
+      { projections, log: createLogger("info", logged) },
     );
   });
   afterAll(() => service.dispose());
@@ -105,5 +108,52 @@ describe("npm run eventfold -- …", () => {
     ]);
     const noSuch = await cli(service, "replay", "nope");
     expect([noSuch.code, noSuch.stderr]).toEqual([1, expect.stringContaining("404")]);
+  });
+  // Last: the account whose event is discarded stays behind the store for good.
+  test("pause holds a projection's events back, resume applies them; discard drops one dead letter, logged with the key's name", async () => {
+    const api = createEventfoldClient({ baseUrl: service.url, token: TOKEN });
+    await api.POST("/v1/accounts", { body: { accountId: "cli-2", owner: "cli", currency: "EUR" } });
+    const params = { path: { id: "cli-2" } };
+
+    const paused = await cli(service, "pause", "accounts");
+    expect([paused.code, paused.stdout]).toEqual([0, expect.stringMatching(/^accounts is paused: /)]);
+    const deposit = await api.POST("/v1/accounts/{id}/deposits", { params, body: { amount: 5 } });
+    const minVersion = deposit.data?.version ?? 0;
+    const waiting = await eventually(
+      async () => (await cli(service, "projections")).stdout,
+      (out) => /^accounts\s+paused\s+[1-9]/m.test(out),
+      10_000,
+    );
+    expect(waiting).toMatch(/^analytics\s+running\s/m);
+    const behind = await api.GET("/v1/accounts/{id}", { params });
+    expect(behind.data?.version).toBe(minVersion - 1);
+    const resumed = await cli(service, "resume", "accounts");
+    expect([resumed.code, resumed.stdout]).toEqual([0, "accounts is running\n"]);
+    const read = await api.GET("/v1/accounts/{id}", { params: { ...params, query: { minVersion } } });
+    expect(read.data).toMatchObject({ balance: 5, version: minVersion });
+
+    broken = true;
+    await api.POST("/v1/accounts/{id}/deposits", { params, body: { amount: 777 } });
+    const letters = await eventually(
+      async () =>
+        (await api.GET("/v1/admin/dead-letters", { params: { query: { projection: "accounts" } } })).data
+          ?.deadLetters.accounts ?? [],
+      (l) => l.length === 1,
+      10_000,
+    );
+    const eventId = letters[0]?.event.eventId ?? "";
+    const discarded = await cli(service, "discard", "accounts", eventId);
+    expect([discarded.code, discarded.stdout]).toEqual([
+      0,
+      `discarded ${eventId} of accounts: accounts will never apply it\n`,
+    ]);
+    expect(logged.lines).toContainEqual(
+      expect.objectContaining({ level: "warn", projection: "accounts", eventId, by: "ops" }),
+    );
+    const gone = await cli(service, "discard", "accounts", eventId);
+    expect([gone.code, gone.stderr]).toEqual([1, expect.stringContaining("404")]);
+    const replayMissing = await cli(service, "replay", "accounts", eventId);
+    expect([replayMissing.code, replayMissing.stderr]).toEqual([1, expect.stringContaining("404")]);
+    broken = false;
   });
 });

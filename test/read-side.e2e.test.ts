@@ -143,6 +143,143 @@ for (const [mode, overrides, needs] of modes)
       });
     }, 120_000);
 
+    test("pause and resume: a paused projection applies nothing while the other goes on, then catches up exactly", async () => {
+      await withService(overrides, {}, async (service) => {
+        const api = createEventfoldClient({ baseUrl: service.url });
+        const workload = await runWorkload(api, { prefix: "pause", accounts: 20, commands: 400 });
+        await quiesce(api, service.engine.store, workload);
+        const projection = async (name: string) =>
+          (await api.GET("/v1/admin/projections")).data?.projections.find((p) => p.name === name);
+        const account = { path: { id: "pause-0" } };
+        const before = (await api.GET("/v1/accounts/{id}", { params: account })).data;
+
+        const paused = await api.POST("/v1/admin/projections/{name}/pause", {
+          params: { path: { name: "accounts" } },
+        });
+        expect(paused.data).toEqual({ projection: "accounts", state: "paused", paused: true });
+        const more = await runWorkload(api, { prefix: "paused", accounts: 20, commands: 300 });
+        expect(serverErrors(more)).toEqual([]);
+        for (let i = 0; i < 5; i++) {
+          const deposit = await api.POST("/v1/accounts/{id}/deposits", {
+            params: account,
+            body: { amount: 1 },
+          });
+          expect(deposit.response.status).toBe(200);
+        }
+        // The relay and the analytics go on: analytics reaches the store's head ...
+        const head = await service.engine.store.headPosition();
+        const analytics = await eventually(
+          () => projection("analytics"),
+          (p) => (p?.position ?? 0) >= head,
+          30_000,
+        );
+        expect(analytics?.state).toBe("running");
+        // ... while the accounts' events wait on its queues, and its read model has not moved.
+        const accounts = await projection("accounts");
+        expect(accounts).toMatchObject({ state: "paused", paused: true });
+        expect(accounts?.queued).toBeGreaterThan(0);
+        const during = (await api.GET("/v1/accounts/{id}", { params: account })).data;
+        expect(during).toEqual(before);
+
+        const resumed = await api.POST("/v1/admin/projections/{name}/resume", {
+          params: { path: { name: "accounts" } },
+        });
+        expect(resumed.data).toEqual({ projection: "accounts", state: "running", paused: false });
+        // Both workloads' transfers, and every account at the store's version and balance.
+        const truth = await quiesce(api, service.engine.store, {
+          ...more,
+          transfers: [...workload.transfers, ...more.transfers],
+        });
+        await expectReadModelsMatchStore(api, truth);
+        expect((await projection("accounts"))?.queued).toBe(0);
+      });
+    }, 120_000);
+
+    test("one dead letter: a replayed event is applied once, a discarded one never", async () => {
+      const REPLAYED = 5_151;
+      const DISCARDED = 6_161;
+      let broken = true;
+      const applied = new Map<number, number>();
+      const projections = decorate((projection, apply) => async (events, context) => {
+        if (projection.name !== "accounts") return apply(events, context);
+        const poison = events.find((e) =>
+          [REPLAYED, DISCARDED].includes((e.data as { amount?: number }).amount ?? 0),
+        );
+        if (poison && broken)
+          throw new Error(`amount ${(poison.data as { amount: number }).amount} is cursed`);
+        await apply(events, context);
+        for (const event of events) {
+          const { amount } = event.data as { amount?: number };
+          if (amount === REPLAYED || amount === DISCARDED)
+            applied.set(amount, (applied.get(amount) ?? 0) + 1);
+        }
+      });
+      await withService({ ...overrides, retryAttempts: 2 }, { projections }, async (service) => {
+        const api = createEventfoldClient({ baseUrl: service.url });
+        const deposited = new Map<number, { id: string; version: number; balance: number }>();
+        for (const [id, amount] of [
+          ["kept", REPLAYED],
+          ["dropped", DISCARDED],
+        ] as const) {
+          await api.POST("/v1/accounts", { body: { accountId: id, owner: id, currency: "EUR" } });
+          await api.POST("/v1/accounts/{id}/deposits", { params: { path: { id } }, body: { amount: 100 } });
+          // The poisoned deposit is its account's last event: nothing after it fills the hole.
+          const deposit = await api.POST("/v1/accounts/{id}/deposits", {
+            params: { path: { id } },
+            body: { amount },
+          });
+          deposited.set(amount, {
+            id,
+            version: deposit.data?.version ?? 0,
+            balance: deposit.data?.balance ?? 0,
+          });
+        }
+        const listed = async () =>
+          (await api.GET("/v1/admin/dead-letters", { params: { query: { projection: "accounts" } } })).data
+            ?.deadLetters.accounts ?? [];
+        const letters = await eventually(listed, (l) => l.length === 2, 30_000);
+        const eventOf = (amount: number) =>
+          letters.find((l) => (l.event.data as { amount?: number }).amount === amount)?.event.eventId ?? "";
+        broken = false;
+
+        const discarded = await api.POST("/v1/admin/dead-letters/{projection}/{eventId}/discard", {
+          params: { path: { projection: "accounts", eventId: eventOf(DISCARDED) } },
+        });
+        expect(discarded.data).toEqual({ discarded: 1 });
+        const again = await api.POST("/v1/admin/dead-letters/{projection}/{eventId}/discard", {
+          params: { path: { projection: "accounts", eventId: eventOf(DISCARDED) } },
+        });
+        expect([again.response.status, again.error?.code]).toEqual([404, "not_found"]);
+        const replayed = await api.POST("/v1/admin/dead-letters/{projection}/{eventId}/replay", {
+          params: { path: { projection: "accounts", eventId: eventOf(REPLAYED) } },
+        });
+        expect(replayed.data).toEqual({ replayed: 1 });
+
+        const kept = deposited.get(REPLAYED);
+        const read = await eventually(
+          async () =>
+            (
+              await api.GET("/v1/accounts/{id}", {
+                params: { path: { id: "kept" }, query: { minVersion: kept?.version ?? 0 } },
+              })
+            ).data,
+          (account) => account !== undefined,
+          30_000,
+        );
+        expect(read).toMatchObject({ version: kept?.version, balance: kept?.balance });
+        expect(await listed()).toEqual([]);
+        const dropped = deposited.get(DISCARDED);
+        const stale = await api.GET("/v1/accounts/{id}", { params: { path: { id: "dropped" } } });
+        expect(stale.data).toMatchObject({ version: (dropped?.version ?? 0) - 1, balance: 100 });
+        expect(Object.fromEntries(applied)).toEqual({ [REPLAYED]: 1 });
+        const { data } = await api.GET("/v1/admin/projections");
+        expect(data?.projections.find((p) => p.name === "accounts")).toMatchObject({
+          deadLettered: 0,
+          queued: 0,
+        });
+      });
+    }, 120_000);
+
     test("rebuild: each projection dropped and refilled from the store gives the same totals", async () => {
       await withService(overrides, {}, async (service) => {
         const api = createEventfoldClient({ baseUrl: service.url });

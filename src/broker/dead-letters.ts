@@ -18,5 +18,9 @@ export interface DeadLetters {
   list(projection: string, limit?: number): Promise<DeadLetter[]>;
   /** Puts a projection's dead letters back on its queues, as first tries; returns how many. */
   replay(projection: string, onProgress?: (done: number, total: number) => void): Promise<number>;
+  /** Puts one dead-lettered event back on its queue, as a first try; false if it is not there. */
+  replayOne(projection: string, eventId: string): Promise<boolean>;
+  /** Drops one dead-lettered event for good; false if it is not there. */
+  discard(projection: string, eventId: string): Promise<boolean>;
   count(projection: string): Promise<number>;
 }

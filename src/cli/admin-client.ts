@@ -2,6 +2,7 @@
 export interface ProjectionInfo {
   readonly name: string;
   readonly state: string;
+  readonly paused: boolean;
   readonly queued: number;
   readonly deadLettered: number;
   readonly rebuild?: {
@@ -73,6 +74,25 @@ export const adminClient = (baseUrl: string, token?: string) => {
           `/v1/admin/dead-letters/${encodeURIComponent(projection)}/replay`,
         )
       ).replayed,
+    replayOne: async (projection: string, eventId: string) =>
+      (
+        await call<{ replayed: number }>(
+          "POST",
+          `/v1/admin/dead-letters/${encodeURIComponent(projection)}/${encodeURIComponent(eventId)}/replay`,
+        )
+      ).replayed,
+    discard: async (projection: string, eventId: string) =>
+      (
+        await call<{ discarded: number }>(
+          "POST",
+          `/v1/admin/dead-letters/${encodeURIComponent(projection)}/${encodeURIComponent(eventId)}/discard`,
+        )
+      ).discarded,
+    steer: (projection: string, action: "pause" | "resume") =>
+      call<{ projection: string; state: string; paused: boolean }>(
+        "POST",
+        `/v1/admin/projections/${encodeURIComponent(projection)}/${action}`,
+      ),
     rebuild: (projection: string) =>
       call<{ rebuild: ProjectionInfo["rebuild"] }>(
         "POST",

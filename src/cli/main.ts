@@ -7,6 +7,10 @@ const usage = `usage: npm run eventfold -- <command>
   projections                 each projection: state, queued, dead letters, rebuild progress
   dead-letters [projection]   the dead-lettered events with their last error
   replay <projection>         puts a projection's dead letters back on its queues
+  replay <projection> <event> puts one dead-lettered event back (its eventId, as dead-letters lists it)
+  discard <projection> <event>  drops one dead-lettered event for good (logged with your key's name)
+  pause <projection>          stops applying events to it: they wait on its queues
+  resume <projection>         applies them again, those that waited first
   rebuild <projection>        drops a projection and refills it from the event store
   new aggregate <name>        writes actors/<name>/, a working aggregate to start from (--help: what)
 
@@ -72,8 +76,13 @@ const commands: Record<string, (api: AdminClient, args: string[]) => Promise<voi
     }
   },
 
-  async replay(api, [projection]) {
+  async replay(api, [projection, eventId]) {
     if (!projection) throw new UsageError("replay needs a projection name");
+    if (eventId) {
+      await api.replayOne(projection, eventId);
+      console.log(`replayed ${eventId} of ${projection}: it is back on the queue, as a first try`);
+      return;
+    }
     const depth = async () => (await api.projections()).find((p) => p.name === projection)?.deadLettered ?? 0;
     const total = await depth();
     const bar = progressBar(`replay ${projection}`);
@@ -90,6 +99,25 @@ const commands: Record<string, (api: AdminClient, args: string[]) => Promise<voi
     bar.update(replayed, Math.max(replayed, total));
     bar.finish();
     console.log(`replayed ${replayed} dead letter${replayed === 1 ? "" : "s"} of ${projection}`);
+  },
+
+  async discard(api, [projection, eventId]) {
+    if (!projection || !eventId) throw new UsageError("discard needs a projection name and an event id");
+    await api.discard(projection, eventId);
+    console.log(`discarded ${eventId} of ${projection}: ${projection} will never apply it`);
+  },
+
+  async pause(api, [projection]) {
+    if (!projection) throw new UsageError("pause needs a projection name");
+    const { state } = await api.steer(projection, "pause");
+    const { queued } = (await api.projections()).find((p) => p.name === projection) ?? { queued: 0 };
+    console.log(`${projection} is ${state}: its events wait on its queues (${queued} now)`);
+  },
+
+  async resume(api, [projection]) {
+    if (!projection) throw new UsageError("resume needs a projection name");
+    const { state } = await api.steer(projection, "resume");
+    console.log(`${projection} is ${state}`);
   },
 
   async rebuild(api, [projection]) {

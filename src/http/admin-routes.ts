@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Broker } from "../broker/broker.ts";
 import type { DeadLetters } from "../broker/dead-letters.ts";
+import type { Logger } from "../observability/log.ts";
 import type { Projector } from "../projector/projector.ts";
 import type { EventStore } from "../store/event-store.ts";
 import { Envelope } from "./envelope.ts";
@@ -35,6 +36,18 @@ const DeadLetterList = z
 const Replayed = z
   .strictObject({ replayed: z.int().min(0).describe("How many went back on the queues") })
   .meta({ id: "Replayed" });
+const Discarded = z
+  .strictObject({ discarded: z.literal(1).describe("The event was dropped from the dead letters") })
+  .meta({ id: "Discarded" });
+const EventId = z.string().min(1).max(128).describe("The dead-lettered event's `eventId`");
+const State = z
+  .enum(["running", "paused", "rebuilding", "stopped"])
+  .describe(
+    "`paused`: an operator paused it, its events wait on its queues; `stopped`: the process is stopping",
+  );
+const Steered = z
+  .strictObject({ projection: z.string(), state: State, paused: z.boolean() })
+  .meta({ id: "ProjectionState" });
 const RebuildProgress = z
   .strictObject({
     done: z.int().min(0).describe("Position read up to in the event store"),
@@ -62,7 +75,8 @@ const ProjectionList = z
     projections: z.array(
       z.strictObject({
         name: z.string(),
-        state: z.enum(["running", "rebuilding", "stopped"]),
+        state: State,
+        paused: z.boolean().describe("Paused by an operator (also while it rebuilds)"),
         position: z
           .int()
           .min(0)
@@ -90,12 +104,33 @@ export const adminRoutes = (
   deadLetters: DeadLetters,
   queues: Pick<Broker, "queued">,
   store: Pick<EventStore, "headPosition">,
+  log: Logger,
 ): HttpRoute[] => {
   const known = (name: string) => {
     if (!projector.has(name))
       fail(404, "not_found", `no such projection: ${name}; known: ${projector.names.join(", ")}`);
     return name;
   };
+  const notDeadLettered = (projection: string, eventId: string): never =>
+    fail(404, "not_found", `${projection} has no dead letter of event ${eventId}`);
+  const steer = (action: "pause" | "resume", summary: string) =>
+    defineRoute({
+      method: "post",
+      path: `/v1/admin/projections/:name/${action}`,
+      operationId: `${action}Projection`,
+      summary,
+      tag,
+      role: "admin",
+      params: z.strictObject({ name: Name }),
+      success: { status: 200, description: "its state now", body: Steered },
+      problems: { 404: ["not_found"] },
+      handle: async (ctx) => {
+        const name = known(ctx.params.name);
+        const status = await projector[action](name);
+        log.info({ projection: name, by: ctx.principal ?? null }, `a projection was ${action}d`);
+        return { status: 200, body: { projection: name, state: status.state, paused: status.paused } };
+      },
+    });
   return [
     defineRoute({
       method: "get",
@@ -133,6 +168,46 @@ export const adminRoutes = (
         body: { replayed: await deadLetters.replay(known(ctx.params.projection)) },
       }),
     }),
+    defineRoute({
+      method: "post",
+      path: "/v1/admin/dead-letters/:projection/:eventId/replay",
+      operationId: "replayDeadLetter",
+      summary: "Puts one dead-lettered event back on its projection's queue, as a first try",
+      tag,
+      role: "admin",
+      params: z.strictObject({ projection: Name, eventId: EventId }),
+      success: { status: 200, description: "replayed", body: Replayed },
+      problems: { 404: ["not_found"] },
+      handle: async (ctx) => {
+        const { projection, eventId } = ctx.params;
+        if (!(await deadLetters.replayOne(known(projection), eventId))) notDeadLettered(projection, eventId);
+        log.info({ projection, eventId, by: ctx.principal ?? null }, "a dead-lettered event was replayed");
+        return { status: 200, body: { replayed: 1 } };
+      },
+    }),
+    defineRoute({
+      method: "post",
+      path: "/v1/admin/dead-letters/:projection/:eventId/discard",
+      operationId: "discardDeadLetter",
+      summary: "Drops one dead-lettered event for good: the projection never applies it (logged with who)",
+      tag,
+      role: "admin",
+      params: z.strictObject({ projection: Name, eventId: EventId }),
+      success: { status: 200, description: "discarded", body: Discarded },
+      problems: { 404: ["not_found"] },
+      handle: async (ctx) => {
+        const { projection, eventId } = ctx.params;
+        if (!(await deadLetters.discard(known(projection), eventId))) notDeadLettered(projection, eventId);
+        // A read model now lacks this event for good: who decided so is kept in the log.
+        log.warn(
+          { projection, eventId, by: ctx.principal ?? null },
+          "a dead-lettered event was discarded: its projection will never apply it",
+        );
+        return { status: 200, body: { discarded: 1 } };
+      },
+    }),
+    steer("pause", "Stops applying events to one projection; they wait on its queues until it resumes"),
+    steer("resume", "Applies events to a paused projection again, those that waited first"),
     defineRoute({
       method: "post",
       path: "/v1/admin/projections/:name/rebuild",

@@ -102,6 +102,7 @@ export const routePipeline = (api: DomainApi, apiKeys: readonly ApiKey[] | undef
         expectedVersion,
         idempotency,
         metadata: c.get("metadata"),
+        principal,
         signal: c.req.raw.signal,
         connection: { idleTimeout: (seconds) => c.env?.timeout?.(c.req.raw, seconds) },
       });

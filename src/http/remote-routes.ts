@@ -22,6 +22,7 @@ export interface RouteCall {
   readonly expectedVersion?: number;
   readonly idempotency?: IdempotencyRequest;
   readonly metadata: CommandMetadata;
+  readonly principal?: string;
 }
 
 /** The handler's reply; `failed` when it threw, the reply then being the problem that error comes to. */
@@ -63,6 +64,7 @@ export const servedElsewhere = (shapes: readonly HttpRoute[], caller: RouteCalle
           expectedVersion: context.expectedVersion,
           idempotency: context.idempotency,
           metadata: context.metadata,
+          principal: context.principal,
         },
         context.signal,
       ).catch((error: unknown) => {

@@ -21,6 +21,8 @@ export interface RouteContext<P, Q, B, H = Record<string, never>> extends Domain
   /** From `Idempotency-Key` on command routes: the caller's key and this request's fingerprint. */
   readonly idempotency?: IdempotencyRequest;
   readonly metadata: CommandMetadata;
+  /** The name of the API key that called, where auth is on: for what is logged with who did it. */
+  readonly principal?: string;
   readonly signal: AbortSignal;
   readonly connection: Connection;
 }

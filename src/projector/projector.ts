@@ -31,7 +31,10 @@ export interface RebuildProgress {
 
 export interface ProjectionStatus {
   readonly name: string;
-  readonly state: "running" | "rebuilding" | "stopped";
+  /** `paused` once an operator paused it; a rebuild asked for meanwhile shows as `rebuilding`. */
+  readonly state: "running" | "paused" | "rebuilding" | "stopped";
+  /** Paused by an operator: its events wait on its queues until it resumes. */
+  readonly paused: boolean;
   readonly rebuild?: RebuildProgress;
   /** The generation readers are served from, where the projection has generations. */
   readonly generation?: number;
@@ -65,7 +68,16 @@ export interface ProjectorHooks {
 interface Entry {
   readonly projection: Projection;
   subscription?: Subscription;
-  state: ProjectionStatus["state"];
+  /** Running, rebuilding or stopped: whether it is paused is `paused`. */
+  state: "running" | "rebuilding" | "stopped";
+  /** Paused by an operator. */
+  paused: boolean;
+  /** Held by the last stretch of a rebuild. */
+  holding: boolean;
+  /** Deliveries are stopped: the subscription is paused. */
+  held: boolean;
+  /** The last change of `held`, which the next waits for (pause and resume take their time). */
+  steering: Promise<void>;
   rebuild?: RebuildProgress;
   rebuilding?: Promise<void>;
   generation?: number;
@@ -89,7 +101,15 @@ export class Projector {
     private readonly hooks: ProjectorHooks = {},
   ) {
     for (const projection of projections)
-      this.entries.set(projection.name, { projection, state: "stopped", position: 0 });
+      this.entries.set(projection.name, {
+        projection,
+        state: "stopped",
+        paused: false,
+        holding: false,
+        held: false,
+        steering: Promise.resolve(),
+        position: 0,
+      });
   }
 
   get names(): string[] {
@@ -116,6 +136,7 @@ export class Projector {
         entry.projection.name,
         projectionHandler(entry.projection, this.store, this.workerHooks(entry), this.hooks.upcast),
       );
+      await this.steer(entry);
       // Asked, not awaited: a store that does not answer must not hold the start.
       entry.projection.generations
         ?.serving()
@@ -169,20 +190,63 @@ export class Projector {
     return entry.rebuild as RebuildProgress;
   }
 
+  /**
+   * Stops applying events to one projection: its events wait on its queues (the relay and the other
+   * projections go on) until `resume`. A pause lasts as long as the process: one started again
+   * applies what waited. Resolves once the batches in hand are settled.
+   */
+  async pause(name: string): Promise<ProjectionStatus> {
+    const entry = this.entry(name);
+    entry.paused = true;
+    await this.steer(entry);
+    return this.statusOf(entry);
+  }
+
+  /** Applies events to a paused projection again, what waited first. */
+  async resume(name: string): Promise<ProjectionStatus> {
+    const entry = this.entry(name);
+    entry.paused = false;
+    await this.steer(entry);
+    return this.statusOf(entry);
+  }
+
+  /** Pauses or resumes the subscription to match what the operator and a rebuild ask, one at a time. */
+  private steer(entry: Entry): Promise<void> {
+    entry.steering = entry.steering.then(async () => {
+      const hold = entry.paused || entry.holding;
+      if (hold === entry.held || !entry.subscription) return;
+      if (hold) await entry.subscription.pause();
+      else await entry.subscription.resume();
+      entry.held = hold;
+    });
+    return entry.steering;
+  }
+
+  private entry(name: string): Entry {
+    const entry = this.entries.get(name);
+    if (!entry) throw new Error(`no such projection: ${name}`);
+    return entry;
+  }
+
   /** Resolves when the rebuild of `name` (if any) has finished. */
   async settled(name: string): Promise<void> {
     await this.entries.get(name)?.rebuilding;
   }
 
   status(): ProjectionStatus[] {
-    return [...this.entries.values()].map((e) => ({
+    return [...this.entries.values()].map((e) => this.statusOf(e));
+  }
+
+  private statusOf(e: Entry): ProjectionStatus {
+    return {
       name: e.projection.name,
-      state: e.state,
+      state: e.state === "running" && e.paused ? "paused" : e.state,
+      paused: e.paused,
       position: e.position,
       ...(e.rebuild ? { rebuild: e.rebuild } : {}),
       ...(e.generation === undefined ? {} : { generation: e.generation }),
       ...(e.lastEventTime ? { lastEventTime: e.lastEventTime, lastAppliedAt: e.lastAppliedAt } : {}),
-    }));
+    };
   }
 
   async ping(): Promise<void> {
@@ -203,7 +267,6 @@ export class Projector {
     const previous = entry.state;
     const { generations } = entry.projection;
     entry.state = "rebuilding";
-    let paused = false;
     let filling: number | undefined;
     try {
       if (generations) {
@@ -212,15 +275,15 @@ export class Projector {
         filling = generation;
         const reached = await this.replay(entry, fill, reason, generation);
         // The last stretch with live events held back, so none is applied only to the old one.
-        paused = true;
-        await entry.subscription?.pause();
+        entry.holding = true;
+        await this.steer(entry);
         await this.replay(entry, fill, reason, generation, reached);
         await generations.switchTo(generation);
         filling = undefined;
         entry.generation = generation;
       } else {
-        paused = true;
-        await entry.subscription?.pause();
+        entry.holding = true;
+        await this.steer(entry);
         entry.position = 0;
         await entry.projection.reset();
         await this.replay(entry, entry.projection, reason);
@@ -241,8 +304,10 @@ export class Projector {
           .catch(() => {});
       }
     } finally {
-      // Whatever queued up meanwhile is now either a duplicate of what the rebuild read, or newer.
-      if (paused) await entry.subscription?.resume();
+      // Whatever queued up meanwhile is now either a duplicate of what the rebuild read, or newer;
+      // it stays queued if an operator paused the projection meanwhile.
+      entry.holding = false;
+      await this.steer(entry);
       entry.state = previous === "stopped" ? "stopped" : "running";
       if (entry.rebuild) this.hooks.onRebuilt?.(entry.projection.name, entry.rebuild);
     }

@@ -319,6 +319,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/dead-letters/{projection}/{eventId}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Puts one dead-lettered event back on its projection's queue, as a first try */
+        post: operations["replayDeadLetter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/dead-letters/{projection}/{eventId}/discard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Drops one dead-lettered event for good: the projection never applies it (logged with who) */
+        post: operations["discardDeadLetter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/projections/{name}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stops applying events to one projection; they wait on its queues until it resumes */
+        post: operations["pauseProjection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/projections/{name}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Applies events to a paused projection again, those that waited first */
+        post: operations["resumeProjection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/projections/{name}/rebuild": {
         parameters: {
             query?: never;
@@ -625,6 +693,22 @@ export interface components {
             /** @description How many went back on the queues */
             replayed: number;
         };
+        Discarded: {
+            /**
+             * @description The event was dropped from the dead letters
+             * @constant
+             */
+            discarded: 1;
+        };
+        ProjectionState: {
+            projection: string;
+            /**
+             * @description `paused`: an operator paused it, its events wait on its queues; `stopped`: the process is stopping
+             * @enum {string}
+             */
+            state: "running" | "paused" | "rebuilding" | "stopped";
+            paused: boolean;
+        };
         RebuildStarted: {
             projection: string;
             rebuild: components["schemas"]["RebuildProgress"];
@@ -658,8 +742,13 @@ export interface components {
         Projections: {
             projections: {
                 name: string;
-                /** @enum {string} */
-                state: "running" | "rebuilding" | "stopped";
+                /**
+                 * @description `paused`: an operator paused it, its events wait on its queues; `stopped`: the process is stopping
+                 * @enum {string}
+                 */
+                state: "running" | "paused" | "rebuilding" | "stopped";
+                /** @description Paused by an operator (also while it rebuilds) */
+                paused: boolean;
                 /** @description The highest global position applied (deliveries are not in order: some below may be queued) */
                 position: number;
                 /** @description Stored events past `position` */
@@ -3531,6 +3620,626 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Replayed"];
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Always `Bearer realm="eventfold"` */
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
+                };
+            };
+            /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
+            403: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
+            404: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
+            413: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
+                };
+            };
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
+            415: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
+                };
+            };
+        };
+    };
+    replayDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                projection: string;
+                /** @description The dead-lettered event's `eventId` */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description replayed */
+            200: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Replayed"];
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Always `Bearer realm="eventfold"` */
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
+                };
+            };
+            /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
+            403: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
+            404: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
+            413: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
+                };
+            };
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
+            415: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
+                };
+            };
+        };
+    };
+    discardDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                projection: string;
+                /** @description The dead-lettered event's `eventId` */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description discarded */
+            200: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discarded"];
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Always `Bearer realm="eventfold"` */
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
+                };
+            };
+            /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
+            403: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
+            404: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
+            413: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
+                };
+            };
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
+            415: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
+                };
+            };
+        };
+    };
+    pauseProjection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description its state now */
+            200: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionState"];
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed";
+                    };
+                };
+            };
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Always `Bearer realm="eventfold"` */
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
+                };
+            };
+            /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. */
+            403: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden";
+                    };
+                };
+            };
+            /** @description `not_found`: Nothing is at this path: no such route, or no such account, transfer or projection (`detail` says which). */
+            404: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_found";
+                    };
+                };
+            };
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
+            413: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
+                };
+            };
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
+            415: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
+                };
+            };
+        };
+    };
+    resumeProjection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description its state now */
+            200: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionState"];
                 };
             };
             /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. */

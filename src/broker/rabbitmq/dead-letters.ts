@@ -1,4 +1,5 @@
 import type { Connection, Publisher } from "rabbitmq-client";
+import type { EventEnvelope } from "../../store/envelope.ts";
 import type { DeadLetter, DeadLetters } from "../dead-letters.ts";
 import { shardOf } from "../shard.ts";
 import { decode, decodeDeadLetters, encode } from "./codec.ts";
@@ -46,18 +47,7 @@ export class RabbitMqDeadLetters implements DeadLetters {
           break;
         }
         // A message holds the events of one shard, so it goes back as it is.
-        const replay = encode(events, { attempt: 1 });
-        await this.publisher.send(
-          {
-            exchange: "",
-            routingKey: this.names.shardQueue(projection, shardOf(first.streamId, this.shards)),
-            durable: true,
-            messageId: message.messageId,
-            contentType: "application/json",
-            headers: replay.headers,
-          },
-          replay.body,
-        );
+        await this.requeue(projection, events, message.messageId);
         channel.basicAck({ deliveryTag: message.deliveryTag });
         for (const event of events) replayed.add(event.eventId);
         onProgress?.(replayed.size, replayed.size + message.messageCount);
@@ -66,6 +56,85 @@ export class RabbitMqDeadLetters implements DeadLetters {
       await channel.close();
     }
     return replayed.size;
+  }
+
+  replayOne(projection: string, eventId: string): Promise<boolean> {
+    return this.takeOne(projection, eventId, (event) => this.requeue(projection, [event], event.eventId));
+  }
+
+  discard(projection: string, eventId: string): Promise<boolean> {
+    return this.takeOne(projection, eventId, async () => {});
+  }
+
+  /**
+   * Finds the letter of one event and hands it to `use`, then takes it off the queue. The queue is read
+   * with unacknowledged gets on a channel of its own, so whatever else was read goes back, in order,
+   * when the channel closes. A message RabbitMQ dead-lettered itself may hold several events: the
+   * others go back to the dead letters as a message of their own, with its error and tries, before
+   * the original is acknowledged.
+   */
+  private async takeOne(
+    projection: string,
+    eventId: string,
+    use: (event: EventEnvelope) => Promise<void>,
+  ): Promise<boolean> {
+    const queue = this.names.deadLetterQueue(projection);
+    const channel = await this.connection.acquire();
+    try {
+      for (;;) {
+        const message = await channel.basicGet({ queue });
+        if (!message) return false;
+        const letters = decodeDeadLetters(message);
+        const found = letters.find((letter) => letter.event.eventId === eventId);
+        if (!found) continue;
+        const others = letters.filter((letter) => letter !== found);
+        const first = others[0];
+        if (first) {
+          const kept = encode(
+            others.map((letter) => letter.event),
+            {
+              attempt: first.attempts,
+              error: first.error,
+              ...(first.deadLetteredAt === null ? {} : { deadLetteredAt: first.deadLetteredAt }),
+            },
+          );
+          await this.publisher.send(
+            {
+              exchange: this.names.deadLetterExchange,
+              routingKey: projection,
+              durable: true,
+              messageId: message.messageId,
+              contentType: "application/json",
+              headers: kept.headers,
+            },
+            kept.body,
+          );
+        }
+        await use(found.event);
+        channel.basicAck({ deliveryTag: message.deliveryTag });
+        return true;
+      }
+    } finally {
+      await channel.close();
+    }
+  }
+
+  /** Publishes events of one shard to the shard's queue as first tries, confirmed. */
+  private async requeue(projection: string, events: readonly EventEnvelope[], messageId?: string) {
+    const first = events[0];
+    if (!first) return;
+    const replay = encode(events, { attempt: 1 });
+    await this.publisher.send(
+      {
+        exchange: "",
+        routingKey: this.names.shardQueue(projection, shardOf(first.streamId, this.shards)),
+        durable: true,
+        messageId,
+        contentType: "application/json",
+        headers: replay.headers,
+      },
+      replay.body,
+    );
   }
 
   async count(projection: string): Promise<number> {

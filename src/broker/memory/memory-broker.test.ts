@@ -1,0 +1,106 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pollUntil } from "../../lib/poll.ts";
+import type { EventEnvelope } from "../../store/envelope.ts";
+import type { Delivery } from "../broker.ts";
+import { MemoryBroker } from "./memory-broker.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "eventfold-memory-broker-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const brokerAt = async (path: string) => {
+  const broker = new MemoryBroker({
+    shards: 2,
+    batchSize: 10,
+    batchWaitMs: 1,
+    retry: { maxAttempts: 2, backoffMs: () => 1 },
+    deadLetterPath: join(dir, path),
+  });
+  await broker.declare([
+    { name: "slow", aggregateTypes: ["account"] },
+    { name: "fast", aggregateTypes: ["account"] },
+  ]);
+  return broker;
+};
+
+const events = (n: number): EventEnvelope[] =>
+  Array.from({ length: n }, (_, i) => ({
+    position: i + 1,
+    eventId: `event-${i + 1}`,
+    streamId: `account-${i % 3}`,
+    aggregateType: "account",
+    version: Math.floor(i / 3) + 1,
+    type: "MoneyDeposited",
+    schemaVersion: 1,
+    data: { amount: i + 1 },
+    metadata: { commandId: "c", correlationId: "c", causationId: "c" },
+    time: new Date(0).toISOString(),
+  }));
+
+/** What waits for `slow` once it has taken all it was given (undefined: still some after 5 s). */
+const drained = (broker: MemoryBroker) =>
+  pollUntil(
+    () => broker.queued("slow"),
+    (n) => n === 0,
+    { timeoutMs: 5_000, intervalMs: 1 },
+  );
+
+/** A handler that records what it applied; every delivery is applied. */
+const recorder = () => {
+  const applied: Delivery[] = [];
+  const handler = async (batch: readonly Delivery[]) => {
+    applied.push(...batch);
+    return batch.map(() => ({ ok: true as const }));
+  };
+  return { applied, handler };
+};
+
+describe("the in-process broker, a projection paused", () => {
+  test("publishing does not wait for it; the other projection goes on; it gets every event on resume", async () => {
+    const broker = await brokerAt("pause.sqlite");
+    const slow = recorder();
+    const fast = recorder();
+    const slowSubscription = await broker.subscribe("slow", slow.handler);
+    const fastSubscription = await broker.subscribe("fast", fast.handler);
+    await slowSubscription.pause();
+    await broker.publish(events(30));
+    expect(fast.applied.length).toBe(30);
+    expect(slow.applied).toEqual([]);
+    expect(await broker.queued("slow")).toBe(30);
+    await slowSubscription.resume();
+    expect(await drained(broker)).toBe(0);
+    expect(slow.applied.map((d) => d.event.eventId).sort()).toEqual(
+      events(30)
+        .map((e) => e.eventId)
+        .sort(),
+    );
+    await slowSubscription.close();
+    await fastSubscription.close();
+    await broker.close();
+  });
+
+  test("what waited for it outlives the process: a broker started again over the same file delivers it", async () => {
+    const first = await brokerAt("crash.sqlite");
+    const before = await first.subscribe("slow", recorder().handler);
+    await first.subscribe("fast", recorder().handler);
+    await before.pause();
+    await first.publish(events(12));
+    // Stopped without resuming, as a process killed while the projection was paused.
+    await first.close();
+
+    const second = await brokerAt("crash.sqlite");
+    expect(await second.queued("slow")).toBe(12);
+    const slow = recorder();
+    await second.subscribe("slow", slow.handler);
+    await second.subscribe("fast", recorder().handler);
+    expect(await drained(second)).toBe(0);
+    expect(slow.applied.map((d) => d.event.eventId).sort()).toEqual(
+      events(12)
+        .map((e) => e.eventId)
+        .sort(),
+    );
+    await second.close();
+  });
+});
