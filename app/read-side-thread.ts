@@ -12,6 +12,7 @@ import { type RouteCaller, routeServer } from "../src/http/remote-routes.ts";
 import { errorMessage, StartupError } from "../src/lib/errors.ts";
 import { createLogger } from "../src/observability/log.ts";
 import { createMetrics } from "../src/observability/metrics.ts";
+import { startTracing, stopTracing } from "../src/observability/tracing.ts";
 import { openStore } from "../src/store/open.ts";
 import { type ReadSidePart, startReadSidePart } from "./read-side.ts";
 import type { Answer, FromReadSide, ToReadSide } from "./read-side-protocol.ts";
@@ -30,6 +31,15 @@ const calls = new Map<number, AbortController>();
 const start = async (config: Config) => {
   const log = createLogger(config.logLevel).child({ thread: "read-side" });
   const metrics = createMetrics("read-side");
+  // Its own: a thread shares no tracer with the edge's event loop. Its spans join the requests'
+  // traces through the contexts the events carry.
+  const tracingSettings = {
+    endpoint: config.otlpEndpoint,
+    role: "all",
+    thread: "read-side",
+    onError: (error: unknown) => log.warn({ err: error }, "tracing: spans could not be exported"),
+  };
+  await startTracing(tracingSettings);
   const storeAsOpened = await openStore(config, {
     onBatch: (size) => metrics.appendBatchSize.observe(size),
     onStage: metrics.writeStages.observe,
@@ -59,6 +69,7 @@ const start = async (config: Config) => {
   close = async () => {
     await running.stop();
     await engine.store.close();
+    await stopTracing(tracingSettings);
   };
   say({
     kind: "started",

@@ -112,7 +112,7 @@ export const startReadSidePart = async (options: ReadSidePartOptions): Promise<R
     );
   observeLabelledGauge(
     metrics,
-    "eventfold_projection_queued",
+    "eventfold_projection_queued_events",
     "Events waiting for a projection",
     "projection",
     () => depths((name) => broker.queued(name)),

@@ -11,8 +11,14 @@ import type { ProblemType } from "../src/http/problem-types.ts";
 import { headerForms, SERVER_HEAD_BYTES, serverBodyBytes } from "../src/http/request.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { StartupError } from "../src/lib/errors.ts";
-import { createLogger, type Logger } from "../src/observability/log.ts";
-import { createMetrics, observeGauge, observeLabelledGauge } from "../src/observability/metrics.ts";
+import { createLogger, type Logger, outsideRequests } from "../src/observability/log.ts";
+import {
+  collectProcessMetrics,
+  createMetrics,
+  observeCounter,
+  observeLabelledGauge,
+} from "../src/observability/metrics.ts";
+import { startTracing, stopTracing } from "../src/observability/tracing.ts";
 import type { Projection } from "../src/projector/projection.ts";
 import type { Projector } from "../src/projector/projector.ts";
 import type { OutboxRelay } from "../src/relay/outbox-relay.ts";
@@ -133,14 +139,26 @@ export const startService = async (config: Config, options: ServiceOptions = {})
 
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = createMetrics();
+  collectProcessMetrics(metrics);
+  // Before the store and the app: the app mounts a span per request only while tracing is on.
+  const tracingSettings = {
+    endpoint: config.otlpEndpoint,
+    role,
+    thread: "main",
+    onError: (error: unknown) => log.warn({ err: error }, "tracing: spans could not be exported"),
+  };
+  await startTracing(tracingSettings);
   // Set once the engine and the relay exist: nothing is appended before.
   let wakeFeed = () => {};
   let wakeRelay = () => {};
   const openedStore = await openStore(config, {
     onBatch: (size) => {
       metrics.appendBatchSize.observe(size);
-      wakeRelay();
-      wakeFeed();
+      // The relay and the feed go on for every request: not as part of the one whose write woke them.
+      outsideRequests(() => {
+        wakeRelay();
+        wakeFeed();
+      });
     },
     onStage: metrics.writeStages.observe,
     onMigration: (done, total) =>
@@ -217,9 +235,9 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     "kind",
     async () => ({ stream: engine.feed.consumers.streams, poll: engine.feed.consumers.polls }),
   );
-  observeGauge(
+  observeCounter(
     metrics,
-    "eventfold_event_streams_cut_off",
+    "eventfold_event_streams_cut_off_total",
     "Event streams disconnected since start because their consumer stopped taking what was sent",
     () => engine.feed.consumers.cutOff,
   );
@@ -249,6 +267,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       broker: part?.broker.name ?? thread?.started.broker,
       hotLookup: part?.hotLookup ?? thread?.started.hotLookup ?? readSide?.hot.name,
       readSide: thread ? "own thread" : part ? "this event loop" : "read models only",
+      tracing: config.otlpEndpoint ? "otlp" : "off",
       resumed,
     },
     "eventfold is serving",
@@ -266,6 +285,8 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       await thread?.stop();
       await readSide?.close();
       await store.close();
+      // Last: the spans of everything above are exported before the process goes.
+      await stopTracing(tracingSettings);
       log.info("stopped");
     })();
     return stopping;

@@ -7,11 +7,18 @@ import { join } from "node:path";
 import { progressBar } from "../src/cli/progress.ts";
 import { benchFor } from "./lib/context.ts";
 import { type LoadScenario, loadAccountPrefix, runLoadScenario } from "./lib/load.ts";
+import { startOtlpSink } from "./lib/otlp-sink.ts";
 import { planFor } from "./lib/plan.ts";
 import { writeReport } from "./lib/report.ts";
 import type { LagResult, MemoryResult, Results, ScenarioResult, StoreFootprint } from "./lib/results.ts";
 import { seedAccounts } from "./lib/seed.ts";
-import { fullStackAvailable, fullStackUrls, type Mode, startEventfold } from "./lib/servers.ts";
+import {
+  exportSpansTo,
+  fullStackAvailable,
+  fullStackUrls,
+  type Mode,
+  startEventfold,
+} from "./lib/servers.ts";
 import { writeSoakReport } from "./lib/soak-report.ts";
 import { wrkAvailable } from "./lib/wrk.ts";
 import { measureAnalytics } from "./scenarios/analytics.ts";
@@ -46,6 +53,8 @@ const usage = () => {
              Redis keys flushed), then an audit; writes bench/results/<timestamp>-soak/ (soak.md,
              soak.json, charts)
   --stages   only the ceiling, embedded deposits with where their time goes, and the store's bytes on disk; figures on stdout
+  --otel     with any of the above: every server exports its spans (OTEL_EXPORTER_OTLP_ENDPOINT) to a local OTLP
+             sink that keeps nothing, to measure what tracing costs; without it the servers trace nothing
 
 Writes bench/results/<timestamp>/ (results.json, report.md and its charts). Needs wrk; see bench/README.md.
 `;
@@ -200,6 +209,9 @@ const main = async () => {
     rehydration,
     subscriptions,
     ...(storeFootprint ? { storeFootprint } : {}),
+    ...(tracingOn
+      ? { tracing: "on: spans exported over OTLP/HTTP to a local sink that keeps nothing (--otel)" }
+      : {}),
     skipped,
   };
   const dir = join(new URL(".", import.meta.url).pathname, "results", startedAt.replace(/[:.]/g, "-"));
@@ -209,4 +221,21 @@ const main = async () => {
   log(`\nresults: ${join(dir, "report.md")}`);
 };
 
-await main();
+/** `--otel`: the run's servers export their spans to a sink in this process, which keeps nothing. */
+const tracingOn = process.argv.includes("--otel");
+
+const withTracing = async (run: () => Promise<void>) => {
+  if (!tracingOn) return run();
+  const sink = startOtlpSink();
+  exportSpansTo(sink.url);
+  process.stderr.write(`tracing on: the servers export their spans to ${sink.url}, which keeps nothing\n`);
+  try {
+    await run();
+  } finally {
+    const { requests, bytes } = sink.taken();
+    process.stderr.write(`tracing: ${requests} exports taken, ${(bytes / 2 ** 20).toFixed(1)} MiB\n`);
+    await sink.stop();
+  }
+};
+
+await withTracing(main);

@@ -118,6 +118,18 @@ export const settings = {
     default: "info",
     doc: "log level (pino)",
   },
+  accessLog: {
+    env: "EVENTFOLD_ACCESS_LOG",
+    schema: flag,
+    default: "1",
+    doc: "one `info` line per request once answered: method, route, status, `durationMs`, `correlationId` (`0`: none)",
+  },
+  otlpEndpoint: {
+    env: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    secret: true,
+    schema: url.optional(),
+    doc: "tracing: spans are exported over OTLP/HTTP (JSON) to `<url>/v1/traces`, service name `eventfold` unless `OTEL_SERVICE_NAME` says otherwise, with the exporter's other `OTEL_EXPORTER_OTLP_*` settings (headers); unset: no tracing, and the OpenTelemetry SDK is not loaded",
+  },
   maxActors: {
     env: "EVENTFOLD_MAX_ACTORS",
     schema: whole(1),

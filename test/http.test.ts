@@ -83,7 +83,7 @@ describe("operations", () => {
       'eventfold_commands_total{route="/v1/accounts/:id/withdrawals",outcome="insufficient_funds"} 1',
     );
     expect(text).toMatch(/eventfold_command_duration_seconds_bucket\{le="0\.1",route="\/v1\/accounts"\} 1/);
-    expect(text).toMatch(/eventfold_append_batch_size_count [1-9]/);
+    expect(text).toMatch(/eventfold_append_batch_writes_count [1-9]/);
     expect(text).toMatch(/eventfold_live_actors [1-9]/);
     // Counts go on from one scrape to the next: each is added once, not again.
     await api.post("/v1/accounts/metered/deposits", { amount: 1 });

@@ -75,7 +75,7 @@ describeWith(["RabbitMQ", "Redis"], "operations of the read side", () => {
       );
       expect(metric(text, 'eventfold_dead_letters{projection="analytics"}')).toBe(1);
       expect(metric(text, 'eventfold_dead_letters{projection="accounts"}')).toBe(0);
-      expect(metric(text, 'eventfold_projection_queued{projection="accounts"}')).toBe(0);
+      expect(metric(text, 'eventfold_projection_queued_events{projection="accounts"}')).toBe(0);
       expect(metric(text, "eventfold_outbox_lag_events")).toBe(0);
       expect(metric(text, 'eventfold_projection_lag_seconds_count{projection="accounts"}')).toBe(2);
       expect(metric(text, 'eventfold_projection_failures_total{projection="analytics"}')).toBe(1);

@@ -343,7 +343,7 @@ describe("catch-up subscriptions", () => {
       expect(received).toBeLessThan(15 * 1024 * 1024);
       expect(peak - before).toBeLessThan(50);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      expect(metrics).toContain("eventfold_event_streams_cut_off 1");
+      expect(metrics).toContain("eventfold_event_streams_cut_off_total 1");
       // It resumes where it was cut: a new stream from the last id it holds works.
       const resumed = new Follower(`${server.url}/v1/events/stream`, { "Last-Event-ID": "19990" });
       expect(

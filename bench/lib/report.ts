@@ -98,7 +98,7 @@ export const writeReport = (dir: string, r: Results): void => {
   const report = `# eventfold bench, ${r.startedAt} (${r.full ? "full" : "quick"})
 
 Machine: ${r.machine.cpus} cores, Bun ${r.machine.bun}; generator: ${r.generator}, on the same machine.
-Event store: ${r.eventStores}.
+Event store: ${r.eventStores}.${r.tracing ? `\nTracing: ${r.tracing}.` : ""}
 Plan: ${r.plan.accounts} accounts, ${r.plan.seconds} s per run, ${r.plan.connections} connections at saturation,
 ${r.plan.pacedConnections} paced connections at 50%; actor cap ${r.plan.maxActors} for scenarios 1-4
 (\`EVENTFOLD_MAX_ACTORS\`, sized to the working set), the default 50000 for scenario 7.

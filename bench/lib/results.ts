@@ -126,5 +126,7 @@ export interface Results {
   readonly rehydration: RehydrationResult | null;
   readonly subscriptions: SubscriptionResult;
   readonly storeFootprint?: StoreFootprint;
+  /** Set when the servers traced (`--otel`): how. */
+  readonly tracing?: string;
   readonly skipped: string[];
 }

@@ -38,6 +38,17 @@ export const rssOf = (pid: number): number => {
   }
 };
 
+/**
+ * Where the servers the bench starts export their spans (`--otel`). Empty, the default, they trace
+ * nothing, whatever this process's environment says: runs stay comparable.
+ */
+let otlpEndpoint = "";
+export const exportSpansTo = (url: string): void => {
+  otlpEndpoint = url;
+};
+/** The environment that says so to a server the bench starts. */
+export const tracingEnv = (): Record<string, string> => ({ OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint });
+
 /** Generous: how long a server takes to come up is not what the bench measures. */
 const startupMs = 60_000;
 
@@ -106,6 +117,7 @@ export const startEventfold = async (
     ...(mode === "full stack" ? { AMQP_URL: fullStackUrls.amqp, REDIS_URL: fullStackUrls.redis } : {}),
     MONGO_URL:
       mode === "full stack" && fullStackUrls.mongo ? withDatabase(fullStackUrls.mongo, namespace) : "",
+    ...tracingEnv(),
     ...extraEnv,
   };
   const { process: proc, url } = await spawnService({

@@ -14,7 +14,7 @@ import { type AuditResult, audit } from "../lib/audit.ts";
 import type { Bench } from "../lib/context.ts";
 import { percentile, probeRedisLag } from "../lib/lag.ts";
 import { seedAccounts } from "../lib/seed.ts";
-import { fullStackUrls, removeFullStackNames, rssOf } from "../lib/servers.ts";
+import { fullStackUrls, removeFullStackNames, rssOf, tracingEnv } from "../lib/servers.ts";
 import { failures, pacedDelayMs, runWrk, throughput, type WrkRun } from "../lib/wrk.ts";
 
 export type Fault = "kill -9 and restart" | "broker connections dropped" | "Redis keys flushed";
@@ -107,6 +107,7 @@ const restartable = async (bench: Bench, accounts: number) => {
     AMQP_URL: fullStackUrls.amqp,
     REDIS_URL: fullStackUrls.redis,
     MONGO_URL: "",
+    ...tracingEnv(),
   };
   const start = () => spawnService({ port, env, readyPath: "/readyz", timeoutMs: 120_000, stdout: "ignore" });
   let current: SpawnedService = await start();
@@ -157,7 +158,7 @@ const settle = async (url: string, log: (message: string) => void) => {
   for (;;) {
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const outbox = Number(/^eventfold_outbox_lag_events (\S+)$/m.exec(metrics)?.[1] ?? "0");
-    const queued = [...metrics.matchAll(/^eventfold_projection_queued\{[^}]*\} (\S+)$/gm)].reduce(
+    const queued = [...metrics.matchAll(/^eventfold_projection_queued_events\{[^}]*\} (\S+)$/gm)].reduce(
       (n, m) => n + Number(m[1]),
       0,
     );

@@ -216,14 +216,15 @@ export const measureSubscriptions = async ({ plan, log, nextPort }: Bench): Prom
       // 4. A consumer that asks for everything and reads nothing, until it is cut off.
       const before = server.rss();
       let peak = before;
-      const cutOffBefore = counterTotal(await metricsOf(server.url), "eventfold_event_streams_cut_off");
+      const cutOffBefore = counterTotal(await metricsOf(server.url), "eventfold_event_streams_cut_off_total");
       const stalled = rawConsumer(port, "/v1/events/stream?after=0", false);
       const stallStarted = performance.now();
       let cutOff = false;
       while (!cutOff && performance.now() - stallStarted < 120_000) {
         await Bun.sleep(100);
         peak = Math.max(peak, server.rss());
-        cutOff = counterTotal(await metricsOf(server.url), "eventfold_event_streams_cut_off") > cutOffBefore;
+        cutOff =
+          counterTotal(await metricsOf(server.url), "eventfold_event_streams_cut_off_total") > cutOffBefore;
       }
       stalled.destroy();
       const cutOffSeconds = (performance.now() - stallStarted) / 1000;

@@ -1,6 +1,9 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Engine } from "../engine.ts";
+import { inRequest } from "../observability/log.ts";
+import { tracing } from "../observability/tracing.ts";
+import { accessLog } from "./access-log.ts";
 import { contractViolation } from "./contract.ts";
 import { errorReply, recordFailure } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
@@ -9,6 +12,7 @@ import { type EdgeEnv, routePipeline, send } from "./pipeline.ts";
 import { fail, problem } from "./problem.ts";
 import { edgeProblemTypes, type ProblemType } from "./problem-types.ts";
 import { headBytes, headerForms, MAX_HEAD_BYTES } from "./request.ts";
+import { requestSpan } from "./request-span.ts";
 import type { HttpRoute } from "./route.ts";
 
 export type { ReadinessCheck };
@@ -63,10 +67,10 @@ const checkAnswer = async (c: Context<EdgeEnv>, route: HttpRoute, log: Engine["l
 };
 
 /**
- * The HTTP edge: correlation and trace context for every request, the operations' routes, and each
- * route through the one pipeline. Every failure, wherever it is thrown, goes through the one error
- * handler, and every answer of a route, failure or not, is counted by its status (and a command's by
- * its outcome) on the way out.
+ * The HTTP edge: correlation and trace context for every request (and its line in the access log),
+ * the operations' routes, and each route through the one pipeline. Every failure, wherever it is
+ * thrown, goes through the one error handler, and every answer of a route, failure or not, is counted
+ * by its status (and a command's by its outcome) on the way out.
  */
 export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEnv> => {
   const { config, log, metrics } = engine;
@@ -74,6 +78,7 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
   const app = new Hono<EdgeEnv>();
   const pipeline = routePipeline(engine.api, config.apiKeys);
 
+  if (config.accessLog) app.use(accessLog(log));
   app.use(async (c, next) => {
     const requestId = Bun.randomUUIDv7();
     const correlation = c.req.header("x-correlation-id");
@@ -90,7 +95,8 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
     if (headBytes(c.req.raw) > MAX_HEAD_BYTES) {
       fail(431, "headers_too_large", `the request line and headers are limited to ${MAX_HEAD_BYTES} bytes`);
     }
-    await next();
+    // Every line logged while it is served (its handler's, its failure's) carries its correlation id.
+    await inRequest(correlationId, next);
   });
 
   app.onError((error, c) => {
@@ -129,25 +135,33 @@ export const createApp = (engine: Engine, options: AppOptions = {}): Hono<EdgeEn
     const byOutcome = memoize((outcome: string) =>
       metrics.commandCounts.child({ route: route.path, outcome }),
     );
-    const commandMs = metrics.commandDuration.child(route.path);
+    const observeMs = route.command
+      ? metrics.commandDuration.child(route.path)
+      : route.method === "get"
+        ? metrics.readDuration.child(route.path)
+        : undefined;
     const measure: MiddlewareHandler<EdgeEnv> = async (c, next) => {
       const started = performance.now();
       await next();
       if (options.checkResponses) await checkAnswer(c, route, log);
       const { status } = c.res;
       byStatus(status).inc();
+      const ended = performance.now();
+      observeMs?.(ended - started);
       if (route.command) {
         byOutcome(status < 300 ? "accepted" : (c.get("problemCode") ?? "error")).inc();
-        const ended = performance.now();
-        commandMs(ended - started);
         const dispatchedAt = c.get("dispatchedAt");
         const handledAt = c.get("handledAt");
         if (dispatchedAt !== undefined) metrics.writeStages.observe("edge", dispatchedAt - started);
         if (handledAt !== undefined) metrics.writeStages.observe("respond", ended - handledAt);
       }
     };
-    if (route.method === "post") app.post(route.path, measure, limit, pipeline(route));
-    else app.get(route.path, measure, pipeline(route));
+    // Around the measuring, so that the span holds the whole answer, its check against the contract
+    // included.
+    const tracer = tracing();
+    const outer = tracer ? requestSpan(tracer, route, measure) : measure;
+    if (route.method === "post") app.post(route.path, outer, limit, pipeline(route));
+    else app.get(route.path, outer, pipeline(route));
   }
   return app;
 };

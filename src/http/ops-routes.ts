@@ -1,10 +1,16 @@
 import type { Context, Env, Hono } from "hono";
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from "prom-client";
+import {
+  AggregatorRegistry,
+  Gauge,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from "prom-client";
 import { z } from "zod";
 import { answerWithin } from "../lib/deadline.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import type { Components } from "./openapi.ts";
+import type { Components } from "./openapi-components.ts";
 import { type ProblemType, problemIndexPage, problemPage } from "./problem-types.ts";
 import { NoQuery, readQuery, validate } from "./request.ts";
 import type { Tag } from "./route.ts";
@@ -123,6 +129,61 @@ export interface OpsParts {
   readonly problemTypes: readonly ProblemType[];
 }
 
+/** Every check at once, each given `READINESS_TIMEOUT_MS`: its status is "ok", or why it does not answer. */
+const checkAll = (readiness: readonly ReadinessCheck[]) =>
+  Promise.all(
+    readiness.map(async ({ name, check, required = true }) => {
+      try {
+        await answerWithin(
+          check(),
+          READINESS_TIMEOUT_MS,
+          () => new Error(`no answer within ${READINESS_TIMEOUT_MS} ms`),
+        );
+        return { name, status: "ok", required };
+      } catch (error) {
+        return { name, status: errorMessage(error), required };
+      }
+    }),
+  );
+
+/**
+ * `eventfold_ready{dependency, required}`: what /readyz says, for alerting on. A registry of the app's
+ * own, not the engine's: the checks are the app's, and an engine may serve more than one app (tests).
+ */
+const readinessRegistry = (readiness: readonly ReadinessCheck[]): Registry => {
+  const registry = new Registry();
+  new Gauge({
+    name: "eventfold_ready",
+    help: 'Whether each dependency answers its readiness check (1) or not (0), as /readyz says; required="false": the process works on without it, degraded',
+    labelNames: ["dependency", "required"] as const,
+    registers: [registry],
+    async collect() {
+      const results = await checkAll(readiness);
+      this.reset();
+      for (const { name, status, required } of results)
+        this.set({ dependency: name, required: String(required) }, status === "ok" ? 1 : 0);
+    },
+  });
+  return registry;
+};
+
+type Scrape = readonly MetricObjectWithValues<MetricValue<string>>[];
+
+/**
+ * Registries' metrics as one scrape: a family more than one of them keeps (the engine's, on each
+ * thread) is summed by its aggregator; one that only one keeps is served as it is (prom-client's
+ * aggregator of the process's start time, `omit`, would otherwise drop it).
+ */
+const combine = (scrapes: readonly Scrape[]): Registry => {
+  const kept = new Map<string, number>();
+  for (const scrape of scrapes) for (const { name } of scrape) kept.set(name, (kept.get(name) ?? 0) + 1);
+  return AggregatorRegistry.aggregate(
+    scrapes.map((scrape) =>
+      scrape.map((metric) => (kept.get(metric.name) === 1 ? { ...metric, aggregator: "first" } : metric)),
+    ),
+  );
+};
+
 export const mountOpsRoutes = <E extends Env>(app: Hono<E>, parts: OpsParts): void => {
   // They take no query parameter: one given is refused as on every other route, not ignored.
   const get = (path: string, handler: (c: Context<E>) => Response | Promise<Response>) =>
@@ -132,20 +193,7 @@ export const mountOpsRoutes = <E extends Env>(app: Hono<E>, parts: OpsParts): vo
     });
   get("/healthz", (c) => c.json({ status: "ok" }));
   get("/readyz", async (c) => {
-    const results = await Promise.all(
-      parts.readiness.map(async ({ name, check, required = true }) => {
-        try {
-          await answerWithin(
-            check(),
-            READINESS_TIMEOUT_MS,
-            () => new Error(`no answer within ${READINESS_TIMEOUT_MS} ms`),
-          );
-          return { name, status: "ok", required };
-        } catch (error) {
-          return { name, status: errorMessage(error), required };
-        }
-      }),
-    );
+    const results = await checkAll(parts.readiness);
     const down = results.filter((r) => r.status !== "ok");
     const blocking = down.some((r) => r.required);
     return c.json(
@@ -158,21 +206,23 @@ export const mountOpsRoutes = <E extends Env>(app: Hono<E>, parts: OpsParts): vo
   });
   const { registry } = parts.metrics;
   const { moreMetrics } = parts;
+  const readiness = readinessRegistry(parts.readiness);
   get("/metrics", async (c) => {
-    const text = moreMetrics
-      ? await AggregatorRegistry.aggregate([
-          await registry.getMetricsAsJSON(),
-          // Another thread that does not answer (stopped, or stuck) costs the scrape its figures,
-          // not the edge's own.
-          [
-            ...(await answerWithin(
+    const text = await combine(
+      await Promise.all([
+        registry.getMetricsAsJSON(),
+        readiness.getMetricsAsJSON(),
+        // Another thread that does not answer (stopped, or stuck) costs the scrape its figures,
+        // not the edge's own.
+        moreMetrics
+          ? answerWithin(
               moreMetrics(),
               READINESS_TIMEOUT_MS,
               () => new Error("the other thread's metrics did not come"),
-            ).catch(() => [])),
-          ],
-        ]).metrics()
-      : await registry.metrics();
+            ).catch(() => [])
+          : [],
+      ]),
+    ).metrics();
     return c.body(text, 200, { "Content-Type": registry.contentType });
   });
   get("/openapi.json", (c) => c.json(parts.openapi));

@@ -1,4 +1,5 @@
 import { errorMessage } from "../lib/errors.ts";
+import { inRequest } from "../observability/log.ts";
 import type { DomainApi } from "../runtime/api.ts";
 import type { CommandMetadata, IdempotencyRequest } from "../runtime/command.ts";
 import { errorReply, withRetry } from "./errors.ts";
@@ -80,9 +81,9 @@ export const servedElsewhere = (shapes: readonly HttpRoute[], caller: RouteCalle
   }));
 
 /**
- * The serving thread's side: runs the handler a call names. Whatever it throws comes back as the
- * problem the edge would have made of it in-process; `onFailure` sees the error itself, which does
- * not cross.
+ * The serving thread's side: runs the handler a call names, as part of the request it came from (its
+ * lines, `onFailure`'s too, carry its correlation id). Whatever it throws comes back as the problem
+ * the edge would have made of it in-process; `onFailure` sees the error itself, which does not cross.
  */
 export const routeServer = (
   routes: readonly HttpRoute[],
@@ -90,7 +91,7 @@ export const routeServer = (
   onFailure: (error: unknown, reply: Reply, call: RouteCall) => void,
 ): RouteCaller => {
   const byId = new Map(routes.map((route) => [route.operationId, route] as const));
-  return async (call, signal) => {
+  const serve: RouteCaller = async (call, signal) => {
     const route = byId.get(call.operationId);
     try {
       if (!route) throw new Error(`no route ${call.operationId} is served on this thread`);
@@ -108,4 +109,5 @@ export const routeServer = (
       return { reply, failed: true };
     }
   };
+  return (call, signal) => inRequest(call.metadata.correlationId, () => serve(call, signal));
 };

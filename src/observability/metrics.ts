@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { FastHistogram } from "./histogram.ts";
 import { stageHistogram } from "./stages.ts";
 import { CounterTally } from "./tally.ts";
@@ -40,6 +40,17 @@ export const createMetrics = (thread = "main") => {
       "route",
       [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500],
     ),
+    /**
+     * Apart from the commands': a read appends nothing, and its bounds reach lower (a hot lookup
+     * answers in well under a millisecond) and higher (an analytics query, a long poll of the log).
+     */
+    readDuration: new FastHistogram<string>(
+      registry,
+      "eventfold_read_duration_seconds",
+      "Time from request to answer (for a stream, to its head) for reads (GET routes): accounts, analytics, the event log, admin",
+      "route",
+      [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000],
+    ),
     /** Per request: counted as plain numbers, handed to `httpRequests` at scrape time. */
     httpRequestCounts,
     httpRequests: new Counter({
@@ -54,7 +65,7 @@ export const createMetrics = (thread = "main") => {
     /** Where a command's time goes on the durable write path; see `stages.ts`. */
     writeStages: stageHistogram(registry),
     appendBatchSize: new Histogram({
-      name: "eventfold_append_batch_size",
+      name: "eventfold_append_batch_writes",
       help: "Writes per group-committed store round trip",
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
       registers: [registry],
@@ -90,6 +101,40 @@ export const createMetrics = (thread = "main") => {
     }),
   };
   return metrics;
+};
+
+/**
+ * prom-client's default metrics that Bun does not fill: the active handles, requests and resources
+ * are always 0 (and their `_total` gauges break Prometheus's naming), the V8 heap spaces do not exist
+ * in JavaScriptCore (all but one read 0), and no garbage collection is ever observed.
+ */
+const unfilled = /^nodejs_(active_(handles|requests|resources)|heap_space_|gc_)/;
+
+/**
+ * prom-client's default metrics, from the main thread only: the process's CPU, memory, file
+ * descriptors and start time are one process's, whichever thread reads them, and the read side's
+ * thread would only report them again (summed into twice the figure by the edge's scrape). The
+ * runtime's (`nodejs_heap_*`, `nodejs_eventloop_lag_*`) are this thread's: the edge and the actors;
+ * `eventfold_heap_bytes{thread}` has each thread's heap.
+ */
+export const collectProcessMetrics = (metrics: Metrics): void => {
+  const { registry } = metrics;
+  collectDefaultMetrics({ register: registry });
+  for (const { name } of registry.getMetricsAsArray())
+    if (unfilled.test(name)) registry.removeSingleMetric(name);
+};
+
+/** A counter of what `read()` counts (since start) at scrape time, so nothing has to keep it up to date. */
+export const observeCounter = (metrics: Metrics, name: string, help: string, read: () => number) => {
+  new Counter({
+    name,
+    help,
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
 };
 
 /** A gauge read from `read()` at scrape time, so nothing has to keep it up to date. */

@@ -1,5 +1,6 @@
-import type { BatchHandler, Verdict } from "../broker/broker.ts";
+import type { BatchHandler, Delivery, Verdict } from "../broker/broker.ts";
 import { errorMessage } from "../lib/errors.ts";
+import { type TraceSpan, type Tracing, tracing } from "../observability/tracing.ts";
 import type { Upcast } from "../runtime/upcast.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
@@ -13,7 +14,8 @@ export interface WorkerHooks {
 /**
  * Turns a projection into the broker's batch handler. A batch is applied in one go; if that fails,
  * its events are applied one at a time, in order, so that one poison event fails alone and the
- * others are not retried with it (re-applying the ones that did get through is harmless).
+ * others are not retried with it (re-applying the ones that did get through is harmless). While
+ * tracing is on, the batch is applied under a span per trace its events belong to (see `traced`).
  */
 export const projectionHandler = (
   projection: Projection,
@@ -22,7 +24,7 @@ export const projectionHandler = (
   upcast: Upcast = (event) => event,
 ): BatchHandler => {
   const context = { store };
-  return async (batch) => {
+  const handle: BatchHandler = async (batch) => {
     const events = batch.map((d) => upcast(d.event));
     try {
       await projection.apply(events, context);
@@ -48,4 +50,58 @@ export const projectionHandler = (
       return verdicts;
     }
   };
+  return (batch) => {
+    const tracer = tracing();
+    return tracer ? traced(tracer, projection.name, batch, handle) : handle(batch);
+  };
+};
+
+/**
+ * Applies a batch under one span per trace among its events, each a child of the context its events
+ * carry (`metadata.traceparent`: the command that caused them), so that the projection's work shows
+ * in the trace of the request that caused it, whichever broker carried the events. An event that
+ * carries no context (written before tracing was on) gets none.
+ */
+const traced = async (
+  tracer: Tracing,
+  projection: string,
+  batch: readonly Delivery[],
+  handle: BatchHandler,
+): Promise<readonly Verdict[]> => {
+  const byTrace = new Map<string, { readonly indexes: number[]; attempt: number }>();
+  for (const [i, { event, attempt }] of batch.entries()) {
+    const traceparent = event.metadata.traceparent;
+    if (traceparent === undefined) continue;
+    const trace = byTrace.get(traceparent);
+    if (trace) {
+      trace.indexes.push(i);
+      trace.attempt = Math.max(trace.attempt, attempt);
+    } else byTrace.set(traceparent, { indexes: [i], attempt });
+  }
+  const spans: { readonly span: TraceSpan; readonly indexes: readonly number[] }[] = [];
+  for (const [traceparent, { indexes, attempt }] of byTrace) {
+    const span = tracer.start(`apply ${projection}`, {
+      kind: "consumer",
+      parent: traceparent,
+      attributes: {
+        "eventfold.projection": projection,
+        "eventfold.events": indexes.length,
+        "messaging.batch.message_count": batch.length,
+        "eventfold.attempt": attempt,
+      },
+    });
+    spans.push({ span, indexes });
+  }
+  let verdicts: readonly Verdict[];
+  try {
+    verdicts = await handle(batch);
+  } catch (error) {
+    for (const { span } of spans) span.end(error);
+    throw error;
+  }
+  for (const { span, indexes } of spans) {
+    const failed = indexes.map((i) => verdicts[i]).find((verdict) => verdict?.ok === false);
+    span.end(failed && !failed.ok ? failed.error : undefined);
+  }
+  return verdicts;
 };

@@ -1,5 +1,7 @@
 import type { Broker } from "../broker/broker.ts";
 import { realScheduler, type Scheduler } from "../lib/scheduler.ts";
+import { startBatchSpan, type Tracing, tracing } from "../observability/tracing.ts";
+import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { RelayStore } from "../store/relay-store.ts";
 
@@ -153,10 +155,11 @@ export class OutboxRelay {
     const events = await this.store.readAll(after, this.options.batchSize);
     const last = events.at(-1);
     if (!last) return 0;
+    const tracer = tracing();
     const round: Round = {
       count: events.length,
       lastPosition: last.position,
-      confirmed: this.broker.publish(events),
+      confirmed: tracer ? this.tracedPublish(tracer, events) : this.broker.publish(events),
       settled: false,
     };
     // Either way it is settled; a rejection is observed by confirmRounds, and must not count as unhandled.
@@ -167,6 +170,31 @@ export class OutboxRelay {
     this.inFlight.push(round);
     this.readPosition = last.position;
     return events.length;
+  }
+
+  /** A round's publish under a span, from its handing over to the broker's confirmation. */
+  private tracedPublish(tracer: Tracing, events: readonly EventEnvelope[]): Promise<void> {
+    const span = startBatchSpan(
+      tracer,
+      "relay publish",
+      events.map((event) => event.metadata.traceparent),
+      {
+        kind: "producer",
+        attributes: {
+          "messaging.system": this.broker.name,
+          "messaging.operation.type": "send",
+          "messaging.batch.message_count": events.length,
+          "eventfold.position.first": events[0]?.position ?? 0,
+          "eventfold.position.last": events.at(-1)?.position ?? 0,
+        },
+      },
+    );
+    const confirmed = this.broker.publish(events);
+    confirmed.then(
+      () => span.end(),
+      (error: unknown) => span.end(error),
+    );
+    return confirmed;
   }
 
   /**

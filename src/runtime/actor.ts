@@ -8,7 +8,9 @@ import {
   snapshotShape,
   streamIdOf,
 } from "../aggregate.ts";
+import { outsideRequests } from "../observability/log.ts";
 import type { StageObserver } from "../observability/stages.ts";
+import { type TraceSpan, type Tracing, tracing } from "../observability/tracing.ts";
 import type { NewEvent } from "../store/envelope.ts";
 import { AppendTooLargeError, type EventStore, type StreamVersion } from "../store/event-store.ts";
 import type { OutcomeStore, StoredOutcome } from "../store/outcome-store.ts";
@@ -71,6 +73,8 @@ interface Job {
   readonly sentAt: number;
   /** When the engine took it (ISO 8601): its `metadata.issuedAt`, or the clock's time as it was sent. */
   readonly issuedAt: string;
+  /** Its span while tracing is on: from its sending to its answer; its events carry its context. */
+  readonly span: TraceSpan | undefined;
 }
 
 export interface ActorView {
@@ -125,24 +129,29 @@ export class Actor {
     }
     this.lastUsed = Date.now();
     const issuedAt = issuedAtOf(request.metadata.issuedAt, this.options.clock);
+    const tracer = tracing();
+    const span = tracer ? this.commandSpan(tracer, request) : undefined;
     return new Promise((resolve, reject) => {
       const answering =
-        <T>(settle: (value: T) => void) =>
+        <T>(settle: (value: T) => void, endSpan: (span: TraceSpan, value: T) => void) =>
         (value: T) => {
           job.answered = true;
+          if (span) endSpan(span, value);
           settle(value);
         };
       const job: Job = {
         request,
-        resolve: answering(resolve),
-        reject: answering(reject),
+        resolve: answering(resolve, endCommandSpan),
+        reject: answering(reject, (failed, error) => failed.end(error)),
         lookUp: false,
         answered: false,
         sentAt: performance.now(),
         issuedAt,
+        span,
       };
       this.mailbox.push(job);
-      if (!this.running) void this.run();
+      // The loop serves whichever commands come while it runs: its lines are not this request's.
+      if (!this.running) outsideRequests(() => void this.run());
     });
   }
 
@@ -444,9 +453,24 @@ export class Actor {
     return { retry: deferred, clashed: false };
   }
 
-  private toNewEvent(event: Message, { request, issuedAt }: Job): NewEvent {
+  private commandSpan(tracer: Tracing, { command, metadata }: CommandRequest<Message>): TraceSpan {
+    return tracer.start(`command ${command.type}`, {
+      parent: metadata.traceparent,
+      attributes: {
+        "eventfold.command.type": command.type,
+        "eventfold.command.id": metadata.commandId,
+        "eventfold.aggregate.type": this.aggregate.type,
+        "eventfold.aggregate.id": this.id,
+        "eventfold.correlation_id": metadata.correlationId,
+      },
+    });
+  }
+
+  private toNewEvent(event: Message, { request, issuedAt, span }: Job): NewEvent {
     const { type, ...data } = event;
-    const { metadata, idempotency } = request;
+    const { idempotency } = request;
+    // Traced, its events name the command's span as their cause, within the request's trace.
+    const metadata = span ? { ...request.metadata, traceparent: span.traceparent } : request.metadata;
     return {
       eventId: Bun.randomUUIDv7(),
       type,
@@ -477,6 +501,17 @@ const issuedAtOf = (given: string | undefined, clock: (() => Date) | undefined):
   const instant = given === undefined ? (clock?.() ?? new Date()) : new Date(given);
   if (Number.isNaN(instant.getTime())) throw new TypeError(`issuedAt is no instant: ${given}`);
   return instant.toISOString();
+};
+
+/** A command's span ends with its answer: what the command came to. */
+const endCommandSpan = (span: TraceSpan, result: CommandResult): void => {
+  span.set(
+    result.kind === "accepted"
+      ? { "eventfold.command.outcome": "accepted", "eventfold.aggregate.version": result.version }
+      : { "eventfold.command.outcome": "rejected", "eventfold.rejection.code": result.rejection.code },
+  );
+  if (result.replayed) span.set({ "eventfold.command.replayed": true });
+  span.end();
 };
 
 const preconditionFailed = (expected: number, actual: number): Rejection => ({

@@ -4,6 +4,7 @@ import { answerWithin, deadlineIn } from "../../lib/deadline.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import { realScheduler, type Scheduler } from "../../lib/scheduler.ts";
 import type { StageObserver } from "../../observability/stages.ts";
+import { tracing } from "../../observability/tracing.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import {
   type AppendRequest,
@@ -18,6 +19,7 @@ import {
 import type { StoredOutcome } from "../outcome-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
+import { tracedWrite } from "../traced-writes.ts";
 import { WriteHealth } from "../write-health.ts";
 import { type Written, writeBatch } from "./append.ts";
 import { appendDependent } from "./dependent.ts";
@@ -104,7 +106,16 @@ export class MongoStore implements Store {
     this.committer = new Batcher(
       async (tickets) => {
         const started = this.scheduler.now();
-        const written = await this.writeTickets(tickets);
+        const tracer = tracing();
+        const written = await (tracer
+          ? tracedWrite(
+              tracer,
+              "mongodb",
+              tickets.map((t) => t.request),
+              tickets.length,
+              () => this.writeTickets(tickets),
+            )
+          : this.writeTickets(tickets));
         onStage?.("write", this.scheduler.now() - started, tickets.length);
         return written;
       },

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import type { StageObserver } from "../../observability/stages.ts";
+import { tracing } from "../../observability/tracing.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import { EventRing } from "../event-ring.ts";
 import type { AppendRequest, AppendResult, ReadStreamOptions, StreamInfo } from "../event-store.ts";
@@ -11,6 +12,7 @@ import type { StoredOutcome } from "../outcome-store.ts";
 import { FencedError } from "../relay-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
+import { tracedWrite } from "../traced-writes.ts";
 import { WriteHealth } from "../write-health.ts";
 import { startCheckpointer } from "./checkpointer.ts";
 import { type MigrationProgress, refuseEarliestFormat } from "./migrate.ts";
@@ -147,7 +149,7 @@ export class SqliteStore implements Store {
     const checkpointEveryMs = options.checkpointEveryMs ?? 20;
     this.checkpointer =
       checkpointEveryMs > 0 ? startCheckpointer(options.path, checkpointEveryMs) : undefined;
-    this.committer = new Batcher((batch) => this.writer.write(batch), {
+    this.committer = new Batcher((batch) => this.writeBatch(batch), {
       maxBatch: options.maxBatch ?? 512,
       maxPending: options.maxPending ?? 20_000,
       full: () => new StoreOverloadedError("the write pipeline is full"),
@@ -155,6 +157,14 @@ export class SqliteStore implements Store {
       onBatch: options.onBatch,
       onWaited: onStage && ((ms) => onStage("queue", ms)),
     });
+  }
+
+  /** One group commit: under a span while tracing is on. */
+  private writeBatch(batch: readonly WriteOp[]): Promise<WriteResult[]> {
+    const tracer = tracing();
+    if (!tracer) return this.writer.write(batch);
+    const appends = batch.flatMap((op) => (op.kind === "append" ? [op.request] : []));
+    return tracedWrite(tracer, "sqlite", appends, batch.length, () => this.writer.write(batch));
   }
 
   /** Every write goes through here: the group committer, and the bookkeeping of write failures. */
