@@ -5,6 +5,7 @@ import type { Broker } from "../src/broker/broker.ts";
 import type { Config } from "../src/config.ts";
 import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
 import { createApp, type ReadinessCheck } from "../src/http/app.ts";
+import { mountConsole } from "../src/http/console/routes.ts";
 import { eventRoutes } from "../src/http/event-routes.ts";
 import { problem } from "../src/http/problem.ts";
 import type { ProblemType } from "../src/http/problem-types.ts";
@@ -252,6 +253,8 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     checkResponses: config.checkResponses,
     moreMetrics: thread?.metrics.bind(thread),
   });
+  // The operations console goes with the admin API it calls: not on an edge alone, which has none.
+  if (sideRoutes.admin.length > 0) mountConsole(app);
   serve(app.fetch);
   const url = `http://127.0.0.1:${server.port}`;
 
