@@ -55,6 +55,8 @@ const usage = () => {
   --stages   only the ceiling, embedded deposits with where their time goes, and the store's bytes on disk; figures on stdout
   --otel     with any of the above: every server exports its spans (OTEL_EXPORTER_OTLP_ENDPOINT) to a local OTLP
              sink that keeps nothing, to measure what tracing costs; without it the servers trace nothing
+  --access-log  with any of the above: the servers log at info (LOG_LEVEL's default), an access line per
+             request; without it they log at warn
 
 Writes bench/results/<timestamp>/ (results.json, report.md and its charts). Needs wrk; see bench/README.md.
 `;

@@ -46,8 +46,16 @@ let otlpEndpoint = "";
 export const exportSpansTo = (url: string): void => {
   otlpEndpoint = url;
 };
+/**
+ * `--access-log`: the servers log at `info`, one access line per request (to nowhere: their stdout is
+ * not kept), as a service on its defaults does; without it they log at `warn`.
+ */
+const accessLogged = process.argv.includes("--access-log");
 /** The environment that says so to a server the bench starts. */
-export const tracingEnv = (): Record<string, string> => ({ OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint });
+export const tracingEnv = (): Record<string, string> => ({
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
+  ...(accessLogged ? { LOG_LEVEL: "info" } : {}),
+});
 
 /** Generous: how long a server takes to come up is not what the bench measures. */
 const startupMs = 60_000;
