@@ -78,6 +78,11 @@ export const startReadSidePart = async (options: ReadSidePartOptions): Promise<R
         { projection },
         "a read store lost what it held: its projection is rebuilt from the event store",
       ),
+    onSteerFailed: (projection, error) =>
+      log.warn(
+        { err: error, projection },
+        "a projection's consumers could not be resumed after its rebuild; resume it to try again",
+      ),
     onRebuilt: (projection, { total, startedAt, finishedAt, error }) => {
       const seconds = (Date.parse(finishedAt ?? startedAt) - Date.parse(startedAt)) / 1000;
       if (error) log.warn({ projection, seconds, error }, "a projection's rebuild failed");

@@ -8,7 +8,7 @@ import { createApp } from "../src/http/app.ts";
 import { routeServer } from "../src/http/remote-routes.ts";
 import { createLogger } from "../src/observability/log.ts";
 import { inProcessApp, logLines, testRoute } from "./support/app.ts";
-import { client } from "./support/http.ts";
+import { client, eventually } from "./support/http.ts";
 import { startTestService } from "./support/service.ts";
 
 const accessLines = (lines: readonly Record<string, unknown>[]) => lines.filter((l) => l.msg === "request");
@@ -197,6 +197,17 @@ describe("the correlation id on every line a request causes", () => {
       expect(log.lines.find((line) => line.msg === "eventfold is serving")).not.toHaveProperty(
         "correlationId",
       );
+      // A rebuild a request started goes on for everyone: its lines, once the request is answered,
+      // are not that request's.
+      const rebuild = client(service.url, { "X-Correlation-Id": "rebuild-it" });
+      expect((await rebuild.post("/v1/admin/projections/accounts/rebuild")).status).toBe(202);
+      const rebuilt = await eventually(
+        async () => log.lines.find((line) => line.msg === "a projection was rebuilt from the event store"),
+        (line) => line !== undefined,
+        10_000,
+      );
+      expect(rebuilt).toMatchObject({ projection: "accounts" });
+      expect(rebuilt).not.toHaveProperty("correlationId");
     } finally {
       await service.dispose();
     }

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { Connection } from "rabbitmq-client";
 import type { Delivery } from "../src/broker/broker.ts";
 import { RabbitMqBroker } from "../src/broker/rabbitmq/rabbitmq-broker.ts";
 import type { EventEnvelope } from "../src/store/envelope.ts";
@@ -88,6 +89,63 @@ describeWith(["RabbitMQ"], "RabbitMQ broker", () => {
       expect(await broker.deadLetters.count(projection)).toBe(0);
       await subscription.close();
     } finally {
+      await broker.deleteTopology([projection]);
+      await broker.close();
+    }
+  }, 30_000);
+
+  test("one dead letter replayed or discarded out of a message that holds several; a list beside it hides nothing", async () => {
+    const projection = "ledger";
+    const namespace = uniqueName("broker");
+    const broker = new RabbitMqBroker({
+      url: fullStack.amqpUrl,
+      namespace,
+      shards: 1,
+      batchSize: 100,
+      batchWaitMs: 5,
+      retry: { maxAttempts: 1, backoffMs: () => 20 },
+    });
+    const connection = new Connection(fullStack.amqpUrl);
+    const publisher = connection.createPublisher({ confirm: true });
+    try {
+      await broker.declare([{ name: projection, aggregateTypes: ["account"] }]);
+      // As RabbitMQ dead-letters a message of the relay itself (its delivery limit): several events.
+      const events = [deposit("account-m", 1, 1), deposit("account-m", 2, 2), deposit("account-m", 3, 3)];
+      await publisher.send(
+        { exchange: `${namespace}.dead-letters`, routingKey: projection, durable: true },
+        Buffer.from(JSON.stringify(events)),
+      );
+      const ids = async () => (await broker.deadLetters.list(projection)).map((l) => l.event.eventId).sort();
+      expect(await ids()).toEqual(events.map((e) => e.eventId).sort());
+      const [first, second, third] = events as [EventEnvelope, EventEnvelope, EventEnvelope];
+
+      // Listed while it is discarded: the list does not hide the letter from the discard.
+      const [listed, discarded] = await Promise.all([
+        broker.deadLetters.list(projection),
+        broker.deadLetters.discard(projection, second.eventId),
+      ]);
+      expect([listed.length, discarded]).toEqual([3, true]);
+      expect(await ids()).toEqual([first.eventId, third.eventId].sort());
+      expect(await broker.deadLetters.discard(projection, second.eventId)).toBe(false);
+
+      const applied: Delivery[] = [];
+      const subscription = await broker.subscribe(projection, async (batch) => {
+        applied.push(...batch);
+        return batch.map(() => ({ ok: true }));
+      });
+      expect(await broker.deadLetters.replayOne(projection, third.eventId)).toBe(true);
+      await eventually(
+        async () => applied.length,
+        (n) => n > 0,
+        10_000,
+      );
+      expect(applied.map((d) => [d.event.eventId, d.attempt])).toEqual([[third.eventId, 1]]);
+      expect(await ids()).toEqual([first.eventId]);
+      expect(await broker.deadLetters.count(projection)).toBe(1);
+      await subscription.close();
+    } finally {
+      await publisher.close();
+      await connection.close();
       await broker.deleteTopology([projection]);
       await broker.close();
     }

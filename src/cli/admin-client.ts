@@ -1,36 +1,13 @@
-/** The admin API of a running eventfold, as the CLI uses it. */
-export interface ProjectionInfo {
-  readonly name: string;
-  readonly state: string;
-  readonly paused: boolean;
-  readonly queued: number;
-  readonly deadLettered: number;
-  readonly rebuild?: {
-    readonly done: number;
-    readonly total: number;
-    readonly startedAt: string;
-    readonly rate?: number;
-    readonly expectedEnd?: string;
-    readonly generation?: number;
-    readonly reason: "requested" | "lost";
-    readonly finishedAt?: string;
-    readonly error?: string;
-  };
-  readonly generation?: number;
-  readonly lastEventTime?: string;
-}
+/**
+ * The admin API of a running eventfold, as the CLI uses it. Its answers are the types generated from the
+ * OpenAPI document the service serves (`npm run contract:generate`).
+ */
+import type { components } from "../../packages/client/src/schema.ts";
 
-export interface DeadLetterInfo {
-  readonly event: {
-    readonly eventId: string;
-    readonly streamId: string;
-    readonly version: number;
-    readonly type: string;
-  };
-  readonly error: string;
-  readonly attempts: number;
-  readonly deadLetteredAt: string | null;
-}
+type Schemas = components["schemas"];
+
+export type ProjectionInfo = Schemas["Projections"]["projections"][number];
+export type DeadLetterInfo = Schemas["DeadLetters"]["deadLetters"][string][number];
 
 export class AdminApiError extends Error {}
 
@@ -58,43 +35,42 @@ export const adminClient = (baseUrl: string, token?: string) => {
     return body;
   };
   return {
-    projections: async () =>
-      (await call<{ projections: ProjectionInfo[] }>("GET", "/v1/admin/projections")).projections,
+    projections: async () => (await call<Schemas["Projections"]>("GET", "/v1/admin/projections")).projections,
     deadLetters: async (projection?: string) =>
       (
-        await call<{ deadLetters: Record<string, DeadLetterInfo[]> }>(
+        await call<Schemas["DeadLetters"]>(
           "GET",
           `/v1/admin/dead-letters${projection ? `?projection=${encodeURIComponent(projection)}` : ""}`,
         )
       ).deadLetters,
     replay: async (projection: string) =>
       (
-        await call<{ replayed: number }>(
+        await call<Schemas["Replayed"]>(
           "POST",
           `/v1/admin/dead-letters/${encodeURIComponent(projection)}/replay`,
         )
       ).replayed,
     replayOne: async (projection: string, eventId: string) =>
       (
-        await call<{ replayed: number }>(
+        await call<Schemas["Replayed"]>(
           "POST",
           `/v1/admin/dead-letters/${encodeURIComponent(projection)}/${encodeURIComponent(eventId)}/replay`,
         )
       ).replayed,
     discard: async (projection: string, eventId: string) =>
       (
-        await call<{ discarded: number }>(
+        await call<Schemas["Discarded"]>(
           "POST",
           `/v1/admin/dead-letters/${encodeURIComponent(projection)}/${encodeURIComponent(eventId)}/discard`,
         )
       ).discarded,
     steer: (projection: string, action: "pause" | "resume") =>
-      call<{ projection: string; state: string; paused: boolean }>(
+      call<Schemas["ProjectionState"]>(
         "POST",
         `/v1/admin/projections/${encodeURIComponent(projection)}/${action}`,
       ),
     rebuild: (projection: string) =>
-      call<{ rebuild: ProjectionInfo["rebuild"] }>(
+      call<Schemas["RebuildStarted"]>(
         "POST",
         `/v1/admin/projections/${encodeURIComponent(projection)}/rebuild`,
       ),

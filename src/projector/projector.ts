@@ -2,6 +2,7 @@ import type { Broker, Subscription } from "../broker/broker.ts";
 import { answerWithin } from "../lib/deadline.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { yieldToEventLoop } from "../lib/event-loop.ts";
+import { outsideRequests } from "../observability/log.ts";
 import type { Upcast } from "../runtime/upcast.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Fill, Projection } from "./projection.ts";
@@ -56,6 +57,8 @@ export interface ProjectorHooks {
   readonly onLost?: (projection: string) => void;
   /** A rebuild has ended: `progress.error` says whether it failed. */
   readonly onRebuilt?: (projection: string, progress: RebuildProgress) => void;
+  /** The subscription of a projection could not be paused or resumed after a rebuild. */
+  readonly onSteerFailed?: (projection: string, error: unknown) => void;
   /** How often each projection's store is checked for a loss (default 1 000 ms; 0: never). */
   readonly lossCheckMs?: number;
   /**
@@ -185,7 +188,8 @@ export class Projector {
     if (!entry) throw new Error(`no such projection: ${name}`);
     if (entry.state !== "rebuilding") {
       entry.rebuild = { done: 0, total: 0, startedAt: new Date().toISOString(), reason };
-      entry.rebuilding = this.runRebuild(entry, reason);
+      // It outlives the request that asked: its lines are not that request's.
+      entry.rebuilding = outsideRequests(() => this.runRebuild(entry, reason));
     }
     return entry.rebuild as RebuildProgress;
   }
@@ -210,16 +214,24 @@ export class Projector {
     return this.statusOf(entry);
   }
 
-  /** Pauses or resumes the subscription to match what the operator and a rebuild ask, one at a time. */
+  /**
+   * Pauses or resumes the subscription to match what the operator and a rebuild ask, one change at a
+   * time. A change that failed fails its caller only: the next one tries again from where it is. Run
+   * outside any request: the broker's consumers it starts outlive the request that asked.
+   */
   private steer(entry: Entry): Promise<void> {
-    entry.steering = entry.steering.then(async () => {
-      const hold = entry.paused || entry.holding;
-      if (hold === entry.held || !entry.subscription) return;
-      if (hold) await entry.subscription.pause();
-      else await entry.subscription.resume();
-      entry.held = hold;
-    });
-    return entry.steering;
+    const change = entry.steering.then(() =>
+      outsideRequests(async () => {
+        const hold = entry.paused || entry.holding;
+        const { subscription } = entry;
+        if (hold === entry.held || !subscription || this.stopping) return;
+        if (hold) await subscription.pause();
+        else await subscription.resume();
+        entry.held = hold;
+      }),
+    );
+    entry.steering = change.catch(() => {});
+    return change;
   }
 
   private entry(name: string): Entry {
@@ -258,6 +270,7 @@ export class Projector {
     clearInterval(this.lossCheck);
     for (const entry of this.entries.values()) {
       await entry.rebuilding;
+      await entry.steering;
       await entry.subscription?.close();
       entry.state = "stopped";
     }
@@ -307,9 +320,12 @@ export class Projector {
       // Whatever queued up meanwhile is now either a duplicate of what the rebuild read, or newer;
       // it stays queued if an operator paused the projection meanwhile.
       entry.holding = false;
-      await this.steer(entry);
       entry.state = previous === "stopped" ? "stopped" : "running";
       if (entry.rebuild) this.hooks.onRebuilt?.(entry.projection.name, entry.rebuild);
+      // A subscription that cannot resume now is resumed by the next change (an operator's resume).
+      await this.steer(entry).catch((error: unknown) =>
+        this.hooks.onSteerFailed?.(entry.projection.name, error),
+      );
     }
   }
 

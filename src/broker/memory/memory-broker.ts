@@ -51,6 +51,11 @@ class ShardQueue {
  * them on disk: the relay's checkpoint then never runs ahead of what the projections hold or will be
  * given, and a crash re-publishes whatever was in flight.
  */
+/** What a release hands to the queues at a time. */
+const RELEASE_PAGE = 1_000;
+/** How long a delivery or a release waits to try a file that refused it again. */
+const FILE_RETRY_MS = 1_000;
+
 export class MemoryBroker implements Broker {
   readonly name = "in-process";
   /** This broker's dead-letter port: the letters on disk, replayed onto these queues. */
@@ -62,9 +67,9 @@ export class MemoryBroker implements Broker {
       const shards = this.shardsOf(projection);
       const letter = this.file.find(projection, eventId);
       if (!letter) return false;
-      // Taken off the list once it is back on a queue: a crash in between leaves it listed, not lost.
-      this.deliver(projection, shards, { event: letter.event, attempt: 1, settle: () => {} });
-      this.file.remove(letter.id);
+      // Through the held deliveries, which stay on disk until it is applied: a crash loses nothing.
+      this.file.requeue(projection, letter.id);
+      this.release(projection, shards);
       return true;
     },
     discard: async (projection, eventId) => {
@@ -79,6 +84,11 @@ export class MemoryBroker implements Broker {
   private readonly queues = new Map<string, ShardQueue[]>();
   /** Projections whose deliveries go to the file until they resume. */
   private readonly paused = new Set<string>();
+  /** Per projection, the loop that hands what the file holds to its queues, while one runs. */
+  private readonly releasing = new Map<string, Promise<void>>();
+  /** Projections whose release loop must look again from the start once its page is done. */
+  private readonly releaseAgain = new Set<string>();
+  private closed = false;
   private readonly timers = new Set<Timer>();
   private readonly file: QueueFile;
 
@@ -99,7 +109,7 @@ export class MemoryBroker implements Broker {
   }
 
   async publish(events: readonly EventEnvelope[]): Promise<void> {
-    const settled: Promise<void>[] = [];
+    const pushes: [ShardQueue, EventEnvelope][] = [];
     const held = new Map<string, { event: EventEnvelope; attempt: number }[]>();
     for (const event of events) {
       const shard = shardOf(event.streamId, this.options.shards);
@@ -112,12 +122,16 @@ export class MemoryBroker implements Broker {
           continue;
         }
         const queue = this.queues.get(route.name)?.[shard];
-        if (!queue) continue;
-        settled.push(new Promise((settle) => queue.push({ event, attempt: 1, settle })));
+        if (queue) pushes.push([queue, event]);
       }
     }
+    // Kept on disk first: a file that refuses them fails the round before any projection sees it.
     for (const [projection, deliveries] of held) this.file.hold(projection, deliveries);
-    await Promise.all(settled);
+    await Promise.all(
+      pushes.map(
+        ([queue, event]) => new Promise<void>((settle) => queue.push({ event, attempt: 1, settle })),
+      ),
+    );
   }
 
   async subscribe(projection: string, handler: BatchHandler): Promise<Subscription> {
@@ -138,7 +152,7 @@ export class MemoryBroker implements Broker {
     };
     for (const queue of shards) void consume(queue);
     // What was held when the process stopped is delivered now (a pause does not outlive it).
-    this.release(projection, shards);
+    if (!this.paused.has(projection)) this.release(projection, shards);
 
     const settleInFlight = async () => {
       const pending = inFlight;
@@ -149,10 +163,10 @@ export class MemoryBroker implements Broker {
       pause: async () => {
         this.paused.add(projection);
         // What waits in memory goes to the file too: its publishers must not wait for the resume.
+        // Written before it leaves the queue: a file that refuses it leaves it where it was.
         for (const queue of shards) {
-          const waiting = queue.items.splice(0);
-          this.file.hold(projection, waiting);
-          for (const item of waiting) item.settle();
+          this.file.hold(projection, queue.items);
+          for (const item of queue.items.splice(0)) item.settle();
         }
         await settleInFlight();
       },
@@ -174,21 +188,75 @@ export class MemoryBroker implements Broker {
     return shards;
   }
 
-  /** To its shard's queue, or to the file while the projection is paused. */
+  /**
+   * To its shard's queue, or to the file while the projection is paused. A file that refuses it
+   * (a disk full) is tried again a second later: it stays unsettled, so its publisher waits.
+   */
   private deliver(projection: string, shards: readonly ShardQueue[], item: Queued): void {
     if (this.paused.has(projection)) {
-      this.file.hold(projection, [item]);
+      try {
+        this.file.hold(projection, [item]);
+      } catch {
+        this.later(() => this.deliver(projection, shards, item), FILE_RETRY_MS);
+        return;
+      }
       item.settle();
       return;
     }
     shards[shardOf(item.event.streamId, this.options.shards)]?.push(item);
   }
 
-  /** Puts what the file holds for a projection on its queues; each leaves the file once settled. */
+  private later(work: () => void, ms: number): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      work();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  /**
+   * Hands what the file holds for a projection to its queues, a page at a time (a long pause may have
+   * kept millions), each page once the one before is settled; the rows leave the file once settled,
+   * a page in one transaction. One loop per projection, so no row is handed out twice (a row waiting
+   * out a retry is still its loop's); asked again while it runs, it looks again once its page is done.
+   */
   private release(projection: string, shards: readonly ShardQueue[]): void {
-    for (const { id, event, attempt } of this.file.held(projection)) {
-      this.deliver(projection, shards, { event, attempt, held: id, settle: () => this.file.release(id) });
+    if (this.releasing.has(projection)) {
+      this.releaseAgain.add(projection);
+      return;
     }
+    const loop = (async () => {
+      let after = 0;
+      while (!this.closed && !this.paused.has(projection)) {
+        const page = this.file.held(projection, after, RELEASE_PAGE);
+        const last = page.at(-1);
+        if (!last) {
+          if (!this.releaseAgain.delete(projection)) return;
+          after = 0;
+          continue;
+        }
+        after = last.id;
+        const settled = page.map(
+          (row) =>
+            new Promise<number>((settle) =>
+              this.deliver(projection, shards, {
+                event: row.event,
+                attempt: row.attempt,
+                held: row.id,
+                settle: () => settle(row.id),
+              }),
+            ),
+        );
+        this.file.release(await Promise.all(settled));
+      }
+    })()
+      .catch(() => {
+        // The file refused a read or a delete: what it holds stays there, and is looked at again.
+        this.later(() => this.release(projection, shards), FILE_RETRY_MS);
+      })
+      .finally(() => this.releasing.delete(projection));
+    this.releasing.set(projection, loop);
   }
 
   private async handleBatch(
@@ -218,11 +286,10 @@ export class MemoryBroker implements Broker {
         item.settle();
         continue;
       }
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        this.deliver(projection, shards, { ...item, attempt: item.attempt + 1 });
-      }, this.options.retry.backoffMs(item.attempt));
-      this.timers.add(timer);
+      this.later(
+        () => this.deliver(projection, shards, { ...item, attempt: item.attempt + 1 }),
+        this.options.retry.backoffMs(item.attempt),
+      );
     }
   }
 
@@ -256,6 +323,7 @@ export class MemoryBroker implements Broker {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.file.close();
   }

@@ -38,6 +38,7 @@ export class QueueFile {
       attempts INTEGER NOT NULL, dead_lettered_at TEXT NOT NULL)`);
     this.db.exec(`CREATE TABLE IF NOT EXISTS held (
       id INTEGER PRIMARY KEY, projection TEXT NOT NULL, event TEXT NOT NULL, attempt INTEGER NOT NULL)`);
+    this.db.exec("CREATE INDEX IF NOT EXISTS held_by_projection ON held (projection, id)");
   }
 
   add(projection: string, event: EventEnvelope, error: string, attempts: number): void {
@@ -88,14 +89,26 @@ export class QueueFile {
     })();
   }
 
-  /** What is held for a projection, the first held first. */
-  held(projection: string): HeldDelivery[] {
+  /** A page of what is held for a projection, the first held first, after row `after`. */
+  held(projection: string, after: number, limit: number): HeldDelivery[] {
     return this.db
-      .query<{ id: number; event: string; attempt: number }, [string]>(
-        "SELECT id, event, attempt FROM held WHERE projection = ? ORDER BY id",
+      .query<{ id: number; event: string; attempt: number }, [string, number, number]>(
+        "SELECT id, event, attempt FROM held WHERE projection = ? AND id > ? ORDER BY id LIMIT ?",
       )
-      .all(projection)
+      .all(projection, after, limit)
       .map((row) => ({ id: row.id, event: JSON.parse(row.event), attempt: row.attempt }));
+  }
+
+  /** Moves one dead letter to the held deliveries, as a first try, in one transaction. */
+  requeue(projection: string, deadLetterId: number): void {
+    this.db.transaction(() => {
+      this.db
+        .query(
+          "INSERT INTO held (projection, event, attempt) SELECT projection, event, 1 FROM dead_letters WHERE id = ? AND projection = ?",
+        )
+        .run(deadLetterId, projection);
+      this.remove(deadLetterId);
+    })();
   }
 
   heldCount(projection: string): number {
@@ -106,8 +119,13 @@ export class QueueFile {
     );
   }
 
-  release(id: number): void {
-    this.db.query("DELETE FROM held WHERE id = ?").run(id);
+  /** Drops held deliveries once they are applied (or dead-lettered), in one transaction. */
+  release(ids: readonly number[]): void {
+    if (ids.length === 0) return;
+    const remove = this.db.query("DELETE FROM held WHERE id = ?");
+    this.db.transaction(() => {
+      for (const id of ids) remove.run(id);
+    })();
   }
 
   close(): void {

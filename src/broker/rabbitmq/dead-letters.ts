@@ -7,6 +7,13 @@ import type { Topology } from "./topology.ts";
 
 /** The projections' dead-letter queues: one per projection, fed by the consumers and by RabbitMQ itself. */
 export class RabbitMqDeadLetters implements DeadLetters {
+  /**
+   * Per projection, the last operation on its dead-letter queue. They go one at a time: a list reads
+   * the queue without acknowledging, which hides what it read from every other channel until it is
+   * done, so an operation beside it would not find a letter that is there (nor count it).
+   */
+  private readonly last = new Map<string, Promise<unknown>>();
+
   constructor(
     private readonly connection: Connection,
     /** The broker's confirming publisher: a replayed letter is acked only once its copy is confirmed. */
@@ -15,7 +22,20 @@ export class RabbitMqDeadLetters implements DeadLetters {
     private readonly shards: number,
   ) {}
 
-  async list(projection: string, limit = 1000): Promise<DeadLetter[]> {
+  private serially<T>(projection: string, work: () => Promise<T>): Promise<T> {
+    const next = (this.last.get(projection) ?? Promise.resolve()).then(work, work);
+    this.last.set(
+      projection,
+      next.catch(() => {}),
+    );
+    return next;
+  }
+
+  list(projection: string, limit = 1000): Promise<DeadLetter[]> {
+    return this.serially(projection, () => this.read(projection, limit));
+  }
+
+  private async read(projection: string, limit: number): Promise<DeadLetter[]> {
     // Unacknowledged gets on a channel of our own: closing it puts every message back, in order.
     const channel = await this.connection.acquire();
     try {
@@ -31,7 +51,14 @@ export class RabbitMqDeadLetters implements DeadLetters {
     }
   }
 
-  async replay(projection: string, onProgress?: (done: number, total: number) => void): Promise<number> {
+  replay(projection: string, onProgress?: (done: number, total: number) => void): Promise<number> {
+    return this.serially(projection, () => this.replayAll(projection, onProgress));
+  }
+
+  private async replayAll(
+    projection: string,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<number> {
     const queue = this.names.deadLetterQueue(projection);
     const channel = await this.connection.acquire();
     // Until the queue is empty, or a letter comes round again (it failed anew during the replay).
@@ -59,19 +86,22 @@ export class RabbitMqDeadLetters implements DeadLetters {
   }
 
   replayOne(projection: string, eventId: string): Promise<boolean> {
-    return this.takeOne(projection, eventId, (event) => this.requeue(projection, [event], event.eventId));
+    return this.serially(projection, () =>
+      this.takeOne(projection, eventId, (event) => this.requeue(projection, [event], event.eventId)),
+    );
   }
 
   discard(projection: string, eventId: string): Promise<boolean> {
-    return this.takeOne(projection, eventId, async () => {});
+    return this.serially(projection, () => this.takeOne(projection, eventId, async () => {}));
   }
 
   /**
    * Finds the letter of one event and hands it to `use`, then takes it off the queue. The queue is read
    * with unacknowledged gets on a channel of its own, so whatever else was read goes back, in order,
    * when the channel closes. A message RabbitMQ dead-lettered itself may hold several events: the
-   * others go back to the dead letters as a message of their own, with its error and tries, before
-   * the original is acknowledged.
+   * others go back to the dead letters as a message of their own, with its error and tries, once the
+   * one asked for is used and before the original is acknowledged (a failure in between leaves the
+   * original where it was: at worst a replayed event is replayed again, which a projection takes).
    */
   private async takeOne(
     projection: string,
@@ -87,6 +117,7 @@ export class RabbitMqDeadLetters implements DeadLetters {
         const letters = decodeDeadLetters(message);
         const found = letters.find((letter) => letter.event.eventId === eventId);
         if (!found) continue;
+        await use(found.event);
         const others = letters.filter((letter) => letter !== found);
         const first = others[0];
         if (first) {
@@ -110,7 +141,6 @@ export class RabbitMqDeadLetters implements DeadLetters {
             kept.body,
           );
         }
-        await use(found.event);
         channel.basicAck({ deliveryTag: message.deliveryTag });
         return true;
       }
@@ -137,11 +167,13 @@ export class RabbitMqDeadLetters implements DeadLetters {
     );
   }
 
-  async count(projection: string): Promise<number> {
-    const dead = await this.connection.queueDeclare({
-      queue: this.names.deadLetterQueue(projection),
-      passive: true,
+  count(projection: string): Promise<number> {
+    return this.serially(projection, async () => {
+      const dead = await this.connection.queueDeclare({
+        queue: this.names.deadLetterQueue(projection),
+        passive: true,
+      });
+      return dead.messageCount;
     });
-    return dead.messageCount;
   }
 }

@@ -30,18 +30,15 @@ export const whenUnauthorized = (handler: (error: ApiError) => void): void => {
 };
 
 const refusal = async (response: Response): Promise<ApiError> => {
-  let problem: Problem = {};
+  let problem: Problem | undefined;
   try {
     problem = (await response.json()) as Problem;
   } catch {
     // Not problem+json (a proxy's page): the status says enough.
   }
-  const said = [problem.title, problem.detail].filter(Boolean).join(": ") || response.statusText;
-  return new ApiError(
-    response.status,
-    problem.code,
-    `${response.status}${problem.code ? ` ${problem.code}` : ""}: ${said}`,
-  );
+  const said = [problem?.title, problem?.detail].filter(Boolean).join(": ") || response.statusText;
+  const code = problem?.code;
+  return new ApiError(response.status, code, `${response.status}${code ? ` ${code}` : ""}: ${said}`);
 };
 
 const send = async (method: "GET" | "POST", path: string, accept: string): Promise<Response> => {

@@ -1,6 +1,6 @@
 import { getJson, postJson, segment } from "./api.ts";
 import { act, button, byId, element, formatCount, formatInstant, formatTime, setText } from "./dom.ts";
-import type { DeadLetter, DeadLetterList } from "./types.ts";
+import type { DeadLetter, DeadLetterList, Discarded, Replayed } from "./types.ts";
 
 interface Row {
   readonly row: HTMLTableRowElement;
@@ -153,7 +153,7 @@ export class DeadLettersView {
 
   private async replay(row: Row, pressed: HTMLButtonElement): Promise<void> {
     await act(pressed, async () => {
-      await postJson<{ replayed: number }>(this.path(row, "replay"));
+      await postJson<Replayed>(this.path(row, "replay"));
       return `${eventName(row.letter)}: back on the queue of ${this.projection}`;
     });
     await this.refresh().catch(() => {});
@@ -164,7 +164,7 @@ export class DeadLettersView {
     if (!confirm(`Discard ${name} (${row.letter.event.type})? ${this.projection} will never apply it.`))
       return;
     await act(pressed, async () => {
-      await postJson<{ discarded: number }>(this.path(row, "discard"));
+      await postJson<Discarded>(this.path(row, "discard"));
       return `${name}: discarded from ${this.projection}'s dead letters`;
     });
     await this.refresh().catch(() => {});
@@ -174,9 +174,7 @@ export class DeadLettersView {
     const projection = this.projection;
     if (!projection) return;
     await act(pressed, async () => {
-      const { replayed } = await postJson<{ replayed: number }>(
-        `/v1/admin/dead-letters/${segment(projection)}/replay`,
-      );
+      const { replayed } = await postJson<Replayed>(`/v1/admin/dead-letters/${segment(projection)}/replay`);
       return `${projection}: ${formatCount(replayed)} dead letter${replayed === 1 ? "" : "s"} back on its queues`;
     });
     await this.refresh().catch(() => {});

@@ -1,6 +1,12 @@
 import { getJson, postJson, segment } from "./api.ts";
 import { act, button, byId, element, formatCount, formatInstant, formatTime, setText } from "./dom.ts";
-import type { ProjectionList, ProjectionStatus, RebuildProgress } from "./types.ts";
+import type {
+  ProjectionList,
+  ProjectionState,
+  ProjectionStatus,
+  RebuildProgress,
+  RebuildStarted,
+} from "./types.ts";
 
 interface Row {
   readonly row: HTMLTableRowElement;
@@ -122,23 +128,17 @@ export class ProjectionsView {
       row.rebuild.dataset.said = said.join("");
       row.rebuild.replaceChildren(...rebuild);
     }
-    setText(row.pause, this.paused(status) ? "Resume" : "Pause");
+    setText(row.pause, status.paused ? "Resume" : "Pause");
     const rebuilding =
       status.state === "rebuilding" || (status.rebuild !== undefined && !status.rebuild.finishedAt);
     row.rebuildButton.disabled = rebuilding;
   }
 
-  private paused(status: ProjectionStatus): boolean {
-    return status.paused ?? status.state === "paused";
-  }
-
   private async pauseOrResume(row: Row, pressed: HTMLButtonElement): Promise<void> {
     const { name } = row.status;
-    const verb = this.paused(row.status) ? "resume" : "pause";
+    const verb = row.status.paused ? "resume" : "pause";
     await act(pressed, async () => {
-      const answer = await postJson<{ projection: string; state: string }>(
-        `/v1/admin/projections/${segment(name)}/${verb}`,
-      );
+      const answer = await postJson<ProjectionState>(`/v1/admin/projections/${segment(name)}/${verb}`);
       return `${answer.projection}: ${answer.state}`;
     });
     await this.refresh().catch(() => {});
@@ -151,7 +151,7 @@ export class ProjectionsView {
     );
     if (!sure) return;
     await act(pressed, async () => {
-      const answer = await postJson<{ projection: string }>(`/v1/admin/projections/${segment(name)}/rebuild`);
+      const answer = await postJson<RebuildStarted>(`/v1/admin/projections/${segment(name)}/rebuild`);
       // Its total is known once it has read the store's head: the table shows it from then on.
       return `${answer.projection}: rebuild started`;
     });
