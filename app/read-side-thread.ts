@@ -37,6 +37,7 @@ const start = async (config: Config) => {
     endpoint: config.otlpEndpoint,
     role: "all",
     thread: "read-side",
+    sampler: { kind: config.tracesSampler, ratio: config.tracesSamplerArg },
     onError: (error: unknown) => log.warn({ err: error }, "tracing: spans could not be exported"),
   };
   await startTracing(tracingSettings);

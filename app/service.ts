@@ -146,6 +146,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     endpoint: config.otlpEndpoint,
     role,
     thread: "main",
+    sampler: { kind: config.tracesSampler, ratio: config.tracesSamplerArg },
     onError: (error: unknown) => log.warn({ err: error }, "tracing: spans could not be exported"),
   };
   await startTracing(tracingSettings);

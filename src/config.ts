@@ -59,6 +59,16 @@ const flag = z
   .regex(/^(0|1|true|false)$/, "1 or true, 0 or false")
   .transform((v) => v === "1" || v === "true");
 
+/** The samplers of the OpenTelemetry specification's `OTEL_TRACES_SAMPLER`. */
+export const traceSamplers = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+] as const;
+
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /**
@@ -129,6 +139,22 @@ export const settings = {
     secret: true,
     schema: url.optional(),
     doc: "tracing: spans are exported over OTLP/HTTP (JSON) to `<url>/v1/traces`, service name `eventfold` unless `OTEL_SERVICE_NAME` says otherwise, with the exporter's other `OTEL_EXPORTER_OTLP_*` settings (headers); unset: no tracing, and the OpenTelemetry SDK is not loaded",
+  },
+  tracesSampler: {
+    env: "OTEL_TRACES_SAMPLER",
+    schema: z.enum(traceSamplers, `one of ${traceSamplers.join(", ")}`),
+    default: "parentbased_always_on",
+    doc: "which traces are kept: `parentbased_*` follow the caller's `traceparent` where it sends one; `traceidratio` keeps the share `OTEL_TRACES_SAMPLER_ARG` says",
+  },
+  tracesSamplerArg: {
+    env: "OTEL_TRACES_SAMPLER_ARG",
+    schema: z
+      .string()
+      .trim()
+      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, "a share from 0 to 1, e.g. 0.01")
+      .transform(Number),
+    default: "1",
+    doc: "the share of traces `traceidratio` and `parentbased_traceidratio` keep",
   },
   maxActors: {
     env: "EVENTFOLD_MAX_ACTORS",

@@ -74,14 +74,13 @@ class OtlpSpan implements TraceSpan {
 }
 
 /**
- * The sampler the standard variables name (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`), which
- * this version of the SDK no longer reads by itself: at full load every request's spans would be
- * more than an exporter takes. Default: every trace, or as the caller's `traceparent` says.
+ * The sampler the standard variables name (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, read with
+ * the other settings), which this version of the SDK no longer reads by itself: at full load every
+ * request's spans would be more than an exporter takes. Default: every trace, or as its caller says.
  */
-export const samplerFrom = (env: Readonly<Record<string, string | undefined>>): Sampler => {
-  const ratio = Number(env.OTEL_TRACES_SAMPLER_ARG ?? "1");
-  const share = new TraceIdRatioBasedSampler(Number.isFinite(ratio) && ratio >= 0 && ratio <= 1 ? ratio : 1);
-  switch (env.OTEL_TRACES_SAMPLER?.trim().toLowerCase()) {
+export const samplerFrom = (choice: TracingSettings["sampler"]): Sampler => {
+  const share = new TraceIdRatioBasedSampler(choice?.ratio ?? 1);
+  switch (choice?.kind) {
     case "always_on":
       return new AlwaysOnSampler();
     case "always_off":
@@ -111,7 +110,7 @@ export const otlpTracing = (settings: TracingSettings & { readonly endpoint: str
   const exporter = new OTLPTraceExporter({ url: new URL("v1/traces", withSlash(settings.endpoint)).href });
   const provider = new TracerProvider({
     resource,
-    sampler: samplerFrom(process.env),
+    sampler: samplerFrom(settings.sampler),
     spanProcessors: [new BatchSpanProcessor({ exporter })],
   });
   const tracer = provider.getTracer("eventfold");

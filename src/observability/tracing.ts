@@ -48,6 +48,8 @@ export interface TracingSettings {
   readonly role: string;
   /** The thread the spans come from (`main`, `read-side`): a resource attribute too. */
   readonly thread: string;
+  /** `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` (default: every trace, or as its caller says). */
+  readonly sampler?: { readonly kind: string; readonly ratio: number };
   /** Spans could not be exported (the collector does not answer): told at most once a minute. */
   readonly onError?: (error: unknown) => void;
 }
