@@ -145,7 +145,7 @@ describe("npm run eventfold -- …", () => {
     const discarded = await cli(service, "discard", "accounts", eventId);
     expect([discarded.code, discarded.stdout]).toEqual([
       0,
-      `discarded ${eventId} of accounts: accounts will never apply it\n`,
+      `discarded ${eventId} of accounts: it is not applied from the dead letters\n`,
     ]);
     expect(logged.lines).toContainEqual(
       expect.objectContaining({ level: "warn", projection: "accounts", eventId, by: "ops" }),

@@ -104,7 +104,7 @@ const commands: Record<string, (api: AdminClient, args: string[]) => Promise<voi
   async discard(api, [projection, eventId]) {
     if (!projection || !eventId) throw new UsageError("discard needs a projection name and an event id");
     await api.discard(projection, eventId);
-    console.log(`discarded ${eventId} of ${projection}: ${projection} will never apply it`);
+    console.log(`discarded ${eventId} of ${projection}: it is not applied from the dead letters`);
   },
 
   async pause(api, [projection]) {

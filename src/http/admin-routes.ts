@@ -189,7 +189,8 @@ export const adminRoutes = (
       method: "post",
       path: "/v1/admin/dead-letters/:projection/:eventId/discard",
       operationId: "discardDeadLetter",
-      summary: "Drops one dead-lettered event for good: the projection never applies it (logged with who)",
+      summary:
+        "Drops one dead-lettered event: its projection does not apply it from the dead letters (logged with who)",
       tag,
       role: "admin",
       params: z.strictObject({ projection: Name, eventId: EventId }),
@@ -198,10 +199,10 @@ export const adminRoutes = (
       handle: async (ctx) => {
         const { projection, eventId } = ctx.params;
         if (!(await deadLetters.discard(known(projection), eventId))) notDeadLettered(projection, eventId);
-        // A read model now lacks this event for good: who decided so is kept in the log.
+        // A read model may now lack this event for good: who decided so is kept in the log.
         log.warn(
           { projection, eventId, by: ctx.principal ?? null },
-          "a dead-lettered event was discarded: its projection will never apply it",
+          "a dead-lettered event was discarded: its projection will not apply it from the dead letters",
         );
         return { status: 200, body: { discarded: 1 } };
       },

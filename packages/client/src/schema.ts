@@ -345,7 +345,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Drops one dead-lettered event for good: the projection never applies it (logged with who) */
+        /** Drops one dead-lettered event: its projection does not apply it from the dead letters (logged with who) */
         post: operations["discardDeadLetter"];
         delete?: never;
         options?: never;

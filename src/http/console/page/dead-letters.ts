@@ -161,7 +161,11 @@ export class DeadLettersView {
 
   private async discard(row: Row, pressed: HTMLButtonElement): Promise<void> {
     const name = eventName(row.letter);
-    if (!confirm(`Discard ${name} (${row.letter.event.type})? ${this.projection} will never apply it.`))
+    if (
+      !confirm(
+        `Discard ${name} (${row.letter.event.type})? ${this.projection} will not apply it from the dead letters.`,
+      )
+    )
       return;
     await act(pressed, async () => {
       await postJson<Discarded>(this.path(row, "discard"));
