@@ -400,12 +400,14 @@ export class Projector {
   private workerHooks(entry: Entry): WorkerHooks {
     const name = entry.projection.name;
     return {
-      onApplied: (count, last) => {
+      onApplied: (count, newest) => {
         const now = Date.now();
-        entry.position = Math.max(entry.position, last.position);
-        entry.lastEventTime = last.time;
+        if (newest.position >= entry.position) {
+          entry.position = newest.position;
+          entry.lastEventTime = newest.time;
+        }
         entry.lastAppliedAt = new Date(now).toISOString();
-        this.hooks.onLag?.(name, Math.max(0, (now - Date.parse(last.time)) / 1000), count);
+        this.hooks.onLag?.(name, Math.max(0, (now - Date.parse(newest.time)) / 1000), count);
       },
       onFailed: (error, eventId) => this.hooks.onFailed?.(name, error, eventId),
     };

@@ -7,7 +7,8 @@ import type { EventStore } from "../store/event-store.ts";
 import type { Projection } from "./projection.ts";
 
 export interface WorkerHooks {
-  readonly onApplied?: (count: number, last: EventEnvelope) => void;
+  /** `newest`: the applied event of the highest position (a batch is in delivery order, not by position). */
+  readonly onApplied?: (count: number, newest: EventEnvelope) => void;
   readonly onFailed?: (error: unknown, eventId: string) => void;
 }
 
@@ -28,8 +29,8 @@ export const projectionHandler = (
     const events = batch.map((d) => upcast(d.event));
     try {
       await projection.apply(events, context);
-      const last = events.at(-1);
-      if (last) hooks.onApplied?.(events.length, last);
+      const newest = newestOf(events);
+      if (newest) hooks.onApplied?.(events.length, newest);
       return batch.map((): Verdict => ({ ok: true }));
     } catch (error) {
       if (events.length === 1) {
@@ -104,4 +105,14 @@ const traced = async (
     span.end(failed && !failed.ok ? failed.error : undefined);
   }
   return verdicts;
+};
+
+/**
+ * The event of the highest position: deliveries of several shards interleave, so a batch's last event
+ * may be older than others in it, and a projection's position read from it would stay behind for good.
+ */
+const newestOf = (events: readonly EventEnvelope[]): EventEnvelope | undefined => {
+  let newest = events[0];
+  for (const event of events) if (newest && event.position > newest.position) newest = event;
+  return newest;
 };
