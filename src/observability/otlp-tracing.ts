@@ -31,7 +31,7 @@ import {
   TracerProvider,
 } from "@opentelemetry/sdk-trace";
 import { errorMessage } from "../lib/errors.ts";
-import type { SpanKind as Kind, SpanStart, TraceSpan, Tracing, TracingSettings } from "./tracing.ts";
+import type { SpanKind as Kind, SpanStart, TraceSpan, Tracing, TracingSettings } from "./spans.ts";
 
 const kinds: Record<Kind, SpanKind> = {
   server: SpanKind.SERVER,
