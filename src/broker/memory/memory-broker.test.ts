@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -134,6 +135,44 @@ describe("the in-process broker, a projection paused", () => {
     await subscription.resume();
     expect(await drained(broker)).toBe(0);
     expect(applied.sort()).toEqual(["event-1", "event-2", "event-3"]);
+    await broker.close();
+  });
+
+  test("a file written before it held deliveries opens: its dead letters are kept, and a pause can hold", async () => {
+    // As the broker before pauses wrote it (its dead-letter table alone), with one dead letter in it.
+    const path = join(dir, "before-pauses.sqlite");
+    const old = new Database(path, { create: true, strict: true });
+    old.exec(`CREATE TABLE IF NOT EXISTS dead_letters (
+      id INTEGER PRIMARY KEY, projection TEXT NOT NULL, event TEXT NOT NULL, error TEXT NOT NULL,
+      attempts INTEGER NOT NULL, dead_lettered_at TEXT NOT NULL)`);
+    const letter: EventEnvelope = {
+      ...(events(1)[0] as EventEnvelope),
+      eventId: "old-1",
+      streamId: "account-old",
+    };
+    old
+      .query(
+        "INSERT INTO dead_letters (projection, event, error, attempts, dead_lettered_at) VALUES (?, ?, ?, ?, ?)",
+      )
+      .run("slow", JSON.stringify(letter), "it failed", 2, "2026-12-01T00:00:00.000Z");
+    old.close();
+
+    const broker = await brokerAt("before-pauses.sqlite");
+    expect(await broker.deadLetters.list("slow")).toEqual([
+      { event: letter, error: "it failed", attempts: 2, deadLetteredAt: "2026-12-01T00:00:00.000Z" },
+    ]);
+    const slow = recorder();
+    const subscription = await broker.subscribe("slow", slow.handler);
+    await broker.subscribe("fast", recorder().handler);
+    await subscription.pause();
+    await broker.publish(events(4).slice(1));
+    expect(await broker.queued("slow")).toBe(3);
+    expect(await broker.deadLetters.replayOne("slow", letter.eventId)).toBe(true);
+    await subscription.resume();
+    expect(await drained(broker)).toBe(0);
+    const waited = [...events(4).slice(1), letter];
+    expect(byStream(slow.applied)).toEqual(byStream(waited.map((event) => ({ event, attempt: 1 }))));
+    expect(await broker.deadLetters.count("slow")).toBe(0);
     await broker.close();
   });
 });

@@ -255,7 +255,11 @@ export class MemoryBroker implements Broker {
         // The file refused a read or a delete: what it holds stays there, and is looked at again.
         this.later(() => this.release(projection, shards), FILE_RETRY_MS);
       })
-      .finally(() => this.releasing.delete(projection));
+      .finally(() => {
+        this.releasing.delete(projection);
+        // Asked again as it ended (a resume just after the pause that ended it): it looks again.
+        if (this.releaseAgain.delete(projection)) this.release(projection, shards);
+      });
     this.releasing.set(projection, loop);
   }
 
