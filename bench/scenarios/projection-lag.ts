@@ -4,7 +4,13 @@
  * is the projector's append-to-applied histogram over the same run.
  */
 import { progressBar } from "../../src/cli/progress.ts";
-import { histogramBuckets, percentile, probeRedisLag, quantileBetween } from "../lib/lag.ts";
+import {
+  buckets,
+  bucketsBetween,
+  parsePrometheus,
+  quantile,
+} from "../../src/observability/prometheus-text.ts";
+import { percentile, probeRedisLag } from "../lib/lag.ts";
 import type { Beside, LoadTarget } from "../lib/load.ts";
 import type { LagResult } from "../lib/results.ts";
 import { metricsOf } from "../lib/sampler.ts";
@@ -32,10 +38,13 @@ export const measureProjectionLag = ({ mode, server }: LoadTarget): Beside<LagRe
       const applied = Object.fromEntries(
         ["accounts", "analytics"].map((projection) => {
           const name = "eventfold_projection_lag_seconds";
-          const labels = `projection="${projection}"`;
-          const b = histogramBuckets(before, name, labels);
-          const a = histogramBuckets(after, name, labels);
-          return [projection, { p50: quantileBetween(b, a, 0.5), p99: quantileBetween(b, a, 0.99) }];
+          const of = (labels: Readonly<Record<string, string>>) => labels.projection === projection;
+          const applied = bucketsBetween(
+            buckets(parsePrometheus(before), name, of),
+            buckets(parsePrometheus(after), name, of),
+          );
+          const at = (q: number) => (applied && quantile(q, applied)) ?? null;
+          return [projection, { p50: at(0.5), p99: at(0.99) }];
         }),
       );
       return {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createMetrics } from "../../observability/metrics.ts";
-import { buckets, CHART_METRICS, chartPoint, parsePrometheus, quantile, total } from "./prometheus.ts";
+import { buckets, parsePrometheus, quantile, total } from "../../observability/prometheus-text.ts";
+import { CHART_METRICS, chartPoint } from "./prometheus.ts";
 
 describe("the console's reading of GET /metrics", () => {
   test("parses samples with labels, escapes and infinities; skips comments and lines it cannot read", () => {
