@@ -23,7 +23,7 @@ export const openClickHouse = async (target: ClickHouseTarget): Promise<ClickHou
   try {
     const { createChdbConnection } = await import("chdb/connection");
     // chdb types its connection against its own copy of @clickhouse/client-common; same interface.
-    connection = createChdbConnection({ path: target.chdbPath }) as unknown as ClickHouseConnection;
+    connection = oneAtATime(createChdbConnection({ path: target.chdbPath }) as unknown as ClickHouseConnection);
   } catch (error) {
     // The slim image leaves chDB's native library out: say what to set rather than show a stack.
     throw new StartupError(
@@ -34,6 +34,40 @@ export const openClickHouse = async (target: ClickHouseTarget): Promise<ClickHou
     connection,
     clickhouse_settings: { date_time_input_format: "best_effort" },
   });
+};
+
+/**
+ * chDB runs one query at a time per process anyway, and a query that fails after it began its answer
+ * (a time-out, a memory bound) leaves what it wrote to be read as the start of the next query's answer
+ * (chdb 3.4): an analyst's failed query would hand its rows to the projection's next lookup. So calls
+ * go one after another, and after a failed one, a query that reads and drops that rest runs before the
+ * next call.
+ */
+const oneAtATime = (connection: ClickHouseConnection): ClickHouseConnection => {
+  let last: Promise<unknown> = Promise.resolve();
+  const drain = () => connection.command({ query: "SELECT 1", query_id: crypto.randomUUID() });
+  const serially =
+    <P, R>(call: (params: P) => Promise<R>) =>
+    (params: P): Promise<R> => {
+      const run = last.then(async () => {
+        try {
+          return await call(params);
+        } catch (error) {
+          await drain().catch(() => {});
+          throw error;
+        }
+      });
+      last = run.catch(() => {});
+      return run;
+    };
+  return {
+    ping: serially((params) => connection.ping(params)),
+    query: serially((params) => connection.query(params)),
+    insert: serially((params) => connection.insert(params)),
+    command: serially((params) => connection.command(params)),
+    exec: serially((params) => connection.exec(params)),
+    close: () => connection.close(),
+  };
 };
 
 /** Reads all rows of a query with bound parameters. */
