@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { openClickHouse } from "../src/analytics/clickhouse.ts";
+import { AnalyticsSql } from "../src/analytics/sql.ts";
 import type { Config } from "../src/config.ts";
 import type { HotLookup } from "../src/hot-lookup/hot-lookup.ts";
 import { MemoryHotLookup } from "../src/hot-lookup/memory-hot-lookup.ts";
@@ -16,9 +17,28 @@ import { accountReadRoutes } from "./accounts/routes.ts";
 import { analyticsProjection } from "./analytics/projection.ts";
 import { analyticsRoutes } from "./analytics/routes.ts";
 import { assertIdentifier } from "./analytics/schema.ts";
+import { queryableTables } from "./analytics/views.ts";
 
 /** The problems the read routes answer with beyond the edge's. */
 export const readSideProblemTypes: readonly ProblemType[] = [
+  {
+    code: "query_invalid",
+    statuses: [400],
+    description:
+      "An analytics SQL query (`POST /v1/analytics/sql`) that does not parse, names a table, column or function that does not exist, or lacks a value for one of its `{name:Type}` parameters. The detail is ClickHouse's message. See docs/analytics.md for the tables and their columns.",
+  },
+  {
+    code: "query_not_allowed",
+    statuses: [403],
+    description:
+      "An analytics SQL query that is not one read of the documented tables: a second statement, a write, DDL, `SET` or `SETTINGS`, `FORMAT` or `INTO OUTFILE`, a table function (`file`, `url`, `remote`, `s3`, `numbers` …), a table outside docs/analytics.md (the projection's own tables, `system.*`), or a function that reads outside them (`file`, `dictGet`, `joinGet` …). Nothing ran.",
+  },
+  {
+    code: "query_limit_exceeded",
+    statuses: [422],
+    description:
+      "An analytics SQL query went past a bound: its time (`EVENTFOLD_ANALYTICS_SQL_TIMEOUT_MS`), memory (`EVENTFOLD_ANALYTICS_SQL_MAX_MEMORY`) or rows read (`EVENTFOLD_ANALYTICS_SQL_MAX_ROWS_READ`). Narrow it: a shorter time range, fewer accounts, the pre-aggregated `daily_balances` or `transfers` rather than `events`. Too many rows returned is not an error: the answer holds the first rows and `truncated: true`.",
+  },
   {
     code: "projection_behind",
     statuses: [504],
@@ -50,9 +70,15 @@ export interface ReadSideOptions {
 }
 
 /** The routes that read the read models, over the stores they live in. */
-const readRoutes = (config: Config, hot: HotLookup, keys: DocumentKeys, clickhouse: ClickHouseClient) => [
+const readRoutes = (
+  config: Config,
+  hot: HotLookup,
+  keys: DocumentKeys,
+  clickhouse: ClickHouseClient,
+  sql: AnalyticsSql,
+) => [
   ...accountReadRoutes(hot, keys, config.readYourWritesMs),
-  ...analyticsRoutes(clickhouse, assertIdentifier(config.clickhouseDatabase)),
+  ...analyticsRoutes(clickhouse, assertIdentifier(config.clickhouseDatabase), sql),
 ];
 
 /**
@@ -65,6 +91,7 @@ export const readRouteShapes = (config: Config): HttpRoute[] =>
     elsewhere<HotLookup>("the hot lookup"),
     elsewhere<DocumentKeys>("the hot lookup's keys"),
     elsewhere<ClickHouseClient>("ClickHouse"),
+    elsewhere<AnalyticsSql>("analytics SQL"),
   );
 
 /** The registry of projections: Redis (or a map) for hot lookups, ClickHouse (or chDB) for analytics. */
@@ -81,6 +108,19 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
     aggregateTypes: ["account", "transfer"],
     insertIntervalMs: config.analyticsInsertIntervalMs,
     insertMaxRows: config.analyticsInsertRows,
+    viewsSchema: config.analyticsSchema,
+  });
+  // Analysts' SQL runs as a user of its own where there is one: its grants are the views only.
+  const analyst = config.clickhouseAnalystUrl
+    ? await openClickHouse({ url: config.clickhouseAnalystUrl, chdbPath: config.chdbPath })
+    : clickhouse;
+  const sql = new AnalyticsSql(analyst, queryableTables(config.analyticsSchema), {
+    timeoutMs: config.analyticsSqlTimeoutMs,
+    maxMemoryBytes: config.analyticsSqlMaxMemory,
+    maxRowsToRead: config.analyticsSqlMaxRowsRead,
+    maxResultRows: config.analyticsSqlMaxRows,
+    maxThreads: config.analyticsSqlThreads,
+    concurrency: config.analyticsSqlConcurrency,
   });
   // A ClickHouse that does not answer yet is waited for (and said so, once per try) by the projector.
   if (options.writes) {
@@ -105,7 +145,7 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
   return {
     hot,
     projections: [accountsProjection(hot, accountKeys), analytics],
-    routes: readRoutes(config, hot, accountKeys, clickhouse),
+    routes: readRoutes(config, hot, accountKeys, clickhouse, sql),
     readiness: [
       // The edge reads them (a down one fails those reads) but takes writes without them.
       {
@@ -130,6 +170,7 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
     ],
     close: async () => {
       await hot.close();
+      if (analyst !== clickhouse) await analyst.close();
       await clickhouse.close();
     },
   };

@@ -110,6 +110,12 @@ export const settings = {
     schema: url.optional(),
     doc: "analytics (ClickHouse); unset: chDB",
   },
+  clickhouseAnalystUrl: {
+    env: "CLICKHOUSE_ANALYST_URL",
+    secret: true,
+    schema: url.optional(),
+    doc: "the ClickHouse user that analysts' SQL (`POST /v1/analytics/sql`) runs as, whose grants are `SELECT` on the analytics views only (the compose file's `analyst`); unset: `CLICKHOUSE_URL`'s user, or chDB",
+  },
   redisUrl: {
     env: "REDIS_URL",
     secret: true,
@@ -396,6 +402,48 @@ export const settings = {
     schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "a ClickHouse identifier: A-Z, a-z, 0-9, _"),
     default: "eventfold",
     doc: "ClickHouse database",
+  },
+  analyticsSchema: {
+    env: "EVENTFOLD_ANALYTICS_SCHEMA",
+    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,59}$/, "a ClickHouse identifier: A-Z, a-z, 0-9, _"),
+    default: "analytics",
+    doc: "the analysts' views live in the ClickHouse database `<this>_v1` (docs/analytics.md)",
+  },
+  analyticsSqlTimeoutMs: {
+    env: "EVENTFOLD_ANALYTICS_SQL_TIMEOUT_MS",
+    schema: whole(100, 3_600_000),
+    default: "10000",
+    doc: "longest an analyst's SQL query runs (ClickHouse's `max_execution_time`) before `422 query_limit_exceeded`",
+  },
+  analyticsSqlMaxMemory: {
+    env: "EVENTFOLD_ANALYTICS_SQL_MAX_MEMORY",
+    schema: whole(1_048_576),
+    default: "536870912",
+    doc: "bytes of memory an analyst's SQL query may use (`max_memory_usage`) before `422 query_limit_exceeded`",
+  },
+  analyticsSqlMaxRowsRead: {
+    env: "EVENTFOLD_ANALYTICS_SQL_MAX_ROWS_READ",
+    schema: whole(1),
+    default: "100000000",
+    doc: "rows an analyst's SQL query may read (`max_rows_to_read`) before `422 query_limit_exceeded`",
+  },
+  analyticsSqlMaxRows: {
+    env: "EVENTFOLD_ANALYTICS_SQL_MAX_ROWS",
+    schema: whole(1, 1_000_000),
+    default: "10000",
+    doc: "rows an analyst's SQL answer holds at most (`max_result_rows`); past it, the first rows and `truncated: true`",
+  },
+  analyticsSqlConcurrency: {
+    env: "EVENTFOLD_ANALYTICS_SQL_CONCURRENCY",
+    schema: whole(1, 64),
+    default: "1",
+    doc: "analysts' SQL queries run at once per process; one more is `429 overloaded`",
+  },
+  analyticsSqlThreads: {
+    env: "EVENTFOLD_ANALYTICS_SQL_THREADS",
+    schema: whole(1, 64),
+    default: "1",
+    doc: "threads one analyst's SQL query may use (`max_threads`): embedded, chDB shares the service's cores",
   },
   chdbPath: {
     env: "EVENTFOLD_CHDB_PATH",

@@ -4,6 +4,7 @@ import type { Projection } from "../../src/projector/projection.ts";
 import { CoalescedInsertFailed, coalescingInserter, insertInto } from "./inserter.ts";
 import { createSchema, dropTables, generationOf, schemaStatements } from "./schema.ts";
 import { rowsToInsert, StoredVersions } from "./stored.ts";
+import { createViews } from "./views.ts";
 
 export interface AnalyticsProjectionOptions {
   readonly client: ClickHouseClient;
@@ -17,6 +18,8 @@ export interface AnalyticsProjectionOptions {
   readonly insertIntervalMs?: number;
   /** Rows at which a lingering insert goes at once (default 4 000). */
   readonly insertMaxRows?: number;
+  /** The analysts' views go in `<viewsSchema>_v1` (views.ts); unset: no views. */
+  readonly viewsSchema?: string;
 }
 
 /**
@@ -34,6 +37,10 @@ export const analyticsProjection = (
   options: AnalyticsProjectionOptions,
 ): Projection & { createSchema(): Promise<void> } => {
   const { client, database: db } = options;
+  const ensureSchema = async () => {
+    await createSchema(client, db);
+    if (options.viewsSchema) await createViews(client, db, options.viewsSchema);
+  };
   const stored = new StoredVersions(client, db);
   const insert = insertInto(client, db);
   const servingGeneration = async () => {
@@ -52,7 +59,7 @@ export const analyticsProjection = (
   return {
     name: "analytics",
     aggregateTypes: options.aggregateTypes,
-    createSchema: () => createSchema(client, db),
+    createSchema: ensureSchema,
     // In slices of streams, with a turn of the event loop between them: a large batch in one go would
     // hold the event loop, and every request arriving meanwhile would wait for it.
     async apply(events, { store }) {
@@ -73,7 +80,7 @@ export const analyticsProjection = (
     async reset() {
       stored.clear();
       await dropTables(client, db);
-      await createSchema(client, db);
+      await ensureSchema();
     },
     async ping() {
       await client.ping();

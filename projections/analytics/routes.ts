@@ -1,6 +1,9 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { z } from "zod";
 import { Currency } from "../../actors/account/commands.ts";
+import { type AnalyticsSql, type SqlAnswer, SqlQueryError } from "../../src/analytics/sql.ts";
+import { withRetry } from "../../src/http/errors.ts";
+import { ProblemError, problem } from "../../src/http/problem.ts";
 import { INSTANT_RANGE, instant, queryInteger } from "../../src/http/query.ts";
 import { defineRoute, type HttpRoute, type Tag } from "../../src/http/route.ts";
 import { bucketCount, eventCounts, MAX_BUCKETS, topAccounts, volume } from "./queries.ts";
@@ -70,13 +73,65 @@ const TopAccounts = z
   })
   .meta({ id: "TopAccounts" });
 
+const ParamValue = z.union([z.string(), z.number(), z.boolean()]);
+const SqlQuery = z
+  .strictObject({
+    query: z
+      .string()
+      .min(1)
+      .max(100_000)
+      .describe(
+        "One SELECT over the documented analytics tables (docs/analytics.md), with ClickHouse's `{name:Type}` parameters",
+      ),
+    params: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.union([ParamValue, z.array(ParamValue)]))
+      .optional()
+      .describe("A value for each `{name:Type}` in the query"),
+  })
+  .meta({ id: "SqlQuery" });
+const SqlResult = z
+  .strictObject({
+    columns: z.array(z.strictObject({ name: z.string(), type: z.string().describe("ClickHouse's type") })),
+    rows: z
+      .array(z.array(z.unknown()))
+      .describe(
+        "Each row, a value per column, as ClickHouse's JSON writes it: 64-bit integers as strings, exact",
+      ),
+    rowsRead: z.int().min(0).describe("Rows ClickHouse read to answer"),
+    elapsedMs: z.number().min(0),
+    truncated: z
+      .boolean()
+      .describe("The answer holds only the first rows: the query returns more than the bound"),
+  })
+  .meta({ id: "SqlResult" });
+
+const statusOf = {
+  invalid: [400, "query_invalid"],
+  not_allowed: [403, "query_not_allowed"],
+  limit: [422, "query_limit_exceeded"],
+  busy: [429, "overloaded"],
+  unavailable: [503, "unavailable"],
+} as const;
+
+/** An analyst's query, answered or refused with its problem. */
+const answer = async (sql: AnalyticsSql, body: z.infer<typeof SqlQuery>): Promise<SqlAnswer> => {
+  try {
+    return await sql.run(body.query, body.params);
+  } catch (error) {
+    if (!(error instanceof SqlQueryError)) throw error;
+    const [status, code] = statusOf[error.refusal];
+    const reply = problem(status, code, error.message);
+    throw new ProblemError(status === 429 || status === 503 ? withRetry(reply) : reply);
+  }
+};
+
 const tag: Tag = {
   name: "analytics",
   description: "Aggregates over every event, from ClickHouse, at minute resolution",
 };
 
-/** The analytics routes of API.md, over the ClickHouse pre-aggregates. */
-export const analyticsRoutes = (client: ClickHouseClient, db: string): HttpRoute[] => [
+/** The analytics routes of API.md: over the ClickHouse pre-aggregates, and analysts' own SQL. */
+export const analyticsRoutes = (client: ClickHouseClient, db: string, sql: AnalyticsSql): HttpRoute[] => [
   defineRoute({
     method: "get",
     path: "/v1/analytics/volume",
@@ -109,5 +164,25 @@ export const analyticsRoutes = (client: ClickHouseClient, db: string): HttpRoute
     query: TopQuery,
     success: { status: 200, description: "highest first", body: TopAccounts },
     handle: async (ctx) => ({ status: 200, body: { accounts: await topAccounts(client, db, ctx.query) } }),
+  }),
+  defineRoute({
+    method: "post",
+    path: "/v1/analytics/sql",
+    operationId: "runAnalyticsSql",
+    summary: "An analyst's own read-only SQL over the documented analytics tables",
+    description:
+      "One SELECT over the views of docs/analytics.md. Writes, DDL, SETTINGS, FORMAT, table functions and other tables are refused (403); time, memory and rows read are bounded (422); past the row bound the answer holds the first rows and `truncated: true`. A few queries run at once; one more is 429.",
+    tag,
+    role: "reader",
+    body: SqlQuery,
+    success: { status: 200, description: "the query's columns and rows", body: SqlResult },
+    problems: {
+      400: ["query_invalid"],
+      403: ["query_not_allowed"],
+      422: ["query_limit_exceeded"],
+      429: ["overloaded"],
+      503: ["unavailable"],
+    },
+    handle: async (ctx) => ({ status: 200, body: await answer(sql, ctx.body) }),
   }),
 ];

@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from "@clickhouse/client";
+import { queryRows } from "../../src/analytics/clickhouse.ts";
 
 /**
  * The analytics schema, in the SQL common to ClickHouse 24.8+ and chDB 26.
@@ -42,12 +43,29 @@ export const schemaStatements = (db: string, table = "events", generation = 1): 
     PROJECTION by_account (
       SELECT aggregate_type, aggregate_id, max(currency), argMax(balance, version), sum(amount)
       GROUP BY aggregate_type, aggregate_id
-    )
+    ),
+    ${byDay}
   ) ENGINE = MergeTree
   PARTITION BY toYYYYMM(time)
   ORDER BY (stream_id, version)
   COMMENT '${generationComment(generation)}'`,
 ];
+
+/** Money into an account, money out of it: the types whose amount moves its balance up or down. */
+export const MONEY_IN = "('MoneyDeposited', 'TransferCredited', 'TransferDebitReversed')";
+export const MONEY_OUT = "('MoneyWithdrawn', 'TransferDebited')";
+
+/**
+ * Per stream and UTC day: what the analysts' `daily_balances` and `transfers` views (views.ts) read,
+ * each in this shape so that ClickHouse answers them from it. A transfer's first event says who and
+ * how much, its last one how it ended.
+ */
+const byDay = `PROJECTION by_day (
+      SELECT aggregate_type, aggregate_id, toDate(time), max(currency), argMax(balance, version),
+             sumIf(amount, type IN ${MONEY_IN}), sumIf(amount, type IN ${MONEY_OUT}), count(),
+             argMin(data, version), argMax(data, version), argMax(type, version), min(time), max(time)
+      GROUP BY aggregate_type, aggregate_id, toDate(time)
+    )`;
 
 /**
  * The generation a table holds, in its comment: a rebuild fills the next one in a table of its own,
@@ -60,9 +78,25 @@ export const generationOf = (comment: string | undefined): number =>
 
 const tables = ["events"] as const;
 
-/** Creates the database and its tables, those that do not exist yet. */
+/**
+ * Creates the database and its tables, those that do not exist yet, and brings a table an earlier
+ * release made up to this one: a table made before `by_day` gains it, and ClickHouse computes it for
+ * the rows already there in the background (a mutation). Queries are exact meanwhile: a part without
+ * the projection is read row by row.
+ */
 export const createSchema = async (client: ClickHouseClient, db: string): Promise<void> => {
   for (const statement of schemaStatements(db)) await client.command({ query: statement });
+  const [table] = await queryRows<{ ddl: string }>(
+    client,
+    "SELECT create_table_query AS ddl FROM system.tables WHERE database = {db:String} AND name = 'events'",
+    { db },
+  );
+  if (table && !table.ddl.includes("PROJECTION by_day")) {
+    await client.command({
+      query: `ALTER TABLE ${db}.events ADD PROJECTION IF NOT EXISTS ${byDay.slice("PROJECTION ".length)}`,
+    });
+    await client.command({ query: `ALTER TABLE ${db}.events MATERIALIZE PROJECTION by_day` });
+  }
 };
 
 /** Drops the tables, and everything in them. */

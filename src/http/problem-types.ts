@@ -67,7 +67,7 @@ export const edgeProblemTypes: readonly ProblemType[] = [
     code: "overloaded",
     statuses: [429, 503],
     description:
-      "429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`.",
+      "429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`.",
   },
   {
     code: "headers_too_large",
@@ -79,7 +79,7 @@ export const edgeProblemTypes: readonly ProblemType[] = [
     code: "unavailable",
     statuses: [503],
     description:
-      "The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again.",
+      "The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing).",
   },
   {
     code: "client_closed_request",

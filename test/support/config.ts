@@ -23,6 +23,7 @@ export const testConfig = (overrides: Partial<Config> = {}): Config => {
     dataDir: overrides.dataDir ?? tempDir(),
     chdbPath,
     clickhouseDatabase: name,
+    analyticsSchema: `${name}_analytics`,
     redisPrefix: `${name}:`,
     amqpNamespace: name,
     retryBaseMs: 20,

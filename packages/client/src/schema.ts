@@ -248,6 +248,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/analytics/sql": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An analyst's own read-only SQL over the documented analytics tables
+         * @description One SELECT over the views of docs/analytics.md. Writes, DDL, SETTINGS, FORMAT, table functions and other tables are refused (403); time, memory and rows read are bounded (422); past the row bound the answer holds the first rows and `truncated: true`. A few queries run at once; one more is 429.
+         */
+        post: operations["runAnalyticsSql"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -669,6 +689,28 @@ export interface components {
                 volume: number;
             }[];
         };
+        SqlResult: {
+            columns: {
+                name: string;
+                /** @description ClickHouse's type */
+                type: string;
+            }[];
+            /** @description Each row, a value per column, as ClickHouse's JSON writes it: 64-bit integers as strings, exact */
+            rows: unknown[][];
+            /** @description Rows ClickHouse read to answer */
+            rowsRead: number;
+            elapsedMs: number;
+            /** @description The answer holds only the first rows: the query returns more than the bound */
+            truncated: boolean;
+        };
+        SqlQuery: {
+            /** @description One SELECT over the documented analytics tables (docs/analytics.md), with ClickHouse's `{name:Type}` parameters */
+            query: string;
+            /** @description A value for each `{name:Type}` in the query */
+            params?: {
+                [key: string]: (string | number | boolean) | (string | number | boolean)[];
+            };
+        };
         GlobalEventsPage: {
             /** @description Oldest first */
             events: components["schemas"]["EventEnvelope"][];
@@ -990,7 +1032,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1040,7 +1082,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1246,7 +1288,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1296,7 +1338,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1502,7 +1544,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1552,7 +1594,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1755,7 +1797,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1805,7 +1847,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1940,7 +1982,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2071,7 +2113,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2275,7 +2317,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             429: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2325,7 +2367,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. `overloaded`: 429: this account is receiving more commands than it can queue. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2457,7 +2499,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2588,7 +2630,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2719,7 +2761,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2850,7 +2892,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2982,7 +3024,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3097,7 +3139,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3212,7 +3254,179 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            503: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
+                };
+            };
+        };
+    };
+    runAnalyticsSql: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SqlQuery"];
+            };
+        };
+        responses: {
+            /** @description the query's columns and rows */
+            200: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SqlResult"];
+                };
+            };
+            /** @description `validation_failed`: The body, a path or query parameter or a header does not match the route's schema (unknown fields and query parameters included), a query parameter is given twice, a body is sent to a POST that takes none (`{}` aside), or the body is not valid JSON or names a key twice. `errors` lists each issue with where it is (`in`), the field (`path`) and what is allowed (`message`). Fix the request; sending it again unchanged gets the same answer. `query_invalid`: An analytics SQL query (`POST /v1/analytics/sql`) that does not parse, names a table, column or function that does not exist, or lacks a value for one of its `{name:Type}` parameters. The detail is ClickHouse's message. See docs/analytics.md for the tables and their columns. */
+            400: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "validation_failed" | "query_invalid";
+                    };
+                };
+            };
+            /** @description `unauthorized`: Auth is on and the request has no `Authorization: Bearer <token>` header, or its token is not known. The answer carries `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Always `Bearer realm="eventfold"` */
+                    "WWW-Authenticate": "Bearer realm=\"eventfold\"";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
+                };
+            };
+            /** @description `forbidden`: The token is known but its role may not call this route: commands need `writer`, reads `reader` or more, `/v1/admin` needs `admin`. `query_not_allowed`: An analytics SQL query that is not one read of the documented tables: a second statement, a write, DDL, `SET` or `SETTINGS`, `FORMAT` or `INTO OUTFILE`, a table function (`file`, `url`, `remote`, `s3`, `numbers` …), a table outside docs/analytics.md (the projection's own tables, `system.*`), or a function that reads outside them (`file`, `dictGet`, `joinGet` …). Nothing ran. */
+            403: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "forbidden" | "query_not_allowed";
+                    };
+                };
+            };
+            /** @description `payload_too_large`: The body is over the size limit (64 KiB unless the operator set another), or a command's events are larger than the event store keeps in one write (MongoDB: 16 MiB). Nothing was written. A body over four times the limit, and over 1 MiB, is refused by the HTTP server itself before the edge reads it: 413 with no body; behind the load balancer (ops/nginx.conf), nginx answers one over 1 MiB with this problem. */
+            413: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
+                };
+            };
+            /** @description `unsupported_media_type`: A request with a body did not send it as `Content-Type: application/json` (its only parameter may be `charset=utf-8`). Its relatives, such as `application/merge-patch+json`, are refused too: they ask for another operation than the route's. */
+            415: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description `query_limit_exceeded`: An analytics SQL query went past a bound: its time (`EVENTFOLD_ANALYTICS_SQL_TIMEOUT_MS`), memory (`EVENTFOLD_ANALYTICS_SQL_MAX_MEMORY`) or rows read (`EVENTFOLD_ANALYTICS_SQL_MAX_ROWS_READ`). Narrow it: a shorter time range, fewer accounts, the pre-aggregated `daily_balances` or `transfers` rather than `events`. Too many rows returned is not an error: the answer holds the first rows and `truncated: true`. */
+            422: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "query_limit_exceeded";
+                    };
+                };
+            };
+            /** @description `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            429: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    /** @description Seconds to wait before sending it again */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "overloaded";
+                    };
+                };
+            };
+            /** @description `headers_too_large`: The request's head (its request line and header fields) is over 16 KiB. Send fewer or shorter headers. A head over 64 KiB is refused by the HTTP server itself, before the edge reads it: 431 with no body; behind the load balancer (ops/nginx.conf), nginx answers that one with this problem. */
+            431: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "headers_too_large";
+                    };
+                };
+            };
+            /** @description `internal_error`: A fault of the server's own; logged with the request's correlation id (`X-Correlation-Id`), never with internals in the answer. `contract_violation`: Only where answers are checked against this document (`EVENTFOLD_CHECK_RESPONSES`, on in the tests): the server was about to send an answer its OpenAPI document does not allow. `detail` says which. */
+            500: {
+                headers: {
+                    /** @description The request's correlation id, as logged */
+                    "X-Correlation-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error" | "contract_violation";
+                    };
+                };
+            };
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3333,7 +3547,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3453,7 +3667,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3582,7 +3796,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3736,7 +3950,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3892,7 +4106,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4048,7 +4262,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4202,7 +4416,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4356,7 +4570,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4510,7 +4724,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4620,7 +4834,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4700,7 +4914,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4780,7 +4994,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description a dependency this role needs does not answer; while the service starts, `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description a dependency this role needs does not answer; while the service starts, `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4859,7 +5073,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4939,7 +5153,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -5019,7 +5233,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -5112,7 +5326,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */

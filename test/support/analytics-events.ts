@@ -1,0 +1,67 @@
+import type { EventEnvelope } from "../../src/store/envelope.ts";
+
+let position = 0;
+const event = (
+  aggregateType: string,
+  id: string,
+  version: number,
+  type: string,
+  time: string,
+  data: Record<string, unknown>,
+): EventEnvelope => ({
+  eventId: crypto.randomUUID(),
+  streamId: `${aggregateType}-${id}`,
+  aggregateType,
+  type,
+  version,
+  schemaVersion: 1,
+  time,
+  data,
+  metadata: { commandId: "c", correlationId: "c", causationId: "c" },
+  position: ++position,
+});
+
+/** A count over a cross join of ten copies of the view: 10^10 rows, far past the time bound. */
+export const unbounded = (views: string) =>
+  `SELECT count() FROM ${Array.from({ length: 10 }, (_, i) => `${views}.events AS t${i}`).join(", ")}`;
+
+/** Alice: opened, two deposits on the 1st, a withdrawal on the 3rd; a refunded and a completed transfer. */
+export const analyticsEvents = (): EventEnvelope[] => [
+  event("account", "alice", 1, "AccountOpened", "2026-11-01T08:00:00Z", {
+    owner: "A",
+    currency: "EUR",
+    kind: "current",
+  }),
+  event("account", "alice", 2, "MoneyDeposited", "2026-11-01T09:00:00Z", {
+    amount: 1000,
+    balance: 1000,
+    currency: "EUR",
+  }),
+  event("account", "alice", 3, "MoneyDeposited", "2026-11-01T23:59:59Z", {
+    amount: 250,
+    balance: 1250,
+    currency: "EUR",
+  }),
+  event("account", "alice", 4, "MoneyWithdrawn", "2026-11-03T10:00:00Z", {
+    amount: 50,
+    balance: 1200,
+    currency: "EUR",
+  }),
+  event("transfer", "t1", 1, "TransferRequested", "2026-11-02T10:00:00Z", {
+    from: "alice",
+    to: "bob",
+    amount: 300,
+  }),
+  event("transfer", "t1", 2, "TransferDebitRecorded", "2026-11-02T10:00:01Z", { currency: "EUR" }),
+  event("transfer", "t1", 3, "TransferRefunded", "2026-11-02T10:00:02Z", {
+    code: "account_closed",
+    detail: "account bob is closed",
+  }),
+  event("transfer", "t2", 1, "TransferRequested", "2026-11-02T11:00:00Z", {
+    from: "alice",
+    to: "carol",
+    amount: 5,
+  }),
+  event("transfer", "t2", 2, "TransferDebitRecorded", "2026-11-02T11:00:01Z", { currency: "EUR" }),
+  event("transfer", "t2", 3, "TransferCompleted", "2026-11-02T11:00:02Z", {}),
+];
