@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createEventfoldClient } from "../packages/client/src/index.ts";
+import { viewsDatabase } from "../projections/analytics/views.ts";
 import { createLogger } from "../src/observability/log.ts";
 import { logLines } from "./support/app.ts";
 import { eventually } from "./support/http.ts";
@@ -8,21 +9,28 @@ import { startTestService, type TestService } from "./support/service.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const TOKEN = "cli-admin-token";
+const READER_TOKEN = "cli-reader-token";
+// Small, so that one query of the sql test goes past it.
+const SQL_MAX_ROWS = 5;
 
-const cli = async (service: TestService, ...args: string[]) => {
-  const proc = Bun.spawn([process.execPath, "run", "src/cli/main.ts", ...args], {
-    cwd: root,
-    env: { ...process.env, EVENTFOLD_URL: service.url, EVENTFOLD_TOKEN: TOKEN },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, code };
-};
+const cliAs =
+  (token: string) =>
+  async (service: TestService, ...args: string[]) => {
+    const proc = Bun.spawn([process.execPath, "run", "src/cli/main.ts", ...args], {
+      cwd: root,
+      env: { ...process.env, EVENTFOLD_URL: service.url, EVENTFOLD_TOKEN: token },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
+    return { stdout, stderr, code };
+  };
+const cli = cliAs(TOKEN);
+const analyst = cliAs(READER_TOKEN);
 
 describe("npm run eventfold -- …", () => {
   let broken = true;
@@ -32,7 +40,14 @@ describe("npm run eventfold -- …", () => {
   beforeAll(async () => {
     const projections = poisonAmount("accounts", 777, "amount 777 is cursed", () => broken);
     service = await startTestService(
-      { retryAttempts: 2, apiKeys: [{ name: "ops", role: "admin", token: TOKEN }] },
+      {
+        retryAttempts: 2,
+        apiKeys: [
+          { name: "ops", role: "admin", token: TOKEN },
+          { name: "analyst", role: "reader", token: READER_TOKEN },
+        ],
+        analyticsSqlMaxRows: SQL_MAX_ROWS,
+      },
       { projections, log: createLogger("info", logged) },
     );
   });
@@ -109,6 +124,106 @@ describe("npm run eventfold -- …", () => {
     const noSuch = await cli(service, "replay", "nope");
     expect([noSuch.code, noSuch.stderr]).toEqual([1, expect.stringContaining("404")]);
   });
+
+  test("sql answers an analyst's query, with a reader key, as a table, CSV or JSON; --param fills {name:Type}", async () => {
+    const api = createEventfoldClient({ baseUrl: service.url, token: TOKEN });
+    const db = viewsDatabase(service.config.analyticsSchema);
+    await api.POST("/v1/accounts", { body: { accountId: "cli-sql", owner: "cli", currency: "EUR" } });
+    const params = { path: { id: "cli-sql" } };
+    for (const amount of [100, 250, 1234]) {
+      await api.POST("/v1/accounts/{id}/deposits", { params, body: { amount } });
+    }
+    // The projection inserts into ClickHouse in batches: the four events are there when counted there.
+    await eventually(
+      async () =>
+        (
+          await api.POST("/v1/analytics/sql", {
+            body: { query: `SELECT count() FROM ${db}.events WHERE aggregate_id = 'cli-sql'` },
+          })
+        ).data?.rows,
+      (rows) => rows?.[0]?.[0] === "4",
+      15_000,
+    );
+    const deposits = `FROM ${db}.events WHERE aggregate_id = 'cli-sql' AND type = 'MoneyDeposited'`;
+    const sums = `SELECT count() AS deposits, sum(amount) AS total ${deposits}`;
+
+    const counted = await analyst(service, "sql", sums);
+    expect([counted.code, counted.stderr]).toEqual([0, ""]);
+    expect(counted.stdout).toMatch(
+      /^deposits {2}total\n3 {9}1584\n1 row \(read [\d ]+ rows? in \d+(\.\d)? ms\)\n$/,
+    );
+
+    const listed = await analyst(
+      service,
+      "sql",
+      `SELECT version, type, amount, if(version = 1, 'opened, "new"\\nhere', '') AS note
+       FROM ${db}.events WHERE aggregate_id = 'cli-sql' ORDER BY version`,
+      "--format",
+      "csv",
+    );
+    expect([listed.code, listed.stderr]).toEqual([0, ""]);
+    expect(listed.stdout).toBe(
+      [
+        "version,type,amount,note",
+        '1,AccountOpened,0,"opened, ""new""\nhere"',
+        "2,MoneyDeposited,100,",
+        "3,MoneyDeposited,250,",
+        "4,MoneyDeposited,1234,",
+        "",
+      ].join("\r\n"),
+    );
+
+    const json = await analyst(service, "sql", "--format=json", sums);
+    expect(json.code).toBe(0);
+    expect(json.stdout).toContain('\n  "columns": [');
+    expect(JSON.parse(json.stdout)).toEqual({
+      columns: [
+        { name: "deposits", type: "UInt64" },
+        { name: "total", type: "Int64" },
+      ],
+      rows: [["3", "1584"]],
+      rowsRead: expect.any(Number),
+      elapsedMs: expect.any(Number),
+      truncated: false,
+    });
+
+    const filled = await analyst(
+      service,
+      "sql",
+      `SELECT sum(amount) AS total ${deposits} AND amount >= {least:Int64} AND currency = {currency:String}`,
+      "--param",
+      "least=200",
+      "--param",
+      "currency=EUR",
+      "--format",
+      "csv",
+    );
+    expect([filled.code, filled.stdout]).toEqual([0, "total\r\n1484\r\n"]);
+
+    const cut = await analyst(service, "sql", "SELECT arrayJoin(range(8)) AS n");
+    expect(cut.code).toBe(0);
+    expect(cut.stdout.split("\n").slice(0, SQL_MAX_ROWS + 1)).toEqual(["n", "0", "1", "2", "3", "4"]);
+    expect(cut.stdout).toContain(`${SQL_MAX_ROWS} rows (read `);
+    expect(cut.stdout).toContain(
+      `the answer holds only the first ${SQL_MAX_ROWS} rows: the query returns more (raise the service's EVENTFOLD_ANALYTICS_SQL_MAX_ROWS or narrow the query)`,
+    );
+
+    const outside = await analyst(service, "sql", "SELECT name FROM system.tables");
+    expect([outside.code, outside.stdout]).toEqual([1, ""]);
+    expect(outside.stderr).toContain("403 query_not_allowed: system.tables is not one of the documented");
+
+    const missing = await analyst(service, "sql", "--format", "csv");
+    expect([missing.code, missing.stderr]).toEqual([2, expect.stringContaining("sql needs a query")]);
+    const badFormat = await analyst(service, "sql", sums, "--format", "xml");
+    expect([badFormat.code, badFormat.stderr]).toEqual([
+      2,
+      expect.stringContaining("--format is one of table, csv, json, not xml"),
+    ]);
+    // The reader key is one: the operators' verbs stay closed to it.
+    const operator = await analyst(service, "projections");
+    expect([operator.code, operator.stderr]).toEqual([1, expect.stringContaining("403")]);
+  });
+
   // Last: the account whose event is discarded stays behind the store for good.
   test("pause holds a projection's events back, resume applies them; discard drops one dead letter, logged with the key's name", async () => {
     const api = createEventfoldClient({ baseUrl: service.url, token: TOKEN });

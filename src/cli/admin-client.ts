@@ -1,6 +1,6 @@
 /**
- * The admin API of a running eventfold, as the CLI uses it. Its answers are the types generated from the
- * OpenAPI document the service serves (`npm run contract:generate`).
+ * The admin API of a running eventfold, and the analytics SQL route, as the CLI uses them. Its answers
+ * are the types generated from the OpenAPI document the service serves (`npm run contract:generate`).
  */
 import type { components } from "../../packages/client/src/schema.ts";
 
@@ -8,11 +8,13 @@ type Schemas = components["schemas"];
 
 export type ProjectionInfo = Schemas["Projections"]["projections"][number];
 export type DeadLetterInfo = Schemas["DeadLetters"]["deadLetters"][string][number];
+export type SqlResult = Schemas["SqlResult"];
 
 export class AdminApiError extends Error {}
 
 export const adminClient = (baseUrl: string, token?: string) => {
-  const call = async <T>(method: "GET" | "POST", path: string): Promise<T> => {
+  // A POST without a body of its own sends `{}`: the routes refuse any other body where they take none.
+  const call = async <T>(method: "GET" | "POST", path: string, body: unknown = {}): Promise<T> => {
     let response: Response;
     try {
       response = await fetch(new URL(path, baseUrl), {
@@ -21,18 +23,25 @@ export const adminClient = (baseUrl: string, token?: string) => {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
           ...(method === "POST" ? { "content-type": "application/json" } : {}),
         },
-        ...(method === "POST" ? { body: "{}" } : {}),
+        ...(method === "POST" ? { body: JSON.stringify(body) } : {}),
       });
     } catch (error) {
       throw new AdminApiError(`cannot reach ${baseUrl}: ${error instanceof Error ? error.message : error}`);
     }
-    const body = (await response.json().catch(() => ({}))) as T & { title?: string; detail?: string };
+    const answer = (await response.json().catch(() => ({}))) as T & {
+      code?: string;
+      title?: string;
+      detail?: string;
+    };
     if (!response.ok) {
+      // The problem's code first: it is what scripts and docs/errors.md go by; the detail says why.
+      const why = [answer.code, answer.detail ?? answer.title].filter(Boolean).join(": ");
+      const retryAfter = response.headers.get("retry-after");
       throw new AdminApiError(
-        `${method} ${path}: ${response.status} ${body.detail ?? body.title ?? ""}`.trim(),
+        `${method} ${path}: ${response.status} ${why}${retryAfter ? ` (retry after ${retryAfter} s)` : ""}`.trim(),
       );
     }
-    return body;
+    return answer;
   };
   return {
     projections: async () => (await call<Schemas["Projections"]>("GET", "/v1/admin/projections")).projections,
@@ -74,6 +83,9 @@ export const adminClient = (baseUrl: string, token?: string) => {
         "POST",
         `/v1/admin/projections/${encodeURIComponent(projection)}/rebuild`,
       ),
+    /** A reader key is enough: the route is an analyst's, not an operator's. */
+    sql: (query: string, params?: Schemas["SqlQuery"]["params"]) =>
+      call<SqlResult>("POST", "/v1/analytics/sql", { query, ...(params ? { params } : {}) }),
   };
 };
 

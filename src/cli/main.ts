@@ -1,4 +1,10 @@
-import { AdminApiError, type AdminClient, adminClient, type ProjectionInfo } from "./admin-client.ts";
+import {
+  AdminApiError,
+  type AdminClient,
+  adminClient,
+  type ProjectionInfo,
+  type SqlResult,
+} from "./admin-client.ts";
 import { progressBar } from "./progress.ts";
 import { folderFiles, namesOf, registryEdits, scaffoldAggregate } from "./scaffold.ts";
 
@@ -12,11 +18,14 @@ const usage = `usage: npm run eventfold -- <command>
   pause <projection>          stops applying events to it: they wait on its queues
   resume <projection>         applies them again, those that waited first
   rebuild <projection>        drops a projection and refills it from the event store
+  sql "<query>"               an analyst's SELECT over the analytics views (docs/analytics.md); options:
+                                --format table|csv|json  how to print the answer (default table)
+                                --param name=value       a value for {name:Type} in the query (repeatable)
   new aggregate <name>        writes actors/<name>/, a working aggregate to start from (--help: what)
 
 Talks to the admin API of EVENTFOLD_URL (default http://127.0.0.1:3000, where npm start serves it;
 with docker compose the projector serves it, on http://127.0.0.1:3001) with EVENTFOLD_TOKEN, an admin
-key, when auth is on. Exit codes: 0 done, 1 refused or failed, 2 usage.`;
+key (for sql, a reader key is enough), when auth is on. Exit codes: 0 done, 1 refused or failed, 2 usage.`;
 
 const POLL_MS = 250;
 
@@ -44,6 +53,94 @@ const rebuildLine = (r: NonNullable<ProjectionInfo["rebuild"]>): string =>
   ]
     .filter((part) => part !== "")
     .join(" ");
+
+const FORMATS = ["table", "csv", "json"] as const;
+type Format = (typeof FORMATS)[number];
+
+// `--name` or `--name=value` on one line: a query may itself start with `--`, a SQL comment.
+const OPTION = /^(--[a-z][a-z-]*)(?:=(.*))?$/;
+
+/** The sql verb's arguments: the query, how to print its answer, and the `{name:Type}` values. */
+const sqlArgs = (args: string[]) => {
+  let query: string | undefined;
+  let format: Format = "table";
+  // Strings whatever they look like: ClickHouse parses each by its placeholder's type, so `1` is an
+  // Int64 for `{n:Int64}` and the text "1" for `{s:String}`, as the analyst meant.
+  const params: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? "";
+    const option = OPTION.exec(arg);
+    if (!option) {
+      if (query !== undefined) throw new UsageError("sql takes the query as one argument: put it in quotes");
+      query = arg;
+      continue;
+    }
+    const [, flag, inline] = option;
+    if (flag !== "--format" && flag !== "--param") throw new UsageError(`sql has no option ${flag}`);
+    const value = inline ?? args[++i];
+    if (value === undefined) throw new UsageError(`${flag} takes a value`);
+    if (flag === "--format") {
+      if (!FORMATS.includes(value as Format)) {
+        throw new UsageError(`--format is one of ${FORMATS.join(", ")}, not ${value}`);
+      }
+      format = value as Format;
+      continue;
+    }
+    const at = value.indexOf("=");
+    const name = value.slice(0, at);
+    if (at <= 0) throw new UsageError(`--param takes name=value, not ${value}`);
+    if (Object.hasOwn(params, name)) throw new UsageError(`--param ${name} is given twice`);
+    params[name] = value.slice(at + 1);
+  }
+  if (query === undefined || query.trim() === "") throw new UsageError('sql needs a query: sql "SELECT …"');
+  return { query, format, params: Object.keys(params).length > 0 ? params : undefined };
+};
+
+/** A value of the answer as text: strings as they are, the rest (arrays, maps, numbers) as JSON. */
+const cellText = (value: unknown): string =>
+  typeof value === "string" ? value : (JSON.stringify(value) ?? "");
+
+/** In a table, a cell on one line (a line break would break the columns), NULL as clickhouse-client has it. */
+const tableCell = (value: unknown): string =>
+  value === null
+    ? "NULL"
+    : cellText(value).replace(/[\n\r\t]/g, (c) => ({ "\n": "\\n", "\r": "\\r", "\t": "\\t" })[c] ?? c);
+
+/** RFC 4180: quoted when it holds a comma, a quote or a line break, its quotes doubled; NULL empty. */
+const csvField = (value: unknown): string => {
+  const text = value === null || value === undefined ? "" : cellText(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
+
+/** 1234567 as 1 234 567: the grouping reads the same in every locale. */
+const grouped = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, " ");
+const rowCount = (n: number): string => `${grouped(n)} row${n === 1 ? "" : "s"}`;
+// Tenths below 10 ms, where most of these queries end: "0 ms" would say nothing.
+const millis = (ms: number): string => String(ms >= 10 ? Math.round(ms) : Math.round(ms * 10) / 10);
+
+const truncation = (answer: SqlResult): string =>
+  `the answer holds only the first ${rowCount(answer.rows.length)}: the query returns more ` +
+  "(raise the service's EVENTFOLD_ANALYTICS_SQL_MAX_ROWS or narrow the query)";
+
+const printSql: Record<Format, (answer: SqlResult) => void> = {
+  table(answer) {
+    console.log(table([answer.columns.map((c) => c.name), ...answer.rows.map((r) => r.map(tableCell))]));
+    console.log(
+      `${rowCount(answer.rows.length)} (read ${rowCount(answer.rowsRead)} in ${millis(answer.elapsedMs)} ms)`,
+    );
+    if (answer.truncated) console.log(truncation(answer));
+  },
+  csv(answer) {
+    const records = [answer.columns.map((c) => c.name), ...answer.rows];
+    // CRLF between records, as RFC 4180 has it; a line break inside a quoted field stays as it was.
+    process.stdout.write(records.map((r) => `${r.map(csvField).join(",")}\r\n`).join(""));
+    // Stdout is the data alone, for a file or a pipe; that it is cut must still be said.
+    if (answer.truncated) console.error(`eventfold: ${truncation(answer)}`);
+  },
+  json(answer) {
+    console.log(JSON.stringify(answer, null, 2));
+  },
+};
 
 const commands: Record<string, (api: AdminClient, args: string[]) => Promise<void>> = {
   async projections(api) {
@@ -144,6 +241,11 @@ const commands: Record<string, (api: AdminClient, args: string[]) => Promise<voi
       }
       await Bun.sleep(POLL_MS);
     }
+  },
+
+  async sql(api, args) {
+    const { query, format, params } = sqlArgs(args);
+    printSql[format](await api.sql(query, params));
   },
 };
 
