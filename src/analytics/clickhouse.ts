@@ -23,7 +23,9 @@ export const openClickHouse = async (target: ClickHouseTarget): Promise<ClickHou
   try {
     const { createChdbConnection } = await import("chdb/connection");
     // chdb types its connection against its own copy of @clickhouse/client-common; same interface.
-    connection = oneAtATime(createChdbConnection({ path: target.chdbPath }) as unknown as ClickHouseConnection);
+    connection = oneAtATime(
+      createChdbConnection({ path: target.chdbPath }) as unknown as ClickHouseConnection,
+    );
   } catch (error) {
     // The slim image leaves chDB's native library out: say what to set rather than show a stack.
     throw new StartupError(
