@@ -32,9 +32,9 @@ const service = (name: string): ComposeService => {
 };
 
 describe("docker-compose.yml", () => {
-  test("has MongoDB as a replica set, RabbitMQ with management, ClickHouse 24.8+, Redis, the edge and the projector", () => {
+  test("has MongoDB as a replica set, RabbitMQ with management, ClickHouse 24.8+, Redis, the edge, the projector and Grafana", () => {
     expect(Object.keys(compose.services).sort()).toEqual(
-      ["clickhouse", "edge", "lb", "mongo", "projector", "rabbitmq", "redis"].sort(),
+      ["clickhouse", "edge", "grafana", "lb", "mongo", "projector", "rabbitmq", "redis"].sort(),
     );
     expect(service("mongo").command).toContain("--replSet");
     expect(service("rabbitmq").image).toMatch(/^rabbitmq:[\d.]+-management$/);
@@ -42,6 +42,9 @@ describe("docker-compose.yml", () => {
       (service("clickhouse").image ?? "").split(":")[1]?.split(".").map(Number) ?? [];
     expect(major * 100 + minor).toBeGreaterThanOrEqual(24 * 100 + 8);
     expect(service("redis").image).toMatch(/^redis:7/);
+    expect(service("grafana").image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(service("grafana").environment?.GF_INSTALL_PLUGINS).toStartWith("grafana-clickhouse-datasource");
+    expect(service("grafana").depends_on).toEqual({ clickhouse: { condition: "service_healthy" } });
   });
 
   test("every service has a health check, and the app waits for its dependencies to be healthy", () => {
@@ -66,6 +69,8 @@ describe("docker-compose.yml", () => {
       expect(env.AMQP_URL).toMatch(/^amqp:\/\/.*@rabbitmq:5672$/);
       expect(env.REDIS_URL).toBe("redis://redis:6379");
       expect(env.CLICKHOUSE_URL).toMatch(/^http:\/\/.*@clickhouse:8123$/);
+      // Analysts' SQL as the read-only user of ops/clickhouse/users.d/analyst.xml, not the service's.
+      expect(env.CLICKHOUSE_ANALYST_URL).toMatch(/^http:\/\/analyst:.*@clickhouse:8123$/);
       for (const variable of Object.keys(env))
         expect([variable, known.has(variable)]).toEqual([variable, true]);
     }
@@ -93,6 +98,7 @@ describe("docker-compose.yml", () => {
     expect(service("projector").ports).toEqual(["127.0.0.1:3001:3001"]);
     expect(service("rabbitmq").ports).toEqual(["127.0.0.1:15672:15672"]);
     expect(service("mongo").ports).toEqual(["127.0.0.1:27017:27017"]);
+    expect(service("grafana").ports).toEqual(["127.0.0.1:3002:3000"]);
   });
 
   test("the edges scale behind a load balancer that hashes on the aggregate id", async () => {
