@@ -14,6 +14,7 @@ import Ajv2020, { type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import fc from "fast-check";
 import { generateSync } from "json-schema-faker";
+import { viewsDatabase } from "../projections/analytics/views.ts";
 import { eventually } from "./support/http.ts";
 import { decorate } from "./support/read-side.ts";
 import { startTestService } from "./support/service.ts";
@@ -28,6 +29,7 @@ interface Parameter {
 interface DocumentedResponse {
   headers?: Record<string, { required?: boolean; schema: Schema }>;
   content?: Record<string, { schema: Schema }>;
+  description?: string;
 }
 interface Operation {
   operationId: string;
@@ -547,11 +549,17 @@ const refusedAsInvalid = new Set([400, 401, 403, 413, 415, 431]);
  * applies its rule rightly is for the route's own tests.
  */
 const statedRefusal = (endpoint: Endpoint, status: number, text: string): boolean => {
+  const { code, errors = [] } = JSON.parse(text) as { code?: string; errors?: { message: string }[] };
+  // A refusal of the route's own (an analyst's SQL that does not parse: 400 `query_invalid`), which
+  // its answer for that status names: the schema cannot say which text is SQL.
+  const declared = endpoint.operation.responses[String(status)]?.description;
+  if (code && !EDGE_REFUSALS.has(code) && declared?.includes(`\`${code}\``)) return true;
   if (status !== 400) return false;
-  const { errors = [] } = JSON.parse(text) as { errors?: { message: string }[] };
   const documentText = JSON.stringify(inline(endpoint.operation));
   return errors.length > 0 && errors.every((error) => documentText.includes(error.message));
 };
+/** The edge's refusals, which every route may give: never a rule of the route's own. */
+const EDGE_REFUSALS = new Set(["validation_failed", "unauthorized", "forbidden"]);
 
 /** Whether a 400 names the fault it was sent with, where it is. */
 const names = (text: string, issue: Issue): boolean => {
@@ -657,6 +665,14 @@ const succeedsAtLast = async (endpoint: Endpoint, index: number): Promise<boolea
 };
 
 await seedDeadLetters(20);
+// Queries an analyst could send, for the SQL route's `query`: the schema cannot tell SQL from text.
+const views = viewsDatabase(service.config.analyticsSchema);
+for (const query of [
+  `SELECT count() AS n FROM ${views}.events`,
+  `SELECT account_id, closing_balance FROM ${views}.daily_balances ORDER BY day DESC LIMIT 5`,
+  `SELECT outcome, count() AS n FROM ${views}.transfers GROUP BY outcome`,
+])
+  keep("query", query);
 
 // Three rounds over the document, each with a third of the requests: a later round sends values an
 // earlier one learned from answers further down the document (a projection's name, from the list of

@@ -63,6 +63,8 @@ export const analyticsDoc = (): string => {
     "",
     "Each query runs with `max_threads = EVENTFOLD_ANALYTICS_SQL_THREADS` (1). Embedded (no `CLICKHOUSE_URL`), ClickHouse is chDB inside the service's process: it runs one query at a time, so an analyst's query also holds back the analytics projection's inserts until it ends (at most the time bound), and it shares the machine's cores with the commands; the bench measures what a heavy query does to deposit latency. Against a server, set `CLICKHOUSE_ANALYST_URL` to the analyst user (the compose file does): its grants are the views only, and its profile caps the same settings for clients that connect directly.",
     "",
+    "A client that connects as the analyst user directly (Grafana, clickhouse-client) is held by the server alone: its grants (`SELECT` on the views; no file, URL, remote or S3 access, so no table functions that reach outside; no writes or DDL) and its profile's caps (`ops/clickhouse/users.d/analyst.xml`). ClickHouse 24.8 still shows every user the `system` tables (names of databases and tables, its own queries); the route refuses them.",
+    "",
   );
   return lines.join("\n");
 };

@@ -79,7 +79,8 @@ const SqlQuery = z
     query: z
       .string()
       .min(1)
-      .max(100_000)
+      // Within the edge's 64 KiB body limit even when every character is escaped in JSON.
+      .max(10_000)
       .describe(
         "One SELECT over the documented analytics tables (docs/analytics.md), with ClickHouse's `{name:Type}` parameters",
       ),
