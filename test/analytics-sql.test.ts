@@ -212,6 +212,21 @@ for (const target of targets) {
       expect({ rows: await fingerprint(), tables: await tables() }).toEqual(before);
     });
 
+    test.if(target.url === undefined)(
+      "embedded, a ping does not wait behind an analyst's long query, and the next query reads its own answer",
+      async () => {
+        const order: string[] = [];
+        const long = sql.run(unbounded(views)).catch((e: unknown) => (e as SqlQueryError).refusal);
+        const ping = client.ping().then((r) => order.push(`ping ${r.success}`));
+        await ping;
+        expect(await long).toBe("limit");
+        order.push("query ended");
+        expect(order).toEqual(["ping true", "query ended"]);
+        // What the timed-out query began to write is not read as the start of the next answer.
+        expect(await queryRows<{ x: number }>(client, "SELECT 1 AS x")).toEqual([{ x: 1 }]);
+      },
+    );
+
     test("the comment trick: what a comment hides is not run", async () => {
       const answer = await sql.run(`SELECT count() AS n FROM ${views}.events -- ; DROP TABLE ${db}.events`);
       expect(answer.rows).toEqual([["10"]]);
