@@ -10,7 +10,14 @@ import { type LoadScenario, loadAccountPrefix, runLoadScenario } from "./lib/loa
 import { startOtlpSink } from "./lib/otlp-sink.ts";
 import { planFor } from "./lib/plan.ts";
 import { writeReport } from "./lib/report.ts";
-import type { LagResult, MemoryResult, Results, ScenarioResult, StoreFootprint } from "./lib/results.ts";
+import type {
+  AnalyticsSqlResult,
+  LagResult,
+  MemoryResult,
+  Results,
+  ScenarioResult,
+  StoreFootprint,
+} from "./lib/results.ts";
 import { seedAccounts } from "./lib/seed.ts";
 import {
   exportSpansTo,
@@ -22,6 +29,7 @@ import {
 import { writeSoakReport } from "./lib/soak-report.ts";
 import { wrkAvailable } from "./lib/wrk.ts";
 import { measureAnalytics } from "./scenarios/analytics.ts";
+import { measureAnalyticsSql, measureAnalyticsSqlAlone } from "./scenarios/analytics-sql.ts";
 import { measureCeiling } from "./scenarios/ceiling.ts";
 import { deposits } from "./scenarios/deposits.ts";
 import { hotspot } from "./scenarios/hotspot.ts";
@@ -53,6 +61,8 @@ const usage = () => {
              Redis keys flushed), then an audit; writes bench/results/<timestamp>-soak/ (soak.md,
              soak.json, charts)
   --stages   only the ceiling, embedded deposits with where their time goes, and the store's bytes on disk; figures on stdout
+  --analytics-sql  only the analytics SQL stage: embedded deposits paced at 50% alone, then beside clients looping
+             heavy analysts' queries (POST /v1/analytics/sql); its figures on stdout
   --otel     with any of the above: every server exports its spans (OTEL_EXPORTER_OTLP_ENDPOINT) to a local OTLP
              sink that keeps nothing, to measure what tracing costs; without it the servers trace nothing
   --access-log  with any of the above: the servers log at info (LOG_LEVEL's default), an access line per
@@ -147,6 +157,11 @@ const main = async () => {
     );
     return;
   }
+  if (process.argv.includes("--analytics-sql")) {
+    // The analytics SQL stage alone, on an embedded server of its own: its figures on stdout, no report.
+    process.stdout.write(`${JSON.stringify(await measureAnalyticsSqlAlone(bench), null, 2)}\n`);
+    return;
+  }
   if (process.argv.includes("--stages")) {
     // The write path alone, for work on it: the ceiling, then embedded deposits, stage by stage.
     process.stdout.write(`${JSON.stringify(await measureDepositStages(bench), null, 2)}\n`);
@@ -167,6 +182,7 @@ const main = async () => {
   const lag: LagResult[] = [];
   const memory: MemoryResult[] = [];
   let storeFootprint: StoreFootprint | undefined;
+  let analyticsSql: AnalyticsSqlResult | undefined;
   for (const mode of modes) {
     log(`\n${mode}: starting eventfold`);
     const server = await startEventfold(mode, bench.nextPort(), {
@@ -178,13 +194,24 @@ const main = async () => {
         fund: progressBar(`${mode}: funding them`),
       });
       await seedProbeAccount(server, mode);
+      let depositsDelayMs: number | undefined;
       for (const scenario of loadScenarios) {
         const run = await runLoadScenario(bench, { mode, server, ceilingRps: ceiling.rps }, scenario);
         scenarios.push(run.result);
         if (run.lag) lag.push(run.lag);
+        if (scenario === deposits) depositsDelayMs = run.delayMs;
       }
       memory.push({ mode, accountsTouched: plan.accounts, rssBytes: server.rss() });
       if (mode === "embedded") storeFootprint = await measureStoreFootprint(bench, server);
+      if (mode === "embedded" && depositsDelayMs !== undefined) {
+        // Analysts' heavy SQL beside paced deposits, at the 50% run's pace; a failure here costs its section.
+        try {
+          analyticsSql = await measureAnalyticsSql(bench, server, depositsDelayMs);
+        } catch (error) {
+          log(`  analytics SQL stage failed: ${(error as Error).message}`);
+          skipped.push(`analytics SQL stage: ${(error as Error).message}`);
+        }
+      }
     } finally {
       await server.stop();
     }
@@ -211,6 +238,7 @@ const main = async () => {
     rehydration,
     subscriptions,
     ...(storeFootprint ? { storeFootprint } : {}),
+    ...(analyticsSql ? { analyticsSql } : {}),
     ...(tracingOn
       ? { tracing: "on: spans exported over OTLP/HTTP to a local sink that keeps nothing (--otel)" }
       : {}),

@@ -53,6 +53,8 @@ export const measure = async <T, O = undefined>(
 ): Promise<{
   saturation: WrkResult;
   atHalf: WrkResult;
+  /** The pause of the 50% run's paced connections. */
+  delayMs: number;
   series: RateSeries;
   beside: T | undefined;
   observed: { saturation: O; atHalf: O } | undefined;
@@ -64,25 +66,44 @@ export const measure = async <T, O = undefined>(
   const observedSaturation = await observingSaturation?.stop();
   const series = await sampler.stop();
   const target = throughput(saturation) / 2;
-  const paced = { ...base, seconds: plan.calibrationSeconds, connections: plan.pacedConnections };
-  let delayMs = pacedDelayMs(plan.pacedConnections, target);
-  for (const step of [1, 2]) {
-    const probe = await runWrk({ ...paced, delayMs });
-    log(
-      `  ${label}: calibrating the pace (${step}/2): ${Math.round(throughput(probe))} of ${Math.round(target)} req/s`,
-    );
-    delayMs = pacedDelayMs(plan.pacedConnections, target, { delayMs, rps: throughput(probe) });
-  }
+  const delayMs = await calibratePace({ plan, log }, label, base, target);
   log(
     `  ${label}: at 50% (${Math.round(target)} req/s target), ${plan.pacedConnections} paced connections, ${delayMs.toFixed(1)} ms apart`,
   );
   const side = during?.();
   const observingHalf = await observe?.();
-  const atHalf = await runWrk({ ...paced, seconds: plan.seconds, delayMs });
+  const atHalf = await runWrk({
+    ...base,
+    seconds: plan.seconds,
+    connections: plan.pacedConnections,
+    delayMs,
+  });
   const observedHalf = await observingHalf?.stop();
   const beside = await side?.stop();
   const observed = observe && { saturation: observedSaturation as O, atHalf: observedHalf as O };
-  return { saturation, atHalf, series, beside, observed };
+  return { saturation, atHalf, delayMs, series, beside, observed };
+};
+
+/**
+ * The pause that has `plan.pacedConnections` connections send `targetRps` together: computed, then
+ * corrected by two probe runs of `plan.calibrationSeconds` (see {@link pacedDelayMs}).
+ */
+export const calibratePace = async (
+  { plan, log }: Pick<Bench, "plan" | "log">,
+  label: string,
+  base: Omit<WrkRun, "seconds" | "connections" | "delayMs">,
+  targetRps: number,
+): Promise<number> => {
+  const paced = { ...base, seconds: plan.calibrationSeconds, connections: plan.pacedConnections };
+  let delayMs = pacedDelayMs(plan.pacedConnections, targetRps);
+  for (const step of [1, 2]) {
+    const probe = await runWrk({ ...paced, delayMs });
+    log(
+      `  ${label}: calibrating the pace (${step}/2): ${Math.round(throughput(probe))} of ${Math.round(targetRps)} req/s`,
+    );
+    delayMs = pacedDelayMs(plan.pacedConnections, targetRps, { delayMs, rps: throughput(probe) });
+  }
+  return delayMs;
 };
 
 /** One load scenario against one mode's server: its figures, and what was measured beside it. */
@@ -90,7 +111,7 @@ export const runLoadScenario = async (
   bench: Bench,
   target: LoadTarget,
   scenario: LoadScenario,
-): Promise<{ result: ScenarioResult; lag: LagResult | undefined }> => {
+): Promise<{ result: ScenarioResult; lag: LagResult | undefined; delayMs: number }> => {
   const { mode, server, ceilingRps } = target;
   const { during } = scenario;
   const requestsServed = async () =>
@@ -124,5 +145,5 @@ export const runLoadScenario = async (
     );
     bench.log(`    and at 50%:\n${indent(describeStages(run.observed.atHalf))}`);
   }
-  return { result, lag: run.beside };
+  return { result, lag: run.beside, delayMs: run.delayMs };
 };

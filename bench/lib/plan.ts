@@ -17,9 +17,21 @@ export interface Plan {
   readonly liveSamples: number;
   /** Refused deposits under keys of their own, to measure what a stored outcome costs on disk. */
   readonly refusals: number;
+  /**
+   * The analytics SQL stage: seconds of each phase (paced deposits alone, then beside analysts' queries;
+   * longer than a query's default time bound, 10 s, so that one ends within the phase), and the clients
+   * that loop heavy queries in the second.
+   */
+  readonly analyticsSqlSeconds: number;
+  readonly analyticsSqlClients: number;
+  /**
+   * Events the store holds at least before it (the load scenarios usually leave more; deposits flat out
+   * make up the rest), so that the heavy queries read enough to take real time.
+   */
+  readonly analyticsSqlEvents: number;
 }
 
-const common = { connections: 64, pacedConnections: 32, rehydrateEvents: 10_000 };
+const common = { connections: 64, pacedConnections: 32, rehydrateEvents: 10_000, analyticsSqlClients: 4 };
 
 /**
  * Scenarios 1-4 size the actor cap to their working set (every account, and the transfers' own actors),
@@ -43,6 +55,8 @@ export const planFor = (full: boolean): Plan =>
         subscriptionEvents: 1_000_000,
         liveSamples: 2_000,
         refusals: 20_000,
+        analyticsSqlSeconds: 30,
+        analyticsSqlEvents: 2_000_000,
       }
     : {
         ...common,
@@ -56,4 +70,6 @@ export const planFor = (full: boolean): Plan =>
         subscriptionEvents: 200_000,
         liveSamples: 500,
         refusals: 5_000,
+        analyticsSqlSeconds: 15,
+        analyticsSqlEvents: 200_000,
       };

@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Results, SubscriptionResult } from "./results.ts";
+import type { AnalyticsSqlResult, Results, SqlAnswers, SubscriptionResult } from "./results.ts";
 import { barChart, lineChart } from "./svg.ts";
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
@@ -193,6 +193,7 @@ ${
       stagesSection(dir, r) +
       footprintSection(r) +
       analyticsSection(r, analyticsRows) +
+      (r.analyticsSql ? analyticsSqlSection(r.analyticsSql) : "") +
       subscriptionsSection(r.subscriptions),
   );
 };
@@ -283,6 +284,80 @@ EXPLAIN shows the route's query reading.
 | --- | ---: | ---: | ---: | ---: | --- |
 ${rows}
 `;
+
+/** Analysts' answers by status: "200: 12, 422: 1, 429: 30". */
+export const answersByStatus = (answers: readonly SqlAnswers[]): string => {
+  const byStatus = new Map<number, number>();
+  for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + a.count);
+  if (byStatus.size === 0) return "–";
+  return [...byStatus]
+    .sort((a, b) => a[0] - b[0])
+    .map(([status, n]) => `${status || "no answer"}: ${n}`)
+    .join(", ");
+};
+
+/**
+ * The analytics SQL stage in one line: the deposits' p99 beside the queries against alone, and whether
+ * the bounds held: no more queries at once than the concurrency, and every unbounded query accepted
+ * ended 422 within 1.5 times the time bound.
+ */
+export const analyticsSqlVerdict = (s: AnalyticsSqlResult): string => {
+  const [alone, beside] = s.phases;
+  if (!alone || !beside) return "not measured";
+  const [a, b] = [alone.deposits.latencyMs.p99, beside.deposits.latencyMs.p99];
+  const count = (status: number) =>
+    beside.answers.filter((x) => x.status === status).reduce((n, x) => n + x.count, 0);
+  const unbounded = beside.answers.filter((x) => x.query === "unbounded" && x.status !== 429);
+  const stopped = unbounded.filter((x) => x.status === 422);
+  const slowestStop = Math.max(0, ...stopped.map((x) => x.maxMs ?? 0));
+  const stoppedInTime =
+    stopped.length > 0 && stopped.length === unbounded.length && slowestStop <= 1.5 * s.timeoutMs;
+  const held = s.maxAtOnce <= s.concurrency && stoppedInTime;
+  return (
+    `deposit p99 ${a.toFixed(1)} → ${b.toFixed(1)} ms beside the queries (B/A ${(b / a).toFixed(2)}×); ` +
+    `at most ${s.maxAtOnce} quer${s.maxAtOnce === 1 ? "y" : "ies"} ran at once (concurrency ${s.concurrency}), ${count(429)} refused with 429; ` +
+    `the unbounded query ended 422 ${stopped.reduce((n, x) => n + x.count, 0)} time(s)` +
+    `${stopped.length ? ` within ${(slowestStop / 1000).toFixed(1)} s` : ""} (bound ${s.timeoutMs / 1000} s): ` +
+    `bounds ${held ? "held" : "NOT held"}`
+  );
+};
+
+const analyticsSqlSection = (s: AnalyticsSqlResult) => {
+  const phases = s.phases.map(
+    (p) =>
+      `| ${p.phase} | ${p.deposits.rps} | ${ms(p.deposits.latencyMs.p50)} | ${ms(p.deposits.latencyMs.p99)} | ${ms(p.deposits.latencyMs.p999)} | ${p.deposits.failures} | ${answersByStatus(p.answers)} |`,
+  );
+  const answers = s.phases.flatMap((p) =>
+    p.answers.map(
+      (a) =>
+        `| ${a.query} | ${a.status || "no answer"} | ${a.count} | ${ms(a.p50Ms)} | ${ms(a.p99Ms)} | ${ms(a.maxMs)} |`,
+    ),
+  );
+  return `
+## Analysts' SQL beside commands (embedded)
+
+On the embedded server after its load scenarios, its analysts' \`events\` view holding ${s.viewEvents} events
+(caught up with the store, waited ${s.catchUpSeconds} s): deposits paced as in the 50% run (${s.delayMs} ms apart on
+each connection) for ${s.seconds} s alone, then ${s.seconds} s while ${s.clients} clients loop \`POST /v1/analytics/sql\`
+with the queries below (each retrying after a 429's \`Retry-After\`). The service's bounds: ${s.concurrency} quer${s.concurrency === 1 ? "y" : "ies"} at once,
+${s.timeoutMs / 1000} s, ${s.maxRowsRead} rows read, ${s.maxThreads} thread(s) per query.
+
+| phase | deposits/s | p50 | p99 | p99.9 | failures | analytics answers |
+| --- | ---: | ---: | ---: | ---: | ---: | --- |
+${phases.join("\n")}
+
+| query | status | answers | p50 | p99 | max |
+| --- | ---: | ---: | ---: | ---: | ---: |
+${answers.join("\n")}
+
+${Object.entries(s.queries)
+  .map(([name, sql]) => `- \`${name}\`: \`${sql}\``)
+  .join("\n")}
+
+**${analyticsSqlVerdict(s)}** (at most ${s.maxAtOnce} at once: the accepted queries' windows as the clients saw them,
+each shortened by the slowest 429's round trip.)
+`;
+};
 
 interface TargetRow {
   what: string;

@@ -82,6 +82,53 @@ export interface AnalyticsResult {
   readonly routes: { route: string; samples: number; p50Ms: number; p99Ms: number; failures: number }[];
 }
 
+/** Analysts' answers of one kind (a query, a status) over a phase: how many, and their latency. */
+export interface SqlAnswers {
+  readonly query: string;
+  /** The HTTP status; 0 where no answer came (a socket error or the client's own timeout). */
+  readonly status: number;
+  readonly count: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly maxMs: number | null;
+}
+
+/** One phase of the analytics SQL stage: paced deposits, alone or beside analysts' queries. */
+export interface AnalyticsSqlPhase {
+  readonly phase: string;
+  readonly deposits: LoadFigures;
+  /** By query and status; empty in the phase without queries. */
+  readonly answers: SqlAnswers[];
+}
+
+/**
+ * The analytics SQL stage (embedded): what analysts' heavy queries (`POST /v1/analytics/sql`) do to
+ * the latency of paced deposits, and whether the service's bounds on them held.
+ */
+export interface AnalyticsSqlResult {
+  /** Events in the analysts' `events` view once the projection had caught up with the store. */
+  readonly viewEvents: number;
+  /** How long that catching up was waited for. */
+  readonly catchUpSeconds: number;
+  /** The service's bounds, as it ran (its settings, from the environment or their defaults). */
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  readonly maxRowsRead: number;
+  readonly maxThreads: number;
+  readonly clients: number;
+  readonly seconds: number;
+  /** The paced connections' pause, and the rate it was calibrated for (50% of deposits' saturation). */
+  readonly delayMs: number;
+  readonly queries: Record<string, string>;
+  readonly phases: AnalyticsSqlPhase[];
+  /**
+   * The most accepted (not 429) queries whose windows overlapped, as the clients saw them: each
+   * window from the request sent to its answer in, shortened at its end by the slowest 429's round
+   * trip (an answer's way back, which the next query may overlap without running beside it).
+   */
+  readonly maxAtOnce: number;
+}
+
 export interface SubscriptionResult {
   /** Events stored before the consumers came. */
   readonly events: number;
@@ -126,6 +173,8 @@ export interface Results {
   readonly rehydration: RehydrationResult | null;
   readonly subscriptions: SubscriptionResult;
   readonly storeFootprint?: StoreFootprint;
+  /** The analytics SQL stage, on the embedded server after its load scenarios. */
+  readonly analyticsSql?: AnalyticsSqlResult;
   /** Set when the servers traced (`--otel`): how. */
   readonly tracing?: string;
   readonly skipped: string[];

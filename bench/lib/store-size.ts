@@ -57,3 +57,16 @@ export const directoryBytes = (dir: string): number =>
     const stat = statSync(join(dir, name));
     return total + (stat.isFile() ? stat.size : 0);
   }, 0);
+
+/** Events in a live store (a count only: cheap enough to poll beside the server's writer). */
+export const storedEvents = (dataDir: string): number | undefined => {
+  const path = join(dataDir, "events.sqlite");
+  if (!existsSync(path)) return undefined;
+  const db = new Database(path, { readonly: true });
+  try {
+    db.exec("PRAGMA busy_timeout = 10000");
+    return db.query<{ n: number }, []>("SELECT count(*) AS n FROM events").get()?.n ?? 0;
+  } finally {
+    db.close();
+  }
+};
