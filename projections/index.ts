@@ -119,6 +119,7 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
     maxMemoryBytes: config.analyticsSqlMaxMemory,
     maxRowsToRead: config.analyticsSqlMaxRowsRead,
     maxResultRows: config.analyticsSqlMaxRows,
+    maxResultBytes: config.analyticsSqlMaxResultBytes,
     maxThreads: config.analyticsSqlThreads,
     concurrency: config.analyticsSqlConcurrency,
   });

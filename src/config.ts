@@ -431,7 +431,13 @@ export const settings = {
     env: "EVENTFOLD_ANALYTICS_SQL_MAX_ROWS",
     schema: whole(1, 1_000_000),
     default: "10000",
-    doc: "rows an analyst's SQL answer holds at most (`max_result_rows`); past it, the first rows and `truncated: true`",
+    doc: "rows an analyst's SQL answer holds at most; past it, the first rows and `truncated: true`",
+  },
+  analyticsSqlMaxResultBytes: {
+    env: "EVENTFOLD_ANALYTICS_SQL_MAX_RESULT_BYTES",
+    schema: whole(1_048_576, 1_073_741_824),
+    default: "67108864",
+    doc: "bytes an analyst's SQL answer may hold (ClickHouse's JSON; `max_result_bytes` on a server) before `422 query_limit_exceeded`",
   },
   analyticsSqlConcurrency: {
     env: "EVENTFOLD_ANALYTICS_SQL_CONCURRENCY",

@@ -36,6 +36,7 @@ const limits: SqlLimits = {
   maxMemoryBytes: 256 * 1024 * 1024,
   maxRowsToRead: 5_000_000,
   maxResultRows: 50,
+  maxResultBytes: 64 * 1024 * 1024,
   maxThreads: 1,
   concurrency: 1,
 };
@@ -135,6 +136,31 @@ for (const target of targets) {
       ]);
     });
 
+    test("an answer of exactly the row bound is whole; one row more, in one block or two, is cut", async () => {
+      const rows = (n: number) => `SELECT arrayJoin(range(${n})) AS x`;
+      const exactly = await sql.run(rows(limits.maxResultRows));
+      const oneMore = await sql.run(rows(limits.maxResultRows + 1));
+      const twoBlocks = await sql.run(
+        `${rows(limits.maxResultRows)} UNION ALL ${rows(limits.maxResultRows)}`,
+      );
+      expect([exactly, oneMore, twoBlocks].map((a) => [a.rows.length, a.truncated])).toEqual([
+        [limits.maxResultRows, false],
+        [limits.maxResultRows, true],
+        [limits.maxResultRows, true],
+      ]);
+    });
+
+    test("an answer past the byte bound is a limit, not held in memory", async () => {
+      const small = new AnalyticsSql(client, queryableTables(schema), {
+        ...limits,
+        maxResultBytes: 1_048_576,
+      });
+      const refusal = await small
+        .run(`SELECT repeat('x', 1000000) AS s FROM ${views}.events`)
+        .catch((e: unknown) => (e as SqlQueryError).refusal);
+      expect(refusal).toBe("limit");
+    });
+
     test("past the row bound, the first rows and truncated", async () => {
       const answer = await sql.run(
         `SELECT a.position AS p FROM ${views}.events AS a, ${views}.events AS b, ${views}.events AS c ORDER BY p`,
@@ -188,6 +214,36 @@ for (const target of targets) {
       ["INTO OUTFILE", `SELECT 1 INTO OUTFILE '${join(tempDir(), "out.csv")}'`, "not_allowed"],
       ["FORMAT", `SELECT * FROM ${views}.events FORMAT CSV`, "not_allowed"],
       ["SHOW", "SHOW TABLES", "not_allowed"],
+      [
+        "a line break in a name, to hide a table",
+        `SELECT 1 AS \`a\nX\`, stream_id FROM ${db}.events`,
+        "not_allowed",
+      ],
+      [
+        "a line break in a name, to hide a function",
+        "SELECT 1 AS `a\nX`, file('/etc/hostname')",
+        "not_allowed",
+      ],
+      [
+        "a line break in a name, to hide a table function and settings",
+        "SELECT 1 AS `a\nX`, * FROM url('http://127.0.0.1:1/x', 'CSV', 'a String') SETTINGS readonly = 0",
+        "not_allowed",
+      ],
+      [
+        "a line break in a name, to move the right side of IN",
+        `SELECT count() FROM ${views}.events WHERE (type AS \`a\n     Literal 'x'\`) IN ${db}.events`,
+        "not_allowed",
+      ],
+      [
+        "a forged child count in a name",
+        `SELECT count() FROM ${views}.events WHERE (type AS \`a) (children 2)\n     Literal 'x'\`) IN ${db}.events`,
+        "not_allowed",
+      ],
+      [
+        "hasColumnInTable, to probe other tables",
+        `SELECT hasColumnInTable('${db}', 'events', 'data')`,
+        "not_allowed",
+      ],
       ["a syntax error", "SELEC 1", "invalid"],
       ["an unknown column", `SELECT nosuch FROM ${views}.events`, "invalid"],
       [

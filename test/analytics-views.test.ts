@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { analyticsDoc } from "../projections/analytics/docs.ts";
 import { toLine } from "../projections/analytics/rows.ts";
-import { createSchema } from "../projections/analytics/schema.ts";
+import { addByDay, createSchema } from "../projections/analytics/schema.ts";
 import {
   createViews,
   examples,
@@ -27,6 +27,7 @@ const limits = {
   maxMemoryBytes: 256 * 1024 * 1024,
   maxRowsToRead: 1_000_000,
   maxResultRows: 1_000,
+  maxResultBytes: 64 * 1024 * 1024,
   maxThreads: 1,
   concurrency: 1,
 };
@@ -134,18 +135,25 @@ describe("a table the release before by_day made", () => {
     await client.command({ query: `DROP DATABASE IF EXISTS ${db} SYNC` });
   });
 
-  test("gains the projection at start, for the rows it held too, and the views answer from it", async () => {
+  /** The table as the release before made it, holding rows. */
+  const oldTable = async (db: string) => {
     const before = readFileSync(`${root}test/fixtures/analytics/events-table-before-by-day.sql`, "utf8")
       .replace(/^--.*\n/, "")
       .replaceAll("{db}", db);
     await client.command({ query: `CREATE DATABASE ${db}` });
     await client.command({ query: before });
     await insert(client, db);
-
-    await createSchema(client, db);
-    await createViews(client, db, schema);
-    // Materializing is a mutation, done in the background: awaited as ClickHouse reports it.
-    await eventually(
+  };
+  const projectionsOfParts = async (db: string) =>
+    (
+      await queryRows<{ name: string }>(
+        client,
+        "SELECT DISTINCT arrayJoin(projections) AS name FROM system.parts WHERE database = {db:String} AND active ORDER BY name",
+        { db },
+      )
+    ).map((row) => row.name);
+  const mutationsDone = (db: string) =>
+    eventually(
       () =>
         queryRows<{ n: string }>(
           client,
@@ -154,12 +162,15 @@ describe("a table the release before by_day made", () => {
         ),
       (rows) => Number(rows[0]?.n) === 0,
     );
-    const parts = await queryRows<{ name: string }>(
-      client,
-      "SELECT DISTINCT name FROM system.projection_parts WHERE database = {db:String} AND active",
-      { db },
-    );
-    expect(parts.map((p) => p.name).sort()).toEqual(["by_account", "by_day", "by_minute"]);
+
+  test("gains the projection at start, for the rows it held too, and the views answer from it", async () => {
+    await oldTable(db);
+
+    await createSchema(client, db);
+    await createViews(client, db, schema);
+    // Materializing is a mutation, done in the background: awaited as ClickHouse reports it.
+    await mutationsDone(db);
+    expect(await projectionsOfParts(db)).toEqual(["by_account", "by_day", "by_minute"]);
     const rows = await queryRows<Record<string, string>>(
       client,
       `SELECT account_id, toString(day) AS day, closing_balance FROM ${viewsDatabase(schema)}.daily_balances ORDER BY day`,
@@ -176,5 +187,16 @@ describe("a table the release before by_day made", () => {
       { db },
     );
     expect(Number(mutations?.n)).toBe(1);
+  });
+
+  test("a start after a crash between adding the projection and computing it computes it", async () => {
+    const crashed = uniqueName("crashed");
+    await oldTable(crashed);
+    await client.command({ query: addByDay(crashed) });
+    expect(await projectionsOfParts(crashed)).toEqual(["by_account", "by_minute"]);
+    await createSchema(client, crashed);
+    await mutationsDone(crashed);
+    expect(await projectionsOfParts(crashed)).toEqual(["by_account", "by_day", "by_minute"]);
+    await client.command({ query: `DROP DATABASE ${crashed} SYNC` });
   });
 });

@@ -15,6 +15,7 @@ import addFormats from "ajv-formats";
 import fc from "fast-check";
 import { generateSync } from "json-schema-faker";
 import { viewsDatabase } from "../projections/analytics/views.ts";
+import { edgeProblemTypes } from "../src/http/problem-types.ts";
 import { eventually } from "./support/http.ts";
 import { decorate } from "./support/read-side.ts";
 import { startTestService } from "./support/service.ts";
@@ -558,8 +559,8 @@ const statedRefusal = (endpoint: Endpoint, status: number, text: string): boolea
   const documentText = JSON.stringify(inline(endpoint.operation));
   return errors.length > 0 && errors.every((error) => documentText.includes(error.message));
 };
-/** The edge's refusals, which every route may give: never a rule of the route's own. */
-const EDGE_REFUSALS = new Set(["validation_failed", "unauthorized", "forbidden"]);
+/** The edge's problems, which every route may give: never a rule of the route's own. */
+const EDGE_REFUSALS = new Set(edgeProblemTypes.map((type) => type.code));
 
 /** Whether a 400 names the fault it was sent with, where it is. */
 const names = (text: string, issue: Issue): boolean => {

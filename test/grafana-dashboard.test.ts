@@ -79,6 +79,7 @@ const limits: SqlLimits = {
   maxMemoryBytes: config.analyticsSqlMaxMemory,
   maxRowsToRead: config.analyticsSqlMaxRowsRead,
   maxResultRows: config.analyticsSqlMaxRows,
+  maxResultBytes: config.analyticsSqlMaxResultBytes,
   maxThreads: config.analyticsSqlThreads,
   concurrency: config.analyticsSqlConcurrency,
 };
@@ -174,7 +175,8 @@ describe("the analytics dashboard's wiring", () => {
       max_execution_time: limits.timeoutMs / 1000,
       max_memory_usage: limits.maxMemoryBytes,
       max_rows_to_read: limits.maxRowsToRead,
-      max_result_rows: limits.maxResultRows,
+      max_result_rows: limits.maxResultRows + 1,
+      max_result_bytes: limits.maxResultBytes,
       max_threads: limits.maxThreads,
     };
     for (const [setting, value] of Object.entries(serviceSends)) {

@@ -78,23 +78,31 @@ export const generationOf = (comment: string | undefined): number =>
 
 const tables = ["events"] as const;
 
+/** The first step of bringing an earlier release's table up to this one. */
+export const addByDay = (db: string): string =>
+  `ALTER TABLE ${db}.events ADD PROJECTION IF NOT EXISTS ${byDay.slice("PROJECTION ".length)}`;
+
 /**
  * Creates the database and its tables, those that do not exist yet, and brings a table an earlier
  * release made up to this one: a table made before `by_day` gains it, and ClickHouse computes it for
- * the rows already there in the background (a mutation). Queries are exact meanwhile: a part without
- * the projection is read row by row.
+ * the parts already there in the background (a mutation). Queries are exact meanwhile: a part without
+ * the projection is read row by row. Asked of the parts, not of the table's definition, so a start
+ * after a crash between the two steps, or a table swapped in by a rebuild an earlier release began,
+ * still gets its parts computed.
  */
 export const createSchema = async (client: ClickHouseClient, db: string): Promise<void> => {
   for (const statement of schemaStatements(db)) await client.command({ query: statement });
-  const [table] = await queryRows<{ ddl: string }>(
+  await client.command({ query: addByDay(db) });
+  const [state] = await queryRows<{ lacking: string; pending: string }>(
     client,
-    "SELECT create_table_query AS ddl FROM system.tables WHERE database = {db:String} AND name = 'events'",
+    `SELECT
+       (SELECT count() FROM system.parts WHERE database = {db:String} AND table = 'events' AND active
+          AND NOT has(projections, 'by_day')) AS lacking,
+       (SELECT count() FROM system.mutations WHERE database = {db:String} AND table = 'events'
+          AND NOT is_done) AS pending`,
     { db },
   );
-  if (table && !table.ddl.includes("PROJECTION by_day")) {
-    await client.command({
-      query: `ALTER TABLE ${db}.events ADD PROJECTION IF NOT EXISTS ${byDay.slice("PROJECTION ".length)}`,
-    });
+  if (Number(state?.lacking) > 0 && Number(state?.pending) === 0) {
     await client.command({ query: `ALTER TABLE ${db}.events MATERIALIZE PROJECTION by_day` });
   }
 };

@@ -45,37 +45,47 @@ export const openClickHouse = async (target: ClickHouseTarget): Promise<ClickHou
  * go one after another, and after a failed one, a query that reads and drops that rest runs before the
  * next call.
  */
+const BUSY_IS_UP_MS = 60_000;
+
 const oneAtATime = (connection: ClickHouseConnection): ClickHouseConnection => {
   let last: Promise<unknown> = Promise.resolve();
-  let pending = 0;
+  /** When the call chDB is running now began; undefined when it runs none. */
+  let runningSince: number | undefined;
+  let closed = false;
   const drain = () => connection.command({ query: "SELECT 1", query_id: crypto.randomUUID() });
   const serially =
     <P, R>(call: (params: P) => Promise<R>) =>
     (params: P): Promise<R> => {
-      pending++;
       const run = last.then(async () => {
+        runningSince = performance.now();
         try {
           return await call(params);
         } catch (error) {
           await drain().catch(() => {});
           throw error;
         } finally {
-          pending--;
+          runningSince = undefined;
         }
       });
       last = run.catch(() => {});
       return run;
     };
   return {
-    // An engine in this process that is running a query is up: a ping queued behind an analyst's
-    // query (seconds, up to its time bound) would have readiness report it down meanwhile.
+    // An engine in this process that has been running a query for less than a minute is up: a ping
+    // queued behind an analyst's query (up to its time bound) would have readiness call it down
+    // meanwhile. One running longer, or none, is asked.
     ping: (params) =>
-      pending > 0 ? Promise.resolve({ success: true }) : serially(connection.ping.bind(connection))(params),
+      !closed && runningSince !== undefined && performance.now() - runningSince < BUSY_IS_UP_MS
+        ? Promise.resolve({ success: true })
+        : serially(connection.ping.bind(connection))(params),
     query: serially((params) => connection.query(params)),
     insert: serially((params) => connection.insert(params)),
     command: serially((params) => connection.command(params)),
     exec: serially((params) => connection.exec(params)),
-    close: () => connection.close(),
+    close: () => {
+      closed = true;
+      return connection.close();
+    },
   };
 };
 

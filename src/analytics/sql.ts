@@ -8,6 +8,8 @@ export interface SqlLimits {
   readonly maxRowsToRead: number;
   /** Rows in an answer; past it, the first rows and `truncated`. */
   readonly maxResultRows: number;
+  /** Bytes of an answer, as ClickHouse counts its blocks; past it, `limit`. */
+  readonly maxResultBytes: number;
   readonly maxThreads: number;
   /** Queries running at once; one more is refused as `busy`. */
   readonly concurrency: number;
@@ -58,8 +60,17 @@ const REFUSALS = new Set([
   "NOT_ENOUGH_PRIVILEGES",
   "FUNCTION_NOT_ALLOWED",
   "QUERY_IS_PROHIBITED",
-  "SETTING_CONSTRAINT_VIOLATION",
   "SUPPORT_IS_DISABLED",
+]);
+/**
+ * And for one the service itself cannot run: a server that refuses its analyst user, or caps that
+ * user's settings below the service's bounds (an analyst's query sets none).
+ */
+const MISCONFIGURED = new Set([
+  "AUTHENTICATION_FAILED",
+  "REQUIRED_PASSWORD",
+  "UNKNOWN_USER",
+  "SETTING_CONSTRAINT_VIOLATION",
 ]);
 
 /**
@@ -79,6 +90,8 @@ const OUTSIDE = new Set([
   "catboostEvaluate",
   "naiveBayesClassifier",
   "getClientHTTPHeader",
+  // The columns of any table, by name.
+  "hasColumnInTable",
 ]);
 const IN_FUNCTIONS = new Set([
   "in",
@@ -113,23 +126,42 @@ export const cleanMessage = (message: string): string =>
 
 interface Node {
   readonly label: string;
+  /** How many children ClickHouse says the node has. */
+  readonly declared: number;
   readonly children: Node[];
 }
 
-/** `EXPLAIN AST`'s lines (one node each, indented one space per level) as a tree. */
+/**
+ * `EXPLAIN AST`'s lines (one node each, indented one space per level) as a tree, or undefined if they
+ * are not one well-formed tree. ClickHouse prints names as they are, so a name with a line break
+ * in it adds lines of the query's choosing: whatever they say, they break the tree's shape (a
+ * second root, a jump of more than one level, or a node with more or fewer children than ClickHouse
+ * counted), and the query is refused rather than read wrongly.
+ */
 const treeOf = (lines: readonly string[]): Node | undefined => {
   const stack: { depth: number; node: Node }[] = [];
+  const nodes: Node[] = [];
   let root: Node | undefined;
   for (const line of lines) {
     const depth = line.length - line.trimStart().length;
-    const node: Node = { label: line.trim().replace(/ \(children \d+\)$/, ""), children: [] };
+    const text = line.trim();
+    const count = / \(children (\d+)\)$/.exec(text);
+    const label = count ? text.slice(0, count.index) : text;
+    if (label.includes("(children ")) return undefined;
+    const node: Node = { label, declared: Number(count?.[1] ?? 0), children: [] };
     while (stack.length > 0 && (stack.at(-1) as { depth: number }).depth >= depth) stack.pop();
     const parent = stack.at(-1);
-    if (parent) parent.node.children.push(node);
-    else root ??= node;
+    if (parent) {
+      if (depth !== parent.depth + 1) return undefined;
+      parent.node.children.push(node);
+    } else {
+      if (root || depth !== 0) return undefined;
+      root = node;
+    }
     stack.push({ depth, node });
+    nodes.push(node);
   }
-  return root;
+  return nodes.every((node) => node.children.length === node.declared) ? root : undefined;
 };
 
 /** The name in a node's label, without the alias ClickHouse prints after it. */
@@ -146,8 +178,9 @@ const IMPLICIT = "system.one";
  * views database).
  */
 export const refusalOf = (ast: readonly string[], allowed: ReadonlySet<string>): string | undefined => {
+  if (ast.length === 0) return "the query is empty";
   const root = treeOf(ast);
-  if (!root) return "the query is empty";
+  if (!root) return "the query's parse cannot be read: a name with a line break in it?";
   if (!/^(SelectWithUnionQuery|SelectIntersectExceptQuery)\b/.test(root.label)) {
     const kind = root.label.split(" ")[0] ?? root.label;
     return `only SELECT queries are allowed, not ${kind.replace(/Query$/, "") || kind}`;
@@ -199,8 +232,10 @@ export const refusalOf = (ast: readonly string[], allowed: ReadonlySet<string>):
  * - ClickHouse's parse tree (`EXPLAIN AST`, which runs nothing): one SELECT, no SETTINGS, FORMAT,
  *   table functions, tables outside the allowed ones, or functions that read outside them
  *   ({@link refusalOf});
- * - ClickHouse's settings, on the query that runs: `readonly=1` (no writes, DDL, setting changes or
- *   table functions), and the bounds; against a server, the grants of the user it runs as.
+ * - ClickHouse's settings, on the query that runs: the bounds, and `readonly=1`, a second line only
+ *   (it holds for the outer query, and a subquery's own SETTINGS would lift it: the parse tree is
+ *   what refuses those); against a server, the grants of the user it runs as, which hold whatever
+ *   the query says.
  */
 export class AnalyticsSql {
   private running = 0;
@@ -273,7 +308,8 @@ export class AnalyticsSql {
   }
 
   private async execute(canonical: string, params: SqlParams): Promise<SqlAnswer> {
-    const { timeoutMs, maxMemoryBytes, maxRowsToRead, maxResultRows, maxThreads } = this.limits;
+    const { timeoutMs, maxMemoryBytes, maxRowsToRead, maxResultRows, maxResultBytes, maxThreads } =
+      this.limits;
     // In the query, not as the client's settings: chDB's client sends those as SETs, which would
     // stay on the session that the projection writes through.
     const settings = [
@@ -281,23 +317,35 @@ export class AnalyticsSql {
       `max_execution_time = ${timeoutMs / 1000}`,
       `max_memory_usage = ${maxMemoryBytes}`,
       `max_rows_to_read = ${maxRowsToRead}`,
-      `max_result_rows = ${maxResultRows}`,
-      "result_overflow_mode = 'break'",
+      // The LIMIT bounds the rows; these only keep a server profile's own row bound out of the way.
+      `max_result_rows = ${maxResultRows + 1}`,
+      `max_result_bytes = ${maxResultBytes}`,
+      "result_overflow_mode = 'throw'",
       `max_threads = ${maxThreads}`,
-      // Int64 money and UInt64 counts as JSON strings: exact past 2^53.
+      // 64-bit integers and decimals as JSON strings: exact past 2^53.
       "output_format_json_quote_64bit_integers = 1",
+      "output_format_json_quote_decimals = 1",
     ].join(", ");
     const result = await this.client.query({
-      query: `SELECT * FROM (\n${canonical}\n) SETTINGS ${settings}`,
+      // One row past the bound: there, and the answer was cut.
+      query: `SELECT * FROM (\n${canonical}\n) LIMIT ${maxResultRows + 1} SETTINGS ${settings}`,
       query_params: { ...params },
       format: "JSONCompact",
     });
-    const body = (await result.json()) as {
+    // ClickHouse checks `max_result_bytes` between blocks, and chDB not at all: one block can be
+    // large. Its memory bound holds what it makes; this, what the service parses and sends.
+    const text = await result.text();
+    if (text.length > maxResultBytes) {
+      throw new SqlQueryError(
+        "limit",
+        `the answer is over ${maxResultBytes} bytes (EVENTFOLD_ANALYTICS_SQL_MAX_RESULT_BYTES): select fewer rows or columns`,
+      );
+    }
+    const body = JSON.parse(text) as {
       meta: { name: string; type: string }[];
       data: unknown[][];
       statistics?: { elapsed?: number; rows_read?: number };
     };
-    // `break` stops at the end of a block, so ClickHouse may send more than the bound: more means cut.
     return {
       columns: body.meta.map(({ name, type }) => ({ name, type })),
       rows: body.data.slice(0, maxResultRows),
@@ -317,6 +365,9 @@ const refusalFor = (error: unknown): SqlQueryError => {
   const message = cleanMessage(ch.message);
   if (LIMITS.has(ch.type)) return new SqlQueryError("limit", message);
   if (REFUSALS.has(ch.type)) return new SqlQueryError("not_allowed", message);
+  if (MISCONFIGURED.has(ch.type)) {
+    return new SqlQueryError("unavailable", `ClickHouse refuses the service's analyst user: ${message}`);
+  }
   if (ch.type === "TOO_MANY_SIMULTANEOUS_QUERIES") return new SqlQueryError("busy", message);
   return new SqlQueryError("invalid", message);
 };
