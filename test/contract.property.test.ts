@@ -439,10 +439,12 @@ const withFault = (
       const value = bodyValue();
       const properties = propertiesOf(endpoint.body);
       const name = bodyField(Object.keys(properties));
-      value[name] =
-        properties[name]?.type === "string"
-          ? pick([5, true, null, ["a"]], at(41))
-          : pick(["5", true, null, {}], at(41));
+      // Of another JSON type than the field's: `{}` is no wrong type for an object (`params`).
+      const wrong: Record<string, unknown[]> = {
+        string: [5, true, null, ["a"]],
+        object: ["5", true, null, [1]],
+      };
+      value[name] = pick(wrong[String(properties[name]?.type)] ?? ["5", true, null, {}], at(41));
       return { request: jsonBody(value), issue: { in: "body", name } };
     }
     case "bodyOutOfRange": {

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { analyticsRoutes } from "../../projections/analytics/routes.ts";
+import { readSideProblemTypes } from "../../projections/index.ts";
 import type { AnalyticsSql } from "../../src/analytics/sql.ts";
 import { createApp } from "../../src/http/app.ts";
 import { inProcessApp } from "../support/app.ts";
@@ -96,6 +97,7 @@ describe("analytics instants", () => {
   const engine = inProcessApp();
   const app = createApp(engine.engine, {
     routes: analyticsRoutes(unreachable, "db", unreachable as unknown as AnalyticsSql),
+    problemTypes: readSideProblemTypes,
   });
   afterAll(() => engine.close());
   const get = async (query: string) => {

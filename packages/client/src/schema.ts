@@ -1082,7 +1082,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1338,7 +1338,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1594,7 +1594,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1847,7 +1847,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -1982,7 +1982,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2113,7 +2113,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2367,7 +2367,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. `overloaded`: 429: this account is receiving more commands than it can queue, or the analytics SQL queries allowed at once (`EVENTFOLD_ANALYTICS_SQL_CONCURRENCY`) are running. 503: the write pipeline is full, or too many writers contend for one aggregate. Nothing was acknowledged; retry after `Retry-After` seconds, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2499,7 +2499,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2630,7 +2630,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2761,7 +2761,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -2892,7 +2892,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3024,7 +3024,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3139,7 +3139,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3254,7 +3254,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3426,7 +3426,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3547,7 +3547,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3667,7 +3667,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3796,7 +3796,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -3950,7 +3950,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4106,7 +4106,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4262,7 +4262,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4416,7 +4416,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4570,7 +4570,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4724,7 +4724,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4834,7 +4834,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4914,7 +4914,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -4994,7 +4994,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description a dependency this role needs does not answer; while the service starts, `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description a dependency this role needs does not answer; while the service starts, `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -5073,7 +5073,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -5153,7 +5153,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -5233,7 +5233,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
@@ -5326,7 +5326,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer (no `written`: a query writes nothing). */
+            /** @description `unavailable`: The event store cannot write now (a full disk, a server that does not answer) or the server is shutting down. When the store answered it, `written` says what became of the command: `no`, nothing was written; `unknown`, it was not acknowledged but may be kept (the store lost its answer: a failover, a time-out). Retry after `Retry-After` seconds with the same `Idempotency-Key`: it gets the first answer if the command was kept, and never applies it twice. Without a key, read the aggregate's version before sending it again. To an analytics SQL query: ClickHouse does not answer, or refuses the service's analyst user; such an answer has no `written` field, since a query writes nothing. */
             503: {
                 headers: {
                     /** @description The request's correlation id, as logged */
