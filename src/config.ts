@@ -399,7 +399,14 @@ export const settings = {
   },
   clickhouseDatabase: {
     env: "EVENTFOLD_CLICKHOUSE_DATABASE",
-    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "a ClickHouse identifier: A-Z, a-z, 0-9, _"),
+    // Not `default`: an analyst's unqualified table name reads the current database, which must hold
+    // none of the projection's tables; not `system`, ClickHouse's own.
+    schema: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "a ClickHouse identifier: A-Z, a-z, 0-9, _")
+      .refine((name) => !["default", "system", "information_schema", "INFORMATION_SCHEMA"].includes(name), {
+        message: "a database of its own: not default, system or information_schema",
+      }),
     default: "eventfold",
     doc: "ClickHouse database",
   },

@@ -244,6 +244,17 @@ for (const target of targets) {
         `SELECT hasColumnInTable('${db}', 'events', 'data')`,
         "not_allowed",
       ],
+      [
+        "a table read through inIgnoreSet",
+        `SELECT count() FROM ${views}.events WHERE NOT inIgnoreSet(event_id, ${db}.events)`,
+        "not_allowed",
+      ],
+      [
+        "a function whose cost grows with the square of its input",
+        "SELECT levenshteinDistance(repeat('a', 65000), repeat('b', 65000))",
+        "not_allowed",
+      ],
+      ["a fact about the host", "SELECT hostName()", "not_allowed"],
       ["a syntax error", "SELEC 1", "invalid"],
       ["an unknown column", `SELECT nosuch FROM ${views}.events`, "invalid"],
       [

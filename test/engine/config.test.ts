@@ -41,6 +41,10 @@ describe("configuration from the environment", () => {
       'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent (got "verbose")',
     );
     expect(refusal({ AMQP_URL: "localhost:5672" })).toStartWith("AMQP_URL: expected a URL");
+    // An analyst's unqualified table name reads ClickHouse's current database: never the projection's.
+    expect(refusal({ EVENTFOLD_CLICKHOUSE_DATABASE: "default" })).toStartWith(
+      "EVENTFOLD_CLICKHOUSE_DATABASE: expected a database of its own",
+    );
     // The tokens are secrets: the message names the entry, never prints it.
     const keys = refusal({ EVENTFOLD_API_KEYS: "ops:admin:s3cret,app:boss:t0ken" });
     expect(keys).toBe(
