@@ -4,9 +4,8 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { progressBar } from "../src/cli/progress.ts";
 import { benchFor } from "./lib/context.ts";
-import { type LoadScenario, loadAccountPrefix, runLoadScenario } from "./lib/load.ts";
+import { type LoadScenario, runLoadScenario, startSeeded } from "./lib/load.ts";
 import { startOtlpSink } from "./lib/otlp-sink.ts";
 import { planFor } from "./lib/plan.ts";
 import { writeReport } from "./lib/report.ts";
@@ -18,14 +17,7 @@ import type {
   ScenarioResult,
   StoreFootprint,
 } from "./lib/results.ts";
-import { seedAccounts } from "./lib/seed.ts";
-import {
-  exportSpansTo,
-  fullStackAvailable,
-  fullStackUrls,
-  type Mode,
-  startEventfold,
-} from "./lib/servers.ts";
+import { exportSpansTo, fullStackAvailable, fullStackUrls, type Mode } from "./lib/servers.ts";
 import { writeSoakReport } from "./lib/soak-report.ts";
 import { wrkAvailable } from "./lib/wrk.ts";
 import { measureAnalytics } from "./scenarios/analytics.ts";
@@ -77,16 +69,9 @@ const loadScenarios: readonly LoadScenario[] = [deposits, hotspot, transfers, mi
 
 /** Scenario 1, embedded, against the ceiling: for `--stages`. */
 const measureDepositStages = async (bench: ReturnType<typeof benchFor>) => {
-  const { plan } = bench;
   const ceiling = await measureCeiling(bench);
-  const server = await startEventfold("embedded", bench.nextPort(), {
-    EVENTFOLD_MAX_ACTORS: String(plan.maxActors),
-  });
+  const server = await startSeeded(bench, "embedded");
   try {
-    await seedAccounts(server.url, loadAccountPrefix, plan.accounts, {
-      open: progressBar(`embedded: opening ${plan.accounts} accounts`),
-      fund: progressBar("embedded: funding them"),
-    });
     const run = await runLoadScenario(bench, { mode: "embedded", server, ceilingRps: ceiling.rps }, deposits);
     const storeFootprint = await measureStoreFootprint(bench, server);
     return { ceiling: ceiling.rps, ...run.result, series: undefined, storeFootprint };
@@ -185,14 +170,8 @@ const main = async () => {
   let analyticsSql: AnalyticsSqlResult | undefined;
   for (const mode of modes) {
     log(`\n${mode}: starting eventfold`);
-    const server = await startEventfold(mode, bench.nextPort(), {
-      EVENTFOLD_MAX_ACTORS: String(plan.maxActors),
-    });
+    const server = await startSeeded(bench, mode);
     try {
-      await seedAccounts(server.url, loadAccountPrefix, plan.accounts, {
-        open: progressBar(`${mode}: opening ${plan.accounts} accounts`),
-        fund: progressBar(`${mode}: funding them`),
-      });
       await seedProbeAccount(server, mode);
       let depositsDelayMs: number | undefined;
       for (const scenario of loadScenarios) {

@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { openClickHouse } from "../src/analytics/clickhouse.ts";
-import { AnalyticsSql } from "../src/analytics/sql.ts";
+import { AnalyticsSql, type SqlLimits } from "../src/analytics/sql.ts";
 import type { Config } from "../src/config.ts";
 import type { HotLookup } from "../src/hot-lookup/hot-lookup.ts";
 import { MemoryHotLookup } from "../src/hot-lookup/memory-hot-lookup.ts";
@@ -94,6 +94,17 @@ export const readRouteShapes = (config: Config): HttpRoute[] =>
     elsewhere<AnalyticsSql>("analytics SQL"),
   );
 
+/** The bounds of analysts' SQL, from the settings. */
+export const analyticsSqlLimits = (config: Config): SqlLimits => ({
+  timeoutMs: config.analyticsSqlTimeoutMs,
+  maxMemoryBytes: config.analyticsSqlMaxMemory,
+  maxRowsToRead: config.analyticsSqlMaxRowsRead,
+  maxResultRows: config.analyticsSqlMaxRows,
+  maxResultBytes: config.analyticsSqlMaxResultBytes,
+  maxThreads: config.analyticsSqlThreads,
+  concurrency: config.analyticsSqlConcurrency,
+});
+
 /** The registry of projections: Redis (or a map) for hot lookups, ClickHouse (or chDB) for analytics. */
 export const createReadSide = async (config: Config, options: ReadSideOptions): Promise<ReadSide> => {
   const onError = options.onError ?? (() => {});
@@ -114,15 +125,7 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
   const analyst = config.clickhouseAnalystUrl
     ? await openClickHouse({ url: config.clickhouseAnalystUrl, chdbPath: config.chdbPath })
     : clickhouse;
-  const sql = new AnalyticsSql(analyst, queryableTables(config.analyticsSchema), {
-    timeoutMs: config.analyticsSqlTimeoutMs,
-    maxMemoryBytes: config.analyticsSqlMaxMemory,
-    maxRowsToRead: config.analyticsSqlMaxRowsRead,
-    maxResultRows: config.analyticsSqlMaxRows,
-    maxResultBytes: config.analyticsSqlMaxResultBytes,
-    maxThreads: config.analyticsSqlThreads,
-    concurrency: config.analyticsSqlConcurrency,
-  });
+  const sql = new AnalyticsSql(analyst, queryableTables(config.analyticsSchema), analyticsSqlLimits(config));
   // A ClickHouse that does not answer yet is waited for (and said so, once per try) by the projector.
   if (options.writes) {
     const backoff = exponentialBackoff({ baseMs: 500, maxMs: 15_000, jitter: 0.2 });

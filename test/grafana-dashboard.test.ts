@@ -3,10 +3,11 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { toLine } from "../projections/analytics/rows.ts";
 import { createSchema } from "../projections/analytics/schema.ts";
 import { createViews, queryableTables, views, viewsDatabase } from "../projections/analytics/views.ts";
+import { analyticsSqlLimits } from "../projections/index.ts";
 import { openClickHouse } from "../src/analytics/clickhouse.ts";
 import { AnalyticsSql, type SqlAnswer, type SqlLimits } from "../src/analytics/sql.ts";
 import { loadConfig } from "../src/config.ts";
-import type { EventEnvelope } from "../src/store/envelope.ts";
+import { event } from "./support/analytics-events.ts";
 import { chdbPath, uniqueName } from "./support/service.ts";
 
 /**
@@ -74,15 +75,7 @@ const section = (xml: string, path: string[]): string =>
 
 /** The service's bounds for analysts' SQL, as it runs with no setting changed. */
 const config = loadConfig({ LOG_LEVEL: "silent" });
-const limits: SqlLimits = {
-  timeoutMs: config.analyticsSqlTimeoutMs,
-  maxMemoryBytes: config.analyticsSqlMaxMemory,
-  maxRowsToRead: config.analyticsSqlMaxRowsRead,
-  maxResultRows: config.analyticsSqlMaxRows,
-  maxResultBytes: config.analyticsSqlMaxResultBytes,
-  maxThreads: config.analyticsSqlThreads,
-  concurrency: config.analyticsSqlConcurrency,
-};
+const limits: SqlLimits = analyticsSqlLimits(config);
 
 describe("the analytics dashboard's wiring", () => {
   const provisioned = datasources.datasources[0];
@@ -236,27 +229,6 @@ const records = (answer: SqlAnswer): Record<string, string | number>[] =>
     ),
   );
 
-let position = 0;
-const event = (
-  aggregateType: "account" | "transfer",
-  id: string,
-  version: number,
-  type: string,
-  at: number,
-  data: Record<string, unknown>,
-): EventEnvelope => ({
-  eventId: crypto.randomUUID(),
-  streamId: `${aggregateType}-${id}`,
-  aggregateType,
-  type,
-  version,
-  schemaVersion: 1,
-  time: new Date(at * 1000).toISOString(),
-  data,
-  metadata: { commandId: "c", correlationId: "c", causationId: "c" },
-  position: ++position,
-});
-
 // Three hours ago, on a minute: the events fall in known one-minute buckets, well inside "now-24h".
 const now = () => Math.floor(Date.now() / 1000);
 const base = Math.floor(now() / 60) * 60 - 3 * 3600;
@@ -264,7 +236,7 @@ const base = Math.floor(now() / 60) * 60 - 3 * 3600;
  * Alice (EUR) and Bob (USD) deposit, Alice withdraws; transfer t1 moves 300 EUR from Alice to Carol
  * and completes; t2 (Bob to Alice) is rejected before anything moves.
  */
-const seed: EventEnvelope[] = [
+const seed = [
   event("account", "alice", 1, "AccountOpened", base, { owner: "A", currency: "EUR", kind: "current" }),
   event("account", "bob", 1, "AccountOpened", base, { owner: "B", currency: "USD", kind: "current" }),
   event("account", "carol", 1, "AccountOpened", base, { owner: "C", currency: "EUR", kind: "current" }),

@@ -1,9 +1,12 @@
 /** The load runs: saturation, then paced at half of it, and the figures each yields. */
+
+import { progressBar } from "../../src/cli/progress.ts";
 import type { Bench } from "./context.ts";
 import { pct } from "./report.ts";
 import type { LagResult, LoadFigures, LoadScenarioName, ScenarioResult } from "./results.ts";
 import { counterTotal, metricsOf, type RateSeries, sampleRate } from "./sampler.ts";
-import type { Mode, RunningServer } from "./servers.ts";
+import { seedAccounts } from "./seed.ts";
+import { type Mode, type RunningServer, startEventfold } from "./servers.ts";
 import { describeStages, observeStages } from "./stages.ts";
 import { failures, pacedDelayMs, runWrk, throughput, type WrkResult, type WrkRun } from "./wrk.ts";
 
@@ -146,4 +149,22 @@ export const runLoadScenario = async (
     bench.log(`    and at 50%:\n${indent(describeStages(run.observed.atHalf))}`);
   }
   return { result, lag: run.beside, delayMs: run.delayMs };
+};
+
+/** Eventfold in `mode`, its actor cap sized to the plan, with the load scenarios' accounts opened and funded. */
+export const startSeeded = async (bench: Bench, mode: Mode): Promise<RunningServer> => {
+  const { plan } = bench;
+  const server = await startEventfold(mode, bench.nextPort(), {
+    EVENTFOLD_MAX_ACTORS: String(plan.maxActors),
+  });
+  try {
+    await seedAccounts(server.url, loadAccountPrefix, plan.accounts, {
+      open: progressBar(`${mode}: opening ${plan.accounts} accounts`),
+      fund: progressBar(`${mode}: funding them`),
+    });
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return server;
 };

@@ -10,11 +10,10 @@ import { progressBar } from "../../src/cli/progress.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Bench } from "../lib/context.ts";
 import { percentile } from "../lib/lag.ts";
-import { calibratePace, figures, loadAccountPrefix } from "../lib/load.ts";
+import { calibratePace, figures, loadAccountPrefix, startSeeded } from "../lib/load.ts";
 import { analyticsSqlVerdict, answersByStatus } from "../lib/report.ts";
 import type { AnalyticsSqlPhase, AnalyticsSqlResult, SqlAnswers } from "../lib/results.ts";
-import { seedAccounts } from "../lib/seed.ts";
-import { type RunningServer, startEventfold } from "../lib/servers.ts";
+import type { RunningServer } from "../lib/servers.ts";
 import { storedEvents } from "../lib/store-size.ts";
 import { runWrk, throughput } from "../lib/wrk.ts";
 
@@ -257,14 +256,8 @@ export const describeAnalyticsSql = (s: AnalyticsSqlResult): string[] => {
 /** `--analytics-sql`: the stage alone, on an embedded server of its own (seeded, its pace calibrated). */
 export const measureAnalyticsSqlAlone = async (bench: Bench): Promise<AnalyticsSqlResult> => {
   const { plan, log } = bench;
-  const server = await startEventfold("embedded", bench.nextPort(), {
-    EVENTFOLD_MAX_ACTORS: String(plan.maxActors),
-  });
+  const server = await startSeeded(bench, "embedded");
   try {
-    await seedAccounts(server.url, loadAccountPrefix, plan.accounts, {
-      open: progressBar(`embedded: opening ${plan.accounts} accounts`),
-      fund: progressBar("embedded: funding them"),
-    });
     const base = {
       url: server.url,
       scenario: "deposits" as const,

@@ -1,12 +1,13 @@
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 
 let position = 0;
-const event = (
+/** An event as the analytics projection receives it; `time` an ISO instant or Unix seconds. */
+export const event = (
   aggregateType: string,
   id: string,
   version: number,
   type: string,
-  time: string,
+  at: string | number,
   data: Record<string, unknown>,
 ): EventEnvelope => ({
   eventId: crypto.randomUUID(),
@@ -15,7 +16,7 @@ const event = (
   type,
   version,
   schemaVersion: 1,
-  time,
+  time: typeof at === "number" ? new Date(at * 1000).toISOString() : at,
   data,
   metadata: { commandId: "c", correlationId: "c", causationId: "c" },
   position: ++position,
