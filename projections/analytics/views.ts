@@ -65,12 +65,12 @@ export const views: readonly View[] = [
       {
         name: "amount",
         type: "Int64",
-        doc: `Money moved (always positive; the type says which way), ${MONEY}; 0 for events that move none`,
+        doc: `Money moved (always positive; the type says which way), ${MONEY}; on \`TransferRequested\`, the amount asked for; else 0`,
       },
       {
         name: "balance",
         type: "Int64",
-        doc: `The account's balance after the event, ${MONEY}; 0 for events that carry none (opening, closing, transfers)`,
+        doc: `The account's balance after a movement (deposits, withdrawals, transfers debited, credited or reversed), ${MONEY}; 0 on other events (an account's opening and closing, a transfer's own events)`,
       },
       {
         name: "data",
