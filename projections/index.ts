@@ -37,7 +37,7 @@ export const readSideProblemTypes: readonly ProblemType[] = [
     code: "query_limit_exceeded",
     statuses: [422],
     description:
-      "An analytics SQL query went past a bound: its time (`EVENTFOLD_ANALYTICS_SQL_TIMEOUT_MS`), memory (`EVENTFOLD_ANALYTICS_SQL_MAX_MEMORY`) or rows read (`EVENTFOLD_ANALYTICS_SQL_MAX_ROWS_READ`). Narrow it: a shorter time range, fewer accounts, the pre-aggregated `daily_balances` or `transfers` rather than `events`. Too many rows returned is not an error: the answer holds the first rows and `truncated: true`.",
+      "An analytics SQL query went past a bound: its time (`EVENTFOLD_ANALYTICS_SQL_TIMEOUT_MS`), memory (`EVENTFOLD_ANALYTICS_SQL_MAX_MEMORY`), rows read (`EVENTFOLD_ANALYTICS_SQL_MAX_ROWS_READ`) or the size of its answer (`EVENTFOLD_ANALYTICS_SQL_MAX_RESULT_BYTES`). Narrow it: a shorter time range, fewer accounts, the pre-aggregated `daily_balances` or `transfers` rather than `events`. Too many rows returned is not an error: the answer holds the first rows and `truncated: true`.",
   },
   {
     code: "projection_behind",

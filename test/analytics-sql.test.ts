@@ -3,14 +3,17 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { analyticsRoutes } from "../projections/analytics/routes.ts";
-import { toLine } from "../projections/analytics/rows.ts";
-import { createSchema } from "../projections/analytics/schema.ts";
-import { createViews, queryableTables, viewsDatabase } from "../projections/analytics/views.ts";
+import { queryableTables, viewsDatabase } from "../projections/analytics/views.ts";
 import { readSideProblemTypes } from "../projections/index.ts";
 import { openClickHouse, queryRows } from "../src/analytics/clickhouse.ts";
 import { AnalyticsSql, type SqlLimits, SqlQueryError, type SqlRefusal } from "../src/analytics/sql.ts";
 import { createApp } from "../src/http/app.ts";
-import { analyticsEvents as seed, unbounded } from "./support/analytics-events.ts";
+import {
+  analyticsWith,
+  dropAnalytics,
+  analyticsEvents as seed,
+  unbounded,
+} from "./support/analytics-events.ts";
 import { inProcessApp } from "./support/app.ts";
 import { chdbPath, tempDir, uniqueName } from "./support/service.ts";
 
@@ -63,18 +66,11 @@ for (const target of targets) {
 
     beforeAll(async () => {
       client = await openClickHouse({ url: target.url, chdbPath });
-      await createSchema(client, db);
-      await createViews(client, db, schema);
-      await client.command({
-        query: `INSERT INTO ${db}.events FORMAT JSONEachRow\n${seed().map(toLine).join("")}`,
-      });
+      await analyticsWith(client, db, schema, seed());
       const analyst = target.analystUrl ? await openClickHouse({ url: target.analystUrl, chdbPath }) : client;
       sql = new AnalyticsSql(analyst, queryableTables(schema), limits);
     });
-    afterAll(async () => {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${views} SYNC` });
-      await client.command({ query: `DROP DATABASE IF EXISTS ${db} SYNC` });
-    });
+    afterAll(() => dropAnalytics(client, db, schema));
 
     test("a reader's SELECT over the views answers with columns, rows, rows read and time", async () => {
       const answer = await sql.run(
@@ -321,11 +317,7 @@ describe("POST /v1/analytics/sql", () => {
   let sql: AnalyticsSql;
   beforeAll(async () => {
     client = await openClickHouse({ chdbPath });
-    await createSchema(client, db);
-    await createViews(client, db, schema);
-    await client.command({
-      query: `INSERT INTO ${db}.events FORMAT JSONEachRow\n${seed().map(toLine).join("")}`,
-    });
+    await analyticsWith(client, db, schema, seed());
     sql = new AnalyticsSql(client, queryableTables(schema), limits);
     app = createApp(engine.engine, {
       routes: analyticsRoutes(client, db, sql),
@@ -333,8 +325,7 @@ describe("POST /v1/analytics/sql", () => {
     });
   });
   afterAll(async () => {
-    await client.command({ query: `DROP DATABASE IF EXISTS ${views} SYNC` });
-    await client.command({ query: `DROP DATABASE IF EXISTS ${db} SYNC` });
+    await dropAnalytics(client, db, schema);
     await engine.close();
   });
   const post = (body: unknown) =>

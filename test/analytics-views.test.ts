@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { analyticsDoc } from "../projections/analytics/docs.ts";
+import { insertInto } from "../projections/analytics/inserter.ts";
 import { toLine } from "../projections/analytics/rows.ts";
 import { addByDay, createSchema } from "../projections/analytics/schema.ts";
 import {
@@ -13,15 +14,13 @@ import {
 } from "../projections/analytics/views.ts";
 import { openClickHouse, queryRows } from "../src/analytics/clickhouse.ts";
 import { AnalyticsSql } from "../src/analytics/sql.ts";
-import { analyticsEvents } from "./support/analytics-events.ts";
+import { analyticsEvents, analyticsWith, dropAnalytics } from "./support/analytics-events.ts";
 import { eventually } from "./support/http.ts";
 import { chdbPath, uniqueName } from "./support/service.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const insert = (client: ClickHouseClient, db: string) =>
-  client.command({
-    query: `INSERT INTO ${db}.events FORMAT JSONEachRow\n${analyticsEvents().map(toLine).join("")}`,
-  });
+  insertInto(client, db)(analyticsEvents().map(toLine));
 const limits = {
   timeoutMs: 5_000,
   maxMemoryBytes: 256 * 1024 * 1024,
@@ -39,14 +38,9 @@ describe("the analysts' schema (docs/analytics.md)", () => {
   let client: ClickHouseClient;
   beforeAll(async () => {
     client = await openClickHouse({ chdbPath });
-    await createSchema(client, db);
-    await createViews(client, db, schema);
-    await insert(client, db);
+    await analyticsWith(client, db, schema, analyticsEvents());
   });
-  afterAll(async () => {
-    await client.command({ query: `DROP DATABASE IF EXISTS ${target} SYNC` });
-    await client.command({ query: `DROP DATABASE IF EXISTS ${db} SYNC` });
-  });
+  afterAll(() => dropAnalytics(client, db, schema));
 
   test("docs/analytics.md is the one the views' definitions make", () => {
     expect(readFileSync(`${root}docs/analytics.md`, "utf8")).toBe(analyticsDoc());

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ClickHouseClient } from "@clickhouse/client";
-import { toLine } from "../projections/analytics/rows.ts";
-import { createSchema } from "../projections/analytics/schema.ts";
-import { createViews, queryableTables, views, viewsDatabase } from "../projections/analytics/views.ts";
+import { queryableTables, views, viewsDatabase } from "../projections/analytics/views.ts";
 import { analyticsSqlLimits } from "../projections/index.ts";
 import { openClickHouse } from "../src/analytics/clickhouse.ts";
 import { AnalyticsSql, type SqlAnswer, type SqlLimits } from "../src/analytics/sql.ts";
 import { loadConfig } from "../src/config.ts";
-import { event } from "./support/analytics-events.ts";
+import { analyticsWith, dropAnalytics, event } from "./support/analytics-events.ts";
 import { chdbPath, uniqueName } from "./support/service.ts";
 
 /**
@@ -281,17 +279,10 @@ describe("the analytics dashboard's queries, as an analyst's SQL", () => {
 
   beforeAll(async () => {
     client = await openClickHouse({ chdbPath });
-    await createSchema(client, db);
-    await createViews(client, db, schema);
-    await client.command({
-      query: `INSERT INTO ${db}.events FORMAT JSONEachRow\n${seed.map(toLine).join("")}`,
-    });
+    await analyticsWith(client, db, schema, seed);
     sql = new AnalyticsSql(client, queryableTables(schema), limits);
   });
-  afterAll(async () => {
-    await client.command({ query: `DROP DATABASE IF EXISTS ${viewsDb} SYNC` });
-    await client.command({ query: `DROP DATABASE IF EXISTS ${db} SYNC` });
-  });
+  afterAll(() => dropAnalytics(client, db, schema));
 
   test("every panel reads the documented views only, each named in full", () => {
     const documented = new Set(views.map((v) => `analytics_v1.${v.name}`));

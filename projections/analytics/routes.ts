@@ -172,7 +172,7 @@ export const analyticsRoutes = (client: ClickHouseClient, db: string, sql: Analy
     operationId: "runAnalyticsSql",
     summary: "An analyst's own read-only SQL over the documented analytics tables",
     description:
-      "One SELECT over the views of docs/analytics.md. Writes, DDL, SETTINGS, FORMAT, table functions and other tables are refused (403); time, memory and rows read are bounded (422); past the row bound the answer holds the first rows and `truncated: true`. A few queries run at once; one more is 429.",
+      "One SELECT over the views of docs/analytics.md. Writes, DDL, SETTINGS, FORMAT, table functions and other tables are refused (403); time, memory, rows read and the answer's size are bounded (422); past the row bound the answer holds the first rows and `truncated: true`. A few queries run at once; one more is 429.",
     tag,
     role: "reader",
     body: SqlQuery,

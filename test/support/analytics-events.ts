@@ -1,3 +1,8 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import { insertInto } from "../../projections/analytics/inserter.ts";
+import { toLine } from "../../projections/analytics/rows.ts";
+import { createSchema } from "../../projections/analytics/schema.ts";
+import { createViews, viewsDatabase } from "../../projections/analytics/views.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 
 let position = 0;
@@ -66,3 +71,21 @@ export const analyticsEvents = (): EventEnvelope[] => [
   event("transfer", "t2", 2, "TransferDebitRecorded", "2026-11-02T11:00:01Z", { currency: "EUR" }),
   event("transfer", "t2", 3, "TransferCompleted", "2026-11-02T11:00:02Z", {}),
 ];
+
+/** The analytics table in `db` holding `events`, and its analysts' views in `<schema>_v1`. */
+export const analyticsWith = async (
+  client: ClickHouseClient,
+  db: string,
+  schema: string,
+  events: readonly EventEnvelope[],
+): Promise<void> => {
+  await createSchema(client, db);
+  await createViews(client, db, schema);
+  await insertInto(client, db)(events.map(toLine));
+};
+
+/** Drops what {@link analyticsWith} made. */
+export const dropAnalytics = async (client: ClickHouseClient, db: string, schema: string): Promise<void> => {
+  await client.command({ query: `DROP DATABASE IF EXISTS ${viewsDatabase(schema)} SYNC` });
+  await client.command({ query: `DROP DATABASE IF EXISTS ${db} SYNC` });
+};

@@ -259,7 +259,7 @@ export interface paths {
         put?: never;
         /**
          * An analyst's own read-only SQL over the documented analytics tables
-         * @description One SELECT over the views of docs/analytics.md. Writes, DDL, SETTINGS, FORMAT, table functions and other tables are refused (403); time, memory and rows read are bounded (422); past the row bound the answer holds the first rows and `truncated: true`. A few queries run at once; one more is 429.
+         * @description One SELECT over the views of docs/analytics.md. Writes, DDL, SETTINGS, FORMAT, table functions and other tables are refused (403); time, memory, rows read and the answer's size are bounded (422); past the row bound the answer holds the first rows and `truncated: true`. A few queries run at once; one more is 429.
          */
         post: operations["runAnalyticsSql"];
         delete?: never;
@@ -3368,7 +3368,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `query_limit_exceeded`: An analytics SQL query went past a bound: its time (`EVENTFOLD_ANALYTICS_SQL_TIMEOUT_MS`), memory (`EVENTFOLD_ANALYTICS_SQL_MAX_MEMORY`) or rows read (`EVENTFOLD_ANALYTICS_SQL_MAX_ROWS_READ`). Narrow it: a shorter time range, fewer accounts, the pre-aggregated `daily_balances` or `transfers` rather than `events`. Too many rows returned is not an error: the answer holds the first rows and `truncated: true`. */
+            /** @description `query_limit_exceeded`: An analytics SQL query went past a bound: its time (`EVENTFOLD_ANALYTICS_SQL_TIMEOUT_MS`), memory (`EVENTFOLD_ANALYTICS_SQL_MAX_MEMORY`), rows read (`EVENTFOLD_ANALYTICS_SQL_MAX_ROWS_READ`) or the size of its answer (`EVENTFOLD_ANALYTICS_SQL_MAX_RESULT_BYTES`). Narrow it: a shorter time range, fewer accounts, the pre-aggregated `daily_balances` or `transfers` rather than `events`. Too many rows returned is not an error: the answer holds the first rows and `truncated: true`. */
             422: {
                 headers: {
                     /** @description The request's correlation id, as logged */
