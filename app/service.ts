@@ -1,4 +1,5 @@
 import http from "node:http";
+import { join } from "node:path";
 import { domain } from "../actors/index.ts";
 import { createReadSide, type ReadSide, readSideProblemTypes } from "../projections/index.ts";
 import type { Broker } from "../src/broker/broker.ts";
@@ -7,10 +8,13 @@ import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/
 import { createApp, type ReadinessCheck } from "../src/http/app.ts";
 import { mountConsole } from "../src/http/console/routes.ts";
 import { eventRoutes } from "../src/http/event-routes.ts";
+import { ledgerProblemTypes, ledgerRoutes } from "../src/http/ledger-routes.ts";
 import { problem } from "../src/http/problem.ts";
 import type { ProblemType } from "../src/http/problem-types.ts";
 import { headerForms, SERVER_HEAD_BYTES, serverBodyBytes } from "../src/http/request.ts";
 import type { HttpRoute } from "../src/http/route.ts";
+import { Ledger } from "../src/ledger/ledger.ts";
+import { loadSigningKey } from "../src/ledger/signing.ts";
 import { StartupError } from "../src/lib/errors.ts";
 import { createLogger, type Logger, outsideRequests } from "../src/observability/log.ts";
 import {
@@ -127,7 +131,11 @@ const listen = (config: Config) => {
 };
 
 /** The problem codes of the routes beyond the edge's own: the domain's refusals, the read side's. */
-export const problemTypes: readonly ProblemType[] = [...domain.problemTypes, ...readSideProblemTypes];
+export const problemTypes: readonly ProblemType[] = [
+  ...domain.problemTypes,
+  ...readSideProblemTypes,
+  ...ledgerProblemTypes,
+];
 
 /** Wires the engine, the stores, the broker and the HTTP edge for one role, and starts listening. */
 export const startService = async (config: Config, options: ServiceOptions = {}): Promise<Service> => {
@@ -194,6 +202,18 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         idleTimeoutS: config.httpIdleTimeoutS,
       })
     : [];
+  // The ledger reads the tree and the events as stored: the store as opened, not the upcasting one.
+  let ledger: Ledger | undefined;
+  if (runsEdge) {
+    const key = await loadSigningKey(config.ledgerSigningKey, join(config.dataDir, "ledger-signing-key"));
+    ledger = new Ledger(openedStore, key);
+    await ledger.start(config.ledgerHeadIntervalMs, (error) =>
+      log.warn(
+        { err: error },
+        "ledger: a tree head could not be signed; the next try is at the next interval",
+      ),
+    );
+  }
   let sideRoutes: RouteGroups = { read: [], admin: [] };
 
   // The read side: here (the projector role, or `all` on one event loop), on a thread of its own
@@ -245,7 +265,13 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   );
   // The edge serves what reads the read models; the projector role only what steers the projections.
   const routes: HttpRoute[] = runsEdge
-    ? [...domain.routes, ...sideRoutes.read, ...eventLogRoutes, ...sideRoutes.admin]
+    ? [
+        ...domain.routes,
+        ...sideRoutes.read,
+        ...eventLogRoutes,
+        ...(ledger ? ledgerRoutes(ledger) : []),
+        ...sideRoutes.admin,
+      ]
     : [...sideRoutes.admin];
   const app = createApp(engine, {
     readiness,
@@ -283,6 +309,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       log.info("draining");
       // Event streams do not end by themselves: a graceful stop would wait for them for ever.
       engine.feed.close();
+      ledger?.stop();
       await server.stop(false);
       await drainEngine(engine);
       await part?.stop();

@@ -367,6 +367,18 @@ export const settings = {
     default: "30000",
     doc: "longest a long poll of `GET /v1/events` waits for a new event, whatever its `wait` asks (its connection's idle timeout is lengthened by as much)",
   },
+  ledgerSigningKey: {
+    env: "EVENTFOLD_LEDGER_SIGNING_KEY",
+    secret: true,
+    schema: text.optional(),
+    doc: "the Ed25519 key that signs the ledger's tree heads: base64url of its 32-byte seed or of its PKCS#8 form (`npm run eventfold -- ledger keygen` makes one); unset: one made on first start and kept in the data directory as `ledger-signing-key` (owner-only), which several edges of one deployment cannot share, so set it there",
+  },
+  ledgerHeadIntervalMs: {
+    env: "EVENTFOLD_LEDGER_HEAD_INTERVAL_MS",
+    schema: whole(0, 86_400_000),
+    default: "10000",
+    doc: "a tree head is signed this often while the log grows (and whenever `GET /v1/ledger/head` finds it grown); 0: only when asked",
+  },
   eventsHeartbeatMs: {
     env: "EVENTFOLD_EVENTS_HEARTBEAT_MS",
     schema: whole(10, 15_000),

@@ -2,6 +2,8 @@ import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { verifyLedger } from "../src/ledger/verify.ts";
+import { openVerifySource } from "../src/store/sqlite/ledger.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { client } from "./support/http.ts";
 import { startTestService, tempDir } from "./support/service.ts";
@@ -91,7 +93,7 @@ describe("a store of format 1, written by the eventfold before, is migrated at s
     const { names, meta } = tablesOf(join(dataDir, "events.sqlite"));
     expect(names).not.toContain("events_format_1");
     expect(names).not.toContain("sqlite_autoindex_events_1");
-    expect(meta.format).toBe(2);
+    expect(meta.format).toBe(3);
   });
 
   test("the migration says how far it is, and runs once: the next opening finds the file migrated", async () => {
@@ -161,8 +163,79 @@ describe("a store of format 1, written by the eventfold before, is migrated at s
     await new SqliteStore({ path }).close();
     const db = new Database(path);
     db.exec("PRAGMA busy_timeout = 10000");
-    db.query("UPDATE store_meta SET value = 3 WHERE name = 'format'").run();
+    db.query("UPDATE store_meta SET value = 4 WHERE name = 'format'").run();
     db.close();
-    expect(() => new SqliteStore({ path })).toThrow(/format 3, written by a later eventfold/);
+    expect(() => new SqliteStore({ path })).toThrow(/format 4, written by a later eventfold/);
+  });
+});
+
+/** A store written by eventfold at commit 760340d, the last of format 2, before the ledger's tree. */
+const fixture2 = new URL("./fixtures/store-format-2/", import.meta.url).pathname;
+const answers2 = (await Bun.file(join(fixture2, "answers.json")).json()) as Record<
+  string,
+  { status: number; body: Record<string, unknown> }
+>;
+
+const withFormat2Store = () => {
+  const dir = tempDir();
+  dirs.push(dir);
+  const db = new Database(join(dir, "events.sqlite"), { create: true });
+  try {
+    db.exec(readFileSync(join(fixture2, "events.sql"), "utf8"));
+    db.exec("PRAGMA journal_mode = WAL");
+  } finally {
+    db.close();
+  }
+  return dir;
+};
+
+describe("a store of format 2, written by the eventfold before, gains the ledger's tree at start", () => {
+  test("every stored event becomes a leaf, with progress; no event changes; the service answers as before", async () => {
+    const dataDir = withFormat2Store();
+    const path = join(dataDir, "events.sqlite");
+    const before = new Database(path, { readonly: true });
+    const rowsBefore = before.query("SELECT * FROM events ORDER BY position").all();
+    before.close();
+    const progress: [number, number][] = [];
+    await new SqliteStore({ path, onMigration: (done, total) => progress.push([done, total]) }).close();
+    expect(progress[0]).toEqual([0, 51]);
+    expect(progress.at(-1)).toEqual([51, 51]);
+    const after = new Database(path, { readonly: true });
+    try {
+      expect(after.query("SELECT * FROM events ORDER BY position").all()).toEqual(rowsBefore);
+      expect(after.query("SELECT count(*) AS n FROM ledger_leaves").get()).toEqual({ n: 51 });
+      expect(after.query("SELECT value FROM store_meta WHERE name = 'format'").get()).toEqual({ value: 3 });
+      const verification = await verifyLedger(openVerifySource(after));
+      expect(verification).toMatchObject({ events: 51, treeSize: 51, nodesMatch: true });
+      expect(verification.break).toBeUndefined();
+    } finally {
+      after.close();
+    }
+    const service = await startTestService({ dataDir });
+    try {
+      const api = client(service.url);
+      for (const id of ["dora", "emil", "fay"])
+        expect(await api.get(`/v1/accounts/${id}/state`)).toMatchObject(answers2[id] as object);
+      expect(await api.get("/v1/transfers/t-2")).toMatchObject(answers2.transferState as object);
+      expect(await api.get("/v1/accounts/dora/events?limit=1000")).toMatchObject(
+        answers2.doraEvents as object,
+      );
+      // Kept outcomes replay; new events extend the tree after the migrated ones.
+      const replayed = await api.post(
+        "/v1/accounts/dora/deposits",
+        { amount: 10, reference: "salary 1" },
+        { "Idempotency-Key": "dora-deposit-1" },
+      );
+      expect(replayed.body).toMatchObject({ version: 2, balance: 10 });
+      const deposit = await api.post("/v1/accounts/fay/deposits", { amount: 1 });
+      expect(deposit.status).toBe(409);
+      await api.post("/v1/accounts/emil/deposits", { amount: 1 });
+      const head = await api.get("/v1/ledger/head");
+      expect(head.body).toMatchObject({ treeSize: 52, position: 52 });
+      const proof = await api.get("/v1/ledger/proof/inclusion?position=1");
+      expect(proof.body).toMatchObject({ position: 1, leafIndex: 0, treeSize: 52 });
+    } finally {
+      await service.stop();
+    }
   });
 });

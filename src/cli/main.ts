@@ -5,6 +5,7 @@ import {
   type ProjectionInfo,
   type SqlResult,
 } from "./admin-client.ts";
+import { LedgerUsageError, ledgerCommand, ledgerUsage } from "./ledger.ts";
 import { progressBar } from "./progress.ts";
 import { folderFiles, namesOf, registryEdits, scaffoldAggregate } from "./scaffold.ts";
 
@@ -22,6 +23,8 @@ const usage = `usage: npm run eventfold -- <command>
                                 --format table|csv|json  how to print the answer (default table)
                                 --param name=value       a value for {name:Type} in the query (repeatable)
   new aggregate <name>        writes actors/<name>/, a working aggregate to start from (--help: what)
+  ledger verify [--head h.json]  recomputes the ledger's tree from the store, offline (--help: more)
+  ledger keygen               prints a new signing key for EVENTFOLD_LEDGER_SIGNING_KEY
 
 Talks to the admin API of EVENTFOLD_URL (default http://127.0.0.1:3000, where npm start serves it;
 with docker compose the projector serves it, on http://127.0.0.1:3001) with EVENTFOLD_TOKEN, an admin
@@ -314,6 +317,15 @@ if (command === "new") {
   } catch (error) {
     console.error(`eventfold: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(error instanceof UsageError ? 2 : 1);
+  }
+}
+if (command === "ledger") {
+  try {
+    process.exit(await ledgerCommand(args));
+  } catch (error) {
+    console.error(`eventfold: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof LedgerUsageError) console.error(`\n${ledgerUsage}`);
+    process.exit(error instanceof LedgerUsageError ? 2 : 1);
   }
 }
 if (command === "--help" || command === "-h" || command === "help") {

@@ -1,5 +1,6 @@
 import { describeDependencyConformance } from "./dependencies.ts";
 import { describeEventStoreConformance } from "./events.ts";
+import { describeLedgerStoreConformance } from "./ledger.ts";
 import { describeOutcomeStoreConformance } from "./outcomes.ts";
 import { describeRelayStoreConformance } from "./relay.ts";
 import { describeSnapshotStoreConformance } from "./snapshots.ts";
@@ -17,4 +18,5 @@ export const describeStoreConformance = (name: string, open: OpenStore) => {
   describeOutcomeStoreConformance(name, open);
   describeSnapshotStoreConformance(name, open);
   describeRelayStoreConformance(name, open);
+  describeLedgerStoreConformance(name, open);
 };

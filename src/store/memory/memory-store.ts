@@ -1,3 +1,4 @@
+import type { Coord, Hash } from "../../ledger/merkle.ts";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import {
@@ -7,10 +8,12 @@ import {
   StoreOverloadedError,
   type StreamInfo,
 } from "../event-store.ts";
+import type { LedgerKey, LedgerLeaf, SignedHead, TreeExtent } from "../ledger-store.ts";
 import type { StoredOutcome } from "../outcome-store.ts";
 import { FencedError } from "../relay-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
+import { MemoryLedger } from "./memory-ledger.ts";
 
 /** What a memory store holds; several clients may share one, as processes share a file or a server. */
 export class MemoryStoreData {
@@ -20,6 +23,7 @@ export class MemoryStoreData {
   readonly snapshots = new Map<string, Snapshot>();
   readonly checkpoints = new Map<string, { value: string; fence: number }>();
   readonly leases = new Map<string, { owner: string; expiresAt: number; token: number }>();
+  readonly ledger = new MemoryLedger();
 }
 
 export interface MemoryStoreOptions
@@ -85,6 +89,7 @@ export class MemoryStore implements Store {
       };
       entry.events.push(envelope);
       data.events.push(envelope);
+      data.ledger.add(envelope);
     }
     entry.final = request.final ?? false;
     for (const outcome of request.outcomes ?? []) data.outcomes.set(outcome.key, structuredClone(outcome));
@@ -161,6 +166,44 @@ export class MemoryStore implements Store {
     // Expired at once, not forgotten: the next holder's token must still be newer.
     const held = this.data.leases.get(name);
     if (held?.owner === owner) this.data.leases.set(name, { ...held, expiresAt: 0 });
+  }
+
+  async treeExtent(): Promise<TreeExtent> {
+    return this.data.ledger.extent();
+  }
+
+  async seal(): Promise<TreeExtent> {
+    return this.data.ledger.extent();
+  }
+
+  async ledgerNodes(coords: readonly Coord[]): Promise<readonly Hash[]> {
+    return coords.map((coord) => this.data.ledger.node(coord));
+  }
+
+  async ledgerLeaves(fromIndex: number, limit: number): Promise<LedgerLeaf[]> {
+    return this.data.ledger.leaves.slice(fromIndex, fromIndex + limit);
+  }
+
+  async ledgerLeafAt(position: number): Promise<LedgerLeaf | undefined> {
+    // Positions have no gaps here: the event at position p is leaf p - 1.
+    const leaf = this.data.ledger.leaves[position - 1];
+    return leaf?.position === position ? leaf : undefined;
+  }
+
+  async saveHead(head: SignedHead): Promise<void> {
+    if (!this.data.ledger.heads.has(head.treeSize)) this.data.ledger.heads.set(head.treeSize, { ...head });
+  }
+
+  async latestHead(): Promise<SignedHead | undefined> {
+    return this.data.ledger.latestHead();
+  }
+
+  async saveLedgerKey(key: LedgerKey): Promise<void> {
+    if (!this.data.ledger.keys.has(key.keyId)) this.data.ledger.keys.set(key.keyId, { ...key });
+  }
+
+  async ledgerKeys(): Promise<LedgerKey[]> {
+    return [...this.data.ledger.keys.values()];
   }
 
   async ping(): Promise<void> {}

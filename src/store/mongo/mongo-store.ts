@@ -1,4 +1,5 @@
 import { MongoClient } from "mongodb";
+import type { Coord, Hash } from "../../ledger/merkle.ts";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import { answerWithin, deadlineIn } from "../../lib/deadline.ts";
 import { errorMessage } from "../../lib/errors.ts";
@@ -16,6 +17,7 @@ import {
   StoreUnavailableError,
   type StreamInfo,
 } from "../event-store.ts";
+import type { LedgerKey, LedgerLeaf, SignedHead, TreeExtent } from "../ledger-store.ts";
 import type { StoredOutcome } from "../outcome-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
 import type { Store } from "../store.ts";
@@ -25,6 +27,7 @@ import { type Written, writeBatch } from "./append.ts";
 import { appendDependent } from "./dependent.ts";
 import { type Collections, collections, ensureIndexes, isUnavailable } from "./documents.ts";
 import { HoleReader } from "./holes.ts";
+import { ensureLedgerIndexes, ledgerCollections, MongoLedger } from "./ledger.ts";
 import * as outcomes from "./outcomes.ts";
 import * as read from "./read.ts";
 import * as relay from "./relay.ts";
@@ -83,6 +86,7 @@ export class MongoStore implements Store {
   readonly name = "mongodb";
   private readonly committer: Batcher<Ticket, Written>;
   private readonly holes: HoleReader;
+  private readonly ledger: MongoLedger;
   private readonly health: WriteHealth;
   private readonly deadlineMs: number;
   private readonly writeTimeoutMs: number;
@@ -97,6 +101,11 @@ export class MongoStore implements Store {
     options: MongoStoreOptions,
   ) {
     this.holes = new HoleReader(collections, options.holeGraceMs ?? 5_000);
+    // The sealer reads the log through a hole reader of its own, as a second relay would.
+    const sealerHoles = new HoleReader(collections, options.holeGraceMs ?? 5_000);
+    this.ledger = new MongoLedger(ledgerCollections(collections), (after, limit) =>
+      sealerHoles.readAll(after, limit),
+    );
     this.health = new WriteHealth(options.onWritable);
     this.deadlineMs = options.deadlineMs ?? 15_000;
     this.writeTimeoutMs = options.writeTimeoutMs ?? 5_000;
@@ -144,6 +153,7 @@ export class MongoStore implements Store {
     const db = client.db(options.database ?? databaseOf(options.url));
     const store = new MongoStore(client, collections(db), options);
     await ensureIndexes(store.collections);
+    await ensureLedgerIndexes(ledgerCollections(store.collections));
     await seedCounter(store.collections);
     return store;
   }
@@ -319,6 +329,38 @@ export class MongoStore implements Store {
   }
   releaseLease(name: string, owner: string): Promise<void> {
     return this.guard(() => relay.releaseLease(this.collections, name, owner), true);
+  }
+
+  treeExtent(): Promise<TreeExtent> {
+    return this.guard(() => this.ledger.extent());
+  }
+  /** Round after round, each within the deadline, until the tree reaches what can be read. */
+  async seal(): Promise<TreeExtent> {
+    for (;;) {
+      const { extent, more } = await this.guard(() => this.ledger.seal(10), true);
+      if (!more) return extent;
+    }
+  }
+  ledgerNodes(coords: readonly Coord[]): Promise<readonly Hash[]> {
+    return this.guard(() => this.ledger.nodes(coords));
+  }
+  ledgerLeaves(fromIndex: number, limit: number): Promise<LedgerLeaf[]> {
+    return this.guard(() => this.ledger.leaves(fromIndex, limit));
+  }
+  ledgerLeafAt(position: number): Promise<LedgerLeaf | undefined> {
+    return this.guard(() => this.ledger.leafAt(position));
+  }
+  saveHead(head: SignedHead): Promise<void> {
+    return this.guard(() => this.ledger.saveHead(head), true);
+  }
+  latestHead(): Promise<SignedHead | undefined> {
+    return this.guard(() => this.ledger.latestHead());
+  }
+  saveLedgerKey(key: LedgerKey): Promise<void> {
+    return this.guard(() => this.ledger.saveKey(key), true);
+  }
+  ledgerKeys(): Promise<LedgerKey[]> {
+    return this.guard(() => this.ledger.keys());
   }
 
   /** A ping; and while writes have been failing, says so until they have worked for a while. */

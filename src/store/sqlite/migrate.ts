@@ -1,11 +1,12 @@
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { StartupError } from "../../lib/errors.ts";
+import { extendLedger } from "./ledger.ts";
 import type { MigrationMessage } from "./migration-thread.ts";
 import { format, markEvery, schema } from "./schema.ts";
 import { retryWhileBusy } from "./wal.ts";
 
-/** How far a migration is: `done` of `total` events copied. */
+/** How far a migration is: `done` of `total` events copied (format 1), then hashed into the tree. */
 export type MigrationProgress = (done: number, total: number) => void;
 
 /** Events copied per statement, each followed by a progress report. */
@@ -60,18 +61,25 @@ export const refuseEarliestFormat = (path: string): void => {
   }
 };
 
-/** Whether opening the file will rewrite it (it is of format 1). */
-export const needsMigration = (db: Database): boolean => formatOf(db) === 1;
+/** Whether opening the file will rewrite it (it is of an earlier format than this code's). */
+export const needsMigration = (db: Database): boolean => {
+  const found = formatOf(db);
+  return found > 0 && found < format;
+};
 
 /**
- * Brings a file to the current format, creating the schema of a new one. A file of format 1 (the
- * events table with its `UNIQUE (stream_id, version)` index, no `previous`, no stream heads) is
- * rewritten in one transaction: every event copied in position order with the position of its
- * stream's event before it, each stream's head and marks computed, the old table dropped. A crash
- * half-way leaves the file as it was; the transaction needs free disk for the copy and its WAL (about
- * twice the events table). Several connections may open the file at once: the format is read again
- * under the write lock, so only the first migrates. A file of a later format is refused: this code
- * would write events that code cannot read.
+ * Brings a file to the current format, creating the schema of a new one, in one transaction, so a
+ * crash half-way leaves the file as it was:
+ * - format 1 (the events table with its `UNIQUE (stream_id, version)` index, no `previous`, no stream
+ *   heads) is rewritten: every event copied in position order with the position of its stream's event
+ *   before it, each stream's head and marks computed, the old table dropped (free disk needed: about
+ *   twice the events table, for the copy and its WAL);
+ * - format 2 (no Merkle tree) gains the tree's tables, and every event is hashed into it, in position
+ *   order; no event is rewritten.
+ * Several connections may open the file at once: the format is read again under the write lock, so
+ * only the first migrates. A file of a later format is refused: this code would write events that code
+ * cannot read (a format 2 eventfold refuses a format 3 file the same way: it would append events
+ * without their leaves).
  */
 export const bringToFormat = (db: Database, onProgress?: MigrationProgress): void => {
   const found = formatOf(db);
@@ -80,15 +88,20 @@ export const bringToFormat = (db: Database, onProgress?: MigrationProgress): voi
       `the event store's file is of format ${found}, written by a later eventfold; this one reads format ${format} and earlier`,
     );
   }
-  if (found !== 1) {
+  if (found === 0 || found === format) {
     createSchema(db);
     return;
   }
   db.exec("BEGIN IMMEDIATE");
   try {
     // Another connection may have migrated while this one waited for the lock.
-    if (formatOf(db) === 1) migrateFromFormat1(db, onProgress);
+    const under = formatOf(db);
+    if (under === 1) migrateFromFormat1(db, onProgress);
     db.exec(schema);
+    if (under < format) {
+      extendLedger(db, onProgress);
+      db.query("UPDATE store_meta SET value = ? WHERE name = 'format'").run(format);
+    }
     db.exec("COMMIT");
   } catch (error) {
     if (db.inTransaction) db.exec("ROLLBACK");

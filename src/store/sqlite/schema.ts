@@ -1,5 +1,5 @@
 /**
- * The file's format, 2. An append writes only to the end of one B-tree, `events`, whose key is the
+ * The file's format, 3. An append writes only to the end of one B-tree, `events`, whose key is the
  * position: in WAL mode every page a commit dirties is written twice (the WAL, then the checkpoint),
  * and an index on `(stream_id, version)` would put each append on a random leaf page of its own.
  *
@@ -16,8 +16,12 @@
  * - `non_final_streams` holds the streams not yet final, written only when a stream starts and ends.
  * - The optimistic-concurrency check is made by the writer under the write lock, against the heads it
  *   has brought up to date under that same lock (see `writer.ts`): no unique index is needed for it.
+ * - `ledger_leaves` and `ledger_nodes` are the Merkle tree over the events (`ledger.ts`), written in the
+ *   append's transaction: leaf i is the event of `position`, and every complete subtree's hash is kept
+ *   by its level and index. Both grow only at their end, as `events` does. `ledger_heads` and
+ *   `ledger_keys` hold the signed tree heads and the public keys that signed them.
  */
-export const format = 2;
+export const format = 3;
 
 /** Every event whose version is a multiple of this is marked. */
 export const markEvery = 64;
@@ -79,6 +83,31 @@ CREATE TABLE IF NOT EXISTS outcomes (
   key         TEXT PRIMARY KEY,
   fingerprint TEXT NOT NULL,
   outcome     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_leaves (
+  leaf_index INTEGER PRIMARY KEY,
+  position   INTEGER NOT NULL,
+  hash       BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_nodes (
+  level      INTEGER NOT NULL,
+  node_index INTEGER NOT NULL,
+  hash       BLOB    NOT NULL,
+  PRIMARY KEY (level, node_index)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_heads (
+  tree_size  INTEGER PRIMARY KEY,
+  position   INTEGER NOT NULL,
+  root_hash  TEXT    NOT NULL,
+  timestamp  TEXT    NOT NULL,
+  key_id     TEXT    NOT NULL,
+  signature  TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_keys (
+  key_id     TEXT PRIMARY KEY,
+  algorithm  TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  since      TEXT NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO store_meta (name, value) VALUES ('format', ${format}), ('heads_through', 0)
   ON CONFLICT (name) DO NOTHING;

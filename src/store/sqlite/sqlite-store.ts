@@ -1,6 +1,7 @@
 import type { Database, Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import type { Coord, Hash } from "../../ledger/merkle.ts";
 import { Batcher, type BatcherOptions } from "../../lib/batcher.ts";
 import type { StageObserver } from "../../observability/stages.ts";
 import { tracing } from "../../observability/tracing.ts";
@@ -8,6 +9,7 @@ import type { EventEnvelope } from "../envelope.ts";
 import { EventRing } from "../event-ring.ts";
 import type { AppendRequest, AppendResult, ReadStreamOptions, StreamInfo } from "../event-store.ts";
 import { StoreOverloadedError } from "../event-store.ts";
+import type { LedgerKey, LedgerLeaf, SignedHead, TreeExtent } from "../ledger-store.ts";
 import type { StoredOutcome } from "../outcome-store.ts";
 import { FencedError } from "../relay-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
@@ -15,6 +17,7 @@ import type { Store } from "../store.ts";
 import { tracedWrite } from "../traced-writes.ts";
 import { WriteHealth } from "../write-health.ts";
 import { startCheckpointer } from "./checkpointer.ts";
+import { LedgerReads } from "./ledger.ts";
 import { type MigrationProgress, refuseEarliestFormat } from "./migrate.ts";
 import { StreamHeads } from "./stream-heads.ts";
 import {
@@ -125,6 +128,7 @@ export class SqliteStore implements Store {
   /** Each stream's last event, as this (reading) connection knows it. */
   private readonly heads: StreamHeads;
   private readonly health: WriteHealth;
+  private readonly ledger: LedgerReads;
 
   constructor(options: SqliteStoreOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
@@ -133,6 +137,7 @@ export class SqliteStore implements Store {
     this.db = openDatabase(options.path, options.onMigration);
     this.sql = prepare(this.db);
     this.heads = new StreamHeads(this.db);
+    this.ledger = new LedgerReads(this.db);
     const { onStage } = options;
     this.writer = new WriterClient(options.path, {
       onWritten:
@@ -308,6 +313,43 @@ export class SqliteStore implements Store {
 
   async releaseLease(name: string, owner: string): Promise<void> {
     await this.write({ kind: "releaseLease", name, owner });
+  }
+
+  async treeExtent(): Promise<TreeExtent> {
+    return this.ledger.extent();
+  }
+
+  /** The writer extends the tree in each append's transaction: it is always sealed. */
+  async seal(): Promise<TreeExtent> {
+    return this.ledger.extent();
+  }
+
+  async ledgerNodes(coords: readonly Coord[]): Promise<readonly Hash[]> {
+    return this.ledger.nodes(coords);
+  }
+
+  async ledgerLeaves(fromIndex: number, limit: number): Promise<LedgerLeaf[]> {
+    return this.ledger.leaves(fromIndex, limit);
+  }
+
+  async ledgerLeafAt(position: number): Promise<LedgerLeaf | undefined> {
+    return this.ledger.leafAt(position);
+  }
+
+  async saveHead(head: SignedHead): Promise<void> {
+    await this.write({ kind: "saveHead", head });
+  }
+
+  async latestHead(): Promise<SignedHead | undefined> {
+    return this.ledger.latestHead();
+  }
+
+  async saveLedgerKey(key: LedgerKey): Promise<void> {
+    await this.write({ kind: "saveLedgerKey", key });
+  }
+
+  async ledgerKeys(): Promise<LedgerKey[]> {
+    return this.ledger.ledgerKeys();
   }
 
   /** Reads; and while writes have been failing, writes a row, so it says when they work again. */

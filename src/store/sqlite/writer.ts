@@ -1,6 +1,10 @@
 import { Database } from "bun:sqlite";
+import { leafBytes } from "../../ledger/leaf.ts";
+import { leafHash } from "../../ledger/merkle.ts";
 import type { AppendRequest, AppendResult } from "../event-store.ts";
+import type { LedgerKey, SignedHead } from "../ledger-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
+import { LedgerAppender, ledgerWrites } from "./ledger.ts";
 import { bringToFormat, type MigrationProgress } from "./migrate.ts";
 import { markEvery } from "./schema.ts";
 import { StreamHeads } from "./stream-heads.ts";
@@ -13,6 +17,8 @@ export type WriteOp =
   | { readonly kind: "checkpoint"; readonly name: string; readonly value: string; readonly fence: number }
   | { readonly kind: "takeLease"; readonly name: string; readonly owner: string; readonly ttlMs: number }
   | { readonly kind: "releaseLease"; readonly name: string; readonly owner: string }
+  | { readonly kind: "saveHead"; readonly head: SignedHead }
+  | { readonly kind: "saveLedgerKey"; readonly key: LedgerKey }
   /** Writes a row, to learn whether the file takes writes again (after a full disk, say). */
   | { readonly kind: "probe" };
 
@@ -80,6 +86,8 @@ export class SqliteWriter {
   private readonly db: Database;
   private readonly sql: ReturnType<typeof prepare>;
   private readonly heads: StreamHeads;
+  private readonly ledger: LedgerAppender;
+  private readonly ledgerSql: ReturnType<typeof ledgerWrites>;
   private lastFlush = performance.now();
   /** The position `stream_heads` became complete through at the last batch, if it flushed. */
   lastFlushThrough: number | undefined;
@@ -93,6 +101,8 @@ export class SqliteWriter {
     this.db.exec("PRAGMA wal_autocheckpoint = 16384");
     this.sql = prepare(this.db);
     this.heads = new StreamHeads(this.db);
+    this.ledger = new LedgerAppender(this.db);
+    this.ledgerSql = ledgerWrites(this.db);
   }
 
   close(): void {
@@ -118,6 +128,7 @@ export class SqliteWriter {
     try {
       this.heads.catchUp();
       this.heads.begin();
+      this.ledger.begin();
       for (const op of batch) results.push(this.writeOne(op, now, time));
       const due =
         this.heads.size >= this.headsFlush.streams ||
@@ -133,8 +144,10 @@ export class SqliteWriter {
         this.lastFlushThrough = flushedThrough;
       }
       this.heads.commit();
+      this.ledger.commit();
     } catch (error) {
       this.heads.rollback();
+      this.ledger.rollback();
       // Some errors (SQLITE_FULL, SQLITE_IOERR) end the transaction themselves: a ROLLBACK then would
       // fail too and hide the error that says what happened.
       if (this.db.inTransaction) this.sql.rollback.run();
@@ -164,6 +177,16 @@ export class SqliteWriter {
       case "releaseLease":
         this.sql.releaseLease.run(op.name, op.owner);
         return undefined;
+      case "saveHead": {
+        const h = op.head;
+        this.ledgerSql.saveHead.run(h.treeSize, h.position, h.rootHash, h.timestamp, h.keyId, h.signature);
+        return undefined;
+      }
+      case "saveLedgerKey": {
+        const k = op.key;
+        this.ledgerSql.saveKey.run(k.keyId, k.algorithm, k.publicKey, k.since);
+        return undefined;
+      }
     }
   }
 
@@ -190,6 +213,8 @@ export class SqliteWriter {
     let previous = head?.position ?? 0;
     for (const event of request.events) {
       version += 1;
+      const data = JSON.stringify(event.data);
+      const metadata = JSON.stringify(event.metadata);
       previous = Number(
         this.sql.insertEvent.run(
           event.eventId,
@@ -199,11 +224,24 @@ export class SqliteWriter {
           event.type,
           event.schemaVersion,
           now,
-          JSON.stringify(event.data),
-          JSON.stringify(event.metadata),
+          data,
+          metadata,
           previous,
         ).lastInsertRowid,
       );
+      // The leaf is made of the very text just stored.
+      const leaf = leafBytes({
+        eventId: event.eventId,
+        streamId: request.streamId,
+        aggregateType: request.aggregateType,
+        version,
+        type: event.type,
+        schemaVersion: event.schemaVersion,
+        time,
+        data,
+        metadata,
+      });
+      this.ledger.add(previous, leafHash(leaf));
       if (version % markEvery === 0) this.sql.mark.run(request.streamId, version, previous);
     }
     const count = request.events.length;
