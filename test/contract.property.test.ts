@@ -179,9 +179,19 @@ const remember = (value: unknown, location: string | null, depth = 0): void => {
 };
 const isId = (schema: Schema) => (inline(schema) as Schema).pattern === ID_PATTERN;
 /** A value the service gave for this parameter or field that fits its schema, if the choice says so. */
-const knownValue = (field: string, schema: Schema, choice: number, which: number): string | undefined => {
+const knownValue = (
+  field: string,
+  schema: Schema,
+  choice: number,
+  which: number,
+  inText = false,
+): string | undefined => {
   if (choice >= 0.7) return undefined;
-  const fits = (values: readonly string[]) => values.filter((v) => validatorOf(schema)(v));
+  // A parameter is text: a known whole number fits an integer parameter as its digits.
+  const fits = (values: readonly string[]) =>
+    values.filter(
+      (v) => validatorOf(schema)(v) || (inText && /^\d{1,15}$/.test(v) && validatorOf(schema)(Number(v))),
+    );
   const values = (keep: (key: string) => boolean) =>
     fits([...known].filter(([key]) => keep(key)).flatMap(([, v]) => v));
   // Its own field's; else, for an id, any id; else any value the service gave that fits.
@@ -307,7 +317,8 @@ const validRequest = (endpoint: Endpoint, seed: number, choices: readonly number
   const headers: Record<string, string> = {};
   endpoint.params.forEach((param, i) => {
     const field = param.in === "path" ? idFieldOf(endpoint.path, param.name) : param.name;
-    const value = knownValue(field, param.schema, at(i), at(i + 8)) ?? String(fake(param.schema, seed + i));
+    const value =
+      knownValue(field, param.schema, at(i), at(i + 8), true) ?? String(fake(param.schema, seed + i));
     if (param.in === "path") path = path.replace(`{${param.name}}`, encodeURIComponent(value));
     else if (param.in === "query" && (param.required || at(i + 16) < 0.5)) query.push([param.name, value]);
     // A header value cannot hold a line end (the generator may make one of `\s`).
@@ -668,6 +679,9 @@ const succeedsAtLast = async (endpoint: Endpoint, index: number): Promise<boolea
 };
 
 await seedDeadLetters(20);
+// Tree sizes and positions the ledger has, for its proofs: a random whole number is past the tree.
+for (const n of ["1", "2", "3", "5", "8"])
+  for (const field of ["position", "treeSize", "from", "to"]) keep(field, n);
 // Queries an analyst could send, for the SQL route's `query`: the schema cannot tell SQL from text.
 const views = viewsDatabase(service.config.analyticsSchema);
 for (const query of [

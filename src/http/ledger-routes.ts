@@ -116,7 +116,7 @@ export const ledgerRoutes = (ledger: Ledger): HttpRoute[] => [
       position: queryInteger(1).describe("The event's position"),
       treeSize: queryInteger(1).optional().describe("The tree's size; absent: the latest signed head's"),
     }),
-    problems: { 400: ["proof_out_of_range"] },
+    problems: { 400: ["proof_out_of_range"], 404: ["not_found"] },
     success: { status: 200, description: "the proof", body: Inclusion },
     handle: async (ctx) => ({
       status: 200,
