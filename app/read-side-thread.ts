@@ -13,6 +13,7 @@ import { errorMessage, StartupError } from "../src/lib/errors.ts";
 import { createLogger } from "../src/observability/log.ts";
 import { createMetrics } from "../src/observability/metrics.ts";
 import { startTracing, stopTracing } from "../src/observability/tracing.ts";
+import { openPersonalData } from "../src/privacy/open.ts";
 import { openStore } from "../src/store/open.ts";
 import { type ReadSidePart, startReadSidePart } from "./read-side.ts";
 import type { Answer, FromReadSide, ToReadSide } from "./read-side-protocol.ts";
@@ -51,6 +52,7 @@ const start = async (config: Config) => {
         : log.info("the event store writes the relay's progress again"),
     secondary: true,
   });
+  const privacy = await openPersonalData(config, domain.aggregates);
   const engine = createEngine({
     config,
     store: storeAsOpened,
@@ -58,6 +60,7 @@ const start = async (config: Config) => {
     log,
     aggregates: domain.aggregates,
     processManagers: domain.processes,
+    personalData: privacy?.personalData,
   });
   part = await startReadSidePart({ config, storeAsOpened, engine, metrics, log });
   // Only the unexpected is logged, as the edge does in-process; the edge says its own line too.
@@ -70,6 +73,7 @@ const start = async (config: Config) => {
   close = async () => {
     await running.stop();
     await engine.store.close();
+    await privacy?.keys.close();
     await stopTracing(tracingSettings);
   };
   say({

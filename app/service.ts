@@ -7,6 +7,7 @@ import type { Config } from "../src/config.ts";
 import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
 import { createApp, type ReadinessCheck } from "../src/http/app.ts";
 import { mountConsole } from "../src/http/console/routes.ts";
+import { erasureRoutes } from "../src/http/erasure-routes.ts";
 import { eventRoutes } from "../src/http/event-routes.ts";
 import { ledgerProblemTypes, ledgerRoutes } from "../src/http/ledger-routes.ts";
 import { problem } from "../src/http/problem.ts";
@@ -24,6 +25,7 @@ import {
   observeLabelledGauge,
 } from "../src/observability/metrics.ts";
 import { startTracing, stopTracing } from "../src/observability/tracing.ts";
+import { openPersonalData } from "../src/privacy/open.ts";
 import type { Projection } from "../src/projector/projection.ts";
 import type { Projector } from "../src/projector/projector.ts";
 import type { OutboxRelay } from "../src/relay/outbox-relay.ts";
@@ -182,6 +184,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         ? log.error({ cause }, "the event store cannot write; writes are refused with 503 until it can")
         : log.info("the event store writes again"),
   });
+  const privacy = await openPersonalData(config, domain.aggregates);
   const engine = createEngine({
     config,
     store: openedStore,
@@ -189,6 +192,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     log,
     aggregates: domain.aggregates,
     processManagers: domain.processes,
+    personalData: privacy?.personalData,
   });
   // Events are read through the engine's store from here on: in their current shape.
   const { store } = engine;
@@ -270,6 +274,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         ...sideRoutes.read,
         ...eventLogRoutes,
         ...(ledger ? ledgerRoutes(ledger) : []),
+        ...erasureRoutes(engine, log),
         ...sideRoutes.admin,
       ]
     : [...sideRoutes.admin];
@@ -316,6 +321,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       await thread?.stop();
       await readSide?.close();
       await store.close();
+      await privacy?.keys.close();
       // Last: the spans of everything above are exported before the process goes.
       await stopTracing(tracingSettings);
       log.info("stopped");

@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from "@clickhouse/client";
+import { account } from "../actors/account/index.ts";
 import { openClickHouse } from "../src/analytics/clickhouse.ts";
 import { AnalyticsSql, type SqlLimits } from "../src/analytics/sql.ts";
 import type { Config } from "../src/config.ts";
@@ -10,6 +11,7 @@ import type { ProblemType } from "../src/http/problem-types.ts";
 import { elsewhere } from "../src/http/remote-routes.ts";
 import type { HttpRoute } from "../src/http/route.ts";
 import { exponentialBackoff } from "../src/lib/backoff.ts";
+import { personalFieldsOf } from "../src/privacy/personal-data.ts";
 import { DocumentKeys } from "../src/projector/document-projection.ts";
 import type { Projection } from "../src/projector/projection.ts";
 import { accountsProjection } from "./accounts/projection.ts";
@@ -120,6 +122,7 @@ export const createReadSide = async (config: Config, options: ReadSideOptions): 
     insertIntervalMs: config.analyticsInsertIntervalMs,
     insertMaxRows: config.analyticsInsertRows,
     viewsSchema: config.analyticsSchema,
+    erasure: { aggregateType: account.type, fields: personalFieldsOf(account) },
   });
   // Analysts' SQL runs as a user of its own where there is one: its grants are the views only.
   const analyst = config.clickhouseAnalystUrl

@@ -82,6 +82,24 @@ export interface Aggregate<S, C extends Message, E extends Message> {
   readonly upcasters?: readonly Upcaster[];
   /** True once a process has nothing left to do; streams not yet final are resumed at start-up. */
   isFinal?(state: S): boolean;
+  /**
+   * Which fields of its events and state are personal data, each instance being its own data subject
+   * (its id the subject's id): stored encrypted under the subject's key, and read as `[erased]` once
+   * `POST /v1/admin/subjects/:subjectId/erase` destroyed it. Absent: none.
+   */
+  readonly personalData?: PersonalDataSpec;
+}
+
+/**
+ * Which fields of an aggregate's events and state are personal data. Fields are top-level keys of an
+ * event's data or of the state; they keep their names across schema versions (an upcaster sees them
+ * already opened, or erased).
+ */
+export interface PersonalDataSpec {
+  /** Per event type, the personal fields of its data. */
+  readonly events: Readonly<Record<string, readonly string[]>>;
+  /** The personal fields of the state, as snapshots and the outcomes kept under idempotency keys hold it. */
+  readonly state?: readonly string[];
 }
 
 /**

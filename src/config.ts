@@ -367,6 +367,12 @@ export const settings = {
     default: "30000",
     doc: "longest a long poll of `GET /v1/events` waits for a new event, whatever its `wait` asks (its connection's idle timeout is lengthened by as much)",
   },
+  masterKey: {
+    env: "EVENTFOLD_MASTER_KEY",
+    secret: true,
+    schema: text.optional(),
+    doc: "the 32-byte key (base64url) that wraps each data subject's key, under which personal data is stored encrypted (`npm run eventfold -- ledger keygen` makes one); unset: one made on first start and kept in the data directory as `master-key` (owner-only). Every process of a deployment needs the same one; lost, no personal data can be read again",
+  },
   ledgerSigningKey: {
     env: "EVENTFOLD_LEDGER_SIGNING_KEY",
     secret: true,

@@ -2,6 +2,8 @@ import type { AnyAggregate } from "./aggregate.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./observability/log.ts";
 import { type Metrics, observeGauge } from "./observability/metrics.ts";
+import type { PersonalData } from "./privacy/personal-data.ts";
+import { personalDataStore } from "./privacy/personal-store.ts";
 import { ActorSystem } from "./runtime/actor-system.ts";
 import { createDomainApi, type DomainApi } from "./runtime/api.ts";
 import { type ProcessManager, ProcessRunner } from "./runtime/process-runner.ts";
@@ -25,6 +27,8 @@ export interface Engine {
   readonly upcast: Upcast;
   /** The event log as consumers outside the service follow it; woken by each committed batch. */
   readonly feed: EventFeed;
+  /** Seals and opens personal data, and erases its subjects; absent where the domain declares none. */
+  readonly personalData?: PersonalData;
 }
 
 export interface EngineParts {
@@ -37,13 +41,16 @@ export interface EngineParts {
   readonly processManagers: readonly ProcessManager<DomainApi>[];
   /** The time every command is stamped with, and its `decide` sees (default: the system clock). */
   readonly clock?: () => Date;
+  /** Seals the personal data the aggregates declare (see `src/privacy`); absent: stored as it comes. */
+  readonly personalData?: PersonalData;
 }
 
 export const createEngine = (parts: EngineParts): Engine => {
   const { config, metrics, log } = parts;
-  // Every part reads events through this: in their current shape.
+  // Every part reads events through this: personal data opened (or erased), in their current shape.
   const upcast = upcasterOf(parts.aggregates);
-  const store = upcastingStore(parts.store, upcast);
+  const sealed = parts.personalData ? personalDataStore(parts.store, parts.personalData) : parts.store;
+  const store = upcastingStore(sealed, upcast);
   const actors = new ActorSystem(store, {
     maxActors: config.maxActors,
     idleMs: config.actorIdleMs,

@@ -21,6 +21,11 @@ export const account: Aggregate<AccountState, AccountCommand, AccountEvent> = de
   snapshotVersion: 1,
   eventSchemaVersion: 2,
   upcasters: accountUpcasters,
+  // The account is its owner's data subject: the name, and the free text of each movement.
+  personalData: {
+    events: { AccountOpened: ["owner"], MoneyDeposited: ["reference"], MoneyWithdrawn: ["reference"] },
+    state: ["owner"],
+  },
 });
 
 export type { AccountCommand, AccountEvent, AccountState };

@@ -1,5 +1,6 @@
 import type { AccountEvent } from "../../actors/account/events.ts";
 import type { HotLookup } from "../../src/hot-lookup/hot-lookup.ts";
+import { ERASED } from "../../src/privacy/personal-data.ts";
 import { type DocumentKeys, documentProjection } from "../../src/projector/document-projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 
@@ -25,4 +26,11 @@ export const accountFields = (envelope: EventEnvelope): Record<string, string> =
 };
 
 export const accountsProjection = (hot: HotLookup, keys: DocumentKeys) =>
-  documentProjection({ name: "accounts", aggregateType: "account", hot, keys, fieldsOf: accountFields });
+  documentProjection({
+    name: "accounts",
+    aggregateType: "account",
+    hot,
+    keys,
+    fieldsOf: accountFields,
+    erasedFields: { owner: ERASED },
+  });

@@ -1,6 +1,10 @@
 import type { ClickHouseClient } from "@clickhouse/client";
+import { idOfStream } from "../../src/aggregate.ts";
 import { queryRows } from "../../src/analytics/clickhouse.ts";
+import { ERASED } from "../../src/privacy/personal-data.ts";
+import { SUBJECT_ERASED, SUBJECT_TYPE } from "../../src/privacy/subject-stream.ts";
 import type { Projection } from "../../src/projector/projection.ts";
+import type { EventEnvelope } from "../../src/store/envelope.ts";
 import { CoalescedInsertFailed, coalescingInserter, insertInto } from "./inserter.ts";
 import { createSchema, dropTables, generationOf, schemaStatements } from "./schema.ts";
 import { rowsToInsert, StoredVersions } from "./stored.ts";
@@ -20,7 +24,21 @@ export interface AnalyticsProjectionOptions {
   readonly insertMaxRows?: number;
   /** The analysts' views go in `<viewsSchema>_v1` (views.ts); unset: no views. */
   readonly viewsSchema?: string;
+  /**
+   * The aggregate whose instances are data subjects, and the fields of its events' data that are
+   * personal (strings): blanked in the rows of a subject once its erasure reaches the projection.
+   */
+  readonly erasure?: { readonly aggregateType: string; readonly fields: readonly string[] };
 }
+
+/**
+ * A mutation that blanks the personal fields of the subjects' rows, in `data` and in the projections
+ * made from it (`by_day` keeps a day's first and last `data`); it returns once every part is rewritten.
+ * The fields' values are JSON strings, matched with their escapes.
+ */
+const eraseStatement = (db: string, table: string, fields: readonly string[]) =>
+  `ALTER TABLE ${db}.${table} UPDATE data = replaceRegexpAll(data, '"(${fields.join("|")})":"(?:[^"\\\\]|\\\\.)*"', '"\\1":"${ERASED}"')
+   WHERE aggregate_type = {type:String} AND aggregate_id IN {ids:Array(String)} SETTINGS mutations_sync = 2`;
 
 /**
  * Events into ClickHouse, each exactly once. Before a batch is inserted, it learns how far each of its
@@ -55,14 +73,54 @@ export const analyticsProjection = (
     intervalMs: options.insertIntervalMs ?? 0,
     maxRows: options.insertMaxRows ?? 4_000,
   });
+  const { erasure } = options;
+  /** Subjects whose erasure this process has applied: a row of theirs still on its way is blanked too. */
+  const erased = new Set<string>();
+  /**
+   * The events to insert, of the projection's own types: those of a subject erased are blanked (read
+   * before the erasure, they may hold what it erased); and the subjects erased in this batch.
+   */
+  const split = (events: readonly EventEnvelope[]) => {
+    const subjects: string[] = [];
+    const rows: EventEnvelope[] = [];
+    for (const event of events) {
+      if (event.aggregateType === SUBJECT_TYPE) {
+        if (event.type === SUBJECT_ERASED) subjects.push(idOfStream(SUBJECT_TYPE, event.streamId));
+        continue;
+      }
+      rows.push(event);
+    }
+    for (const subject of subjects) erased.add(subject);
+    if (!erasure || erased.size === 0) return { rows, subjects };
+    const blanked = rows.map((event) => {
+      if (
+        event.aggregateType !== erasure.aggregateType ||
+        !erased.has(idOfStream(event.aggregateType, event.streamId))
+      )
+        return event;
+      const data = { ...(event.data as Record<string, unknown>) };
+      for (const field of erasure.fields) if (data[field] !== undefined) data[field] = ERASED;
+      return { ...event, data };
+    });
+    return { rows: blanked, subjects };
+  };
+  /** After the batch's rows are in: the rows of the subjects erased, wherever they are, blanked. */
+  const eraseRows = async (table: string, subjects: readonly string[]) => {
+    if (!erasure || subjects.length === 0) return;
+    await client.command({
+      query: eraseStatement(db, table, erasure.fields),
+      query_params: { type: erasure.aggregateType, ids: subjects },
+    });
+  };
 
   return {
     name: "analytics",
-    aggregateTypes: options.aggregateTypes,
+    aggregateTypes: erasure ? [...options.aggregateTypes, SUBJECT_TYPE] : options.aggregateTypes,
     createSchema: ensureSchema,
     // In slices of streams, with a turn of the event loop between them: a large batch in one go would
     // hold the event loop, and every request arriving meanwhile would wait for it.
-    async apply(events, { store }) {
+    async apply(all, { store }) {
+      const { rows: events, subjects } = split(all);
       const streams = Map.groupBy(events, (e) => e.streamId);
       let batch = await rowsToInsert(stored, streams, store);
       if (batch.lines.length > 0) {
@@ -75,6 +133,7 @@ export const analyticsProjection = (
         }
       }
       await stored.remember(batch.reached);
+      await eraseRows("events", subjects);
     },
     // Dropped and made again, not truncated: a rebuild also makes the tables as the schema is now.
     async reset() {
@@ -97,7 +156,8 @@ export const analyticsProjection = (
         return {
           generation,
           fill: {
-            async apply(events, { store }) {
+            async apply(all, { store }) {
+              const { rows: events, subjects } = split(all);
               const batch = await rowsToInsert(
                 filled,
                 Map.groupBy(events, (e) => e.streamId),
@@ -105,6 +165,7 @@ export const analyticsProjection = (
               );
               if (batch.lines.length > 0) await insertNext(batch.lines);
               await filled.remember(batch.reached);
+              await eraseRows(NEXT, subjects);
             },
           },
         };

@@ -36,6 +36,11 @@ export interface HotLookup {
   /** Applies the writes in order (one round trip), each atomically. */
   applyMany(writes: readonly VersionedWrite[]): Promise<WriteResult[]>;
   get(key: string): Promise<HotDocument | undefined>;
+  /**
+   * Sets fields of a document that exists, its version unchanged (nothing for one that does not): for
+   * what a later event changes in the past, a data subject's erasure, which no versioned write can.
+   */
+  overwrite(key: string, fields: Readonly<Record<string, string>>): Promise<void>;
   /** Waits up to `timeoutMs` for the document to reach `minVersion`; the document, or undefined. */
   waitForVersion(key: string, minVersion: number, timeoutMs: number): Promise<HotDocument | undefined>;
   /** Deletes every key starting with `prefix`. */

@@ -81,6 +81,11 @@ export class MemoryHotLookup implements HotLookup {
     return this.documents.get(key);
   }
 
+  async overwrite(key: string, fields: Readonly<Record<string, string>>): Promise<void> {
+    const document = this.documents.get(key);
+    if (document) this.documents.set(key, { ...document, ...fields });
+  }
+
   async waitForVersion(key: string, minVersion: number, timeoutMs: number): Promise<HotDocument | undefined> {
     const deadline = Date.now() + timeoutMs;
     const reached = () => Number(this.documents.get(key)?.version ?? 0) >= minVersion;

@@ -16,7 +16,14 @@ redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 3))
 return {1, version}
 `;
 
+/** KEYS[1] the document; ARGV field, value, …: set only if the document exists (its version kept). */
+const overwriteExisting = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+return 0
+`;
+
 type RedisWithScript = Redis & {
+  overwriteExisting(key: string, ...fieldsAndValues: string[]): Promise<number>;
   applyVersioned(
     key: string,
     version: number,
@@ -49,6 +56,7 @@ export class RedisHotLookup implements HotLookup {
       reported = false;
     });
     redis.defineCommand("applyVersioned", { numberOfKeys: 1, lua: applyVersioned });
+    redis.defineCommand("overwriteExisting", { numberOfKeys: 1, lua: overwriteExisting });
     this.redis = redis as RedisWithScript;
   }
 
@@ -70,6 +78,11 @@ export class RedisHotLookup implements HotLookup {
       const [code, current] = reply as [number, number];
       return { status: statusOf(code), current };
     });
+  }
+
+  async overwrite(key: string, fields: Readonly<Record<string, string>>): Promise<void> {
+    const args = Object.entries(fields).flat();
+    if (args.length > 0) await this.redis.overwriteExisting(key, ...args);
   }
 
   async get(key: string): Promise<HotDocument | undefined> {

@@ -25,5 +25,11 @@ export const Envelope = z
       })
       .describe("Who caused it, and why"),
     position: z.int().min(1).describe("Its place in the store's global commit order"),
+    erased: z
+      .array(z.string())
+      .optional()
+      .describe(
+        "The personal fields of `data` that read `[erased]`, their data subject having been erased; absent otherwise",
+      ),
   })
   .meta({ id: "EventEnvelope" });

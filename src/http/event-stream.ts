@@ -58,7 +58,7 @@ const chunkOf = (feed: EventFeed, events: readonly EventEnvelope[], filterKey: s
     chunks = new Map();
     chunksByFeed.set(feed, chunks);
   }
-  const key = `${filterKey} ${events[0]?.position} ${events.at(-1)?.position} ${events.length}`;
+  const key = `${feed.generation} ${filterKey} ${events[0]?.position} ${events.at(-1)?.position} ${events.length}`;
   let chunk = chunks.get(key);
   if (chunk === undefined) {
     chunk = concat(events.map(frameOf));

@@ -1,5 +1,6 @@
 import { idOfStream, streamIdOf } from "../aggregate.ts";
 import { coalesce, Fold, type HotLookup, type VersionedWrite } from "../hot-lookup/hot-lookup.ts";
+import { SUBJECT_ERASED, SUBJECT_TYPE } from "../privacy/subject-stream.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Projection, ProjectionContext } from "./projection.ts";
@@ -14,7 +15,18 @@ export interface DocumentProjectionSpec {
   readonly fieldsOf: (event: EventEnvelope) => Record<string, string>;
   /** A rebuild holds at most this many documents' folded writes before it writes them out. */
   readonly foldKeys?: number;
+  /**
+   * The document fields that hold personal data, and what each reads once the aggregate (its own data
+   * subject) was erased: set when the erasure reaches the projection, whatever version the document is at.
+   */
+  readonly erasedFields?: Readonly<Record<string, string>>;
 }
+
+/** The subjects an erasure in `events` names, in order. */
+const erasedSubjects = (events: readonly EventEnvelope[]): string[] =>
+  events
+    .filter((e) => e.aggregateType === SUBJECT_TYPE && e.type === SUBJECT_ERASED)
+    .map((e) => idOfStream(SUBJECT_TYPE, e.streamId));
 
 const FOLD_KEYS = 100_000;
 /** Writes per round trip when a fold goes out. */
@@ -149,10 +161,17 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
       }
     }
   };
+  /** Blanks the personal fields of the documents of subjects erased: after the writes before them. */
+  const erase = async (prefix: string, subjects: readonly string[]) => {
+    const fields = spec.erasedFields;
+    if (!fields) return;
+    for (const subject of subjects) await hot.overwrite(prefix + subject, fields);
+  };
   const applyTo = async (prefix: string, events: readonly EventEnvelope[], store: EventStore) => {
     const fold = new Fold();
     foldInto(fold, prefix, events);
     await applyFilling(prefix, fold.take(), store);
+    await erase(prefix, erasedSubjects(events));
   };
 
   /**
@@ -170,7 +189,10 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
     return {
       apply: async (events: readonly EventEnvelope[], { store }: ProjectionContext) => {
         foldInto(fold, prefix, events);
-        if (fold.size >= (spec.foldKeys ?? FOLD_KEYS)) await flush(store);
+        const erased = erasedSubjects(events);
+        // Events read before the erasure may hold what it erased: written first, then blanked.
+        if (erased.length > 0 || fold.size >= (spec.foldKeys ?? FOLD_KEYS)) await flush(store);
+        await erase(prefix, erased);
       },
       flush: ({ store }: ProjectionContext) => flush(store),
     };
@@ -178,7 +200,7 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
 
   return {
     name: spec.name,
-    aggregateTypes: [spec.aggregateType],
+    aggregateTypes: spec.erasedFields ? [spec.aggregateType, SUBJECT_TYPE] : [spec.aggregateType],
     apply: async (events, { store }) => applyTo(await keys.current(), events, store),
     reset: async () => hot.clear(await keys.current()),
     ping: () => hot.ping(),

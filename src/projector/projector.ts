@@ -6,6 +6,7 @@ import { outsideRequests } from "../observability/log.ts";
 import type { Upcast } from "../runtime/upcast.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Fill, Projection } from "./projection.ts";
+import type { Open } from "./worker.ts";
 import { projectionHandler, type WorkerHooks } from "./worker.ts";
 
 /** How long a check for a lost store waits for it to answer. */
@@ -66,6 +67,8 @@ export interface ProjectorHooks {
    * rebuild reads them through the engine's store, which gives the current shape already).
    */
   readonly upcast?: Upcast;
+  /** Opens the personal data of events as published (sealed), before they are upcast and applied. */
+  readonly open?: Open;
 }
 
 interface Entry {
@@ -137,7 +140,13 @@ export class Projector {
       }
       entry.subscription = await this.broker.subscribe(
         entry.projection.name,
-        projectionHandler(entry.projection, this.store, this.workerHooks(entry), this.hooks.upcast),
+        projectionHandler(
+          entry.projection,
+          this.store,
+          this.workerHooks(entry),
+          this.hooks.upcast,
+          this.hooks.open,
+        ),
       );
       await this.steer(entry);
       // Asked, not awaited: a store that does not answer must not hold the start.

@@ -6,6 +6,9 @@ import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Projection } from "./projection.ts";
 
+/** Opens events' personal data (or erases it), as every read of the store does. */
+export type Open = (events: EventEnvelope[]) => Promise<EventEnvelope[]>;
+
 export interface WorkerHooks {
   /** `newest`: the applied event of the highest position (a batch is in delivery order, not by position). */
   readonly onApplied?: (count: number, newest: EventEnvelope) => void;
@@ -23,10 +26,13 @@ export const projectionHandler = (
   store: EventStore,
   hooks: WorkerHooks = {},
   upcast: Upcast = (event) => event,
+  open?: Open,
 ): BatchHandler => {
   const context = { store };
   const handle: BatchHandler = async (batch) => {
-    const events = batch.map((d) => upcast(d.event));
+    // Opened as the store's own reads are: before the upcasters, which see personal data opened.
+    const published = batch.map((d) => d.event);
+    const events = (open ? await open(published) : published).map(upcast);
     try {
       await projection.apply(events, context);
       const newest = newestOf(events);

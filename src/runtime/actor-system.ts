@@ -101,6 +101,19 @@ export class ActorSystem {
     }
   }
 
+  /**
+   * Drops the stream's actor, idle or not: the next command or read loads it again from the store (its
+   * data subject was erased, and the state it holds shows what the store no longer gives). One still
+   * working finishes what its mailbox holds; an append of it that clashes with the new actor's is
+   * refused by the store, like any other.
+   */
+  forget(streamId: string): void {
+    const resident = this.actors.get(streamId);
+    if (!resident) return;
+    if (resident.probation) this.onProbation -= 1;
+    this.actors.delete(streamId);
+  }
+
   /** Stops taking commands and waits for every mailbox to empty. */
   async drain(): Promise<void> {
     this.draining = true;

@@ -25,6 +25,8 @@ export interface EventEnvelope<D = unknown> {
   readonly metadata: EventMetadata;
   /** Global, gap-free commit order; the relay's cursor. */
   readonly position: number;
+  /** The personal fields of `data` that read `[erased]`, their subject having been erased; absent otherwise. */
+  readonly erased?: readonly string[];
 }
 
 /** An event about to be appended: the store assigns version, position and time. */

@@ -14,6 +14,11 @@ export class EventRing {
     this.ring = new Array(capacity);
   }
 
+  /** Forgets every event held: what it holds may read otherwise now (a data subject was erased). */
+  clear(): void {
+    this.ring.fill(undefined);
+  }
+
   put(event: EventEnvelope): void {
     this.ring[event.position % this.ring.length] = event;
   }

@@ -1,4 +1,5 @@
 import { realScheduler, type Scheduler } from "../lib/scheduler.ts";
+import { SUBJECT_ERASED, SUBJECT_TYPE } from "../privacy/subject-stream.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import { EventRing } from "../store/event-ring.ts";
 import type { EventStore } from "../store/event-store.ts";
@@ -51,6 +52,10 @@ const matches = (filter: EventFilter, event: EventEnvelope): boolean =>
  * between them. A consumer waiting at the end is woken by this process's appends (`wake`), or looks
  * again every `pollMs` for other processes'.
  */
+/** The event that says a data subject was erased (see `src/runtime/erasure.ts`). */
+const isErasure = (event: EventEnvelope): boolean =>
+  event.aggregateType === SUBJECT_TYPE && event.type === SUBJECT_ERASED;
+
 export class EventFeed {
   private readonly pageSize: number;
   private readonly scanLimit: number;
@@ -87,6 +92,18 @@ export class EventFeed {
     this.pollMs = options.pollMs ?? 250;
     this.wakeEveryMs = options.wakeEveryMs ?? 0;
     this.time = options.scheduler ?? realScheduler;
+  }
+
+  /**
+   * Bumped each time what the feed held was dropped: whoever keeps bytes made from its events (the
+   * event stream's chunks) keys them by it.
+   */
+  generation = 0;
+
+  /** Drops the events it holds, which a data subject's erasure has made out of date. */
+  forget(): void {
+    this.recent.clear();
+    this.generation += 1;
   }
 
   /** Counts a consumer while it follows: the answer is called once it stops. */
@@ -173,6 +190,9 @@ export class EventFeed {
     }
     const wakes = this.wakes;
     const events = this.store.readAll(after, limit).then((read) => {
+      // An erasure passed: what is held from before it may still show the subject's personal data.
+      // This page was read after the key was gone (the event is appended after), so it may stay.
+      if (read.some(isErasure)) this.forget();
       for (const event of read) this.recent.put(event);
       if (read.length === 0 && wakes === this.wakes)
         this.emptyAfter = { position: after, at: this.time.now() };

@@ -1,0 +1,35 @@
+import { join } from "node:path";
+import type { AnyAggregate } from "../aggregate.ts";
+import type { Config } from "../config.ts";
+import { loadMasterKey } from "./master-key.ts";
+import { PersonalData } from "./personal-data.ts";
+import type { SubjectKeyStore } from "./subject-keys.ts";
+
+/**
+ * The subjects' keys where the events are: a collection of the same MongoDB database, or a SQLite file
+ * of their own beside the events' file. With the master key from the configuration, or the one kept in
+ * the data directory.
+ */
+export const openPersonalData = async (
+  config: Pick<Config, "mongoUrl" | "dataDir" | "masterKey" | "mongoWriteTimeoutMs">,
+  aggregates: readonly Pick<AnyAggregate, "type" | "personalData">[],
+): Promise<{ personalData: PersonalData; keys: SubjectKeyStore } | undefined> => {
+  if (!aggregates.some((a) => a.personalData)) return undefined;
+  const master = loadMasterKey(config.masterKey, join(config.dataDir, "master-key"));
+  let keys: SubjectKeyStore;
+  if (config.mongoUrl) {
+    const { MongoClient } = await import("mongodb");
+    const { MongoSubjectKeys } = await import("../store/mongo/subject-keys.ts");
+    const { databaseOf } = await import("../store/mongo/mongo-store.ts");
+    const client = new MongoClient(config.mongoUrl, { retryWrites: true });
+    await client.connect();
+    keys = new MongoSubjectKeys(client.db(databaseOf(config.mongoUrl)), {
+      writeTimeoutMs: config.mongoWriteTimeoutMs,
+      owner: client,
+    });
+  } else {
+    const { SqliteSubjectKeys } = await import("../store/sqlite/subject-keys.ts");
+    keys = new SqliteSubjectKeys(join(config.dataDir, "subject-keys.sqlite"));
+  }
+  return { personalData: new PersonalData(keys, master, aggregates), keys };
+};

@@ -1,0 +1,263 @@
+import { type AnyAggregate, idOfStream, type PersonalDataSpec } from "../aggregate.ts";
+import type { EventEnvelope, NewEvent } from "../store/envelope.ts";
+import type { AppendRequest } from "../store/event-store.ts";
+import type { StoredOutcome } from "../store/outcome-store.ts";
+import type { Snapshot } from "../store/snapshot-store.ts";
+import { newDataKey, openValue, sealValue, unwrapKey, wrapKey } from "./cipher.ts";
+import type { ErasureRecord, SubjectKey, SubjectKeyStore } from "./subject-keys.ts";
+
+/** Every field any of an aggregate's events declares personal. */
+export const personalFieldsOf = (aggregate: Pick<AnyAggregate, "personalData">): string[] => [
+  ...new Set(Object.values(aggregate.personalData?.events ?? {}).flat()),
+];
+
+/** What a personal field reads once its subject was erased, on every read path. */
+export const ERASED = "[erased]";
+
+/**
+ * A personal field as stored: `{ "$sealed": "v1.<subject, base64url>.<AES-256-GCM of its JSON, base64url>" }`,
+ * or `….erased` for a value that arrived after its subject was erased (kept by no key at all). The
+ * value says whose it is, so a read needs no knowledge of the domain to open it.
+ */
+interface Sealed {
+  readonly $sealed: string;
+}
+
+const PREFIX = "v1.";
+const NOTHING = "erased";
+
+const isSealed = (value: unknown): value is Sealed =>
+  typeof value === "object" &&
+  value !== null &&
+  typeof (value as { $sealed?: unknown }).$sealed === "string" &&
+  (value as { $sealed: string }).$sealed.startsWith(PREFIX);
+
+const encodeSubject = (subjectId: string) => Buffer.from(subjectId, "utf8").toString("base64url");
+
+const parse = (sealed: Sealed): { subjectId: string; token: string } => {
+  const rest = sealed.$sealed.slice(PREFIX.length);
+  const dot = rest.indexOf(".");
+  return {
+    subjectId: Buffer.from(rest.slice(0, dot), "base64url").toString("utf8"),
+    token: rest.slice(dot + 1),
+  };
+};
+
+/** Binds a ciphertext to its subject and its field: moved to another field or subject, it does not open. */
+const aadOf = (subjectId: string, field: string) => `${subjectId}\u0000${field}`;
+
+type Record_ = Readonly<Record<string, unknown>>;
+
+const isRecord = (value: unknown): value is Record_ =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+export interface PersonalDataOptions {
+  /**
+   * How long a subject's data key, once unwrapped, is kept for sealing new values (default 60 s). Only
+   * sealing uses it: a value sealed under a key erased meanwhile by another process can never be read
+   * again, which is what erasure asks. Every read asks the key store, so an erasure is seen at once.
+   */
+  readonly sealCacheMs?: number;
+  readonly sealCacheSize?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Crypto-shredding: personal fields are stored encrypted under a data key of their subject, kept
+ * wrapped by the master key in the key store; erasing the subject destroys the key, and every read of
+ * those fields, wherever the ciphertext went (the log, its backups, the broker, dead letters), finds
+ * them erased. The event log itself is never rewritten: the Merkle tree covers the ciphertext.
+ */
+export class PersonalData {
+  private readonly specs = new Map<string, PersonalDataSpec>();
+  private readonly sealKeys = new Map<string, { key: Uint8Array | undefined; until: number }>();
+  private readonly cacheMs: number;
+  private readonly cacheSize: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly keys: SubjectKeyStore,
+    private readonly master: Uint8Array,
+    aggregates: readonly Pick<AnyAggregate, "type" | "personalData">[],
+    options: PersonalDataOptions = {},
+  ) {
+    for (const a of aggregates) if (a.personalData) this.specs.set(a.type, a.personalData);
+    this.cacheMs = options.sealCacheMs ?? 60_000;
+    this.cacheSize = options.sealCacheSize ?? 100_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Whether the domain declares any personal data (else nothing is sealed, and reads only open). */
+  get declared(): boolean {
+    return this.specs.size > 0;
+  }
+
+  /** The aggregate types whose instances are data subjects. */
+  get subjectTypes(): string[] {
+    return [...this.specs.keys()];
+  }
+
+  // The write side.
+
+  /** The keys to seal with, made for new subjects; `undefined` for an erased subject. */
+  private async sealingKeys(subjectIds: readonly string[]): Promise<Map<string, Uint8Array | undefined>> {
+    const now = this.now();
+    const found = new Map<string, Uint8Array | undefined>();
+    const missing: string[] = [];
+    for (const id of new Set(subjectIds)) {
+      const cached = this.sealKeys.get(id);
+      if (cached && cached.until > now) found.set(id, cached.key);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return found;
+    const stored = await this.keys.keys(missing, (id) => wrapKey(this.master, id, newDataKey()));
+    for (const id of missing) {
+      const key = stored.get(id);
+      const data = key?.state === "live" ? unwrapKey(this.master, id, key.wrapped) : undefined;
+      found.set(id, data);
+      if (this.sealKeys.size >= this.cacheSize) {
+        const oldest = this.sealKeys.keys().next().value;
+        if (oldest !== undefined) this.sealKeys.delete(oldest);
+      }
+      this.sealKeys.set(id, { key: data, until: now + this.cacheMs });
+    }
+    return found;
+  }
+
+  private sealFields(
+    record: Record_,
+    fields: readonly string[],
+    subjectId: string,
+    key: Uint8Array | undefined,
+  ) {
+    let out: Record<string, unknown> | undefined;
+    for (const field of fields) {
+      const value = record[field];
+      if (value === undefined || isSealed(value)) continue;
+      out ??= { ...record };
+      const token = key ? sealValue(key, aadOf(subjectId, field), value) : NOTHING;
+      out[field] = { $sealed: `${PREFIX}${encodeSubject(subjectId)}.${token}` } satisfies Sealed;
+    }
+    return out ?? record;
+  }
+
+  /** An append as stored: the personal fields of its events, and of the states its outcomes keep, sealed. */
+  async sealAppend(request: AppendRequest): Promise<AppendRequest> {
+    const spec = this.specs.get(request.aggregateType);
+    if (!spec) return request;
+    const stateFields = spec.state ?? [];
+    // Only an append that carries a personal value needs its subject's key (a deposit with no
+    // reference and no idempotency key needs none).
+    const personal =
+      request.events.some((e) => {
+        const data = e.data;
+        return isRecord(data) && spec.events[e.type]?.some((f) => data[f] !== undefined) === true;
+      }) ||
+      (stateFields.length > 0 &&
+        (request.outcomes ?? []).some((o) => isRecord(o.outcome) && isRecord(o.outcome.state)));
+    if (!personal) return request;
+    const subjectId = idOfStream(request.aggregateType, request.streamId);
+    const key = (await this.sealingKeys([subjectId])).get(subjectId);
+    const events = request.events.map((event): NewEvent => {
+      const fields = spec.events[event.type];
+      if (!fields || !isRecord(event.data)) return event;
+      return { ...event, data: this.sealFields(event.data, fields, subjectId, key) };
+    });
+    const outcomes = request.outcomes?.map((stored): StoredOutcome => {
+      const outcome = stored.outcome;
+      if (!isRecord(outcome) || !isRecord(outcome.state)) return stored;
+      return {
+        ...stored,
+        outcome: { ...outcome, state: this.sealFields(outcome.state, stateFields, subjectId, key) },
+      };
+    });
+    return { ...request, events, ...(outcomes ? { outcomes } : {}) };
+  }
+
+  /** A snapshot as stored: the personal fields of its state sealed. */
+  async sealSnapshot(snapshot: Snapshot): Promise<Snapshot> {
+    for (const [type, spec] of this.specs) {
+      if (!snapshot.streamId.startsWith(`${type}-`) || !spec.state?.length || !isRecord(snapshot.state))
+        continue;
+      const subjectId = idOfStream(type, snapshot.streamId);
+      const key = (await this.sealingKeys([subjectId])).get(subjectId);
+      return { ...snapshot, state: this.sealFields(snapshot.state, spec.state, subjectId, key) };
+    }
+    return snapshot;
+  }
+
+  // The read side: no cache, so an erasure anywhere is seen by the next read.
+
+  private async liveKeys(records: readonly unknown[]): Promise<Map<string, SubjectKey>> {
+    const subjects = new Set<string>();
+    for (const record of records) {
+      if (!isRecord(record)) continue;
+      for (const value of Object.values(record)) if (isSealed(value)) subjects.add(parse(value).subjectId);
+    }
+    return subjects.size === 0 ? new Map() : this.keys.keys([...subjects]);
+  }
+
+  private openFields(record: Record_, keys: Map<string, SubjectKey>): { opened: Record_; erased: string[] } {
+    let out: Record<string, unknown> | undefined;
+    const erased: string[] = [];
+    for (const [field, value] of Object.entries(record)) {
+      if (!isSealed(value)) continue;
+      out ??= { ...record };
+      const { subjectId, token } = parse(value);
+      const key = keys.get(subjectId);
+      // No key at all (a key store restored without it) reads as erased too: the value cannot be had.
+      if (token === NOTHING || key?.state !== "live") {
+        out[field] = ERASED;
+        erased.push(field);
+        continue;
+      }
+      out[field] = openValue(unwrapKey(this.master, subjectId, key.wrapped), aadOf(subjectId, field), token);
+    }
+    return { opened: out ?? record, erased };
+  }
+
+  /** Events as read: personal fields opened, or `[erased]` and named in `erased`. One key lookup per call. */
+  async openEvents(events: readonly EventEnvelope[]): Promise<EventEnvelope[]> {
+    const keys = await this.liveKeys(events.map((e) => e.data));
+    if (keys.size === 0 && !events.some((e) => isRecord(e.data) && Object.values(e.data).some(isSealed)))
+      return events as EventEnvelope[];
+    return events.map((event) => {
+      if (!isRecord(event.data)) return event;
+      const { opened, erased } = this.openFields(event.data, keys);
+      if (opened === event.data) return event;
+      return erased.length > 0 ? { ...event, data: opened, erased } : { ...event, data: opened };
+    });
+  }
+
+  async openSnapshot(snapshot: Snapshot | undefined): Promise<Snapshot | undefined> {
+    if (!snapshot || !isRecord(snapshot.state)) return snapshot;
+    const keys = await this.liveKeys([snapshot.state]);
+    return keys.size === 0 ? snapshot : { ...snapshot, state: this.openFields(snapshot.state, keys).opened };
+  }
+
+  async openOutcome(stored: StoredOutcome | undefined): Promise<StoredOutcome | undefined> {
+    if (!stored || !isRecord(stored.outcome) || !isRecord(stored.outcome.state)) return stored;
+    const keys = await this.liveKeys([stored.outcome.state]);
+    if (keys.size === 0) return stored;
+    return {
+      ...stored,
+      outcome: { ...stored.outcome, state: this.openFields(stored.outcome.state, keys).opened },
+    };
+  }
+
+  /**
+   * Destroys the subject's key: from now on its personal fields read `[erased]` wherever they are kept.
+   * The record kept the first time for a subject erased before; undefined for one never seen.
+   */
+  async erase(
+    subjectId: string,
+    erasedBy: string,
+    reason: string,
+    at = new Date(),
+  ): Promise<ErasureRecord | undefined> {
+    this.sealKeys.delete(subjectId);
+    const record = await this.keys.erase({ subjectId, erasedAt: at.toISOString(), erasedBy, reason });
+    this.sealKeys.delete(subjectId);
+    return record;
+  }
+}
