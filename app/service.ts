@@ -163,7 +163,10 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   // Set once the engine and the relay exist: nothing is appended before.
   let wakeFeed = () => {};
   let wakeRelay = () => {};
+  // Before the store: a SQLite file written before personal data was sealed is sealed as it is migrated.
+  const privacy = await openPersonalData(config, domain.aggregates);
   const openedStore = await openStore(config, {
+    legacyPersonalData: privacy?.legacy,
     onBatch: (size) => {
       metrics.appendBatchSize.observe(size);
       // The relay and the feed go on for every request: not as part of the one whose write woke them.
@@ -184,7 +187,6 @@ export const startService = async (config: Config, options: ServiceOptions = {})
         ? log.error({ cause }, "the event store cannot write; writes are refused with 503 until it can")
         : log.info("the event store writes again"),
   });
-  const privacy = await openPersonalData(config, domain.aggregates);
   const engine = createEngine({
     config,
     store: openedStore,

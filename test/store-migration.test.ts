@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { verifyLedger } from "../src/ledger/verify.ts";
 import { openVerifySource } from "../src/store/sqlite/ledger.ts";
@@ -190,7 +190,7 @@ const withFormat2Store = () => {
 };
 
 describe("a store of format 2, written by the eventfold before, gains the ledger's tree at start", () => {
-  test("every stored event becomes a leaf, with progress; no event changes; the service answers as before", async () => {
+  test("opened alone (no domain to seal for), every stored event becomes a leaf, with progress, and no event changes", async () => {
     const dataDir = withFormat2Store();
     const path = join(dataDir, "events.sqlite");
     const before = new Database(path, { readonly: true });
@@ -211,6 +211,22 @@ describe("a store of format 2, written by the eventfold before, gains the ledger
     } finally {
       after.close();
     }
+  });
+
+  test("started as the service: personal data sealed before the tree is built, answers as before, and an old account can be erased", async () => {
+    const dataDir = withFormat2Store();
+    const path = join(dataDir, "events.sqlite");
+    const read = () => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return db
+          .query<{ type: string; data: string }, []>("SELECT type, data FROM events ORDER BY position")
+          .all();
+      } finally {
+        db.close();
+      }
+    };
+    const before = read();
     const service = await startTestService({ dataDir });
     try {
       const api = client(service.url);
@@ -220,22 +236,57 @@ describe("a store of format 2, written by the eventfold before, gains the ledger
       expect(await api.get("/v1/accounts/dora/events?limit=1000")).toMatchObject(
         answers2.doraEvents as object,
       );
-      // Kept outcomes replay; new events extend the tree after the migrated ones.
+      // Kept outcomes replay (their states sealed too, and opened); new events extend the tree.
       const replayed = await api.post(
         "/v1/accounts/dora/deposits",
         { amount: 10, reference: "salary 1" },
         { "Idempotency-Key": "dora-deposit-1" },
       );
       expect(replayed.body).toMatchObject({ version: 2, balance: 10 });
-      const deposit = await api.post("/v1/accounts/fay/deposits", { amount: 1 });
-      expect(deposit.status).toBe(409);
+      expect((await api.post("/v1/accounts/fay/deposits", { amount: 1 })).status).toBe(409);
       await api.post("/v1/accounts/emil/deposits", { amount: 1 });
-      const head = await api.get("/v1/ledger/head");
-      expect(head.body).toMatchObject({ treeSize: 52, position: 52 });
-      const proof = await api.get("/v1/ledger/proof/inclusion?position=1");
-      expect(proof.body).toMatchObject({ position: 1, leafIndex: 0, treeSize: 52 });
+      expect((await api.get("/v1/ledger/head")).body).toMatchObject({ treeSize: 52, position: 52 });
+      expect((await api.get("/v1/ledger/proof/inclusion?position=1")).body).toMatchObject({
+        position: 1,
+        leafIndex: 0,
+        treeSize: 52,
+      });
+      // Written before sealing was, the name is erased all the same.
+      expect(
+        (await api.post("/v1/admin/subjects/dora/erase", { reason: "asked to be forgotten" })).status,
+      ).toBe(200);
+      const dora = await api.get("/v1/accounts/dora/state");
+      expect(dora.body).toMatchObject({ owner: "[erased]", balance: answers2.dora?.body.balance });
     } finally {
       await service.stop();
+    }
+    // Only personal fields changed, and only to their sealed form; the names are nowhere in the files.
+    const after = read();
+    expect(after.slice(0, 51).map((e) => e.type)).toEqual(before.map((e) => e.type));
+    const unsealed = (text: string) =>
+      Object.fromEntries(
+        Object.entries(JSON.parse(text) as Record<string, unknown>).map(([k, v]) =>
+          typeof v === "object" && v !== null && "$sealed" in v ? [k, "sealed"] : [k, v],
+        ),
+      );
+    const personal = new Set(["owner", "reference"]);
+    for (const [i, row] of before.entries()) {
+      const was = JSON.parse(row.data) as Record<string, unknown>;
+      const now = unsealed(after[i]?.data ?? "{}");
+      for (const [field, value] of Object.entries(was))
+        expect([field, now[field]]).toEqual([field, personal.has(field) ? "sealed" : value]);
+    }
+    for (const file of ["events.sqlite", "events.sqlite-wal"]) {
+      const bytes = existsSync(join(dataDir, file)) ? readFileSync(join(dataDir, file)) : Buffer.alloc(0);
+      expect([file, bytes.includes("Dora Maar"), bytes.includes("salary 3")]).toEqual([file, false, false]);
+    }
+    const db = new Database(path, { readonly: true });
+    try {
+      const verification = await verifyLedger(openVerifySource(db));
+      expect(verification.break).toBeUndefined();
+      expect(verification).toMatchObject({ events: 53, nodesMatch: true });
+    } finally {
+      db.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 import { join } from "node:path";
-import type { AnyAggregate } from "../aggregate.ts";
+import type { AnyAggregate, PersonalDataSpec } from "../aggregate.ts";
 import type { Config } from "../config.ts";
+import type { LegacyPersonalData } from "../store/sqlite/migrate.ts";
 import { loadMasterKey } from "./master-key.ts";
 import { PersonalData } from "./personal-data.ts";
 import type { SubjectKeyStore } from "./subject-keys.ts";
@@ -13,10 +14,13 @@ import type { SubjectKeyStore } from "./subject-keys.ts";
 export const openPersonalData = async (
   config: Pick<Config, "mongoUrl" | "dataDir" | "masterKey" | "mongoWriteTimeoutMs">,
   aggregates: readonly Pick<AnyAggregate, "type" | "personalData">[],
-): Promise<{ personalData: PersonalData; keys: SubjectKeyStore } | undefined> => {
+): Promise<
+  { personalData: PersonalData; keys: SubjectKeyStore; legacy?: LegacyPersonalData } | undefined
+> => {
   if (!aggregates.some((a) => a.personalData)) return undefined;
   const master = loadMasterKey(config.masterKey, join(config.dataDir, "master-key"));
   let keys: SubjectKeyStore;
+  let legacy: LegacyPersonalData | undefined;
   if (config.mongoUrl) {
     const { MongoClient } = await import("mongodb");
     const { MongoSubjectKeys } = await import("../store/mongo/subject-keys.ts");
@@ -29,7 +33,11 @@ export const openPersonalData = async (
     });
   } else {
     const { SqliteSubjectKeys } = await import("../store/sqlite/subject-keys.ts");
-    keys = new SqliteSubjectKeys(join(config.dataDir, "subject-keys.sqlite"));
+    const keysPath = join(config.dataDir, "subject-keys.sqlite");
+    keys = new SqliteSubjectKeys(keysPath);
+    const specs: Record<string, PersonalDataSpec> = {};
+    for (const a of aggregates) if (a.personalData) specs[a.type] = a.personalData;
+    legacy = { specs, keysPath, masterKey: master };
   }
-  return { personalData: new PersonalData(keys, master, aggregates), keys };
+  return { personalData: new PersonalData(keys, master, aggregates), keys, ...(legacy ? { legacy } : {}) };
 };

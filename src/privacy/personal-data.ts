@@ -46,10 +46,31 @@ const parse = (sealed: Sealed): { subjectId: string; token: string } => {
 /** Binds a ciphertext to its subject and its field: moved to another field or subject, it does not open. */
 const aadOf = (subjectId: string, field: string) => `${subjectId}\u0000${field}`;
 
-type Record_ = Readonly<Record<string, unknown>>;
+export type Record_ = Readonly<Record<string, unknown>>;
 
-const isRecord = (value: unknown): value is Record_ =>
+export const isRecord = (value: unknown): value is Record_ =>
   typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * `record` with each of `fields` that holds a value sealed under the subject's key (or, with no key,
+ * its subject erased, sealed as nothing); the record itself if none does.
+ */
+export const sealFields = (
+  record: Record_,
+  fields: readonly string[],
+  subjectId: string,
+  key: Uint8Array | undefined,
+): Record_ => {
+  let out: Record<string, unknown> | undefined;
+  for (const field of fields) {
+    const value = record[field];
+    if (value === undefined || isSealed(value)) continue;
+    out ??= { ...record };
+    const token = key ? sealValue(key, aadOf(subjectId, field), value) : NOTHING;
+    out[field] = { $sealed: `${PREFIX}${encodeSubject(subjectId)}.${token}` } satisfies Sealed;
+  }
+  return out ?? record;
+};
 
 export interface PersonalDataOptions {
   /**
@@ -124,23 +145,6 @@ export class PersonalData {
     return found;
   }
 
-  private sealFields(
-    record: Record_,
-    fields: readonly string[],
-    subjectId: string,
-    key: Uint8Array | undefined,
-  ) {
-    let out: Record<string, unknown> | undefined;
-    for (const field of fields) {
-      const value = record[field];
-      if (value === undefined || isSealed(value)) continue;
-      out ??= { ...record };
-      const token = key ? sealValue(key, aadOf(subjectId, field), value) : NOTHING;
-      out[field] = { $sealed: `${PREFIX}${encodeSubject(subjectId)}.${token}` } satisfies Sealed;
-    }
-    return out ?? record;
-  }
-
   /** An append as stored: the personal fields of its events, and of the states its outcomes keep, sealed. */
   async sealAppend(request: AppendRequest): Promise<AppendRequest> {
     const spec = this.specs.get(request.aggregateType);
@@ -161,14 +165,14 @@ export class PersonalData {
     const events = request.events.map((event): NewEvent => {
       const fields = spec.events[event.type];
       if (!fields || !isRecord(event.data)) return event;
-      return { ...event, data: this.sealFields(event.data, fields, subjectId, key) };
+      return { ...event, data: sealFields(event.data, fields, subjectId, key) };
     });
     const outcomes = request.outcomes?.map((stored): StoredOutcome => {
       const outcome = stored.outcome;
       if (!isRecord(outcome) || !isRecord(outcome.state)) return stored;
       return {
         ...stored,
-        outcome: { ...outcome, state: this.sealFields(outcome.state, stateFields, subjectId, key) },
+        outcome: { ...outcome, state: sealFields(outcome.state, stateFields, subjectId, key) },
       };
     });
     return { ...request, events, ...(outcomes ? { outcomes } : {}) };
@@ -181,23 +185,34 @@ export class PersonalData {
         continue;
       const subjectId = idOfStream(type, snapshot.streamId);
       const key = (await this.sealingKeys([subjectId])).get(subjectId);
-      return { ...snapshot, state: this.sealFields(snapshot.state, spec.state, subjectId, key) };
+      return { ...snapshot, state: sealFields(snapshot.state, spec.state, subjectId, key) };
     }
     return snapshot;
   }
 
   // The read side: no cache, so an erasure anywhere is seen by the next read.
 
-  private async liveKeys(records: readonly unknown[]): Promise<Map<string, SubjectKey>> {
+  /** The data keys of the subjects whose sealed values the records hold, unwrapped once each; undefined: erased. */
+  private async liveKeys(records: readonly unknown[]): Promise<Map<string, Uint8Array | undefined>> {
     const subjects = new Set<string>();
     for (const record of records) {
       if (!isRecord(record)) continue;
       for (const value of Object.values(record)) if (isSealed(value)) subjects.add(parse(value).subjectId);
     }
-    return subjects.size === 0 ? new Map() : this.keys.keys([...subjects]);
+    const keys = new Map<string, Uint8Array | undefined>();
+    if (subjects.size === 0) return keys;
+    const stored: Map<string, SubjectKey> = await this.keys.keys([...subjects]);
+    for (const subjectId of subjects) {
+      const key = stored.get(subjectId);
+      keys.set(subjectId, key?.state === "live" ? unwrapKey(this.master, subjectId, key.wrapped) : undefined);
+    }
+    return keys;
   }
 
-  private openFields(record: Record_, keys: Map<string, SubjectKey>): { opened: Record_; erased: string[] } {
+  private openFields(
+    record: Record_,
+    keys: Map<string, Uint8Array | undefined>,
+  ): { opened: Record_; erased: string[] } {
     let out: Record<string, unknown> | undefined;
     const erased: string[] = [];
     for (const [field, value] of Object.entries(record)) {
@@ -206,12 +221,12 @@ export class PersonalData {
       const { subjectId, token } = parse(value);
       const key = keys.get(subjectId);
       // No key at all (a key store restored without it) reads as erased too: the value cannot be had.
-      if (token === NOTHING || key?.state !== "live") {
+      if (token === NOTHING || key === undefined) {
         out[field] = ERASED;
         erased.push(field);
         continue;
       }
-      out[field] = openValue(unwrapKey(this.master, subjectId, key.wrapped), aadOf(subjectId, field), token);
+      out[field] = openValue(key, aadOf(subjectId, field), token);
     }
     return { opened: out ?? record, erased };
   }
@@ -221,12 +236,28 @@ export class PersonalData {
     const keys = await this.liveKeys(events.map((e) => e.data));
     if (keys.size === 0 && !events.some((e) => isRecord(e.data) && Object.values(e.data).some(isSealed)))
       return events as EventEnvelope[];
-    return events.map((event) => {
+    const out = events.map((event) => {
       if (!isRecord(event.data)) return event;
       const { opened, erased } = this.openFields(event.data, keys);
       if (opened === event.data) return event;
       return erased.length > 0 ? { ...event, data: opened, erased } : { ...event, data: opened };
     });
+    this.collectAfter(events.length);
+    return out;
+  }
+
+  private sinceCollection = 0;
+
+  /**
+   * Each decryption's cipher context is native memory (about 1 KB) that the collector's heuristics do
+   * not see: reading a large log piles them up far beyond what the values are worth until a collection
+   * happens to run. One is asked for every few thousand.
+   */
+  private collectAfter(opened: number): void {
+    this.sinceCollection += opened;
+    if (this.sinceCollection < 4_096) return;
+    this.sinceCollection = 0;
+    Bun.gc(false);
   }
 
   async openSnapshot(snapshot: Snapshot | undefined): Promise<Snapshot | undefined> {

@@ -27,8 +27,9 @@ export type SubjectKey =
  * - the bytes handed out are the caller's: changing them changes nothing stored.
  *
  * A key answered is durable (fsynced, or journaled on a majority): a key that a crash or a failover
- * took back would leave the values sealed under it unreadable. What erasure cannot reach beyond the
- * store itself (backups, a replication log) each adapter says.
+ * took back would leave the values sealed under it unreadable. An `erase` that fails may have erased
+ * all the same: erasing again says (it answers the record). What erasure cannot reach beyond the store
+ * itself (backups, a replication log) each adapter says.
  */
 export interface SubjectKeyStore {
   readonly name: string;

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Config } from "../config.ts";
 import type { StageObserver } from "../observability/stages.ts";
-import { type MigrationProgress, migrateOffThread } from "./sqlite/migrate.ts";
+import { type LegacyPersonalData, type MigrationProgress, migrateOffThread } from "./sqlite/migrate.ts";
 import { SqliteStore } from "./sqlite/sqlite-store.ts";
 import { neverFlushHeads } from "./sqlite/writer.ts";
 import type { Store } from "./store.ts";
@@ -15,6 +15,8 @@ export interface StoreHooks {
   readonly onStage?: StageObserver;
   /** How far the migration of a file of an earlier format is, when one is opened. */
   readonly onMigration?: MigrationProgress;
+  /** Seals the personal data of a SQLite file written before it was sealed, as it is migrated. */
+  readonly legacyPersonalData?: LegacyPersonalData;
   /**
    * A second connection in a process whose first one appends (the read side's thread): with SQLite it
    * neither checkpoints the WAL nor writes the stream heads, which the first does.
@@ -57,7 +59,7 @@ export const openStore = async (config: StoreSettings, hooks: StoreHooks = {}): 
   }
   const path = join(config.dataDir, "events.sqlite");
   // A file of an earlier format is rewritten before the store opens it, off the event loop.
-  await migrateOffThread(path, hooks.onMigration);
+  await migrateOffThread(path, hooks.onMigration, hooks.legacyPersonalData);
   return new SqliteStore({
     path,
     checkpointEveryMs: hooks.secondary ? 0 : config.sqliteCheckpointMs,

@@ -45,9 +45,11 @@ const toKey = (doc: SubjectKeyDoc): SubjectKey =>
  * Upserts that lost a race: another client inserted the same subject between this one's read and its
  * upsert, and the server reports the unique `_id` as a duplicate key (MongoDB 4.2 and later retry an
  * upsert that filters on the unique key alone, as these do, on their own; earlier servers report it).
- * The other's key stands, and is read back. Anything
- * else, a write concern error above all (the upsert may not be on a majority, and a failover could
- * take it back), fails the call: no key is handed out that could be lost.
+ * The other's key stands, and is read back. Anything else fails the call, a write concern error above
+ * all (the upsert may not be on a majority, and a failover could take it back): no key is handed out
+ * that could be lost. The driver (7.9, `lib/bulk/common.js`) throws a write concern error with empty
+ * `writeErrors`, the documents' own errors in its result; a result's write concern error is checked
+ * too, for a reply it builds the other way.
  */
 const onlyLostRaces = (error: unknown): boolean => {
   if (!(error instanceof MongoBulkWriteError)) return false;
@@ -67,12 +69,12 @@ const onlyLostRaces = (error: unknown): boolean => {
  *
  * What an erasure does not reach with MongoDB: the oplog keeps the document as it was written (the
  * wrapped key) until the oplog rolls past it, hours or days depending on its size and the write load;
- * every backup or snapshot taken before holds it until it expires; so does a delayed or hidden member.
- * An operator keeps `subject_keys` in backups that expire within the promise made to data subjects (or
- * in a database of its own, backed up on its own schedule), knows the oplog's window
- * (`rs.printReplicationInfo()`, or `replSetResizeOplog` with `minRetentionHours` to bound it), and keeps
- * the master key away from all of these: whoever holds an old copy of the document and the master key
- * can read the subject's data.
+ * every backup or disk snapshot taken before holds it until it expires; a delayed member holds it for
+ * its delay. An operator knows the oplog's window (`rs.printReplicationInfo()`: the longest an erased
+ * key stays there), keeps `subject_keys` out of the events' long-kept backups (a database of its own,
+ * backed up on its own schedule, with backups that expire within the promise made to data subjects),
+ * and keeps the master key away from all of these: whoever holds an old copy of the document and the
+ * master key can read the subject's data.
  */
 export class MongoSubjectKeys implements SubjectKeyStore {
   readonly name = "mongodb";

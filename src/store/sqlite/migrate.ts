@@ -1,10 +1,22 @@
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
+import type { PersonalDataSpec } from "../../aggregate.ts";
 import { StartupError } from "../../lib/errors.ts";
+import { type LegacySealing, sealLegacyEvent, sealLegacyOutcome } from "../../privacy/legacy.ts";
 import { extendLedger } from "./ledger.ts";
-import type { MigrationMessage } from "./migration-thread.ts";
+import type { MigrationMessage, MigrationRequest } from "./migration-thread.ts";
 import { format, markEvery, schema } from "./schema.ts";
 import { retryWhileBusy } from "./wal.ts";
+
+/**
+ * What the migration thread needs to seal a log written before personal data was sealed: the domain's
+ * declarations, where the subjects' keys are kept, and the master key that wraps them.
+ */
+export interface LegacyPersonalData {
+  readonly specs: Readonly<Record<string, PersonalDataSpec>>;
+  readonly keysPath: string;
+  readonly masterKey: Uint8Array;
+}
 
 /** How far a migration is: `done` of `total` events copied (format 1), then hashed into the tree. */
 export type MigrationProgress = (done: number, total: number) => void;
@@ -75,13 +87,19 @@ export const needsMigration = (db: Database): boolean => {
  *   before it, each stream's head and marks computed, the old table dropped (free disk needed: about
  *   twice the events table, for the copy and its WAL);
  * - format 2 (no Merkle tree) gains the tree's tables, and every event is hashed into it, in position
- *   order; no event is rewritten.
+ *   order. With `sealing` (the domain's personal data and its subjects' keys), the personal fields of
+ *   events and kept outcomes are sealed first (`src/privacy/legacy.ts`): the tree then covers the
+ *   ciphertext, and an erasure reaches what was written before too. Without it, no event is rewritten.
  * Several connections may open the file at once: the format is read again under the write lock, so
  * only the first migrates. A file of a later format is refused: this code would write events that code
  * cannot read (a format 2 eventfold refuses a format 3 file the same way: it would append events
  * without their leaves).
  */
-export const bringToFormat = (db: Database, onProgress?: MigrationProgress): void => {
+export const bringToFormat = (
+  db: Database,
+  onProgress?: MigrationProgress,
+  sealing?: LegacySealing,
+): void => {
   const found = formatOf(db);
   if (found > format) {
     throw new StartupError(
@@ -99,6 +117,7 @@ export const bringToFormat = (db: Database, onProgress?: MigrationProgress): voi
     if (under === 1) migrateFromFormat1(db, onProgress);
     db.exec(schema);
     if (under < format) {
+      if (sealing) sealLegacy(db, sealing, onProgress);
       extendLedger(db, onProgress);
       db.query("UPDATE store_meta SET value = ? WHERE name = 'format'").run(format);
     }
@@ -107,8 +126,69 @@ export const bringToFormat = (db: Database, onProgress?: MigrationProgress): voi
     if (db.inTransaction) db.exec("ROLLBACK");
     throw error;
   }
+  // What was sealed was plaintext: rewriting a row can leave its old bytes in a page's unused space,
+  // which no pragma clears; a file made anew holds none of them.
+  if (sealing && Object.keys(sealing.specs).length > 0) db.exec("VACUUM");
   // The copy went through the WAL: give its space back now rather than at the next restart.
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+};
+
+/** Seals the personal data of a log written before it was sealed: see `LegacySealing`. */
+const sealLegacy = (db: Database, sealing: LegacySealing, onProgress?: MigrationProgress): void => {
+  const types = Object.keys(sealing.specs);
+  if (types.length === 0) return;
+  // What is rewritten leaves no copy in the file's free space: the plaintext was personal data.
+  db.exec("PRAGMA secure_delete = ON");
+  const marks = types.map(() => "?").join(", ");
+  const total =
+    db
+      .query<{ n: number }, string[]>(`SELECT count(*) AS n FROM events WHERE aggregate_type IN (${marks})`)
+      .get(...types)?.n ?? 0;
+  const read = db.query<
+    { position: number; aggregate_type: string; stream_id: string; type: string; data: string },
+    [number, ...string[]]
+  >(
+    `SELECT position, aggregate_type, stream_id, type, data FROM events
+     WHERE position > ? AND aggregate_type IN (${marks}) ORDER BY position LIMIT ${chunk}`,
+  );
+  const update = db.prepare("UPDATE events SET data = ? WHERE position = ?");
+  let after = 0;
+  let done = 0;
+  onProgress?.(0, total);
+  for (;;) {
+    const rows = read.all(after, ...types);
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const sealed = sealLegacyEvent(sealing, row.aggregate_type, row.stream_id, row.type, row.data);
+      if (sealed !== undefined) update.run(sealed, row.position);
+      after = row.position;
+    }
+    done += rows.length;
+    onProgress?.(done, total);
+  }
+  const updateOutcome = db.prepare("UPDATE outcomes SET outcome = ? WHERE key = ?");
+  for (const row of db
+    .query<{ key: string; outcome: string }, []>("SELECT key, outcome FROM outcomes")
+    .all()) {
+    const sealed = sealLegacyOutcome(sealing, row.outcome);
+    if (sealed !== undefined) updateOutcome.run(sealed, row.key);
+  }
+  for (const type of types) db.query("DELETE FROM snapshots WHERE stream_id LIKE ? || '-%'").run(type);
+  db.exec("PRAGMA secure_delete = OFF");
+};
+
+/** The ids of the data subjects whose events a file of an earlier format holds: the keys its sealing needs. */
+export const legacySubjects = (db: Database, types: readonly string[]): string[] => {
+  const subjects: string[] = [];
+  for (const type of types) {
+    for (const { stream_id } of db
+      .query<{ stream_id: string }, [string]>(
+        "SELECT DISTINCT stream_id FROM events WHERE aggregate_type = ?",
+      )
+      .all(type))
+      subjects.push(stream_id.slice(type.length + 1));
+  }
+  return subjects;
 };
 
 const migrateFromFormat1 = (db: Database, onProgress?: MigrationProgress): void => {
@@ -147,7 +227,11 @@ const migrateFromFormat1 = (db: Database, onProgress?: MigrationProgress): void 
  * Migrates the file at `path` on a thread of its own, if it needs it, telling `onProgress` as it goes;
  * resolves once the file is of the current format (at once for one that is).
  */
-export const migrateOffThread = async (path: string, onProgress?: MigrationProgress): Promise<void> => {
+export const migrateOffThread = async (
+  path: string,
+  onProgress?: MigrationProgress,
+  personal?: LegacyPersonalData,
+): Promise<void> => {
   if (!existsSync(path)) return;
   refuseEarliestFormat(path);
   const db = new Database(path, { readonly: true });
@@ -171,7 +255,7 @@ export const migrateOffThread = async (path: string, onProgress?: MigrationProgr
         else reject(Object.assign(new Error(message.message), { name: message.name }));
       };
       worker.onerror = (event) => reject(new Error(`the migration thread failed: ${event.message}`));
-      worker.postMessage({ path });
+      worker.postMessage({ path, personal } satisfies MigrationRequest);
     });
   } finally {
     worker.terminate();

@@ -1,6 +1,7 @@
 import { Database } from "bun:sqlite";
 import { leafBytes } from "../../ledger/leaf.ts";
 import { leafHash } from "../../ledger/merkle.ts";
+import type { LegacySealing } from "../../privacy/legacy.ts";
 import type { AppendRequest, AppendResult } from "../event-store.ts";
 import type { LedgerKey, SignedHead } from "../ledger-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
@@ -41,13 +42,17 @@ export type WriteResult = WrittenAppend | boolean | number | null | undefined;
  * Opens a connection with the settings every connection to the file needs, creating the schema, or
  * bringing a file of an earlier format to this one (see `migrate.ts`).
  */
-export const openDatabase = (path: string, onMigration?: MigrationProgress): Database => {
+export const openDatabase = (
+  path: string,
+  onMigration?: MigrationProgress,
+  sealing?: LegacySealing,
+): Database => {
   const db = new Database(path, { create: true, strict: true });
   // First, so that another process opening the same file makes us wait rather than fail.
   db.exec("PRAGMA busy_timeout = 10000");
   enableWal(db);
   db.exec("PRAGMA synchronous = FULL");
-  bringToFormat(db, onMigration);
+  bringToFormat(db, onMigration, sealing);
   return db;
 };
 
