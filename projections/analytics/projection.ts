@@ -37,7 +37,7 @@ export interface AnalyticsProjectionOptions {
  * The fields' values are JSON strings, matched with their escapes.
  */
 const eraseStatement = (db: string, table: string, fields: readonly string[]) =>
-  `ALTER TABLE ${db}.${table} UPDATE data = replaceRegexpAll(data, '"(${fields.join("|")})":"(?:[^"\\\\]|\\\\.)*"', '"\\1":"${ERASED}"')
+  `ALTER TABLE ${db}.${table} UPDATE data = replaceRegexpAll(data, '"(${fields.join("|")})":"(?:[^"\\\\\\\\]|\\\\\\\\.)*"', '"\\\\1":"${ERASED}"')
    WHERE aggregate_type = {type:String} AND aggregate_id IN {ids:Array(String)} SETTINGS mutations_sync = 2`;
 
 /**
@@ -77,17 +77,16 @@ export const analyticsProjection = (
   /** Subjects whose erasure this process has applied: a row of theirs still on its way is blanked too. */
   const erased = new Set<string>();
   /**
-   * The events to insert, of the projection's own types: those of a subject erased are blanked (read
-   * before the erasure, they may hold what it erased); and the subjects erased in this batch.
+   * The events to insert, those of a subject erased blanked (read before the erasure, they may hold
+   * what it erased); and the subjects erased in this batch.
    */
   const split = (events: readonly EventEnvelope[]) => {
     const subjects: string[] = [];
     const rows: EventEnvelope[] = [];
     for (const event of events) {
-      if (event.aggregateType === SUBJECT_TYPE) {
-        if (event.type === SUBJECT_ERASED) subjects.push(idOfStream(SUBJECT_TYPE, event.streamId));
-        continue;
-      }
+      // An erasure is a row like any event (analysts count them), and says whose rows to blank.
+      if (event.aggregateType === SUBJECT_TYPE && event.type === SUBJECT_ERASED)
+        subjects.push(idOfStream(SUBJECT_TYPE, event.streamId));
       rows.push(event);
     }
     for (const subject of subjects) erased.add(subject);
