@@ -1,8 +1,9 @@
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import Redis from "ioredis";
+import { spawnService } from "../app/spawn.ts";
 import { removeDeployment } from "../app/teardown.ts";
 import { createEventfoldClient } from "../packages/client/src/index.ts";
 import type { Config } from "../src/config.ts";
@@ -10,6 +11,7 @@ import { fromHex, leafHash, verifyInclusion } from "../src/ledger/merkle.ts";
 import { fromBase64url } from "../src/ledger/signing.ts";
 import { verified, verifyLedger } from "../src/ledger/verify.ts";
 import { openVerifySource } from "../src/store/sqlite/ledger.ts";
+import { eventually } from "./support/http.ts";
 import {
   expectReadModelsMatchStore,
   fullStack,
@@ -18,7 +20,8 @@ import {
   startWorkload,
 } from "./support/read-side.ts";
 import { describeWith, type Server } from "./support/servers.ts";
-import { startTestService } from "./support/service.ts";
+import { startTestService, tempDir } from "./support/service.ts";
+import { freePort } from "./support/subprocess.ts";
 
 const modes: [string, Partial<Config>, Server[]][] = [
   ["full stack (RabbitMQ, Redis, ClickHouse on chDB)", fullStack, ["RabbitMQ", "Redis"]],
@@ -198,6 +201,23 @@ for (const [mode, overrides, needs] of modes)
           db.close();
         }
 
+        // No rebuild brings them back: both projections refilled from the store.
+        for (const name of ["accounts", "analytics"]) {
+          const started = await api.POST("/v1/admin/projections/{name}/rebuild", {
+            params: { path: { name } },
+          });
+          expect(started.response.status).toBe(202);
+          await eventually(
+            async () =>
+              (await api.GET("/v1/admin/projections")).data?.projections.find((p) => p.name === name),
+            (p) => p?.state === "running" && p.rebuild?.finishedAt !== undefined,
+            30_000,
+          );
+        }
+        await expectReadModelsMatchStore(api, truth);
+        const rebuilt = await api.GET("/v1/accounts/{id}", { params: { path: { id: victim } } });
+        expect(rebuilt.data?.owner).toBe("[erased]");
+
         // Nowhere: the raw SQLite files, the analysts' tables, the Redis documents.
         for (const [name, bytes] of sqliteFiles(service.config.dataDir))
           expect([name, bytes.includes(owner), bytes.includes(reference)]).toEqual([name, false, false]);
@@ -225,3 +245,54 @@ for (const [mode, overrides, needs] of modes)
       }
     }, 180_000);
   });
+
+test("logs (at debug), metrics and the erasure's own log line carry no personal data", async () => {
+  const dataDir = tempDir();
+  const port = freePort();
+  const server = await spawnService({
+    port,
+    env: { EVENTFOLD_DATA_DIR: dataDir, LOG_LEVEL: "debug", EVENTFOLD_CHECK_RESPONSES: "1" },
+    args: ["all"],
+    stdout: "pipe",
+  });
+  const out = new Response(server.process.stdout as ReadableStream<Uint8Array>).text();
+  try {
+    const tag = Bun.randomUUIDv7().slice(-12);
+    const owner = `Quincy Lognot ${tag}`;
+    const reference = `private note ${tag}`;
+    const api = createEventfoldClient({ baseUrl: server.url });
+    await api.POST("/v1/accounts", { body: { accountId: `logs-${tag}`, owner, currency: "EUR" } });
+    await api.POST("/v1/accounts/{id}/deposits", {
+      params: { path: { id: `logs-${tag}` } },
+      body: { amount: 10, reference },
+    });
+    // Refused requests too: a body that fails validation, and a command on an account that is not there.
+    await api.POST("/v1/accounts", {
+      body: { accountId: `logs-${tag}`, owner: `${owner}\u0000`, currency: "EUR" },
+    });
+    await api.POST("/v1/accounts/{id}/withdrawals", {
+      params: { path: { id: `missing-${tag}` } },
+      body: { amount: 10, reference },
+    });
+    const erased = await api.POST("/v1/admin/subjects/{subjectId}/erase", {
+      params: { path: { subjectId: `logs-${tag}` } },
+      body: { reason: "asked" },
+    });
+    expect(erased.response.status).toBe(200);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect([metrics.includes(owner), metrics.includes(reference)]).toEqual([false, false]);
+    server.process.kill("SIGTERM");
+    await server.exited;
+    const logs = await out;
+    expect(logs).toContain("a data subject was erased");
+    expect(logs.split("\n").length).toBeGreaterThan(5);
+    expect([logs.includes(owner), logs.includes(reference), logs.includes("Quincy")]).toEqual([
+      false,
+      false,
+      false,
+    ]);
+  } finally {
+    server.process.kill(9);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}, 60_000);
