@@ -210,7 +210,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
     : [];
   // The ledger reads the tree and the events as stored: the store as opened, not the upcasting one.
   let ledger: Ledger | undefined;
-  if (runsEdge) {
+  if (runsEdge && !config.ledgerOff) {
     const key = await loadSigningKey(config.ledgerSigningKey, join(config.dataDir, "ledger-signing-key"));
     ledger = new Ledger(openedStore, key);
     await ledger.start(config.ledgerHeadIntervalMs, (error) =>

@@ -25,6 +25,7 @@ import { measureAnalyticsSql, measureAnalyticsSqlAlone } from "./scenarios/analy
 import { measureCeiling } from "./scenarios/ceiling.ts";
 import { deposits } from "./scenarios/deposits.ts";
 import { hotspot } from "./scenarios/hotspot.ts";
+import { measureLedger } from "./scenarios/ledger.ts";
 import { measureTouched } from "./scenarios/memory.ts";
 import { mixed } from "./scenarios/mixed.ts";
 import { seedProbeAccount } from "./scenarios/projection-lag.ts";
@@ -53,6 +54,8 @@ const usage = () => {
              Redis keys flushed), then an audit; writes bench/results/<timestamp>-soak/ (soak.md,
              soak.json, charts)
   --stages   only the ceiling, embedded deposits with where their time goes, and the store's bytes on disk; figures on stdout
+  --ledger         only the ledger stage: deposits with references, tree and sealing on against off (in
+                   turns), then ledger verify's speed and erasures' latency; its figures on stdout
   --analytics-sql  only the analytics SQL stage: embedded deposits paced at 50% alone, then beside clients looping
              heavy analysts' queries (POST /v1/analytics/sql); its figures on stdout
   --otel     with any of the above: every server exports its spans (OTEL_EXPORTER_OTLP_ENDPOINT) to a local OTLP
@@ -140,6 +143,11 @@ const main = async () => {
     log(
       `audit: lost ${audit.lost}, doubled ${audit.doubled}, money ${audit.moneyIn === audit.moneyHeld ? "conserved" : "NOT conserved"}, read models ${audit.hotLookupMismatches === 0 && audit.analyticsMismatches.length === 0 ? "equal to the log" : "UNLIKE the log"}`,
     );
+    return;
+  }
+  if (process.argv.includes("--ledger")) {
+    // The ledger stage alone: the tree's and sealing's cost on deposits, verify's speed, erasures.
+    process.stdout.write(`${JSON.stringify(await measureLedger(bench), null, 2)}\n`);
     return;
   }
   if (process.argv.includes("--analytics-sql")) {

@@ -367,6 +367,18 @@ export const settings = {
     default: "30000",
     doc: "longest a long poll of `GET /v1/events` waits for a new event, whatever its `wait` asks (its connection's idle timeout is lengthened by as much)",
   },
+  ledgerOff: {
+    env: "EVENTFOLD_LEDGER_OFF",
+    schema: flag,
+    default: "0",
+    doc: "1: appends do not extend the ledger's tree and `/v1/ledger` is not served, to measure what the tree costs (bench/); the next start without it extends the tree over what was appended meanwhile. Never in production: a tree made later proves less",
+  },
+  personalDataPlain: {
+    env: "EVENTFOLD_PERSONAL_DATA_PLAIN",
+    schema: flag,
+    default: "0",
+    doc: "1: personal data is stored as it comes, not sealed, and no subject can be erased, to measure what sealing costs (bench/); what was sealed before still reads. Never in production: what is stored so can never be erased",
+  },
   masterKey: {
     env: "EVENTFOLD_MASTER_KEY",
     secret: true,

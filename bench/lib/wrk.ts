@@ -28,7 +28,16 @@ export interface WrkResult {
 
 export interface WrkRun {
   readonly url: string;
-  readonly scenario: "open" | "fund" | "refusals" | "soak" | "deposits" | "hotspot" | "transfers" | "mixed";
+  readonly scenario:
+    | "open"
+    | "fund"
+    | "refusals"
+    | "soak"
+    | "deposits"
+    | "hotspot"
+    | "transfers"
+    | "mixed"
+    | "references";
   readonly accounts: number;
   readonly prefix: string;
   readonly seconds: number;

@@ -5,6 +5,7 @@
 --   hotspot    80% of deposits on the first 100 accounts
 --   transfers  transfers of 1 between two different random accounts
 --   mixed      75% GET /v1/accounts/:id, 25% deposits
+--   references deposits spread uniformly, each with a free-text reference (personal data: sealed)
 --   refusals   deposits to <prefix>0 .. <prefix>(accounts-1), accounts that do not exist, each once with an
 --              Idempotency-Key of its own: each refusal is stored under its key (answered 404)
 --   soak       60% GET /v1/accounts/:id, 25% deposits, 10% withdrawals, 5% transfers, each command with a
@@ -142,6 +143,9 @@ function request()
     return wrk.format("POST", "/v1/transfers", json_headers, body)
   elseif scenario == "mixed" and math.random() < 0.75 then
     return wrk.format("GET", "/v1/accounts/" .. account())
+  elseif scenario == "references" then
+    local body = '{"amount":' .. math.random(1, 1000) .. ',"reference":"invoice ' .. math.random(1, 1000000) .. ' of the month"}'
+    return wrk.format("POST", "/v1/accounts/" .. account() .. "/deposits", json_headers, body)
   end
   return deposit()
 end

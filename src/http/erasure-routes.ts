@@ -23,7 +23,7 @@ const Erasure = z
 /** `POST /v1/admin/subjects/:subjectId/erase`: crypto-shredding, for the admin role. */
 export const erasureRoutes = (engine: Engine, log: Logger): HttpRoute[] => {
   const { personalData } = engine;
-  if (!personalData) return [];
+  if (!personalData?.sealing) return [];
   return [
     defineRoute({
       method: "post",

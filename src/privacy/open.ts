@@ -12,7 +12,7 @@ import type { SubjectKeyStore } from "./subject-keys.ts";
  * the data directory.
  */
 export const openPersonalData = async (
-  config: Pick<Config, "mongoUrl" | "dataDir" | "masterKey" | "mongoWriteTimeoutMs">,
+  config: Pick<Config, "mongoUrl" | "dataDir" | "masterKey" | "mongoWriteTimeoutMs" | "personalDataPlain">,
   aggregates: readonly Pick<AnyAggregate, "type" | "personalData">[],
 ): Promise<
   { personalData: PersonalData; keys: SubjectKeyStore; legacy?: LegacyPersonalData } | undefined
@@ -37,7 +37,8 @@ export const openPersonalData = async (
     keys = new SqliteSubjectKeys(keysPath);
     const specs: Record<string, PersonalDataSpec> = {};
     for (const a of aggregates) if (a.personalData) specs[a.type] = a.personalData;
-    legacy = { specs, keysPath, masterKey: master };
+    if (!config.personalDataPlain) legacy = { specs, keysPath, masterKey: master };
   }
-  return { personalData: new PersonalData(keys, master, aggregates), keys, ...(legacy ? { legacy } : {}) };
+  const personalData = new PersonalData(keys, master, aggregates, { plain: config.personalDataPlain });
+  return { personalData, keys, ...(legacy ? { legacy } : {}) };
 };

@@ -3,7 +3,7 @@ import type { EventEnvelope, NewEvent } from "../store/envelope.ts";
 import type { AppendRequest } from "../store/event-store.ts";
 import type { StoredOutcome } from "../store/outcome-store.ts";
 import type { Snapshot } from "../store/snapshot-store.ts";
-import { newDataKey, openValue, sealValue, unwrapKey, wrapKey } from "./cipher.ts";
+import { newDataKey, openValue, SealedValueError, sealValue, unwrapKey, wrapKey } from "./cipher.ts";
 import type { ErasureRecord, SubjectKey, SubjectKeyStore } from "./subject-keys.ts";
 
 /** Every field any of an aggregate's events declares personal. */
@@ -81,6 +81,8 @@ export interface PersonalDataOptions {
   readonly sealCacheMs?: number;
   readonly sealCacheSize?: number;
   readonly now?: () => number;
+  /** Stores personal data as it comes (`EVENTFOLD_PERSONAL_DATA_PLAIN`, to measure what sealing costs). */
+  readonly plain?: boolean;
 }
 
 /**
@@ -95,6 +97,8 @@ export class PersonalData {
   private readonly cacheMs: number;
   private readonly cacheSize: number;
   private readonly now: () => number;
+  /** Whether new personal data is sealed (and so whether a subject can be erased). */
+  readonly sealing: boolean;
 
   constructor(
     private readonly keys: SubjectKeyStore,
@@ -106,6 +110,7 @@ export class PersonalData {
     this.cacheMs = options.sealCacheMs ?? 60_000;
     this.cacheSize = options.sealCacheSize ?? 100_000;
     this.now = options.now ?? Date.now;
+    this.sealing = options.plain !== true;
   }
 
   /** Whether the domain declares any personal data (else nothing is sealed, and reads only open). */
@@ -148,7 +153,7 @@ export class PersonalData {
   /** An append as stored: the personal fields of its events, and of the states its outcomes keep, sealed. */
   async sealAppend(request: AppendRequest): Promise<AppendRequest> {
     const spec = this.specs.get(request.aggregateType);
-    if (!spec) return request;
+    if (!spec || !this.sealing) return request;
     const stateFields = spec.state ?? [];
     // Only an append that carries a personal value needs its subject's key (a deposit with no
     // reference and no idempotency key needs none).
@@ -161,7 +166,13 @@ export class PersonalData {
         (request.outcomes ?? []).some((o) => isRecord(o.outcome) && isRecord(o.outcome.state)));
     if (!personal) return request;
     const subjectId = idOfStream(request.aggregateType, request.streamId);
-    const key = (await this.sealingKeys([subjectId])).get(subjectId);
+    // An outcome's state is its aggregate's, named by its `id` (the stream's, in every append the
+    // engine makes): sealed under that subject, as a read of it checks.
+    const outcomeSubject = (outcome: Record_) => (typeof outcome.id === "string" ? outcome.id : subjectId);
+    const subjects = [subjectId];
+    for (const o of request.outcomes ?? []) if (isRecord(o.outcome)) subjects.push(outcomeSubject(o.outcome));
+    const keys = await this.sealingKeys(subjects);
+    const key = keys.get(subjectId);
     const events = request.events.map((event): NewEvent => {
       const fields = spec.events[event.type];
       if (!fields || !isRecord(event.data)) return event;
@@ -170,9 +181,10 @@ export class PersonalData {
     const outcomes = request.outcomes?.map((stored): StoredOutcome => {
       const outcome = stored.outcome;
       if (!isRecord(outcome) || !isRecord(outcome.state)) return stored;
+      const subject = outcomeSubject(outcome);
       return {
         ...stored,
-        outcome: { ...outcome, state: sealFields(outcome.state, stateFields, subjectId, key) },
+        outcome: { ...outcome, state: sealFields(outcome.state, stateFields, subject, keys.get(subject)) },
       };
     });
     return { ...request, events, ...(outcomes ? { outcomes } : {}) };
@@ -180,6 +192,7 @@ export class PersonalData {
 
   /** A snapshot as stored: the personal fields of its state sealed. */
   async sealSnapshot(snapshot: Snapshot): Promise<Snapshot> {
+    if (!this.sealing) return snapshot;
     for (const [type, spec] of this.specs) {
       if (!snapshot.streamId.startsWith(`${type}-`) || !spec.state?.length || !isRecord(snapshot.state))
         continue;
@@ -209,9 +222,14 @@ export class PersonalData {
     return keys;
   }
 
+  /**
+   * `expected`: the subject the record belongs to (its aggregate's id): a value sealed for another one
+   * was moved there, and is refused rather than shown under the wrong person.
+   */
   private openFields(
     record: Record_,
     keys: Map<string, Uint8Array | undefined>,
+    expected: string | undefined,
   ): { opened: Record_; erased: string[] } {
     let out: Record<string, unknown> | undefined;
     const erased: string[] = [];
@@ -219,6 +237,8 @@ export class PersonalData {
       if (!isSealed(value)) continue;
       out ??= { ...record };
       const { subjectId, token } = parse(value);
+      if (expected !== undefined && subjectId !== expected)
+        throw new SealedValueError(`a sealed ${field} belongs to another data subject than its record's`);
       const key = keys.get(subjectId);
       // No key at all (a key store restored without it) reads as erased too: the value cannot be had.
       if (token === NOTHING || key === undefined) {
@@ -238,7 +258,10 @@ export class PersonalData {
       return events as EventEnvelope[];
     const out = events.map((event) => {
       if (!isRecord(event.data)) return event;
-      const { opened, erased } = this.openFields(event.data, keys);
+      const expected = this.specs.has(event.aggregateType)
+        ? idOfStream(event.aggregateType, event.streamId)
+        : undefined;
+      const { opened, erased } = this.openFields(event.data, keys, expected);
       if (opened === event.data) return event;
       return erased.length > 0 ? { ...event, data: opened, erased } : { ...event, data: opened };
     });
@@ -263,7 +286,10 @@ export class PersonalData {
   async openSnapshot(snapshot: Snapshot | undefined): Promise<Snapshot | undefined> {
     if (!snapshot || !isRecord(snapshot.state)) return snapshot;
     const keys = await this.liveKeys([snapshot.state]);
-    return keys.size === 0 ? snapshot : { ...snapshot, state: this.openFields(snapshot.state, keys).opened };
+    if (keys.size === 0) return snapshot;
+    const type = [...this.specs.keys()].find((t) => snapshot.streamId.startsWith(`${t}-`));
+    const expected = type === undefined ? undefined : idOfStream(type, snapshot.streamId);
+    return { ...snapshot, state: this.openFields(snapshot.state, keys, expected).opened };
   }
 
   async openOutcome(stored: StoredOutcome | undefined): Promise<StoredOutcome | undefined> {
@@ -272,7 +298,14 @@ export class PersonalData {
     if (keys.size === 0) return stored;
     return {
       ...stored,
-      outcome: { ...stored.outcome, state: this.openFields(stored.outcome.state, keys).opened },
+      outcome: {
+        ...stored.outcome,
+        state: this.openFields(
+          stored.outcome.state,
+          keys,
+          typeof stored.outcome.id === "string" ? stored.outcome.id : undefined,
+        ).opened,
+      },
     };
   }
 

@@ -35,6 +35,7 @@ type StoreSettings = Pick<
   | "mongoWriteTimeoutMs"
   | "mongoServerSelectionMs"
   | "mongoDeadlineMs"
+  | "ledgerOff"
 >;
 
 /** MongoDB when `MONGO_URL` is set, else the embedded SQLite file under the data directory. */
@@ -63,6 +64,7 @@ export const openStore = async (config: StoreSettings, hooks: StoreHooks = {}): 
   return new SqliteStore({
     path,
     checkpointEveryMs: hooks.secondary ? 0 : config.sqliteCheckpointMs,
+    ledger: !config.ledgerOff,
     ...(hooks.secondary ? { headsFlush: neverFlushHeads } : {}),
     onWritable: hooks.onWritable,
     ...batching,

@@ -54,6 +54,8 @@ export interface SqliteStoreOptions extends Partial<Omit<BatcherOptions, "weigh"
   readonly onStage?: StageObserver;
   /** When the writer writes the stream heads it holds in memory to their table (see `HeadsFlush`). */
   readonly headsFlush?: HeadsFlush;
+  /** Whether appends extend the ledger's tree (default true; off only to measure its cost). */
+  readonly ledger?: boolean;
   /** Told how far the migration of a file of an earlier format is, when it opens one. */
   readonly onMigration?: MigrationProgress;
   /**
@@ -150,6 +152,7 @@ export class SqliteStore implements Store {
         }),
       onHeadsFlushed: (through) => this.heads.forgetThrough(through),
       headsFlush: options.headsFlush,
+      ledger: options.ledger,
     });
     const checkpointEveryMs = options.checkpointEveryMs ?? 20;
     this.checkpointer =

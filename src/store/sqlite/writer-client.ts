@@ -39,6 +39,8 @@ export class WriterClient {
       /** A batch wrote the stream heads to their table, complete through this position. */
       readonly onHeadsFlushed?: (through: number) => void;
       readonly headsFlush?: HeadsFlush;
+      /** Whether appends extend the ledger's tree (default true). */
+      readonly ledger?: boolean;
     } = {},
   ) {
     this.worker = new Worker(new URL("./writer-thread.ts", import.meta.url).href, {
@@ -53,7 +55,9 @@ export class WriterClient {
     // Idle, the thread must not keep the process alive; while a write is in flight it must.
     this.worker.unref();
     // Messages are handled in order, so writes sent before the file is open wait for it.
-    this.call({ kind: "open", path, headsFlush: hooks.headsFlush }).catch((error: Error) => this.fail(error));
+    this.call({ kind: "open", path, headsFlush: hooks.headsFlush, ledger: hooks.ledger }).catch(
+      (error: Error) => this.fail(error),
+    );
   }
 
   write(batch: readonly WriteOp[]): Promise<WriteResult[]> {

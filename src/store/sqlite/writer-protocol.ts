@@ -2,7 +2,14 @@ import type { HeadsFlush, WriteOp, WriteResult } from "./writer.ts";
 
 /** Messages to the writer thread; each is answered by a `WriterReply` with the same id. */
 export type WriterRequest =
-  | { readonly id: number; readonly kind: "open"; readonly path: string; readonly headsFlush?: HeadsFlush }
+  | {
+      readonly id: number;
+      readonly kind: "open";
+      readonly path: string;
+      readonly headsFlush?: HeadsFlush;
+      /** Whether appends extend the ledger's tree (default true). */
+      readonly ledger?: boolean;
+    }
   | { readonly id: number; readonly kind: "write"; readonly batch: readonly WriteOp[] }
   | { readonly id: number; readonly kind: "close" };
 

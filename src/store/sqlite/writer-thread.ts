@@ -16,7 +16,7 @@ self.onmessage = (event: MessageEvent<string>) => {
   try {
     switch (request.kind) {
       case "open":
-        writer = new SqliteWriter(request.path, request.headsFlush);
+        writer = new SqliteWriter(request.path, request.headsFlush, request.ledger ?? true);
         return answer({ id: request.id, ok: true, results: [] });
       case "write": {
         if (!writer) throw new Error("the writer thread has no open database");

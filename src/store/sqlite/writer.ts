@@ -5,7 +5,7 @@ import type { LegacySealing } from "../../privacy/legacy.ts";
 import type { AppendRequest, AppendResult } from "../event-store.ts";
 import type { LedgerKey, SignedHead } from "../ledger-store.ts";
 import type { Snapshot } from "../snapshot-store.ts";
-import { LedgerAppender, ledgerWrites } from "./ledger.ts";
+import { extendLedger, LedgerAppender, ledgerWrites } from "./ledger.ts";
 import { bringToFormat, type MigrationProgress } from "./migrate.ts";
 import { markEvery } from "./schema.ts";
 import { StreamHeads } from "./stream-heads.ts";
@@ -100,8 +100,21 @@ export class SqliteWriter {
   constructor(
     path: string,
     private readonly headsFlush: HeadsFlush = defaultHeadsFlush,
+    /** Off: appends leave the tree as it is (see `EVENTFOLD_LEDGER_OFF`). */
+    private readonly ledgerOn = true,
   ) {
     this.db = openDatabase(path);
+    // Events appended while the tree was off are its leaves from now on, before any other append.
+    if (ledgerOn) {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        extendLedger(this.db);
+        this.db.exec("COMMIT");
+      } catch (error) {
+        if (this.db.inTransaction) this.db.exec("ROLLBACK");
+        throw error;
+      }
+    }
     // The checkpointer thread keeps the WAL short; this is only the backstop should it fall behind.
     this.db.exec("PRAGMA wal_autocheckpoint = 16384");
     this.sql = prepare(this.db);
@@ -133,7 +146,7 @@ export class SqliteWriter {
     try {
       this.heads.catchUp();
       this.heads.begin();
-      this.ledger.begin();
+      if (this.ledgerOn) this.ledger.begin();
       for (const op of batch) results.push(this.writeOne(op, now, time));
       const due =
         this.heads.size >= this.headsFlush.streams ||
@@ -235,18 +248,20 @@ export class SqliteWriter {
         ).lastInsertRowid,
       );
       // The leaf is made of the very text just stored.
-      const leaf = leafBytes({
-        eventId: event.eventId,
-        streamId: request.streamId,
-        aggregateType: request.aggregateType,
-        version,
-        type: event.type,
-        schemaVersion: event.schemaVersion,
-        time,
-        data,
-        metadata,
-      });
-      this.ledger.add(previous, leafHash(leaf));
+      const leaf =
+        this.ledgerOn &&
+        leafBytes({
+          eventId: event.eventId,
+          streamId: request.streamId,
+          aggregateType: request.aggregateType,
+          version,
+          type: event.type,
+          schemaVersion: event.schemaVersion,
+          time,
+          data,
+          metadata,
+        });
+      if (leaf) this.ledger.add(previous, leafHash(leaf));
       if (version % markEvery === 0) this.sql.mark.run(request.streamId, version, previous);
     }
     const count = request.events.length;

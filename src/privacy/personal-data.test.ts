@@ -1,0 +1,520 @@
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import type { EventEnvelope, NewEvent } from "../store/envelope.ts";
+import { MemoryStore } from "../store/memory/memory-store.ts";
+import { newDataKey, SealedValueError } from "./cipher.ts";
+import { MemorySubjectKeys } from "./memory-subject-keys.ts";
+import { ERASED, PersonalData, type PersonalDataOptions, personalFieldsOf } from "./personal-data.ts";
+import { personalDataStore } from "./personal-store.ts";
+
+const account = {
+  type: "account",
+  personalData: {
+    events: { AccountOpened: ["owner"], MoneyDeposited: ["reference"] },
+    state: ["owner"],
+  },
+};
+
+const metadata = { commandId: "c", correlationId: "c", causationId: "c" };
+
+const event = (type: string, data: Record<string, unknown>): NewEvent => ({
+  eventId: crypto.randomUUID(),
+  type,
+  schemaVersion: 1,
+  data,
+  metadata,
+});
+
+const opened = (owner: unknown) => event("AccountOpened", { owner, currency: "EUR", kind: "current" });
+const deposited = (amount: number, balance: number, reference?: string) =>
+  event("MoneyDeposited", {
+    amount,
+    currency: "EUR",
+    ...(reference === undefined ? {} : { reference }),
+    balance,
+  });
+
+/** A store sealing through one PersonalData; `raw` is what is stored. */
+const setup = (options: PersonalDataOptions = {}) => {
+  const keys = new MemorySubjectKeys();
+  const master = newDataKey();
+  const personal = new PersonalData(keys, master, [account], options);
+  const raw = new MemoryStore();
+  const store = personalDataStore(raw, personal);
+  return { keys, master, personal, raw, store };
+};
+
+const OWNER = 'Zoë "Zed" O\'Brien \u2603';
+const REFERENCE = "invoice 42 for Zoë";
+
+/** Every way the text could show in stored JSON: as is, and JSON-escaped. */
+const leaks = (stored: unknown, ...plaintexts: string[]) => {
+  const json = JSON.stringify(stored);
+  return [...plaintexts, "Zoë", "Zed", "invoice"].filter(
+    (p) => json.includes(p) || json.includes(JSON.stringify(p).slice(1, -1)),
+  );
+};
+
+const sealedOf = (value: unknown): string => {
+  expect(value).toEqual({ $sealed: expect.any(String) });
+  return (value as { $sealed: string }).$sealed;
+};
+
+const subjectPart = (subjectId: string) => Buffer.from(subjectId, "utf8").toString("base64url");
+
+const ok = async (result: Promise<{ ok: boolean }>) => expect((await result).ok).toBe(true);
+
+/** A field of a record that may be missing (then undefined, and the expectation on it fails). */
+const fieldOf = (record: unknown, field: string): unknown =>
+  (record as Record<string, unknown> | undefined)?.[field];
+
+const dataOf = (events: readonly EventEnvelope[]) => events.map((e) => e.data);
+
+describe("sealing appends", () => {
+  test("stored events hold no plaintext of personal fields; the rest is untouched, in the same key order", async () => {
+    const { raw, store } = setup();
+    const events = [opened(OWNER), deposited(100, 100, REFERENCE), deposited(5, 105)];
+    await ok(store.append({ streamId: "account-a", aggregateType: "account", expectedVersion: 0, events }));
+
+    const stored = await raw.readAll(0, 100);
+    expect(stored).toHaveLength(3);
+    expect(leaks(stored, OWNER, REFERENCE)).toEqual([]);
+    for (const [i, envelope] of stored.entries()) {
+      const original = events[i]?.data as Record<string, unknown>;
+      const data = envelope.data as Record<string, unknown>;
+      expect(Object.keys(data)).toEqual(Object.keys(original));
+      expect(data.amount).toEqual(original.amount);
+      expect(data.currency).toEqual(original.currency);
+      expect(data.balance).toEqual(original.balance);
+    }
+    const [openedData, depositData, plainDeposit] = dataOf(stored) as Record<string, unknown>[];
+    expect(sealedOf(openedData?.owner).startsWith(`v1.${subjectPart("a")}.`)).toBe(true);
+    expect(sealedOf(depositData?.reference).startsWith(`v1.${subjectPart("a")}.`)).toBe(true);
+    expect(sealedOf(depositData?.reference).endsWith(".erased")).toBe(false);
+    // A deposit without a reference has nothing to seal: stored as it came.
+    expect(plainDeposit).toEqual(events[2]?.data as Record<string, unknown>);
+  });
+
+  test("reads through the wrapped store give back exactly the data appended, with no `erased`", async () => {
+    const { store } = setup();
+    const events = [opened(OWNER), deposited(100, 100, REFERENCE), deposited(5, 105)];
+    await ok(store.append({ streamId: "account-a", aggregateType: "account", expectedVersion: 0, events }));
+    const expected = events.map((e) => e.data);
+    const all = await store.readAll(0, 100);
+    expect(dataOf(all)).toEqual(expected);
+    expect(all.map((e) => Object.keys(e.data as object))).toEqual(
+      expected.map((d) => Object.keys(d as object)),
+    );
+    expect(all.some((e) => "erased" in e)).toBe(false);
+    expect(dataOf(await store.readStream("account-a"))).toEqual(expected);
+    expect(dataOf(await store.readStream("account-a", { after: 1, upTo: 2 }))).toEqual([expected[1]]);
+  });
+
+  test("an append with no personal value makes no key for its subject", async () => {
+    const { keys, raw, store } = setup();
+    const events = [deposited(5, 5), deposited(7, 12)];
+    await ok(store.append({ streamId: "account-b", aggregateType: "account", expectedVersion: 0, events }));
+    expect((await keys.keys(["b"])).size).toBe(0);
+    expect(dataOf(await raw.readAll(0, 10))).toEqual(events.map((e) => e.data));
+    expect(dataOf(await store.readAll(0, 10))).toEqual(events.map((e) => e.data));
+    // A personal value then makes it.
+    await ok(
+      store.append({
+        streamId: "account-b",
+        aggregateType: "account",
+        expectedVersion: 2,
+        events: [deposited(1, 13, "ref")],
+      }),
+    );
+    expect((await keys.keys(["b"])).get("b")?.state).toBe("live");
+  });
+
+  test("other aggregate types pass through untouched", async () => {
+    const { keys, raw, store } = setup();
+    const events = [event("TransferStarted", { owner: "Ann", reference: "r" })];
+    await ok(store.append({ streamId: "transfer-t", aggregateType: "transfer", expectedVersion: 0, events }));
+    expect(dataOf(await raw.readAll(0, 10))).toEqual([{ owner: "Ann", reference: "r" }]);
+    expect((await keys.keys(["t"])).size).toBe(0);
+  });
+
+  test("personalFieldsOf: every field any event declares, once", () => {
+    expect(personalFieldsOf(account)).toEqual(["owner", "reference"]);
+    expect(personalFieldsOf({})).toEqual([]);
+  });
+});
+
+const outcome = (key: string, owner: unknown, balance: number) => ({
+  key,
+  fingerprint: `fp-${key}`,
+  outcome: { kind: "accepted", id: "a", version: 1, state: { owner, balance } },
+});
+
+describe("outcomes and snapshots", () => {
+  test("an outcome's state is stored with its owner sealed; findOutcome through the wrapper opens it", async () => {
+    const { raw, store } = setup();
+    const kept = outcome("k1", OWNER, 0);
+    await ok(
+      store.append({
+        streamId: "account-a",
+        aggregateType: "account",
+        expectedVersion: 0,
+        events: [opened(OWNER)],
+        outcomes: [kept],
+      }),
+    );
+    const stored = await raw.findOutcome("k1");
+    expect(leaks(stored, OWNER)).toEqual([]);
+    const state = fieldOf(stored?.outcome, "state") as Record<string, unknown>;
+    expect(sealedOf(state.owner).startsWith(`v1.${subjectPart("a")}.`)).toBe(true);
+    expect(state.balance).toBe(0);
+    expect(Object.keys(state)).toEqual(["owner", "balance"]);
+    expect(await store.findOutcome("k1")).toEqual(kept);
+    expect(await store.findOutcome("nope")).toBeUndefined();
+  });
+
+  test("a snapshot is stored with its state's owner sealed; loadSnapshot through the wrapper opens it", async () => {
+    const { raw, store } = setup();
+    const snapshot = {
+      streamId: "account-a",
+      version: 3,
+      snapshotVersion: 1,
+      state: { owner: OWNER, balance: 9 },
+    };
+    await store.saveSnapshot(snapshot);
+    const stored = await raw.loadSnapshot("account-a");
+    expect(leaks(stored, OWNER)).toEqual([]);
+    const state = stored?.state as Record<string, unknown>;
+    expect(sealedOf(state.owner).startsWith(`v1.${subjectPart("a")}.`)).toBe(true);
+    expect(state.balance).toBe(9);
+    expect(await store.loadSnapshot("account-a")).toEqual(snapshot);
+    expect(await store.loadSnapshot("account-x")).toBeUndefined();
+  });
+});
+
+/** Subject `a` with every kind of personal value stored, and subject `b` beside it. */
+const populated = async () => {
+  const parts = setup();
+  const { store } = parts;
+  await ok(
+    store.append({
+      streamId: "account-a",
+      aggregateType: "account",
+      expectedVersion: 0,
+      events: [opened(OWNER), deposited(100, 100, REFERENCE), deposited(5, 105)],
+      outcomes: [outcome("ka", OWNER, 105)],
+    }),
+  );
+  await ok(
+    store.append({
+      streamId: "account-b",
+      aggregateType: "account",
+      expectedVersion: 0,
+      events: [opened("Bea")],
+    }),
+  );
+  await store.saveSnapshot({
+    streamId: "account-a",
+    version: 3,
+    snapshotVersion: 1,
+    state: { owner: OWNER, balance: 105 },
+  });
+  return parts;
+};
+
+describe("erasure", () => {
+  test("afterwards every read shows `[erased]` for the personal fields, named in `erased`; the rest unchanged", async () => {
+    const { personal, store } = await populated();
+    const at = new Date("2024-05-06T07:08:09.000Z");
+    const record = await personal.erase("a", "admin@example", "GDPR art. 17", at);
+    expect(record).toEqual({
+      subjectId: "a",
+      erasedAt: "2024-05-06T07:08:09.000Z",
+      erasedBy: "admin@example",
+      reason: "GDPR art. 17",
+    });
+
+    const expectedA = [
+      {
+        data: { owner: ERASED, currency: "EUR", kind: "current" },
+        erased: ["owner"],
+        version: 1,
+      },
+      {
+        data: { amount: 100, currency: "EUR", reference: ERASED, balance: 100 },
+        erased: ["reference"],
+        version: 2,
+      },
+      { data: { amount: 5, currency: "EUR", balance: 105 }, erased: undefined, version: 3 },
+    ];
+    const shape = (events: readonly EventEnvelope[]) =>
+      events.map((e) => ({ data: e.data, erased: e.erased, version: e.version }));
+    expect(shape(await store.readStream("account-a"))).toEqual(expectedA);
+    const all = await store.readAll(0, 100);
+    expect(shape(all.filter((e) => e.streamId === "account-a"))).toEqual(expectedA);
+    // Key order kept, erased or not.
+    expect(Object.keys(all[1]?.data as object)).toEqual(["amount", "currency", "reference", "balance"]);
+    // Another subject is untouched.
+    expect(shape(all.filter((e) => e.streamId === "account-b"))).toEqual([
+      { data: { owner: "Bea", currency: "EUR", kind: "current" }, erased: undefined, version: 1 },
+    ]);
+    expect((await store.findOutcome("ka"))?.outcome).toEqual({
+      kind: "accepted",
+      id: "a",
+      version: 1,
+      state: { owner: ERASED, balance: 105 },
+    });
+    expect(await store.loadSnapshot("account-a")).toEqual({
+      streamId: "account-a",
+      version: 3,
+      snapshotVersion: 1,
+      state: { owner: ERASED, balance: 105 },
+    });
+  });
+
+  test("a new append for an erased subject stores its value sealed as nothing and reads `[erased]`", async () => {
+    const { personal, raw, store } = await populated();
+    await personal.erase("a", "admin", "asked");
+    const after = deposited(1, 106, "a reference after the erasure");
+    await ok(
+      store.append({ streamId: "account-a", aggregateType: "account", expectedVersion: 3, events: [after] }),
+    );
+    const [stored] = await raw.readStream("account-a", { after: 3 });
+    expect(JSON.stringify(stored)).not.toContain("a reference after the erasure");
+    expect(fieldOf(stored?.data, "reference")).toEqual({
+      $sealed: `v1.${subjectPart("a")}.erased`,
+    });
+    const [read] = await store.readStream("account-a", { after: 3 });
+    expect(read?.data).toEqual({ amount: 1, currency: "EUR", reference: ERASED, balance: 106 });
+    expect(read?.erased).toEqual(["reference"]);
+    // So does a snapshot or an outcome saved after it.
+    await store.saveSnapshot({
+      streamId: "account-a",
+      version: 4,
+      snapshotVersion: 1,
+      state: { owner: "Z" },
+    });
+    expect(fieldOf((await raw.loadSnapshot("account-a"))?.state, "owner")).toEqual({
+      $sealed: `v1.${subjectPart("a")}.erased`,
+    });
+    expect((await store.loadSnapshot("account-a"))?.state).toEqual({ owner: ERASED });
+  });
+
+  test("erasing again answers the first record; a subject never seen answers undefined", async () => {
+    const { keys, personal } = await populated();
+    const first = await personal.erase("a", "admin", "first", new Date("2024-01-01T00:00:00.000Z"));
+    const again = await personal.erase("a", "someone else", "second", new Date("2025-01-01T00:00:00.000Z"));
+    expect(again).toEqual(first);
+    expect(again?.reason).toBe("first");
+    expect(await personal.erase("never-seen", "admin", "why")).toBeUndefined();
+    // And nothing was kept for it: it is still unknown to the key store.
+    expect((await keys.keys(["never-seen"])).size).toBe(0);
+  });
+});
+
+describe("a sealed value is bound to its subject and field", () => {
+  const stored = async () => {
+    const parts = await populated();
+    const events = await parts.raw.readAll(0, 100);
+    return { ...parts, events };
+  };
+  const withData = (envelope: EventEnvelope | undefined, data: Record<string, unknown>): EventEnvelope => {
+    if (!envelope) throw new Error("no such event");
+    return { ...envelope, data: { ...(envelope.data as object), ...data } };
+  };
+
+  test("moved to another field, it does not open: SealedValueError, not the value", async () => {
+    const { events, personal } = await stored();
+    const [openedA, depositA] = events;
+    const owner = fieldOf(openedA?.data, "owner");
+    const reference = fieldOf(depositA?.data, "reference");
+    // The owner's ciphertext in the deposit's `reference`, and the reference's in `owner`.
+    await expect(personal.openEvents([withData(depositA, { reference: owner })])).rejects.toThrow(
+      SealedValueError,
+    );
+    await expect(personal.openEvents([withData(openedA, { owner: reference })])).rejects.toThrow(
+      SealedValueError,
+    );
+    // The same in an outcome's state or a snapshot's: a field it was not sealed for.
+    await expect(
+      personal.openSnapshot({
+        streamId: "account-a",
+        version: 1,
+        snapshotVersion: 1,
+        state: { name: owner },
+      }),
+    ).rejects.toThrow(SealedValueError);
+    // Untampered, both open.
+    expect(dataOf(await personal.openEvents([openedA as EventEnvelope, depositA as EventEnvelope]))).toEqual([
+      { owner: OWNER, currency: "EUR", kind: "current" },
+      { amount: 100, currency: "EUR", reference: REFERENCE, balance: 100 },
+    ]);
+  });
+
+  test("its ciphertext moved under another subject does not open: SealedValueError, not the value", async () => {
+    const { events, personal } = await stored();
+    const openedA = events.find((e) => e.streamId === "account-a");
+    const openedB = events.find((e) => e.streamId === "account-b");
+    const sealedA = sealedOf(fieldOf(openedA?.data, "owner"));
+    const tokenA = sealedA.slice(sealedA.lastIndexOf(".") + 1);
+    // The ciphertext of a's owner, in b's event, named as b's.
+    const moved = { $sealed: `v1.${subjectPart("b")}.${tokenA}` };
+    await expect(personal.openEvents([withData(openedB, { owner: moved })])).rejects.toThrow(
+      SealedValueError,
+    );
+    // b's own value, named as a's: neither.
+    const sealedB = sealedOf(fieldOf(openedB?.data, "owner"));
+    const tokenB = sealedB.slice(sealedB.lastIndexOf(".") + 1);
+    await expect(
+      personal.openEvents([withData(openedA, { owner: { $sealed: `v1.${subjectPart("a")}.${tokenB}` } })]),
+    ).rejects.toThrow(SealedValueError);
+  });
+
+  test("moved whole into another subject's event, outcome or snapshot, it does not open there either", async () => {
+    const { events, personal } = await stored();
+    const openedA = events.find((e) => e.streamId === "account-a");
+    const openedB = events.find((e) => e.streamId === "account-b");
+    const ownerA = fieldOf(openedA?.data, "owner");
+    await expect(personal.openEvents([withData(openedB, { owner: ownerA })])).rejects.toThrow(
+      SealedValueError,
+    );
+    await expect(
+      personal.openOutcome({
+        key: "k",
+        fingerprint: "f",
+        outcome: { kind: "accepted", id: "b", version: 1, state: { owner: ownerA } },
+      }),
+    ).rejects.toThrow(SealedValueError);
+    await expect(
+      personal.openSnapshot({
+        streamId: "account-b",
+        version: 1,
+        snapshotVersion: 1,
+        state: { owner: ownerA },
+      }),
+    ).rejects.toThrow(SealedValueError);
+  });
+
+  test("altered ciphertext does not open either", async () => {
+    const { events, personal } = await stored();
+    const [openedA] = events;
+    const sealed = sealedOf(fieldOf(openedA?.data, "owner"));
+    const cut = sealed.slice(0, sealed.lastIndexOf(".") + 1);
+    const token = sealed.slice(cut.length);
+    const bytes = Buffer.from(token, "base64url");
+    bytes[5] = (bytes[5] ?? 0) ^ 1;
+    const altered = { $sealed: `${cut}${bytes.toString("base64url")}` };
+    await expect(personal.openEvents([withData(openedA, { owner: altered })])).rejects.toThrow(
+      SealedValueError,
+    );
+  });
+});
+
+describe("round trip", () => {
+  test("any JSON value as owner, sealed then opened, reads back exactly (as JSON holds it)", async () => {
+    const { raw, store } = setup();
+    let n = 0;
+    const owners = fc.oneof(
+      fc.string({ unit: "grapheme" }),
+      fc.string({ unit: "binary" }),
+      fc.constantFrom('"', "\\", "'\"\\u0000", "\u0000", "\u{1F600}", "[erased]", "", "v1.abc"),
+      fc.jsonValue(),
+    );
+    await fc.assert(
+      fc.asyncProperty(owners, async (owner) => {
+        n += 1;
+        const streamId = `account-p${n}`;
+        const kept = outcome(`kp${n}`, owner, n);
+        await ok(
+          store.append({
+            streamId,
+            aggregateType: "account",
+            expectedVersion: 0,
+            events: [opened(owner)],
+            outcomes: [kept],
+          }),
+        );
+        await store.saveSnapshot({ streamId, version: 1, snapshotVersion: 1, state: { owner } });
+        const expected: unknown = JSON.parse(JSON.stringify(owner));
+        const [storedEvent] = await raw.readStream(streamId);
+        sealedOf(fieldOf(storedEvent?.data, "owner"));
+        const [read] = await store.readStream(streamId);
+        expect(fieldOf(read?.data, "owner")).toEqual(expected);
+        expect(read?.erased).toBeUndefined();
+        const state = fieldOf((await store.findOutcome(`kp${n}`))?.outcome, "state");
+        expect(fieldOf(state, "owner")).toEqual(expected);
+        expect(fieldOf((await store.loadSnapshot(streamId))?.state, "owner")).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("the seal-side key cache", () => {
+  test("an erasure through the same PersonalData drops its cached key at once", async () => {
+    let now = 1_000_000;
+    const { personal, raw, store } = setup({ sealCacheMs: 60_000, now: () => now });
+    await ok(
+      store.append({
+        streamId: "account-c",
+        aggregateType: "account",
+        expectedVersion: 0,
+        events: [opened("Cy")],
+      }),
+    );
+    await personal.erase("c", "admin", "asked");
+    now += 1;
+    await ok(
+      store.append({
+        streamId: "account-c",
+        aggregateType: "account",
+        expectedVersion: 1,
+        events: [deposited(1, 1, "after")],
+      }),
+    );
+    const [stored] = await raw.readStream("account-c", { after: 1 });
+    expect(fieldOf(stored?.data, "reference")).toEqual({
+      $sealed: `v1.${subjectPart("c")}.erased`,
+    });
+    expect(JSON.stringify(stored)).not.toContain("after");
+  });
+
+  test("another PersonalData that sealed before the erasure seals under its cached key until it expires; what it sealed never opens", async () => {
+    let now = 1_000_000;
+    const keys = new MemorySubjectKeys();
+    const master = newDataKey();
+    const raw = new MemoryStore();
+    const options = { sealCacheMs: 1_000, now: () => now };
+    const eraser = new PersonalData(keys, master, [account], options);
+    const other = new PersonalData(keys, master, [account], options);
+    const viaEraser = personalDataStore(raw, eraser);
+    const viaOther = personalDataStore(raw, other);
+    const append = (expectedVersion: number, ...events: NewEvent[]) =>
+      ok(viaOther.append({ streamId: "account-d", aggregateType: "account", expectedVersion, events }));
+
+    await append(0, opened("Dee"));
+    await eraser.erase("d", "admin", "asked");
+
+    // Within its cache: sealed under the key erased meanwhile (a real ciphertext, not nothing).
+    now += 999;
+    await append(1, deposited(1, 1, "sealed under a destroyed key"));
+    const [late] = await raw.readStream("account-d", { after: 1 });
+    const sealed = sealedOf(fieldOf(late?.data, "reference"));
+    expect(sealed.endsWith(".erased")).toBe(false);
+    expect(JSON.stringify(late)).not.toContain("destroyed key");
+    // ...which no reader can open, through either instance: the key store says erased.
+    for (const store of [viaOther, viaEraser]) {
+      const read = await store.readStream("account-d");
+      expect(read.map((e) => e.erased)).toEqual([["owner"], ["reference"]]);
+      expect(fieldOf(read[1]?.data, "reference")).toBe(ERASED);
+    }
+
+    // Once the cache expires, it seals nothing.
+    now += 2;
+    await append(2, deposited(2, 3, "after the cache expired"));
+    const [expired] = await raw.readStream("account-d", { after: 2 });
+    expect(fieldOf(expired?.data, "reference")).toEqual({
+      $sealed: `v1.${subjectPart("d")}.erased`,
+    });
+    expect(JSON.stringify(expired)).not.toContain("after the cache expired");
+  });
+});
