@@ -14,6 +14,7 @@ import {
   inclusionProof,
   inclusionRanges,
   leafHash,
+  leafHashOfText,
   type NodeSource,
   nodeHash,
   rangeNodes,
@@ -553,4 +554,15 @@ test("hashOfRange folds from the right", () => {
   expect(toHex(hashOfRange([a, b, c]))).toBe(toHex(nodeHash(a, nodeHash(b, c))));
   expect(toHex(hashOfRange([a]))).toBe(toHex(a));
   expect(() => hashOfRange([])).toThrow();
+});
+
+describe("leafHashOfText", () => {
+  test("is leafHash of the text's UTF-8 bytes, for any text JSON.stringify can write", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.string({ unit: "grapheme" }), (value, text) => {
+        for (const t of [JSON.stringify(value), text, JSON.stringify(text)])
+          expect(toHex(leafHashOfText(t))).toBe(toHex(leafHash(new TextEncoder().encode(t))));
+      }),
+    );
+  });
 });

@@ -1,6 +1,6 @@
 import type { Database, Statement } from "bun:sqlite";
-import { leafBytes } from "../../ledger/leaf.ts";
-import { type Coord, Frontier, frontierCoords, type Hash, leafHash } from "../../ledger/merkle.ts";
+import { leafText } from "../../ledger/leaf.ts";
+import { type Coord, Frontier, frontierCoords, type Hash, leafHashOfText } from "../../ledger/merkle.ts";
 import type { LedgerKey, LedgerLeaf, SignedHead, TreeExtent } from "../ledger-store.ts";
 import { LedgerNodeMissingError } from "../ledger-store.ts";
 
@@ -31,8 +31,8 @@ const toLeaf = (row: LeafRow): LedgerLeaf => ({
 
 /** The leaf of an event row: its fields as stored, the time as the envelope shows it. */
 export const rowLeafHash = (row: EventRow): Hash =>
-  leafHash(
-    leafBytes({
+  leafHashOfText(
+    leafText({
       eventId: row.event_id,
       streamId: row.stream_id,
       aggregateType: row.aggregate_type,

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
-import { leafBytes } from "../../ledger/leaf.ts";
-import { leafHash } from "../../ledger/merkle.ts";
+import { leafText } from "../../ledger/leaf.ts";
+import { leafHashOfText } from "../../ledger/merkle.ts";
 import type { LegacySealing } from "../../privacy/legacy.ts";
 import type { AppendRequest, AppendResult } from "../event-store.ts";
 import type { LedgerKey, SignedHead } from "../ledger-store.ts";
@@ -250,7 +250,7 @@ export class SqliteWriter {
       // The leaf is made of the very text just stored.
       const leaf =
         this.ledgerOn &&
-        leafBytes({
+        leafText({
           eventId: event.eventId,
           streamId: request.streamId,
           aggregateType: request.aggregateType,
@@ -261,7 +261,7 @@ export class SqliteWriter {
           data,
           metadata,
         });
-      if (leaf) this.ledger.add(previous, leafHash(leaf));
+      if (leaf) this.ledger.add(previous, leafHashOfText(leaf));
       if (version % markEvery === 0) this.sql.mark.run(request.streamId, version, previous);
     }
     const count = request.events.length;
