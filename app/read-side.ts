@@ -134,7 +134,12 @@ export const startReadSidePart = async (options: ReadSidePartOptions): Promise<R
   await projector.start();
   relay.start();
   return {
-    routes: { read: readSide.routes, admin: adminRoutes(projector, opened.deadLetters, broker, store, log) },
+    routes: {
+      read: readSide.routes,
+      admin: adminRoutes(projector, opened.deadLetters, broker, store, log, (events) =>
+        engine.personalData ? engine.personalData.openEvents(events) : Promise.resolve(events),
+      ),
+    },
     readiness: [...readSide.readiness, { name: "broker", check: () => broker.ping() }],
     projector,
     relay,

@@ -2,6 +2,7 @@ import http from "node:http";
 import { join } from "node:path";
 import { domain } from "../actors/index.ts";
 import { createReadSide, type ReadSide, readSideProblemTypes } from "../projections/index.ts";
+import { streamIdOf } from "../src/aggregate.ts";
 import type { Broker } from "../src/broker/broker.ts";
 import type { Config } from "../src/config.ts";
 import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
@@ -25,6 +26,7 @@ import {
   observeLabelledGauge,
 } from "../src/observability/metrics.ts";
 import { startTracing, stopTracing } from "../src/observability/tracing.ts";
+import { watchErasures } from "../src/privacy/erasure-watch.ts";
 import { openPersonalData } from "../src/privacy/open.ts";
 import type { Projection } from "../src/projector/projection.ts";
 import type { Projector } from "../src/projector/projector.ts";
@@ -220,6 +222,25 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       ),
     );
   }
+  // An erasure made by another edge: this one's actors of the subject hold its data in memory.
+  const { personalData } = engine;
+  const erasures =
+    privacy && personalData && runsEdge
+      ? watchErasures(
+          privacy.keys,
+          (records) => {
+            for (const { subjectId } of records)
+              for (const type of personalData.subjectTypes) engine.actors.forget(streamIdOf(type, subjectId));
+            engine.feed.forget();
+          },
+          {
+            everyMs: 1_000,
+            // Erasures before this start reach no actor of this process: they load from the store.
+            after: new Date().toISOString(),
+            onError: (error) => log.warn({ err: error }, "erasures by other processes could not be read"),
+          },
+        )
+      : undefined;
   let sideRoutes: RouteGroups = { read: [], admin: [] };
 
   // The read side: here (the projector role, or `all` on one event loop), on a thread of its own
@@ -317,6 +338,7 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       // Event streams do not end by themselves: a graceful stop would wait for them for ever.
       engine.feed.close();
       ledger?.stop();
+      erasures?.stop();
       await server.stop(false);
       await drainEngine(engine);
       await part?.stop();

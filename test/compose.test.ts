@@ -95,6 +95,9 @@ describe("docker-compose.yml", () => {
     const text = await Bun.file(`${root}docker-compose.yml`).text();
     // `${VAR:?message}`: compose refuses to start when it is unset or empty.
     expect(text).toMatch(/EVENTFOLD_API_KEYS: \$\{EVENTFOLD_API_KEYS:\?[^}]+\}/);
+    // Keys every process of the deployment must share: never made per process there.
+    expect(text).toMatch(/EVENTFOLD_MASTER_KEY: \$\{EVENTFOLD_MASTER_KEY:\?[^}]+\}/);
+    expect(text).toMatch(/EVENTFOLD_LEDGER_SIGNING_KEY: \$\{EVENTFOLD_LEDGER_SIGNING_KEY:\?[^}]+\}/);
     expect(service("projector").ports).toEqual(["127.0.0.1:3001:3001"]);
     expect(service("rabbitmq").ports).toEqual(["127.0.0.1:15672:15672"]);
     expect(service("mongo").ports).toEqual(["127.0.0.1:27017:27017"]);

@@ -3,6 +3,7 @@ import type { Broker } from "../broker/broker.ts";
 import type { DeadLetters } from "../broker/dead-letters.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Projector } from "../projector/projector.ts";
+import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
 import { Envelope } from "./envelope.ts";
 import { fail } from "./problem.ts";
@@ -105,6 +106,8 @@ export const adminRoutes = (
   queues: Pick<Broker, "queued">,
   store: Pick<EventStore, "headPosition">,
   log: Logger,
+  /** Opens the personal data of events as published (sealed), as every read of events shows it. */
+  open: (events: EventEnvelope[]) => Promise<EventEnvelope[]> = async (events) => events,
 ): HttpRoute[] => {
   const known = (name: string) => {
     if (!projector.has(name))
@@ -148,7 +151,14 @@ export const adminRoutes = (
       handle: async (ctx) => {
         const names = ctx.query.projection ? [known(ctx.query.projection)] : projector.names;
         const entries = await Promise.all(
-          names.map(async (name) => [name, await deadLetters.list(name, ctx.query.limit)] as const),
+          names.map(async (name) => {
+            const letters = await deadLetters.list(name, ctx.query.limit);
+            const events = await open(letters.map((letter) => letter.event));
+            return [
+              name,
+              letters.map((letter, i) => ({ ...letter, event: events[i] ?? letter.event })),
+            ] as const;
+          }),
         );
         return { status: 200, body: { deadLetters: Object.fromEntries(entries) } };
       },

@@ -57,5 +57,12 @@ export class MemorySubjectKeys implements SubjectKeyStore {
     return copyRecord(erasure);
   }
 
+  async erasedSince(after: string, limit: number): Promise<ErasureRecord[]> {
+    const erasures: ErasureRecord[] = [];
+    for (const entry of this.data.subjects.values())
+      if (entry.erasure && entry.erasure.erasedAt > after) erasures.push(copyRecord(entry.erasure));
+    return erasures.sort((a, b) => a.erasedAt.localeCompare(b.erasedAt)).slice(0, limit);
+  }
+
   async close(): Promise<void> {}
 }

@@ -27,10 +27,12 @@ export const openPersonalData = async (
     const { databaseOf } = await import("../store/mongo/mongo-store.ts");
     const client = new MongoClient(config.mongoUrl, { retryWrites: true });
     await client.connect();
-    keys = new MongoSubjectKeys(client.db(databaseOf(config.mongoUrl)), {
+    const mongoKeys = new MongoSubjectKeys(client.db(databaseOf(config.mongoUrl)), {
       writeTimeoutMs: config.mongoWriteTimeoutMs,
       owner: client,
     });
+    await mongoKeys.ensureIndexes();
+    keys = mongoKeys;
   } else {
     const { SqliteSubjectKeys } = await import("../store/sqlite/subject-keys.ts");
     const keysPath = join(config.dataDir, "subject-keys.sqlite");

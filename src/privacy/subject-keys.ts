@@ -49,5 +49,11 @@ export interface SubjectKeyStore {
    * undefined, and nothing is kept.
    */
   erase(record: ErasureRecord): Promise<ErasureRecord | undefined>;
+  /**
+   * The erasures recorded after `after` (an `erasedAt` one of them gave, or any ISO instant), oldest
+   * first, at most `limit`: how a process that holds subjects' data in memory learns of an erasure
+   * made by another.
+   */
+  erasedSince(after: string, limit: number): Promise<ErasureRecord[]>;
   close(): Promise<void>;
 }

@@ -145,5 +145,26 @@ export const describeSubjectKeyStoreConformance = (name: string, open: () => Pro
       expect(later.calls).toEqual([id]);
       expect(made.get(id)?.state).toBe("live");
     });
+
+    test("erasedSince answers the erasures after an instant, oldest first, to another client too", async () => {
+      const [a, b] = [await connect(), await connect()];
+      // After every erasure other runs or tests made (the data may be shared): a future instant.
+      const base = Date.now() + 86_400_000 * 365 * (10 + Math.random());
+      const at = (ms: number) => new Date(base + ms).toISOString();
+      const [first, second, third] = [newSubject(), newSubject(), newSubject()];
+      await a.keys([first, second, third], maker().create);
+      // Erased in another order than their instants say: the answer is by `erasedAt`.
+      await a.erase({ ...erasure(third), erasedAt: at(30) });
+      await a.erase({ ...erasure(first), erasedAt: at(10) });
+      await a.erase({ ...erasure(second), erasedAt: at(20) });
+      const seen = await b.erasedSince(at(0), 10);
+      expect(seen.map((r) => [r.subjectId, r.erasedAt])).toEqual([
+        [first, at(10)],
+        [second, at(20)],
+        [third, at(30)],
+      ]);
+      expect((await b.erasedSince(at(10), 1)).map((r) => r.subjectId)).toEqual([second]);
+      expect(await b.erasedSince(at(30), 10)).toEqual([]);
+    });
   });
 };

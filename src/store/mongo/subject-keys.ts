@@ -145,6 +145,27 @@ export class MongoSubjectKeys implements SubjectKeyStore {
     return key?.state === "erased" ? key.erasure : undefined;
   }
 
+  /** Served by the `erased_at` index, made by `ensureIndexes`. */
+  async erasedSince(after: string, limit: number): Promise<ErasureRecord[]> {
+    const docs = await this.subjects
+      .find({ erasedAt: { $gt: after } })
+      .sort({ erasedAt: 1 })
+      .limit(limit)
+      .toArray();
+    return docs.flatMap((doc) => {
+      const key = toKey(doc);
+      return key.state === "erased" ? [key.erasure] : [];
+    });
+  }
+
+  /** The index `erasedSince` reads (only erased subjects have an entry). */
+  async ensureIndexes(): Promise<void> {
+    await this.subjects.createIndex(
+      { erasedAt: 1 },
+      { name: "erased_at", partialFilterExpression: { erasedAt: { $exists: true } } },
+    );
+  }
+
   async close(): Promise<void> {
     await this.owner?.close();
   }

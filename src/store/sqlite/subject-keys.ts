@@ -18,7 +18,8 @@ const schema = `CREATE TABLE IF NOT EXISTS subject_keys (
   erased_at TEXT,
   erased_by TEXT,
   reason TEXT
-) WITHOUT ROWID`;
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS subject_keys_erased_at ON subject_keys (erased_at) WHERE erased_at IS NOT NULL`;
 
 const toKey = (row: Row): SubjectKey =>
   row.erased_at !== null
@@ -75,6 +76,7 @@ export class SqliteSubjectKeys implements SubjectKeyStore {
   private readonly markErased: Statement<unknown, [string, string, string, string]>;
   private readonly checkpoint: Statement<{ busy: number; log: number; checkpointed: number }, []>;
   private readonly checkpointAttempts: number;
+  private readonly erasures: Statement<Row, [string, number]>;
 
   constructor(path: string, options: SqliteSubjectKeysOptions = {}) {
     this.db = new Database(path, { create: true, strict: true });
@@ -98,6 +100,9 @@ export class SqliteSubjectKeys implements SubjectKeyStore {
       `UPDATE subject_keys SET wrapped = NULL, erased_at = ?, erased_by = ?, reason = ?
        WHERE subject_id = ? AND erased_at IS NULL`,
     );
+    this.erasures = this.db.prepare(
+      "SELECT * FROM subject_keys WHERE erased_at > ? ORDER BY erased_at LIMIT ?",
+    ) as Statement<Row, [string, number]>;
     this.checkpoint = this.db.prepare("PRAGMA wal_checkpoint(TRUNCATE)") as Statement<
       { busy: number; log: number; checkpointed: number },
       []
@@ -126,6 +131,13 @@ export class SqliteSubjectKeys implements SubjectKeyStore {
       .immediate();
     for (const row of rows) found.set(row.subject_id, toKey(row));
     return found;
+  }
+
+  async erasedSince(after: string, limit: number): Promise<ErasureRecord[]> {
+    return this.erasures.all(after, limit).flatMap((row) => {
+      const key = toKey(row);
+      return key.state === "erased" ? [key.erasure] : [];
+    });
   }
 
   async erase(record: ErasureRecord): Promise<ErasureRecord | undefined> {
