@@ -75,7 +75,7 @@ export const views: readonly View[] = [
       {
         name: "data",
         type: "String",
-        doc: "The event's body as JSON (read fields with `JSONExtractString(data, 'reference')`)",
+        doc: "The event's body as JSON (read fields with `JSONExtractString(data, 'reference')`); personal fields (`owner`, `reference`) read `[erased]` once their data subject (the account) was erased, and each erasure is an event of its own (`aggregate_type` `subject`, `type` `SubjectErased`)",
       },
     ],
     select: (db) =>
