@@ -138,6 +138,27 @@ export const ensureIndexes = async ({ commits, nonFinal }: Collections): Promise
 export const DUPLICATE_KEY = 11000;
 
 /**
+ * A bulk of upserts some of which lost a race: another client inserted the same document between this
+ * one's read and its upsert, and the server reports the unique `_id` as a duplicate key (MongoDB 4.2 and later retry an
+ * upsert that filters on the unique key alone, as these do, on their own; earlier servers report it).
+ * The other's document stands (a subject's key, read back; a ledger node, the same bytes). Anything else fails the call, a write concern error above
+ * all (the upsert may not be on a majority, and a failover could take it back): nothing is answered
+ * that could be lost. The driver (7.9, `lib/bulk/common.js`) throws a write concern error with empty
+ * `writeErrors`, the documents' own errors in its result; a result's write concern error is checked
+ * too, for a reply it builds the other way.
+ */
+export const onlyDuplicateKeys = (error: unknown): boolean => {
+  if (!(error instanceof MongoBulkWriteError)) return false;
+  const errors = [error.writeErrors].flat();
+  return (
+    errors.length > 0 &&
+    errors.every((e) => e.code === DUPLICATE_KEY) &&
+    error.err === undefined &&
+    error.result?.getWriteConcernError?.() === undefined
+  );
+};
+
+/**
  * The index a duplicate-key error names. The server's message reads `E11000 duplicate key error
  * collection: <ns> index: <name> [collation: {…}] dup key: { … }`; the bulk write's per-document errors keep only the
  * code and that message, not the key pattern, so the name is parsed from the fixed words around it

@@ -17,7 +17,7 @@ import {
   type SignedHead,
   type TreeExtent,
 } from "../ledger-store.ts";
-import { type Collections, isDuplicateKey } from "./documents.ts";
+import { type Collections, isDuplicateKey, onlyDuplicateKeys } from "./documents.ts";
 
 /**
  * The tree's collections. Hashes are kept as lowercase hex strings: what the API serves, and no
@@ -53,6 +53,10 @@ export const ensureLedgerIndexes = async ({ leaves }: LedgerCollections): Promis
 };
 
 const tree = "tree";
+
+const unlessDuplicates = (error: unknown) => {
+  if (!onlyDuplicateKeys(error)) throw error;
+};
 
 /** Leaves sealed per round: each round is two bulk writes and one update of the tree's extent. */
 const sealChunk = 1_000;
@@ -126,8 +130,9 @@ export class MongoLedger {
           }
         }
       }
-      await this.c.leaves.bulkWrite(leaves, { ordered: false });
-      if (nodes.length > 0) await this.c.nodes.bulkWrite(nodes, { ordered: false });
+      // Another sealer may have inserted some of them first: the same bytes, so its stand.
+      await this.c.leaves.bulkWrite(leaves, { ordered: false }).catch(unlessDuplicates);
+      if (nodes.length > 0) await this.c.nodes.bulkWrite(nodes, { ordered: false }).catch(unlessDuplicates);
       const last = events.at(-1)?.position ?? extent.position;
       const next = { size: frontier.size, position: last };
       // Another sealer moved it first: its leaves are these; go on from where it is next time.

@@ -1,6 +1,6 @@
-import { type AnyBulkWriteOperation, type Collection, type Db, MongoBulkWriteError } from "mongodb";
+import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import type { ErasureRecord, SubjectKey, SubjectKeyStore } from "../../privacy/subject-keys.ts";
-import { DUPLICATE_KEY } from "./documents.ts";
+import { onlyDuplicateKeys } from "./documents.ts";
 
 /**
  * One subject: its wrapped key (base64url) while it lives; the erasure's record, and no key, once
@@ -40,27 +40,6 @@ const toKey = (doc: SubjectKeyDoc): SubjectKey =>
         subjectId: doc._id,
         wrapped: new Uint8Array(Buffer.from(doc.wrapped ?? "", "base64url")),
       };
-
-/**
- * Upserts that lost a race: another client inserted the same subject between this one's read and its
- * upsert, and the server reports the unique `_id` as a duplicate key (MongoDB 4.2 and later retry an
- * upsert that filters on the unique key alone, as these do, on their own; earlier servers report it).
- * The other's key stands, and is read back. Anything else fails the call, a write concern error above
- * all (the upsert may not be on a majority, and a failover could take it back): no key is handed out
- * that could be lost. The driver (7.9, `lib/bulk/common.js`) throws a write concern error with empty
- * `writeErrors`, the documents' own errors in its result; a result's write concern error is checked
- * too, for a reply it builds the other way.
- */
-const onlyLostRaces = (error: unknown): boolean => {
-  if (!(error instanceof MongoBulkWriteError)) return false;
-  const errors = [error.writeErrors].flat();
-  return (
-    errors.length > 0 &&
-    errors.every((e) => e.code === DUPLICATE_KEY) &&
-    error.err === undefined &&
-    error.result?.getWriteConcernError?.() === undefined
-  );
-};
 
 /**
  * Subject keys in the `subject_keys` collection of a database. Every read is a majority read and every
@@ -116,7 +95,7 @@ export class MongoSubjectKeys implements SubjectKeyStore {
     try {
       await this.subjects.bulkWrite(upserts, { ordered: false });
     } catch (error) {
-      if (!onlyLostRaces(error)) throw error;
+      if (!onlyDuplicateKeys(error)) throw error;
     }
     // Whichever upsert came first, its key: the one every racing client reads back.
     await this.read(missing, found);
