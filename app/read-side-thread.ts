@@ -52,7 +52,9 @@ const start = async (config: Config) => {
         : log.info("the event store writes the relay's progress again"),
     secondary: true,
   });
-  const privacy = await openPersonalData(config, domain.aggregates);
+  const privacy = await openPersonalData(config, domain.aggregates, (subjectId, field, why) =>
+    log.warn({ subjectId, field, why }, "a sealed personal value does not open: it reads as erased"),
+  );
   const engine = createEngine({
     config,
     store: storeAsOpened,

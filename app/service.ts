@@ -2,7 +2,6 @@ import http from "node:http";
 import { join } from "node:path";
 import { domain } from "../actors/index.ts";
 import { createReadSide, type ReadSide, readSideProblemTypes } from "../projections/index.ts";
-import { streamIdOf } from "../src/aggregate.ts";
 import type { Broker } from "../src/broker/broker.ts";
 import type { Config } from "../src/config.ts";
 import { createEngine, drainEngine, type Engine, resumeProcesses } from "../src/engine.ts";
@@ -26,6 +25,7 @@ import {
   observeLabelledGauge,
 } from "../src/observability/metrics.ts";
 import { startTracing, stopTracing } from "../src/observability/tracing.ts";
+import { forgetSubject, recordErasure } from "../src/privacy/erasure.ts";
 import { watchErasures } from "../src/privacy/erasure-watch.ts";
 import { openPersonalData } from "../src/privacy/open.ts";
 import type { Projection } from "../src/projector/projection.ts";
@@ -166,7 +166,9 @@ export const startService = async (config: Config, options: ServiceOptions = {})
   let wakeFeed = () => {};
   let wakeRelay = () => {};
   // Before the store: a SQLite file written before personal data was sealed is sealed as it is migrated.
-  const privacy = await openPersonalData(config, domain.aggregates);
+  const privacy = await openPersonalData(config, domain.aggregates, (subjectId, field, why) =>
+    log.warn({ subjectId, field, why }, "a sealed personal value does not open: it reads as erased"),
+  );
   const openedStore = await openStore(config, {
     legacyPersonalData: privacy?.legacy,
     onBatch: (size) => {
@@ -222,22 +224,29 @@ export const startService = async (config: Config, options: ServiceOptions = {})
       ),
     );
   }
-  // An erasure made by another edge: this one's actors of the subject hold its data in memory.
+  // Erasures made by another edge (its actors of the subject hold its data in memory), and any whose
+  // event is not in the log yet (a crash between the key's destruction and the append): from the first.
   const { personalData } = engine;
   const erasures =
     privacy && personalData && runsEdge
       ? watchErasures(
           privacy.keys,
-          (records) => {
-            for (const { subjectId } of records)
-              for (const type of personalData.subjectTypes) engine.actors.forget(streamIdOf(type, subjectId));
-            engine.feed.forget();
+          async (records) => {
+            for (const record of records) {
+              forgetSubject({ ...engine, personalData }, record.subjectId);
+              const id = Bun.randomUUIDv7();
+              await recordErasure(engine.store, record, {
+                commandId: id,
+                correlationId: id,
+                causationId: id,
+              });
+            }
           },
           {
             everyMs: 1_000,
-            // Erasures before this start reach no actor of this process: they load from the store.
-            after: new Date().toISOString(),
-            onError: (error) => log.warn({ err: error }, "erasures by other processes could not be read"),
+            after: "",
+            onError: (error) =>
+              log.warn({ err: error }, "erasures could not be read or recorded; tried again"),
           },
         )
       : undefined;

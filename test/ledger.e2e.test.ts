@@ -94,7 +94,7 @@ describe("the ledger over HTTP, checked by a script that shares no code with eve
 
       // Proofs the ledger cannot give are refused with a problem, never a 500.
       const later = await reader.get<{ treeSize: number }>("/v1/ledger/head");
-      const past = await reader.get(`/v1/ledger/proof/consistency?from=2&to=${later.body.treeSize + 1}`);
+      const past = await reader.get("/v1/ledger/proof/consistency?from=2&to=1000000000");
       expect(past.status).toBe(400);
       expect(past.body.code).toBe("proof_out_of_range");
       expect((await reader.get("/v1/ledger/proof/inclusion?position=999999")).status).toBe(404);

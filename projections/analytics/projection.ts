@@ -90,7 +90,23 @@ export const analyticsProjection = (
       rows.push(event);
     }
     for (const subject of subjects) erased.add(subject);
-    if (!erasure || erased.size === 0) return { rows, subjects };
+    // Rows of a subject that carry its personal values as opened: if its erasure is applied before
+    // they are in (on another shard, while they wait to be inserted), they are blanked again after.
+    const exposed = new Set(
+      erasure
+        ? rows
+            .filter(
+              (e) =>
+                e.aggregateType === erasure.aggregateType &&
+                erasure.fields.some((f) => {
+                  const value = (e.data as Record<string, unknown>)[f];
+                  return value !== undefined && value !== ERASED;
+                }),
+            )
+            .map((e) => idOfStream(e.aggregateType, e.streamId))
+        : [],
+    );
+    if (!erasure || erased.size === 0) return { rows, subjects, exposed };
     const blanked = rows.map((event) => {
       if (
         event.aggregateType !== erasure.aggregateType ||
@@ -101,7 +117,7 @@ export const analyticsProjection = (
       for (const field of erasure.fields) if (data[field] !== undefined) data[field] = ERASED;
       return { ...event, data };
     });
-    return { rows: blanked, subjects };
+    return { rows: blanked, subjects, exposed };
   };
   /** After the batch's rows are in: the rows of the subjects erased, wherever they are, blanked. */
   const eraseRows = async (table: string, subjects: readonly string[]) => {
@@ -119,7 +135,7 @@ export const analyticsProjection = (
     // In slices of streams, with a turn of the event loop between them: a large batch in one go would
     // hold the event loop, and every request arriving meanwhile would wait for it.
     async apply(all, { store }) {
-      const { rows: events, subjects } = split(all);
+      const { rows: events, subjects, exposed } = split(all);
       const streams = Map.groupBy(events, (e) => e.streamId);
       let batch = await rowsToInsert(stored, streams, store);
       if (batch.lines.length > 0) {
@@ -132,7 +148,10 @@ export const analyticsProjection = (
         }
       }
       await stored.remember(batch.reached);
-      await eraseRows("events", subjects);
+      await eraseRows("events", [
+        ...subjects,
+        ...[...exposed].filter((s) => erased.has(s) && !subjects.includes(s)),
+      ]);
     },
     // Dropped and made again, not truncated: a rebuild also makes the tables as the schema is now.
     async reset() {
@@ -156,7 +175,7 @@ export const analyticsProjection = (
           generation,
           fill: {
             async apply(all, { store }) {
-              const { rows: events, subjects } = split(all);
+              const { rows: events, subjects, exposed } = split(all);
               const batch = await rowsToInsert(
                 filled,
                 Map.groupBy(events, (e) => e.streamId),
@@ -164,7 +183,10 @@ export const analyticsProjection = (
               );
               if (batch.lines.length > 0) await insertNext(batch.lines);
               await filled.remember(batch.reached);
-              await eraseRows(NEXT, subjects);
+              await eraseRows(NEXT, [
+                ...subjects,
+                ...[...exposed].filter((s) => erased.has(s) && !subjects.includes(s)),
+              ]);
             },
           },
         };

@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../config.ts";
+import { keyIdOf } from "../ledger/signing.ts";
 import {
   type CheckedHead,
   type Verification,
@@ -9,18 +10,23 @@ import {
   verified,
   verifyLedger,
 } from "../ledger/verify.ts";
-import type { SignedHead } from "../store/ledger-store.ts";
+import type { LedgerKey, SignedHead } from "../store/ledger-store.ts";
 import { openVerifySource } from "../store/sqlite/ledger.ts";
 import { progressBar } from "./progress.ts";
 
 export const ledgerUsage = `usage: npm run eventfold -- ledger <command>
 
-  verify [--head <head.json>]  recomputes the Merkle tree from the event store as stored now (offline:
+  verify [--head <head.json>] [--key <public key>]
+                               recomputes the Merkle tree from the event store as stored now (offline:
                                EVENTFOLD_DATA_DIR's events.sqlite, or MONGO_URL) and compares it with
                                the tree and the signed heads kept beside it; names the first position
                                where the log breaks and how (altered, missing, reordered, inserted).
                                --head: a head saved earlier (GET /v1/ledger/head), checked too: its
-                               signature, its root, and a consistency proof from it to the tree now
+                               signature, its root, and a consistency proof from it to the tree now.
+                               --key: the Ed25519 public key (base64url, as GET /v1/ledger/keys lists
+                               it) heads must be signed by; without it, the keys the store lists, which
+                               whoever can write the store could add to. A tree with no signed head
+                               does not verify.
   keygen                       prints a new Ed25519 signing key for EVENTFOLD_LEDGER_SIGNING_KEY
 
 Exit codes: 0 verified, 1 broken or failed, 2 usage.`;
@@ -57,7 +63,10 @@ export const report = (v: Verification, seconds: number): string[] => {
     if (!v.nodesMatch) lines.push("the tree's STORED NODES DO NOT give that root: they were changed");
   }
   if (v.latest) lines.push(headLine("latest signed head", v.latest));
-  else lines.push("no signed head is kept yet (the service signs one within its interval)");
+  else if (v.treeSize > 0)
+    lines.push(
+      "NO SIGNED HEAD is kept: nothing proves this tree is the one the service signed (it signs within its interval)",
+    );
   if (v.saved) lines.push(headLine("your head", v.saved));
   if (v.unsealed > 0)
     lines.push(`${v.unsealed} events after the tree's last leaf are not sealed into it yet`);
@@ -79,14 +88,26 @@ const sqliteSource = (dataDir: string): { source: VerifySource; close(): void } 
       `${path} is of format ${format ?? "unknown"}, without the ledger's tree: start eventfold on it once, which builds the tree (format 3)`,
     );
   }
-  return { source: openVerifySource(db), close: () => db.close() };
+  // One read transaction for the whole run: WAL gives it one snapshot, whatever the service appends meanwhile.
+  db.exec("BEGIN");
+  return {
+    source: openVerifySource(db),
+    close: () => {
+      db.exec("COMMIT");
+      db.close();
+    },
+  };
 };
 
 const verify = async (args: string[]): Promise<number> => {
   let saved: SignedHead | undefined;
+  const trusted: LedgerKey[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--head" && args[i + 1]) saved = JSON.parse(readFileSync(args[++i] as string, "utf8"));
-    else throw new LedgerUsageError(`unknown argument: ${args[i]}`);
+    else if (args[i] === "--key" && args[i + 1]) {
+      const publicKey = args[++i] as string;
+      trusted.push({ keyId: keyIdOf(publicKey), algorithm: "Ed25519", publicKey, since: "" });
+    } else throw new LedgerUsageError(`unknown argument: ${args[i]}`);
   }
   const config = loadConfig();
   let opened: { source: VerifySource; close(): void | Promise<void> };

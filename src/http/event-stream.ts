@@ -52,7 +52,14 @@ const concat = (parts: readonly Uint8Array[]): Uint8Array => {
  * events. Kept per feed, since positions name events only within one store (a process may serve two).
  */
 const chunksByFeed = new WeakMap<EventFeed, Map<string, Uint8Array>>();
-const chunkOf = (feed: EventFeed, events: readonly EventEnvelope[], filterKey: string): Uint8Array => {
+const chunkOf = (
+  feed: EventFeed,
+  events: readonly EventEnvelope[],
+  filterKey: string,
+  generation: number,
+): Uint8Array => {
+  // Read before an erasure the feed has dropped since: sent to this consumer, kept for none.
+  if (generation !== feed.generation) return concat(events.map(frameOf));
   let chunks = chunksByFeed.get(feed);
   if (chunks === undefined) {
     chunks = new Map();
@@ -112,7 +119,7 @@ export const eventStream = (feed: EventFeed, options: EventStreamOptions): Reada
     while (!closed.signal.aborted && !feed.stopping.aborted) {
       const page = await feed.read(cursor, chunkEvents, options.filter);
       cursor = page.next;
-      const parts = page.events.length > 0 ? [chunkOf(feed, page.events, filterKey)] : [];
+      const parts = page.events.length > 0 ? [chunkOf(feed, page.events, filterKey, page.generation)] : [];
       if (page.caughtUp && !caughtUp) {
         caughtUp = true;
         parts.push(encoder.encode(`event: caught-up\ndata: ${JSON.stringify({ position: cursor })}\n\n`));

@@ -35,19 +35,25 @@ export type LedgerSource = LedgerStore & { readAll(after: number, limit: number)
 
 /**
  * Signed tree heads and proofs over the store's tree. A head is signed when asked for one and the tree
- * has grown since the last (so a client that just wrote gets a head that covers it), and every
- * `intervalMs` while it grows; each is kept in the store, so every process serving the ledger answers
+ * has grown since the last (so a client that just wrote gets a head that covers it, unless one was
+ * signed within the last second), and every `intervalMs` while it grows; each is kept in the store, so every process serving the ledger answers
  * with the latest of any of them.
  */
 export class Ledger {
   private signing: Promise<SignedHead> | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
+  /** When this process last signed: it signs at most once per `minSignIntervalMs`, however often asked. */
+  private signedAt = Number.NEGATIVE_INFINITY;
+  private readonly minSignIntervalMs: number;
 
   constructor(
     private readonly store: LedgerSource,
     private readonly key: SigningKey,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+    options: { readonly minSignIntervalMs?: number } = {},
+  ) {
+    this.minSignIntervalMs = options.minSignIntervalMs ?? 1_000;
+  }
 
   /** Records the public key (so heads it signs can be checked), then signs every `intervalMs`. */
   async start(intervalMs: number, onError: (error: unknown) => void): Promise<void> {
@@ -83,6 +89,10 @@ export class Ledger {
     const extent = await this.store.seal();
     const latest = await this.store.latestHead();
     if (latest && latest.treeSize >= extent.size) return latest;
+    // Asked again and again while the log grows, a reader gets the last head for up to a second
+    // rather than a signature and a write of its own each time.
+    if (latest && performance.now() - this.signedAt < this.minSignIntervalMs) return latest;
+    this.signedAt = performance.now();
     const rootHash = toHex(await rootOf(extent.size, { nodes: (coords) => this.store.ledgerNodes(coords) }));
     const timestamp = this.now().toISOString();
     const head: SignedHead = {

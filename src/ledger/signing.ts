@@ -30,6 +30,10 @@ const seedPrefix = Uint8Array.from([
 const pkcs8Of = (bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> =>
   bytes.length === 32 ? new Uint8Array([...seedPrefix, ...bytes]) : bytes;
 
+/** The first 16 hex digits of the SHA-256 of a raw public key (base64url), as heads name their key. */
+export const keyIdOf = (publicKey: string): string =>
+  toHex(createHash("sha256").update(fromBase64url(publicKey)).digest()).slice(0, 16);
+
 const fromPkcs8 = async (pkcs8: Uint8Array<ArrayBuffer>, where: string): Promise<SigningKey> => {
   let privateKey: CryptoKey;
   try {
@@ -44,7 +48,7 @@ const fromPkcs8 = async (pkcs8: Uint8Array<ArrayBuffer>, where: string): Promise
   if (typeof jwk.x !== "string") throw new StartupError(`${where}: no public key could be derived`);
   const raw = fromBase64url(jwk.x);
   return {
-    keyId: toHex(createHash("sha256").update(raw).digest()).slice(0, 16),
+    keyId: keyIdOf(base64url(raw)),
     publicKey: base64url(raw),
     sign: async (text) =>
       base64url(

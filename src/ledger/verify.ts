@@ -77,10 +77,14 @@ export interface Verification {
   readonly break?: LedgerBreak;
 }
 
-/** Whether the verification found the log whole and every head it checked good. */
+/**
+ * Whether the verification found the log whole and every head it checked good. A tree with no signed
+ * head proves nothing (whoever could rewrite the events could rewrite the tree): it does not verify.
+ */
 export const verified = (v: Verification): boolean =>
   v.break === undefined &&
   v.nodesMatch &&
+  (v.treeSize === 0 || v.latest !== undefined || v.saved !== undefined) &&
   [v.latest, v.saved].every((h) => h === undefined || (h.signed && h.matches && h.consistent !== false));
 
 const CHUNK = 20_000;
@@ -150,10 +154,19 @@ const leafHolding = async (
  */
 export const verifyLedger = async (
   source: VerifySource,
-  options: { readonly saved?: SignedHead; readonly onProgress?: (done: number, total: number) => void } = {},
+  options: {
+    readonly saved?: SignedHead;
+    readonly onProgress?: (done: number, total: number) => void;
+    /**
+     * The keys a head must be signed by, known to the auditor (`--key`): without them, those the store
+     * lists, which whoever can write the store can add to.
+     */
+    readonly trustedKeys?: readonly LedgerKey[];
+  } = {},
 ): Promise<Verification> => {
   const extent = await source.treeExtent();
-  const [latestHead, keys] = await Promise.all([source.latestHead(), source.ledgerKeys()]);
+  const [latestHead, listed] = await Promise.all([source.latestHead(), source.ledgerKeys()]);
+  const keys = options.trustedKeys ?? listed;
   const wanted = new Map<number, Hash>();
   const sizes = [latestHead?.treeSize, options.saved?.treeSize].filter((s): s is number => s !== undefined);
   const events = new Pager<HashedEvent>((last) => source.hashedEvents(last?.position ?? 0, CHUNK));

@@ -16,13 +16,19 @@ test("an erasure made through another client of the key store reaches the watche
     reason: "x",
   });
   const seen: ErasureRecord[] = [];
-  const watch = watchErasures(mine, (records) => seen.push(...records), {
-    everyMs: 10,
-    after: "2026-06-01T00:00:00.000Z",
-    onError: (error) => {
-      throw error;
+  const watch = watchErasures(
+    mine,
+    (records) => {
+      seen.push(...records);
     },
-  });
+    {
+      everyMs: 10,
+      after: "2026-06-01T00:00:00.000Z",
+      onError: (error) => {
+        throw error;
+      },
+    },
+  );
   try {
     await theirs.erase({
       subjectId: "after",

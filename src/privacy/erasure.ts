@@ -30,8 +30,30 @@ export const eraseSubject = async (
 ): Promise<ErasureRecord | undefined> => {
   const record = await parts.personalData.erase(subjectId, erasedBy, reason);
   if (!record) return undefined;
-  const appended = await parts.store.append({
-    streamId: streamIdOf(SUBJECT_TYPE, subjectId),
+  await recordErasure(parts.store, record, metadata);
+  forgetSubject(parts, subjectId);
+  return record;
+};
+
+/** Drops what this process holds of a subject in memory: its actors, the feed's recent events, its key. */
+export const forgetSubject = (parts: Omit<ErasureParts, "store">, subjectId: string): void => {
+  for (const type of parts.personalData.subjectTypes) parts.actors.forget(streamIdOf(type, subjectId));
+  parts.personalData.forget(subjectId);
+  parts.feed.forget();
+};
+
+/**
+ * Appends the erasure's event, once: refused as already there (another try, another process) is
+ * done. Also what makes sure of it for an erasure whose key was destroyed but whose event was not
+ * appended (a crash between the two, a store that refused the append).
+ */
+export const recordErasure = async (
+  store: Pick<Store, "append">,
+  record: ErasureRecord,
+  metadata: CommandMetadata,
+): Promise<void> => {
+  const appended = await store.append({
+    streamId: streamIdOf(SUBJECT_TYPE, record.subjectId),
     aggregateType: SUBJECT_TYPE,
     expectedVersion: 0,
     events: [
@@ -39,7 +61,9 @@ export const eraseSubject = async (
         eventId: Bun.randomUUIDv7(),
         type: SUBJECT_ERASED,
         schemaVersion: 1,
-        data: { ...record },
+        // Who and when; not why: a reason is free text, which may itself name the person, and the log
+        // keeps what it holds for good. The reason stays with the key store's record.
+        data: { subjectId: record.subjectId, erasedAt: record.erasedAt, erasedBy: record.erasedBy },
         metadata: {
           commandId: metadata.commandId,
           correlationId: metadata.correlationId,
@@ -52,8 +76,5 @@ export const eraseSubject = async (
   });
   // Refused only as already there: the erasure was recorded by an earlier try.
   if (!appended.ok && appended.reason !== "version_conflict")
-    throw new Error(`the erasure of ${subjectId} could not be recorded: ${appended.reason}`);
-  for (const type of parts.personalData.subjectTypes) parts.actors.forget(streamIdOf(type, subjectId));
-  parts.feed.forget();
-  return record;
+    throw new Error(`the erasure of ${record.subjectId} could not be recorded: ${appended.reason}`);
 };

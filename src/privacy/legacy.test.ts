@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { ERASED_FINGERPRINT } from "../runtime/command.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import { newDataKey, unwrapKey, wrapKey } from "./cipher.ts";
 import { type LegacySealing, sealLegacyEvent, sealLegacyOutcome } from "./legacy.ts";
@@ -22,7 +23,7 @@ const setup = async (subjects: readonly string[]) => {
   const made = await store.keys(subjects, (id) => wrapKey(master, id, newDataKey()));
   const keys = new Map<string, Uint8Array>();
   for (const [id, key] of made) if (key.state === "live") keys.set(id, unwrapKey(master, id, key.wrapped));
-  const sealing: LegacySealing = { specs: { account: account.personalData }, keys };
+  const sealing: LegacySealing = { specs: { account: account.personalData }, keys, erased: new Set() };
   return { sealing, personal: new PersonalData(store, master, [account]) };
 };
 
@@ -111,8 +112,11 @@ test("a legacy outcome has its state's owner sealed under the outcome's id; it o
     version: 3,
     state: { balance: 10, owner: OWNER, status: "open" },
   };
-  const text = sealLegacyOutcome(sealing, JSON.stringify(outcome));
+  const result = sealLegacyOutcome(sealing, JSON.stringify(outcome), "f");
+  const text = result?.outcome;
   expect(text).toBeString();
+  // The fingerprint hashes the request, personal fields and all: sealed too.
+  expect(result?.fingerprint).toStartWith("sealed:v1.");
   expect(text).not.toContain("Zoë");
   const parsed = JSON.parse(text as string) as { state: Record<string, unknown> };
   expect(Object.keys(parsed)).toEqual(["kind", "id", "version", "state"]);
@@ -131,26 +135,52 @@ test("a legacy outcome has its state's owner sealed under the outcome's id; it o
     state: { balance: 10, status: "open" },
   });
 
-  const stored = { key: "k", fingerprint: "f", outcome: parsed };
+  const stored = { key: "k", fingerprint: result?.fingerprint ?? "", outcome: parsed };
   expect(await personal.openOutcome(stored)).toEqual({ key: "k", fingerprint: "f", outcome });
   await personal.erase("a", "admin", "asked");
-  expect((await personal.openOutcome(stored))?.outcome).toEqual({
-    ...outcome,
-    state: { ...outcome.state, owner: ERASED },
-  });
+  const afterwards = await personal.openOutcome(stored);
+  expect(afterwards?.outcome).toEqual({ ...outcome, state: { ...outcome.state, owner: ERASED } });
+  expect(afterwards?.fingerprint).toBe(ERASED_FINGERPRINT);
 });
 
-test("a legacy outcome with nothing to seal: undefined", async () => {
+test("a legacy outcome that names no live or erased subject: undefined; one that does has its fingerprint sealed", async () => {
   const { sealing } = await setup(["a"]);
-  const seal = (outcome: unknown) => sealLegacyOutcome(sealing, JSON.stringify(outcome));
+  const seal = (outcome: unknown) => sealLegacyOutcome(sealing, JSON.stringify(outcome), "f");
   expect(seal({ kind: "rejected", code: "conflict", detail: "no" })).toBeUndefined();
-  expect(seal({ kind: "accepted", id: "a", version: 1 })).toBeUndefined();
-  expect(seal({ kind: "accepted", id: "a", version: 1, state: { balance: 1 } })).toBeUndefined();
   expect(seal({ kind: "accepted", id: "z", version: 1, state: { owner: "Ann" } })).toBeUndefined();
   expect(seal({ kind: "accepted", id: 7, version: 1, state: { owner: "Ann" } })).toBeUndefined();
-  expect(seal({ kind: "accepted", id: "a", version: 1, state: "Ann" })).toBeUndefined();
   expect(seal(null)).toBeUndefined();
+  const unchanged = seal({ kind: "accepted", id: "a", version: 1, state: { balance: 1 } });
+  expect(unchanged?.outcome).toBe(
+    JSON.stringify({ kind: "accepted", id: "a", version: 1, state: { balance: 1 } }),
+  );
+  expect(unchanged?.fingerprint).toStartWith("sealed:v1.");
   const once = seal({ kind: "accepted", id: "a", version: 1, state: { owner: "Ann" } });
-  expect(once).toBeString();
-  expect(sealLegacyOutcome(sealing, once as string)).toBeUndefined();
+  const twice = once && sealLegacyOutcome(sealing, once.outcome, once.fingerprint);
+  expect(twice).toEqual(once);
+});
+
+test("a subject erased before the migration (an old backup restored): its values sealed as nothing, never left", () => {
+  const sealing: LegacySealing = {
+    specs: { account: account.personalData },
+    keys: new Map(),
+    erased: new Set(["gone"]),
+  };
+  const event = sealLegacyEvent(
+    sealing,
+    "account",
+    "account-gone",
+    "AccountOpened",
+    JSON.stringify({ owner: OWNER }),
+  );
+  expect(event).toBeString();
+  expect(event).not.toContain("Zoë");
+  expect(event).toContain(".erased");
+  const outcome = sealLegacyOutcome(
+    sealing,
+    JSON.stringify({ kind: "accepted", id: "gone", version: 1, state: { owner: OWNER } }),
+    "f",
+  );
+  expect(outcome?.outcome).not.toContain("Zoë");
+  expect(outcome?.fingerprint).toEndWith(".erased");
 });

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { AnyAggregate, PersonalDataSpec } from "../aggregate.ts";
 import type { Config } from "../config.ts";
+import { StartupError } from "../lib/errors.ts";
 import type { LegacyPersonalData } from "../store/sqlite/migrate.ts";
 import { loadMasterKey } from "./master-key.ts";
 import { PersonalData } from "./personal-data.ts";
@@ -14,10 +15,17 @@ import type { SubjectKeyStore } from "./subject-keys.ts";
 export const openPersonalData = async (
   config: Pick<Config, "mongoUrl" | "dataDir" | "masterKey" | "mongoWriteTimeoutMs" | "personalDataPlain">,
   aggregates: readonly Pick<AnyAggregate, "type" | "personalData">[],
+  onUnreadable?: (subjectId: string, field: string, why: string) => void,
 ): Promise<
   { personalData: PersonalData; keys: SubjectKeyStore; legacy?: LegacyPersonalData } | undefined
 > => {
   if (!aggregates.some((a) => a.personalData)) return undefined;
+  // With MongoDB, several processes share the subjects' keys: each making a master key of its own
+  // would wrap keys the others cannot open.
+  if (config.mongoUrl && !config.masterKey)
+    throw new StartupError(
+      "EVENTFOLD_MASTER_KEY must be set with MONGO_URL: every process of the deployment needs the same master key (npm run eventfold -- ledger keygen makes one)",
+    );
   const master = loadMasterKey(config.masterKey, join(config.dataDir, "master-key"));
   let keys: SubjectKeyStore;
   let legacy: LegacyPersonalData | undefined;
@@ -41,6 +49,9 @@ export const openPersonalData = async (
     for (const a of aggregates) if (a.personalData) specs[a.type] = a.personalData;
     if (!config.personalDataPlain) legacy = { specs, keysPath, masterKey: master };
   }
-  const personalData = new PersonalData(keys, master, aggregates, { plain: config.personalDataPlain });
+  const personalData = new PersonalData(keys, master, aggregates, {
+    plain: config.personalDataPlain,
+    ...(onUnreadable ? { onUnreadable } : {}),
+  });
   return { personalData, keys, ...(legacy ? { legacy } : {}) };
 };

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import type { EventEnvelope, NewEvent } from "../store/envelope.ts";
 import { MemoryStore } from "../store/memory/memory-store.ts";
-import { newDataKey, SealedValueError } from "./cipher.ts";
+import { newDataKey } from "./cipher.ts";
 import { MemorySubjectKeys } from "./memory-subject-keys.ts";
 import { ERASED, PersonalData, type PersonalDataOptions, personalFieldsOf } from "./personal-data.ts";
 import { personalDataStore } from "./personal-store.ts";
@@ -193,7 +193,11 @@ describe("outcomes and snapshots", () => {
 
 /** Subject `a` with every kind of personal value stored, and subject `b` beside it. */
 const populated = async () => {
-  const parts = setup();
+  const told: { subjectId: string; field: string; why: string }[] = [];
+  const parts = {
+    ...setup({ onUnreadable: (subjectId, field, why) => told.push({ subjectId, field, why }) }),
+    told,
+  };
   const { store } = parts;
   await ok(
     store.append({
@@ -322,27 +326,31 @@ describe("a sealed value is bound to its subject and field", () => {
     return { ...envelope, data: { ...(envelope.data as object), ...data } };
   };
 
-  test("moved to another field, it does not open: SealedValueError, not the value", async () => {
-    const { events, personal } = await stored();
+  /** A read of one event: the field reads `[erased]`, is named in `erased`, and never shows a value. */
+  const unreadableIn = async (read: Promise<EventEnvelope[]>, field: string) => {
+    const [event] = await read;
+    if (!event) throw new Error("no event read");
+    expect((event.data as Record<string, unknown>)[field]).toBe(ERASED);
+    expect(event.erased).toContain(field);
+  };
+
+  test("moved to another field, it does not open: it reads as erased and is reported, never as the value", async () => {
+    const { events, personal, told } = await stored();
     const [openedA, depositA] = events;
     const owner = fieldOf(openedA?.data, "owner");
     const reference = fieldOf(depositA?.data, "reference");
     // The owner's ciphertext in the deposit's `reference`, and the reference's in `owner`.
-    await expect(personal.openEvents([withData(depositA, { reference: owner })])).rejects.toThrow(
-      SealedValueError,
-    );
-    await expect(personal.openEvents([withData(openedA, { owner: reference })])).rejects.toThrow(
-      SealedValueError,
-    );
-    // The same in an outcome's state or a snapshot's: a field it was not sealed for.
-    await expect(
-      personal.openSnapshot({
-        streamId: "account-a",
-        version: 1,
-        snapshotVersion: 1,
-        state: { name: owner },
-      }),
-    ).rejects.toThrow(SealedValueError);
+    await unreadableIn(personal.openEvents([withData(depositA, { reference: owner })]), "reference");
+    await unreadableIn(personal.openEvents([withData(openedA, { owner: reference })]), "owner");
+    // The same in a snapshot's state: a field it was not sealed for.
+    const snapshot = await personal.openSnapshot({
+      streamId: "account-a",
+      version: 1,
+      snapshotVersion: 1,
+      state: { name: owner },
+    });
+    expect(snapshot?.state).toEqual({ name: ERASED });
+    expect(told.map((t) => t.field)).toEqual(["reference", "owner", "name"]);
     // Untampered, both open.
     expect(dataOf(await personal.openEvents([openedA as EventEnvelope, depositA as EventEnvelope]))).toEqual([
       { owner: OWNER, currency: "EUR", kind: "current" },
@@ -350,52 +358,49 @@ describe("a sealed value is bound to its subject and field", () => {
     ]);
   });
 
-  test("its ciphertext moved under another subject does not open: SealedValueError, not the value", async () => {
-    const { events, personal } = await stored();
+  test("its ciphertext moved under another subject does not open: erased, reported, never the value", async () => {
+    const { events, personal, told } = await stored();
     const openedA = events.find((e) => e.streamId === "account-a");
     const openedB = events.find((e) => e.streamId === "account-b");
     const sealedA = sealedOf(fieldOf(openedA?.data, "owner"));
     const tokenA = sealedA.slice(sealedA.lastIndexOf(".") + 1);
     // The ciphertext of a's owner, in b's event, named as b's.
     const moved = { $sealed: `v1.${subjectPart("b")}.${tokenA}` };
-    await expect(personal.openEvents([withData(openedB, { owner: moved })])).rejects.toThrow(
-      SealedValueError,
-    );
+    await unreadableIn(personal.openEvents([withData(openedB, { owner: moved })]), "owner");
     // b's own value, named as a's: neither.
     const sealedB = sealedOf(fieldOf(openedB?.data, "owner"));
     const tokenB = sealedB.slice(sealedB.lastIndexOf(".") + 1);
-    await expect(
+    await unreadableIn(
       personal.openEvents([withData(openedA, { owner: { $sealed: `v1.${subjectPart("a")}.${tokenB}` } })]),
-    ).rejects.toThrow(SealedValueError);
+      "owner",
+    );
+    expect(told.map((t) => t.subjectId)).toEqual(["b", "a"]);
   });
 
   test("moved whole into another subject's event, outcome or snapshot, it does not open there either", async () => {
-    const { events, personal } = await stored();
+    const { events, personal, told } = await stored();
     const openedA = events.find((e) => e.streamId === "account-a");
     const openedB = events.find((e) => e.streamId === "account-b");
     const ownerA = fieldOf(openedA?.data, "owner");
-    await expect(personal.openEvents([withData(openedB, { owner: ownerA })])).rejects.toThrow(
-      SealedValueError,
-    );
-    await expect(
-      personal.openOutcome({
-        key: "k",
-        fingerprint: "f",
-        outcome: { kind: "accepted", id: "b", version: 1, state: { owner: ownerA } },
-      }),
-    ).rejects.toThrow(SealedValueError);
-    await expect(
-      personal.openSnapshot({
-        streamId: "account-b",
-        version: 1,
-        snapshotVersion: 1,
-        state: { owner: ownerA },
-      }),
-    ).rejects.toThrow(SealedValueError);
+    await unreadableIn(personal.openEvents([withData(openedB, { owner: ownerA })]), "owner");
+    const outcome = await personal.openOutcome({
+      key: "k",
+      fingerprint: "f",
+      outcome: { kind: "accepted", id: "b", version: 1, state: { owner: ownerA } },
+    });
+    expect(outcome?.outcome).toEqual({ kind: "accepted", id: "b", version: 1, state: { owner: ERASED } });
+    const snapshot = await personal.openSnapshot({
+      streamId: "account-b",
+      version: 1,
+      snapshotVersion: 1,
+      state: { owner: ownerA },
+    });
+    expect(snapshot?.state).toEqual({ owner: ERASED });
+    expect(told).toHaveLength(3);
   });
 
   test("altered ciphertext does not open either", async () => {
-    const { events, personal } = await stored();
+    const { events, personal, told } = await stored();
     const [openedA] = events;
     const sealed = sealedOf(fieldOf(openedA?.data, "owner"));
     const cut = sealed.slice(0, sealed.lastIndexOf(".") + 1);
@@ -403,9 +408,19 @@ describe("a sealed value is bound to its subject and field", () => {
     const bytes = Buffer.from(token, "base64url");
     bytes[5] = (bytes[5] ?? 0) ^ 1;
     const altered = { $sealed: `${cut}${bytes.toString("base64url")}` };
-    await expect(personal.openEvents([withData(openedA, { owner: altered })])).rejects.toThrow(
-      SealedValueError,
-    );
+    await unreadableIn(personal.openEvents([withData(openedA, { owner: altered })]), "owner");
+    expect(told).toEqual([{ subjectId: "a", field: "owner", why: expect.stringContaining("does not open") }]);
+  });
+
+  test("a page with one value that does not open reads whole: the others open", async () => {
+    const { events, personal } = await stored();
+    const openedA = events.find((e) => e.streamId === "account-a");
+    const openedB = events.find((e) => e.streamId === "account-b");
+    const page = await personal.openEvents([
+      withData(openedB, { owner: fieldOf(openedA?.data, "owner") }),
+      openedA as EventEnvelope,
+    ]);
+    expect(page.map((e) => (e.data as { owner: unknown }).owner)).toEqual([ERASED, OWNER]);
   });
 });
 

@@ -1,4 +1,5 @@
 import { type AnyAggregate, idOfStream, type PersonalDataSpec } from "../aggregate.ts";
+import { ERASED_FINGERPRINT } from "../runtime/command.ts";
 import type { EventEnvelope, NewEvent } from "../store/envelope.ts";
 import type { AppendRequest } from "../store/event-store.ts";
 import type { StoredOutcome } from "../store/outcome-store.ts";
@@ -72,6 +73,26 @@ export const sealFields = (
   return out ?? record;
 };
 
+/** The pseudo-field a fingerprint is sealed as: no field of a record can be named so. */
+const FINGERPRINT_FIELD = "\u0000fingerprint";
+const FINGERPRINT_PREFIX = "sealed:";
+
+/** A kept outcome's fingerprint as stored: sealed like a personal field, as text. */
+export const sealFingerprint = (
+  fingerprint: string,
+  subjectId: string,
+  key: Uint8Array | undefined,
+): string => {
+  if (fingerprint.startsWith(FINGERPRINT_PREFIX)) return fingerprint;
+  const token = key ? sealValue(key, aadOf(subjectId, FINGERPRINT_FIELD), fingerprint) : NOTHING;
+  return `${FINGERPRINT_PREFIX}${PREFIX}${encodeSubject(subjectId)}.${token}`;
+};
+
+const parseFingerprint = (fingerprint: string): { subjectId: string; token: string } | undefined =>
+  fingerprint.startsWith(FINGERPRINT_PREFIX)
+    ? parse({ $sealed: fingerprint.slice(FINGERPRINT_PREFIX.length) })
+    : undefined;
+
 export interface PersonalDataOptions {
   /**
    * How long a subject's data key, once unwrapped, is kept for sealing new values (default 60 s). Only
@@ -83,6 +104,12 @@ export interface PersonalDataOptions {
   readonly now?: () => number;
   /** Stores personal data as it comes (`EVENTFOLD_PERSONAL_DATA_PLAIN`, to measure what sealing costs). */
   readonly plain?: boolean;
+  /**
+   * Told of a sealed value that does not open though its subject has a key (a key store restored
+   * without it, which made a new one; a value moved from another record or altered): it reads as
+   * erased, and this says so, for the log. Never the value, never a failed read of the whole page.
+   */
+  readonly onUnreadable?: (subjectId: string, field: string, why: string) => void;
 }
 
 /**
@@ -94,9 +121,15 @@ export interface PersonalDataOptions {
 export class PersonalData {
   private readonly specs = new Map<string, PersonalDataSpec>();
   private readonly sealKeys = new Map<string, { key: Uint8Array | undefined; until: number }>();
+  /**
+   * Subjects this process erased or was told were: a key lookup that began before the erasure must
+   * not put the destroyed key back in the cache when it answers after.
+   */
+  private readonly erasedHere = new Set<string>();
   private readonly cacheMs: number;
   private readonly cacheSize: number;
   private readonly now: () => number;
+  private readonly onUnreadable: (subjectId: string, field: string, why: string) => void;
   /** Whether new personal data is sealed (and so whether a subject can be erased). */
   readonly sealing: boolean;
 
@@ -111,6 +144,7 @@ export class PersonalData {
     this.cacheSize = options.sealCacheSize ?? 100_000;
     this.now = options.now ?? Date.now;
     this.sealing = options.plain !== true;
+    this.onUnreadable = options.onUnreadable ?? (() => {});
   }
 
   /** Whether the domain declares any personal data (else nothing is sealed, and reads only open). */
@@ -139,7 +173,10 @@ export class PersonalData {
     const stored = await this.keys.keys(missing, (id) => wrapKey(this.master, id, newDataKey()));
     for (const id of missing) {
       const key = stored.get(id);
-      const data = key?.state === "live" ? unwrapKey(this.master, id, key.wrapped) : undefined;
+      const data =
+        key?.state === "live" && !this.erasedHere.has(id)
+          ? unwrapKey(this.master, id, key.wrapped)
+          : undefined;
       found.set(id, data);
       if (this.sealKeys.size >= this.cacheSize) {
         const oldest = this.sealKeys.keys().next().value;
@@ -156,14 +193,13 @@ export class PersonalData {
     if (!spec || !this.sealing) return request;
     const stateFields = spec.state ?? [];
     // Only an append that carries a personal value needs its subject's key (a deposit with no
-    // reference and no idempotency key needs none).
+    // reference and no idempotency key needs none). A kept outcome always does: its fingerprint hashes
+    // the request, personal fields and all.
     const personal =
       request.events.some((e) => {
         const data = e.data;
         return isRecord(data) && spec.events[e.type]?.some((f) => data[f] !== undefined) === true;
-      }) ||
-      (stateFields.length > 0 &&
-        (request.outcomes ?? []).some((o) => isRecord(o.outcome) && isRecord(o.outcome.state)));
+      }) || (request.outcomes?.length ?? 0) > 0;
     if (!personal) return request;
     const subjectId = idOfStream(request.aggregateType, request.streamId);
     // An outcome's state is its aggregate's, named by its `id` (the stream's, in every append the
@@ -180,11 +216,14 @@ export class PersonalData {
     });
     const outcomes = request.outcomes?.map((stored): StoredOutcome => {
       const outcome = stored.outcome;
-      if (!isRecord(outcome) || !isRecord(outcome.state)) return stored;
-      const subject = outcomeSubject(outcome);
+      const subject = isRecord(outcome) ? outcomeSubject(outcome) : subjectId;
+      const subjectKey = keys.get(subject);
+      const fingerprint = sealFingerprint(stored.fingerprint, subject, subjectKey);
+      if (!isRecord(outcome) || !isRecord(outcome.state)) return { ...stored, fingerprint };
       return {
         ...stored,
-        outcome: { ...outcome, state: sealFields(outcome.state, stateFields, subject, keys.get(subject)) },
+        fingerprint,
+        outcome: { ...outcome, state: sealFields(outcome.state, stateFields, subject, subjectKey) },
       };
     });
     return { ...request, events, ...(outcomes ? { outcomes } : {}) };
@@ -206,8 +245,11 @@ export class PersonalData {
   // The read side: no cache, so an erasure anywhere is seen by the next read.
 
   /** The data keys of the subjects whose sealed values the records hold, unwrapped once each; undefined: erased. */
-  private async liveKeys(records: readonly unknown[]): Promise<Map<string, Uint8Array | undefined>> {
-    const subjects = new Set<string>();
+  private async liveKeys(
+    records: readonly unknown[],
+    also: readonly string[] = [],
+  ): Promise<Map<string, Uint8Array | undefined>> {
+    const subjects = new Set<string>(also);
     for (const record of records) {
       if (!isRecord(record)) continue;
       for (const value of Object.values(record)) if (isSealed(value)) subjects.add(parse(value).subjectId);
@@ -237,8 +279,12 @@ export class PersonalData {
       if (!isSealed(value)) continue;
       out ??= { ...record };
       const { subjectId, token } = parse(value);
-      if (expected !== undefined && subjectId !== expected)
-        throw new SealedValueError(`a sealed ${field} belongs to another data subject than its record's`);
+      if (expected !== undefined && subjectId !== expected) {
+        this.onUnreadable(expected, field, "it was sealed for another data subject");
+        out[field] = ERASED;
+        erased.push(field);
+        continue;
+      }
       const key = keys.get(subjectId);
       // No key at all (a key store restored without it) reads as erased too: the value cannot be had.
       if (token === NOTHING || key === undefined) {
@@ -246,7 +292,14 @@ export class PersonalData {
         erased.push(field);
         continue;
       }
-      out[field] = openValue(key, aadOf(subjectId, field), token);
+      try {
+        out[field] = openValue(key, aadOf(subjectId, field), token);
+      } catch (error) {
+        if (!(error instanceof SealedValueError)) throw error;
+        this.onUnreadable(subjectId, field, error.message);
+        out[field] = ERASED;
+        erased.push(field);
+      }
     }
     return { opened: out ?? record, erased };
   }
@@ -293,19 +346,29 @@ export class PersonalData {
   }
 
   async openOutcome(stored: StoredOutcome | undefined): Promise<StoredOutcome | undefined> {
-    if (!stored || !isRecord(stored.outcome) || !isRecord(stored.outcome.state)) return stored;
-    const keys = await this.liveKeys([stored.outcome.state]);
+    if (!stored) return stored;
+    const sealedFingerprint = parseFingerprint(stored.fingerprint);
+    const state =
+      isRecord(stored.outcome) && isRecord(stored.outcome.state) ? stored.outcome.state : undefined;
+    const keys = await this.liveKeys(
+      state ? [state] : [],
+      sealedFingerprint ? [sealedFingerprint.subjectId] : [],
+    );
     if (keys.size === 0) return stored;
+    let fingerprint = stored.fingerprint;
+    if (sealedFingerprint) {
+      const key = keys.get(sealedFingerprint.subjectId);
+      fingerprint =
+        sealedFingerprint.token === NOTHING || key === undefined
+          ? ERASED_FINGERPRINT
+          : this.openFingerprint(key, sealedFingerprint.subjectId, sealedFingerprint.token);
+    }
+    if (!state || !isRecord(stored.outcome)) return { ...stored, fingerprint };
+    const expected = typeof stored.outcome.id === "string" ? stored.outcome.id : undefined;
     return {
       ...stored,
-      outcome: {
-        ...stored.outcome,
-        state: this.openFields(
-          stored.outcome.state,
-          keys,
-          typeof stored.outcome.id === "string" ? stored.outcome.id : undefined,
-        ).opened,
-      },
+      fingerprint,
+      outcome: { ...stored.outcome, state: this.openFields(state, keys, expected).opened },
     };
   }
 
@@ -313,13 +376,30 @@ export class PersonalData {
    * Destroys the subject's key: from now on its personal fields read `[erased]` wherever they are kept.
    * The record kept the first time for a subject erased before; undefined for one never seen.
    */
+  private openFingerprint(key: Uint8Array, subjectId: string, token: string): string {
+    try {
+      return String(openValue(key, aadOf(subjectId, FINGERPRINT_FIELD), token));
+    } catch (error) {
+      if (!(error instanceof SealedValueError)) throw error;
+      this.onUnreadable(subjectId, "fingerprint", error.message);
+      return ERASED_FINGERPRINT;
+    }
+  }
+
+  /** Drops the subject's key from the cache for good: it was erased (here or by another process). */
+  forget(subjectId: string): void {
+    if (this.erasedHere.size >= this.cacheSize) this.erasedHere.clear();
+    this.erasedHere.add(subjectId);
+    this.sealKeys.delete(subjectId);
+  }
+
   async erase(
     subjectId: string,
     erasedBy: string,
     reason: string,
     at = new Date(),
   ): Promise<ErasureRecord | undefined> {
-    this.sealKeys.delete(subjectId);
+    this.forget(subjectId);
     const record = await this.keys.erase({ subjectId, erasedAt: at.toISOString(), erasedBy, reason });
     this.sealKeys.delete(subjectId);
     return record;

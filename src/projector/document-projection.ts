@@ -161,17 +161,36 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
       }
     }
   };
+  /** Subjects whose erasure this process applied (bounded: the oldest are let go). */
+  const erasedHere = new Set<string>();
   /** Blanks the personal fields of the documents of subjects erased: after the writes before them. */
   const erase = async (prefix: string, subjects: readonly string[]) => {
     const fields = spec.erasedFields;
     if (!fields) return;
-    for (const subject of subjects) await hot.overwrite(prefix + subject, fields);
+    for (const subject of subjects) {
+      if (erasedHere.size >= FOLD_KEYS) erasedHere.delete(erasedHere.values().next().value as string);
+      erasedHere.add(subject);
+      await hot.overwrite(prefix + subject, fields);
+    }
   };
+  /**
+   * Subjects of `events` whose erasure was applied here, though these were opened with their data (read
+   * before it, on another shard): what they wrote is blanked again. Events opened after it say what
+   * they erased.
+   */
+  const lateFor = (events: readonly EventEnvelope[]): string[] => [
+    ...new Set(
+      events
+        .filter((e) => e.aggregateType === spec.aggregateType && e.erased === undefined)
+        .map((e) => idOfStream(spec.aggregateType, e.streamId))
+        .filter((id) => erasedHere.has(id)),
+    ),
+  ];
   const applyTo = async (prefix: string, events: readonly EventEnvelope[], store: EventStore) => {
     const fold = new Fold();
     foldInto(fold, prefix, events);
     await applyFilling(prefix, fold.take(), store);
-    await erase(prefix, erasedSubjects(events));
+    await erase(prefix, [...erasedSubjects(events), ...lateFor(events)]);
   };
 
   /**
@@ -189,7 +208,7 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
     return {
       apply: async (events: readonly EventEnvelope[], { store }: ProjectionContext) => {
         foldInto(fold, prefix, events);
-        const erased = erasedSubjects(events);
+        const erased = [...erasedSubjects(events), ...lateFor(events)];
         // Events read before the erasure may hold what it erased: written first, then blanked.
         if (erased.length > 0 || fold.size >= (spec.foldKeys ?? FOLD_KEYS)) await flush(store);
         await erase(prefix, erased);

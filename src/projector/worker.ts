@@ -29,28 +29,33 @@ export const projectionHandler = (
   open?: Open,
 ): BatchHandler => {
   const context = { store };
+  /** Opened as the store's own reads are: before the upcasters, which see personal data opened. */
+  const read = async (published: EventEnvelope[]) => (open ? await open(published) : published).map(upcast);
   const handle: BatchHandler = async (batch) => {
-    // Opened as the store's own reads are: before the upcasters, which see personal data opened.
     const published = batch.map((d) => d.event);
-    const events = (open ? await open(published) : published).map(upcast);
     try {
+      const events = await read(published);
       await projection.apply(events, context);
       const newest = newestOf(events);
       if (newest) hooks.onApplied?.(events.length, newest);
       return batch.map((): Verdict => ({ ok: true }));
     } catch (error) {
-      if (events.length === 1) {
-        hooks.onFailed?.(error, events[0]?.eventId ?? "");
+      if (published.length === 1) {
+        hooks.onFailed?.(error, published[0]?.eventId ?? "");
         return [{ ok: false, error: errorMessage(error) }];
       }
+      // One at a time, each opened again on its own: an event that cannot be opened (or applied) fails
+      // alone, and the others are not retried with it.
       const verdicts: Verdict[] = [];
-      for (const event of events) {
+      for (const one of published) {
         try {
+          const [event] = await read([one]);
+          if (!event) throw new Error(`${one.eventId} did not read back`);
           await projection.apply([event], context);
           hooks.onApplied?.(1, event);
           verdicts.push({ ok: true });
         } catch (error) {
-          hooks.onFailed?.(error, event.eventId);
+          hooks.onFailed?.(error, one.eventId);
           verdicts.push({ ok: false, error: errorMessage(error) });
         }
       }

@@ -66,8 +66,16 @@ export const rejected = (rejection: Rejection): Rejected => ({ kind: "rejected",
  * The answer to a key sent again: its stored outcome (`replayed`), or, if the request differs, a
  * refusal of the reuse (which replays nothing).
  */
+/**
+ * What a stored fingerprint reads once its data subject was erased: it was sealed (it hashes the
+ * request, personal fields and all), and can no longer be compared. Any request under its key gets the
+ * stored outcome: a retry is never decided twice, at the price of a different request under the same
+ * key being answered with it rather than refused.
+ */
+export const ERASED_FINGERPRINT = "*erased*";
+
 export const fromStored = <S>(stored: StoredOutcome, fingerprint: string): CommandResult<S> =>
-  stored.fingerprint === fingerprint
+  stored.fingerprint === fingerprint || stored.fingerprint === ERASED_FINGERPRINT
     ? { ...(stored.outcome as Outcome<S>), replayed: true }
     : {
         ...rejected({

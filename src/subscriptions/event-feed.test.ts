@@ -30,11 +30,11 @@ describe("the event feed", () => {
     const feed = new EventFeed(await storeWith(deposits(250)), { pageSize: 100 });
     const first = await feed.read(0, 120);
     expect(first.events.map((e) => e.position)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
-    expect(first).toMatchObject({ next: 120, caughtUp: false });
+    expect(first).toMatchObject({ next: 120, caughtUp: false, generation: 0 });
     const rest = await feed.read(first.next, 1000);
     expect(rest.events.map((e) => e.position)).toEqual(Array.from({ length: 130 }, (_, i) => i + 121));
-    expect(rest).toMatchObject({ next: 250, caughtUp: true });
-    expect(await feed.read(250, 10)).toEqual({ events: [], next: 250, caughtUp: true });
+    expect(rest).toMatchObject({ next: 250, caughtUp: true, generation: 0 });
+    expect(await feed.read(250, 10)).toEqual({ events: [], next: 250, caughtUp: true, generation: 0 });
   });
 
   test("what an earlier read kept does not end a page early: the store gives the rest", async () => {
@@ -47,7 +47,7 @@ describe("the event feed", () => {
     feed.wake();
     const again = await feed.read(10, 100);
     expect(again.events.map((e) => e.position)).toEqual(Array.from({ length: 30 }, (_, i) => i + 11));
-    expect(again).toMatchObject({ next: 40, caughtUp: true });
+    expect(again).toMatchObject({ next: 40, caughtUp: true, generation: 0 });
   });
 
   test("a filter passes the events of the types asked for; an answer stops at its limit, not at its page", async () => {
@@ -62,11 +62,11 @@ describe("the event feed", () => {
     const feed = new EventFeed(store, { pageSize: 4 });
     const transfers = await feed.read(0, 10, { aggregateTypes: ["transfer"] });
     expect(transfers.events.map((e) => e.type)).toEqual(["TransferRequested", "TransferCompleted"]);
-    expect(transfers).toMatchObject({ next: 6, caughtUp: true });
+    expect(transfers).toMatchObject({ next: 6, caughtUp: true, generation: 0 });
     const movements = await feed.read(0, 2, { types: ["MoneyDeposited", "MoneyWithdrawn"] });
     expect(movements.events.map((e) => e.position)).toEqual([3, 5]);
     // The event after the last handed out was read but not handed out: the next read starts at it.
-    expect(movements).toMatchObject({ next: 5, caughtUp: false });
+    expect(movements).toMatchObject({ next: 5, caughtUp: false, generation: 0 });
     const both = await feed.read(0, 10, { aggregateTypes: ["account"], types: ["MoneyDeposited"] });
     expect(both.events.map((e) => e.position)).toEqual([3, 6]);
   });
@@ -74,9 +74,9 @@ describe("the event feed", () => {
   test("a filter that passes nothing scans a bounded stretch and says how far it got", async () => {
     const feed = new EventFeed(await storeWith(deposits(50)), { pageSize: 10, scanLimit: 20 });
     const page = await feed.read(0, 10, { types: ["AccountClosed"] });
-    expect(page).toEqual({ events: [], next: 20, caughtUp: false });
+    expect(page).toEqual({ events: [], next: 20, caughtUp: false, generation: 0 });
     const end = await feed.read(40, 10, { types: ["AccountClosed"] });
-    expect(end).toEqual({ events: [], next: 50, caughtUp: true });
+    expect(end).toEqual({ events: [], next: 50, caughtUp: true, generation: 0 });
   });
 
   test("a long poll answers when an event it wants is appended, and empty once its wait is over", async () => {
@@ -102,7 +102,7 @@ describe("the event feed", () => {
 
     const waiting = feed.poll(3, 10, {}, 5_000);
     await time.advance(5_000);
-    expect(await waiting).toEqual({ events: [], next: 3, caughtUp: true });
+    expect(await waiting).toEqual({ events: [], next: 3, caughtUp: true, generation: 0 });
   });
 
   test("a long poll with no wakeup still looks again every pollMs, for other processes' appends", async () => {
@@ -122,7 +122,7 @@ describe("the event feed", () => {
     const unfollow = feed.follow("polls");
     expect(feed.consumers.polls).toBe(1);
     feed.close();
-    expect(await polling).toEqual({ events: [], next: 1, caughtUp: true });
+    expect(await polling).toEqual({ events: [], next: 1, caughtUp: true, generation: 0 });
     unfollow();
     unfollow();
     expect(feed.consumers.polls).toBe(0);

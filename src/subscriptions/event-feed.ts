@@ -20,6 +20,8 @@ export interface FeedPage {
   readonly next: number;
   /** The read reached the end of the log as it is now. */
   readonly caughtUp: boolean;
+  /** The feed's `generation` when the read began: bytes made from these events are kept only under it. */
+  readonly generation: number;
 }
 
 export interface EventFeedOptions {
@@ -71,7 +73,7 @@ export class EventFeed {
   /** Store reads under way, by the position they read after, and the wake they began after. */
   private readonly reading = new Map<
     number,
-    { limit: number; wakes: number; events: Promise<EventEnvelope[]> }
+    { limit: number; wakes: number; generation: number; events: Promise<EventEnvelope[]> }
   >();
   /** Appends announced so far: a read begun before one may have missed it. */
   private wakes = 0;
@@ -146,6 +148,7 @@ export class EventFeed {
 
   /** At most `limit` events after `after` that pass `filter`; stops early at the scan limit. */
   async read(after: number, limit: number, filter: EventFilter = {}): Promise<FeedPage> {
+    const generation = this.generation;
     const events: EventEnvelope[] = [];
     const filtered = filter.aggregateTypes !== undefined || filter.types !== undefined;
     let next = after;
@@ -158,11 +161,11 @@ export class EventFeed {
         next = event.position;
         if (!matches(filter, event)) continue;
         events.push(event);
-        if (events.length === limit) return { events, next, caughtUp: false };
+        if (events.length === limit) return { events, next, caughtUp: false, generation };
       }
       scanned += page.length;
-      if (page.length < want) return { events, next, caughtUp: true };
-      if (scanned >= this.scanLimit) return { events, next, caughtUp: false };
+      if (page.length < want) return { events, next, caughtUp: true, generation };
+      if (scanned >= this.scanLimit) return { events, next, caughtUp: false, generation };
     }
   }
 
@@ -185,20 +188,29 @@ export class EventFeed {
     // Consumers woken together ask for the same events at once: one read serves them all.
     // Shared only if begun since the last append was announced: an older one may have missed it.
     const reading = this.reading.get(after);
-    if (reading && reading.limit >= limit && reading.wakes === this.wakes) {
+    if (
+      reading &&
+      reading.limit >= limit &&
+      reading.wakes === this.wakes &&
+      reading.generation === this.generation
+    ) {
       return (await reading.events).slice(0, limit);
     }
     const wakes = this.wakes;
+    const generation = this.generation;
     const events = this.store.readAll(after, limit).then((read) => {
       // An erasure passed: what is held from before it may still show the subject's personal data.
       // This page was read after the key was gone (the event is appended after), so it may stay.
       if (read.some(isErasure)) this.forget();
+      // Or one was made while this read was under way: what it opened may be from before it, and is
+      // answered but not kept.
+      else if (generation !== this.generation) return read;
       for (const event of read) this.recent.put(event);
       if (read.length === 0 && wakes === this.wakes)
         this.emptyAfter = { position: after, at: this.time.now() };
       return read;
     });
-    const entry = { limit, wakes, events };
+    const entry = { limit, wakes, generation, events };
     this.reading.set(after, entry);
     try {
       return await events;

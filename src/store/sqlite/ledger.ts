@@ -61,6 +61,10 @@ const statements = (db: Database) => ({
     [number, number]
   >,
   insertLeaf: db.prepare("INSERT INTO ledger_leaves (leaf_index, position, hash) VALUES (?, ?, ?)"),
+  head: db.prepare("SELECT max(position) AS position FROM events") as Statement<
+    { position: number | null },
+    []
+  >,
   insertNode: db.prepare("INSERT INTO ledger_nodes (level, node_index, hash) VALUES (?, ?, ?)"),
 });
 
@@ -95,17 +99,25 @@ export class LedgerAppender {
   private position: number;
   private saved: { frontier: Frontier; position: number } | undefined;
 
-  constructor(db: Database) {
+  constructor(private readonly db: Database) {
     this.sql = statements(db);
     ({ frontier: this.frontier, position: this.position } = frontierOf(this.sql));
   }
 
-  /** Under the write lock: picks up the leaves another process added since this one's last commit. */
+  /**
+   * Under the write lock: picks up the leaves another process added since this one's last commit, and
+   * makes leaves of events another process appended without them (one whose tree was off) before any
+   * of this batch's, so that the tree never skips an event.
+   */
   begin(): void {
     const last = this.sql.last.get();
     const size = last ? last.leaf_index + 1 : 0;
     if (size !== this.frontier.size)
       ({ frontier: this.frontier, position: this.position } = frontierOf(this.sql));
+    if ((this.sql.head.get()?.position ?? 0) > this.position) {
+      extendLedger(this.db);
+      ({ frontier: this.frontier, position: this.position } = frontierOf(this.sql));
+    }
     this.saved = {
       frontier: Frontier.restore(this.frontier.size, this.frontier.hashes()),
       position: this.position,
@@ -183,7 +195,7 @@ export class LedgerReads {
   private readonly begin: Statement;
   private readonly end: Statement;
 
-  constructor(db: Database) {
+  constructor(private readonly db: Database) {
     this.sql = statements(db);
     this.head = db.prepare("SELECT * FROM ledger_heads ORDER BY tree_size DESC LIMIT 1") as Statement<
       HeadRow,
@@ -194,7 +206,9 @@ export class LedgerReads {
     this.end = db.prepare("COMMIT");
   }
 
+  /** In one read transaction: the caller's, when it has one open (`ledger verify`'s snapshot). */
   private read<T>(work: () => T): T {
+    if (this.db.inTransaction) return work();
     this.begin.run();
     try {
       return work();

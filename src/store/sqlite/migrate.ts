@@ -110,14 +110,27 @@ export const bringToFormat = (
     createSchema(db);
     return;
   }
+  // A file that says format 2 but holds signed heads was format 3: someone set it back, and building
+  // the tree again would sign whatever its events are now.
+  if (found === 2 && columnsOf(db, "ledger_heads").length > 0) {
+    const heads = db.query<{ n: number }, []>("SELECT count(*) AS n FROM ledger_heads").get()?.n ?? 0;
+    if (heads > 0)
+      throw new StartupError(
+        "the event store's file says format 2 but holds the signed heads of format 3: it was set back, and is not migrated again (run ledger verify on it)",
+      );
+  }
   db.exec("BEGIN IMMEDIATE");
+  let sealed = false;
   try {
     // Another connection may have migrated while this one waited for the lock.
     const under = formatOf(db);
     if (under === 1) migrateFromFormat1(db, onProgress);
     db.exec(schema);
     if (under < format) {
-      if (sealing) sealLegacy(db, sealing, onProgress);
+      if (sealing) {
+        sealLegacy(db, sealing, onProgress);
+        sealed = Object.keys(sealing.specs).length > 0;
+      }
       extendLedger(db, onProgress);
       db.query("UPDATE store_meta SET value = ? WHERE name = 'format'").run(format);
     }
@@ -128,7 +141,7 @@ export const bringToFormat = (
   }
   // What was sealed was plaintext: rewriting a row can leave its old bytes in a page's unused space,
   // which no pragma clears; a file made anew holds none of them.
-  if (sealing && Object.keys(sealing.specs).length > 0) db.exec("VACUUM");
+  if (sealed) db.exec("VACUUM");
   // The copy went through the WAL: give its space back now rather than at the next restart.
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 };
@@ -166,12 +179,13 @@ const sealLegacy = (db: Database, sealing: LegacySealing, onProgress?: Migration
     done += rows.length;
     onProgress?.(done, total);
   }
-  const updateOutcome = db.prepare("UPDATE outcomes SET outcome = ? WHERE key = ?");
-  for (const row of db
-    .query<{ key: string; outcome: string }, []>("SELECT key, outcome FROM outcomes")
-    .all()) {
-    const sealed = sealLegacyOutcome(sealing, row.outcome);
-    if (sealed !== undefined) updateOutcome.run(sealed, row.key);
+  const updateOutcome = db.prepare("UPDATE outcomes SET outcome = ?, fingerprint = ? WHERE key = ?");
+  const outcomes = db.query<{ key: string; outcome: string; fingerprint: string }, []>(
+    "SELECT key, outcome, fingerprint FROM outcomes",
+  );
+  for (const row of outcomes.all()) {
+    const sealed = sealLegacyOutcome(sealing, row.outcome, row.fingerprint);
+    if (sealed !== undefined) updateOutcome.run(sealed.outcome, sealed.fingerprint, row.key);
   }
   for (const type of types) db.query("DELETE FROM snapshots WHERE stream_id LIKE ? || '-%'").run(type);
   db.exec("PRAGMA secure_delete = OFF");

@@ -35,10 +35,12 @@ const sealingOf = async (path: string, personal: LegacyPersonalData): Promise<Le
   const store = new SqliteSubjectKeys(personal.keysPath);
   try {
     const keys = new Map<string, Uint8Array>();
+    const erased = new Set<string>();
     const stored = await store.keys(subjects, (id) => wrapKey(personal.masterKey, id, newDataKey()));
     for (const [id, key] of stored)
       if (key.state === "live") keys.set(id, unwrapKey(personal.masterKey, id, key.wrapped));
-    return { specs: personal.specs, keys };
+      else erased.add(id);
+    return { specs: personal.specs, keys, erased };
   } finally {
     await store.close();
   }
