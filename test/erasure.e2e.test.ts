@@ -93,6 +93,14 @@ for (const [mode, overrides, needs] of modes)
             statuses.push(...answers.map((a) => a.response.status));
           }
         })();
+        // A command under an idempotency key before the erasure: its fingerprint hashes the reference.
+        const keyed = () =>
+          api.POST("/v1/accounts/{id}/deposits", {
+            params: { path: { id: victim }, header: { "Idempotency-Key": `keyed-${tag}` } },
+            body: { amount: 7, reference: `${reference} keyed` },
+          });
+        const first = await keyed();
+        expect(first.response.status).toBe(200);
         // The plaintext is there before: the erasure has something to erase.
         const before = await api.GET("/v1/accounts/{id}/state", { params: { path: { id: victim } } });
         expect(before.data?.owner).toBe(owner);
@@ -129,6 +137,11 @@ for (const [mode, overrides, needs] of modes)
           accounts: [...done.accounts, victim, other],
         });
         await expectReadModelsMatchStore(api, truth);
+
+        // Sent again after the erasure, the keyed command is answered as it was, never decided twice.
+        const again2 = await keyed();
+        expect(again2.response.status).toBe(200);
+        expect(again2.data).toEqual(first.data as NonNullable<typeof first.data>);
 
         // Every read path shows the fields erased; money and versions as they were.
         const state = await api.GET("/v1/accounts/{id}/state", { params: { path: { id: victim } } });

@@ -173,6 +173,27 @@ describe("ledger verify recomputes the tree from a SQLite store and names the fi
     expect(verified(result)).toBe(false);
   });
 
+  test("a tree with no signed head does not verify; a head signed by a key other than the auditor's is not trusted", async () => {
+    const copy = copyOf(original);
+    tamper(copy, "DELETE FROM ledger_heads");
+    const unsigned = await verifyAt(copy);
+    expect(unsigned.break).toBeUndefined();
+    expect(unsigned.latest).toBeUndefined();
+    expect(verified(unsigned)).toBe(false);
+    // The store lists its own key; an auditor who pinned another does not take the store's word.
+    const db = new Database(join(copyOf(original), "events.sqlite"));
+    try {
+      const otherKey = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+      const pinned = await verifyLedger(openVerifySource(db), {
+        trustedKeys: [{ keyId: head.keyId, algorithm: "Ed25519", publicKey: otherKey, since: "" }],
+      });
+      expect(pinned.latest).toMatchObject({ signed: false, matches: true });
+      expect(verified(pinned)).toBe(false);
+    } finally {
+      db.close();
+    }
+  });
+
   test("the CLI says it in words and exit codes, with progress on stderr", async () => {
     const run = (dataDir: string) =>
       Bun.spawnSync([process.execPath, "src/cli/main.ts", "ledger", "verify"], {
