@@ -26,6 +26,8 @@ test("while it starts, /healthz, /readyz, /metrics and the API answer 503 unavai
       EVENTFOLD_DATA_DIR: dataDir,
       MONGO_URL: `mongodb://127.0.0.1:${silent.port}/starting`,
       EVENTFOLD_MONGO_SERVER_SELECTION_MS: "120000",
+      // Required with MongoDB: every process of a deployment shares it.
+      EVENTFOLD_MASTER_KEY: Buffer.alloc(32, 7).toString("base64url"),
     },
     stdout: "ignore",
     stderr: "inherit",

@@ -13,7 +13,15 @@ import type { SubjectKeyStore } from "./subject-keys.ts";
  * the data directory.
  */
 export const openPersonalData = async (
-  config: Pick<Config, "mongoUrl" | "dataDir" | "masterKey" | "mongoWriteTimeoutMs" | "personalDataPlain">,
+  config: Pick<
+    Config,
+    | "mongoUrl"
+    | "dataDir"
+    | "masterKey"
+    | "mongoWriteTimeoutMs"
+    | "mongoServerSelectionMs"
+    | "personalDataPlain"
+  >,
   aggregates: readonly Pick<AnyAggregate, "type" | "personalData">[],
   onUnreadable?: (subjectId: string, field: string, why: string) => void,
 ): Promise<
@@ -33,7 +41,10 @@ export const openPersonalData = async (
     const { MongoClient } = await import("mongodb");
     const { MongoSubjectKeys } = await import("../store/mongo/subject-keys.ts");
     const { databaseOf } = await import("../store/mongo/mongo-store.ts");
-    const client = new MongoClient(config.mongoUrl, { retryWrites: true });
+    const client = new MongoClient(config.mongoUrl, {
+      retryWrites: true,
+      serverSelectionTimeoutMS: config.mongoServerSelectionMs,
+    });
     await client.connect();
     const mongoKeys = new MongoSubjectKeys(client.db(databaseOf(config.mongoUrl)), {
       writeTimeoutMs: config.mongoWriteTimeoutMs,
