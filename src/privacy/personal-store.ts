@@ -1,3 +1,4 @@
+import { overriding } from "../lib/overriding.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { AppendRequest, AppendResult, ReadStreamOptions } from "../store/event-store.ts";
 import type { StoredOutcome } from "../store/outcome-store.ts";
@@ -12,48 +13,19 @@ import type { PersonalData } from "./personal-data.ts";
  * and the tree only ever see ciphertext.
  */
 export const personalDataStore = <T extends Store>(store: T, personal: PersonalData): T => {
-  const own = new Map<PropertyKey, unknown>([
-    [
-      "append",
-      async (request: AppendRequest): Promise<AppendResult> =>
-        store.append(await personal.sealAppend(request)),
-    ],
-    [
-      "saveSnapshot",
-      async (snapshot: Snapshot): Promise<void> => store.saveSnapshot(await personal.sealSnapshot(snapshot)),
-    ],
-    [
-      "readStream",
-      async (streamId: string, options?: ReadStreamOptions): Promise<EventEnvelope[]> =>
-        personal.openEvents(await store.readStream(streamId, options)),
-    ],
-    [
-      "readAll",
-      async (after: number, limit: number): Promise<EventEnvelope[]> =>
-        personal.openEvents(await store.readAll(after, limit)),
-    ],
-    [
-      "loadSnapshot",
-      async (streamId: string): Promise<Snapshot | undefined> =>
-        personal.openSnapshot(await store.loadSnapshot(streamId)),
-    ],
-    [
-      "findOutcome",
-      async (key: string): Promise<StoredOutcome | undefined> =>
-        personal.openOutcome(await store.findOutcome(key)),
-    ],
-  ]);
-  return new Proxy(store, {
-    get(target, key) {
-      let value = own.get(key);
-      if (value === undefined) {
-        value = Reflect.get(target, key, target);
-        if (typeof value === "function") {
-          value = value.bind(target);
-          own.set(key, value);
-        }
-      }
-      return value;
-    },
-  });
+  const overrides: Partial<Store> = {
+    append: async (request: AppendRequest): Promise<AppendResult> =>
+      store.append(await personal.sealAppend(request)),
+    saveSnapshot: async (snapshot: Snapshot): Promise<void> =>
+      store.saveSnapshot(await personal.sealSnapshot(snapshot)),
+    readStream: async (streamId: string, options?: ReadStreamOptions): Promise<EventEnvelope[]> =>
+      personal.openEvents(await store.readStream(streamId, options)),
+    readAll: async (after: number, limit: number): Promise<EventEnvelope[]> =>
+      personal.openEvents(await store.readAll(after, limit)),
+    loadSnapshot: async (streamId: string): Promise<Snapshot | undefined> =>
+      personal.openSnapshot(await store.loadSnapshot(streamId)),
+    findOutcome: async (key: string): Promise<StoredOutcome | undefined> =>
+      personal.openOutcome(await store.findOutcome(key)),
+  };
+  return overriding(store, overrides);
 };

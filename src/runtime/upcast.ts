@@ -1,4 +1,5 @@
 import type { AnyAggregate, Upcaster } from "../aggregate.ts";
+import { overriding } from "../lib/overriding.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
 
@@ -53,28 +54,9 @@ export const upcastingStore = <T extends Pick<EventStore, "readStream" | "readAl
   store: T,
   upcast: Upcast,
 ): T => {
-  const own = new Map<PropertyKey, unknown>([
-    [
-      "readStream",
-      async (...args: Parameters<EventStore["readStream"]>) => (await store.readStream(...args)).map(upcast),
-    ],
-    [
-      "readAll",
-      async (...args: Parameters<EventStore["readAll"]>) => (await store.readAll(...args)).map(upcast),
-    ],
-  ]);
-  return new Proxy(store, {
-    get(target, key) {
-      let value = own.get(key);
-      if (value === undefined) {
-        value = Reflect.get(target, key, target);
-        // Bound once: an adapter's methods use its private fields, and the write path calls them often.
-        if (typeof value === "function") {
-          value = value.bind(target);
-          own.set(key, value);
-        }
-      }
-      return value;
-    },
+  return overriding(store, {
+    readStream: async (...args: Parameters<EventStore["readStream"]>) =>
+      (await store.readStream(...args)).map(upcast),
+    readAll: async (...args: Parameters<EventStore["readAll"]>) => (await store.readAll(...args)).map(upcast),
   });
 };

@@ -3,19 +3,7 @@ import { leafText } from "../../ledger/leaf.ts";
 import { type Coord, Frontier, frontierCoords, type Hash, leafHashOfText } from "../../ledger/merkle.ts";
 import type { LedgerKey, LedgerLeaf, SignedHead, TreeExtent } from "../ledger-store.ts";
 import { LedgerNodeMissingError } from "../ledger-store.ts";
-
-interface EventRow {
-  position: number;
-  event_id: string;
-  stream_id: string;
-  aggregate_type: string;
-  version: number;
-  type: string;
-  schema_version: number;
-  time: number;
-  data: string;
-  metadata: string;
-}
+import type { EventRow } from "./schema.ts";
 
 interface LeafRow {
   leaf_index: number;

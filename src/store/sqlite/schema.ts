@@ -23,6 +23,20 @@
  */
 export const format = 3;
 
+/** A row of `events`, as a statement reads it (`previous` aside). */
+export interface EventRow {
+  position: number;
+  event_id: string;
+  stream_id: string;
+  aggregate_type: string;
+  version: number;
+  type: string;
+  schema_version: number;
+  time: number;
+  data: string;
+  metadata: string;
+}
+
 /** Every event whose version is a multiple of this is marked. */
 export const markEvery = 64;
 

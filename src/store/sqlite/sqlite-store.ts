@@ -19,6 +19,7 @@ import { WriteHealth } from "../write-health.ts";
 import { startCheckpointer } from "./checkpointer.ts";
 import { LedgerReads } from "./ledger.ts";
 import { type MigrationProgress, refuseEarliestFormat } from "./migrate.ts";
+import type { EventRow } from "./schema.ts";
 import { StreamHeads } from "./stream-heads.ts";
 import {
   type HeadsFlush,
@@ -28,19 +29,6 @@ import {
   type WrittenAppend,
 } from "./writer.ts";
 import { WriterClient } from "./writer-client.ts";
-
-interface EventRow {
-  position: number;
-  event_id: string;
-  stream_id: string;
-  aggregate_type: string;
-  version: number;
-  type: string;
-  schema_version: number;
-  time: number;
-  data: string;
-  metadata: string;
-}
 
 interface OutcomeRow {
   key: string;
