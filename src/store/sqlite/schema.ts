@@ -17,8 +17,8 @@
  * - The optimistic-concurrency check is made by the writer under the write lock, against the heads it
  *   has brought up to date under that same lock (see `writer.ts`): no unique index is needed for it.
  * - `ledger_leaves` and `ledger_nodes` are the Merkle tree over the events (`ledger.ts`), written in the
- *   append's transaction: leaf i is the event of `position`, and every complete subtree's hash is kept
- *   by its level and index. Both grow only at their end, as `events` does. `ledger_heads` and
+ *   append's transaction: leaf i is the event of `position`, and every complete subtree of 16 leaves
+ *   and more has its hash kept by its level and index (smaller ones are made again from their leaves). Both grow only at their end, as `events` does. `ledger_heads` and
  *   `ledger_keys` hold the signed tree heads and the public keys that signed them.
  */
 export const format = 3;
