@@ -294,6 +294,7 @@ export class PersonalData {
       }
       try {
         out[field] = openValue(key, aadOf(subjectId, field), token);
+        this.collectAfter(1);
       } catch (error) {
         if (!(error instanceof SealedValueError)) throw error;
         this.onUnreadable(subjectId, field, error.message);
@@ -307,8 +308,8 @@ export class PersonalData {
   /** Events as read: personal fields opened, or `[erased]` and named in `erased`. One key lookup per call. */
   async openEvents(events: readonly EventEnvelope[]): Promise<EventEnvelope[]> {
     const keys = await this.liveKeys(events.map((e) => e.data));
-    if (keys.size === 0 && !events.some((e) => isRecord(e.data) && Object.values(e.data).some(isSealed)))
-      return events as EventEnvelope[];
+    // A key (or its absence) is looked up for every subject a sealed value names: none, nothing sealed.
+    if (keys.size === 0) return events as EventEnvelope[];
     const out = events.map((event) => {
       if (!isRecord(event.data)) return event;
       const expected = this.specs.has(event.aggregateType)
@@ -318,7 +319,6 @@ export class PersonalData {
       if (opened === event.data) return event;
       return erased.length > 0 ? { ...event, data: opened, erased } : { ...event, data: opened };
     });
-    this.collectAfter(events.length);
     return out;
   }
 
@@ -329,8 +329,8 @@ export class PersonalData {
    * not see: reading a large log piles them up far beyond what the values are worth until a collection
    * happens to run. One is asked for every few thousand.
    */
-  private collectAfter(opened: number): void {
-    this.sinceCollection += opened;
+  private collectAfter(decrypted: number): void {
+    this.sinceCollection += decrypted;
     if (this.sinceCollection < 4_096) return;
     this.sinceCollection = 0;
     Bun.gc(false);

@@ -57,3 +57,26 @@ export interface SubjectKeyStore {
   erasedSince(after: string, limit: number): Promise<ErasureRecord[]>;
   close(): Promise<void>;
 }
+
+/** A subject's key as an adapter reads it back: erased once it has an erasure instant, else live. */
+export const subjectKeyOf = (
+  subjectId: string,
+  stored: {
+    readonly wrapped: Uint8Array;
+    readonly erasedAt?: string | null;
+    readonly erasedBy?: string | null;
+    readonly reason?: string | null;
+  },
+): SubjectKey =>
+  stored.erasedAt !== null && stored.erasedAt !== undefined
+    ? {
+        state: "erased",
+        subjectId,
+        erasure: {
+          subjectId,
+          erasedAt: stored.erasedAt,
+          erasedBy: stored.erasedBy ?? "",
+          reason: stored.reason ?? "",
+        },
+      }
+    : { state: "live", subjectId, wrapped: stored.wrapped };

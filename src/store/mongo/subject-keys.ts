@@ -1,5 +1,10 @@
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
-import type { ErasureRecord, SubjectKey, SubjectKeyStore } from "../../privacy/subject-keys.ts";
+import {
+  type ErasureRecord,
+  type SubjectKey,
+  type SubjectKeyStore,
+  subjectKeyOf,
+} from "../../privacy/subject-keys.ts";
 import { onlyDuplicateKeys } from "./documents.ts";
 
 /**
@@ -24,22 +29,7 @@ export interface MongoSubjectKeysOptions {
 }
 
 const toKey = (doc: SubjectKeyDoc): SubjectKey =>
-  doc.erasedAt !== undefined
-    ? {
-        state: "erased",
-        subjectId: doc._id,
-        erasure: {
-          subjectId: doc._id,
-          erasedAt: doc.erasedAt,
-          erasedBy: doc.erasedBy ?? "",
-          reason: doc.reason ?? "",
-        },
-      }
-    : {
-        state: "live",
-        subjectId: doc._id,
-        wrapped: new Uint8Array(Buffer.from(doc.wrapped ?? "", "base64url")),
-      };
+  subjectKeyOf(doc._id, { ...doc, wrapped: new Uint8Array(Buffer.from(doc.wrapped ?? "", "base64url")) });
 
 /**
  * Subject keys in the `subject_keys` collection of a database. Every read is a majority read and every

@@ -1,5 +1,10 @@
 import { Database, type Statement } from "bun:sqlite";
-import type { ErasureRecord, SubjectKey, SubjectKeyStore } from "../../privacy/subject-keys.ts";
+import {
+  type ErasureRecord,
+  type SubjectKey,
+  type SubjectKeyStore,
+  subjectKeyOf,
+} from "../../privacy/subject-keys.ts";
 import { enableWal, retryWhileBusy } from "./wal.ts";
 
 interface Row {
@@ -22,19 +27,13 @@ const schema = `CREATE TABLE IF NOT EXISTS subject_keys (
 CREATE INDEX IF NOT EXISTS subject_keys_erased_at ON subject_keys (erased_at) WHERE erased_at IS NOT NULL`;
 
 const toKey = (row: Row): SubjectKey =>
-  row.erased_at !== null
-    ? {
-        state: "erased",
-        subjectId: row.subject_id,
-        erasure: {
-          subjectId: row.subject_id,
-          erasedAt: row.erased_at,
-          erasedBy: row.erased_by ?? "",
-          reason: row.reason ?? "",
-        },
-      }
-    : // A copy: the caller's to keep or change, whatever SQLite does with its own buffer.
-      { state: "live", subjectId: row.subject_id, wrapped: new Uint8Array(row.wrapped ?? []) };
+  subjectKeyOf(row.subject_id, {
+    // A copy: the caller's to keep or change, whatever SQLite does with its own buffer.
+    wrapped: new Uint8Array(row.wrapped ?? []),
+    erasedAt: row.erased_at,
+    erasedBy: row.erased_by,
+    reason: row.reason,
+  });
 
 /** Erased, but the old key's bytes could not be cleared from the write-ahead log yet (see `erase`). */
 export class ErasureNotFlushedError extends Error {
