@@ -43,6 +43,8 @@ const FLUSH_WRITES = 5_000;
 export class DocumentKeys {
   private serving = 0;
   private switches = 0;
+  /** Generations switched from, still holding their documents until they are dropped. */
+  private readonly dropping = new Set<string>();
   private readAt = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -73,6 +75,14 @@ export class DocumentKeys {
   async current(): Promise<string> {
     if (performance.now() - this.readAt >= this.refreshMs) await this.read();
     return this.prefixOf(this.serving);
+  }
+
+  /**
+   * Every prefix whose documents are still kept: the serving generation's, and those switched from
+   * and not yet dropped. What must be gone from all of them (a data subject's erasure) is blanked in each.
+   */
+  async kept(): Promise<string[]> {
+    return [...new Set([await this.current(), ...this.dropping])];
   }
 
   /** The number a new generation takes. */
@@ -116,7 +126,15 @@ export class DocumentKeys {
     for (const old of new Set([before, cached])) {
       if (old === generation) continue;
       const prefix = this.prefixOf(old);
-      setTimeout(() => void this.hot.clear(prefix).catch(() => {}), 3 * this.refreshMs).unref?.();
+      this.dropping.add(prefix);
+      setTimeout(
+        () =>
+          void this.hot
+            .clear(prefix)
+            .catch(() => {})
+            .finally(() => this.dropping.delete(prefix)),
+        3 * this.refreshMs,
+      ).unref?.();
     }
   }
 }
@@ -190,7 +208,10 @@ export const documentProjection = (spec: DocumentProjectionSpec): Projection => 
     const fold = new Fold();
     foldInto(fold, prefix, events);
     await applyFilling(prefix, fold.take(), store);
-    await erase(prefix, [...erasedSubjects(events), ...lateFor(events)]);
+    const erased = [...erasedSubjects(events), ...lateFor(events)];
+    // In a generation switched from as well: until it is dropped, it still holds its documents.
+    if (erased.length > 0)
+      for (const kept of new Set([prefix, ...(await keys.kept())])) await erase(kept, erased);
   };
 
   /**
