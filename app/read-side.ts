@@ -73,8 +73,8 @@ export const startReadSidePart = async (options: ReadSidePartOptions): Promise<R
       log.warn({ err: error, projection, eventId }, "projection failed on an event; it will be retried");
     },
     upcast: engine.upcast,
-    open:
-      engine.personalData && ((events) => engine.personalData?.openEvents(events) ?? Promise.resolve(events)),
+    // Every projection is handed the same events: each is opened once for all of them.
+    open: engine.personalData?.sharedOpener(),
     onLost: (projection) =>
       log.warn(
         { projection },

@@ -533,3 +533,165 @@ describe("the seal-side key cache", () => {
     expect(JSON.stringify(expired)).not.toContain("after the cache expired");
   });
 });
+
+describe("the projections' shared opener", () => {
+  /** Two subjects' events as stored, a PersonalData reading them, and how many key look-ups it made. */
+  const stored = async () => {
+    let now = 1_000_000;
+    const keys = new MemorySubjectKeys();
+    const lookUps: string[][] = [];
+    const counting: MemorySubjectKeys = Object.assign(Object.create(keys), {
+      keys: (ids: readonly string[], create?: (id: string) => Uint8Array) => {
+        if (!create) lookUps.push([...ids]);
+        return keys.keys(ids, create);
+      },
+    });
+    const master = newDataKey();
+    const personal = new PersonalData(counting, master, [account], { now: () => now });
+    const raw = new MemoryStore();
+    const store = personalDataStore(raw, personal);
+    for (const [id, owner] of [
+      ["a", OWNER],
+      ["b", "Bea"],
+    ] as const) {
+      await ok(
+        store.append({
+          streamId: `account-${id}`,
+          aggregateType: "account",
+          expectedVersion: 0,
+          events: [opened(owner), deposited(100, 100, `${REFERENCE} ${id}`)],
+        }),
+      );
+    }
+    lookUps.length = 0;
+    return { personal, raw, store, lookUps, later: (ms: number) => (now += ms) };
+  };
+  const erasure = (subjectId: string): EventEnvelope => ({
+    eventId: crypto.randomUUID(),
+    streamId: `subject-${subjectId}`,
+    aggregateType: "subject",
+    version: 1,
+    position: 99,
+    type: "SubjectErased",
+    schemaVersion: 1,
+    data: { subjectId },
+    metadata,
+    time: new Date().toISOString(),
+  });
+
+  test("hands every reader the events as openEvents reads them, opening each once and asking for keys once", async () => {
+    const { personal, raw, store, lookUps } = await stored();
+    const open = personal.sharedOpener();
+    const page = await raw.readAll(0, 100);
+    const expected = dataOf(await personal.openEvents(page));
+    lookUps.length = 0;
+    expect(dataOf(await open(page))).toEqual(expected);
+    expect(lookUps).toEqual([["a", "b"]]);
+    // A second projection handed the same page (a copy of it, as another queue delivers): no look-up.
+    expect(dataOf(await open(structuredClone(page)))).toEqual(expected);
+    // A new event of a subject whose key is held: opened without a look-up either.
+    await ok(
+      store.append({
+        streamId: "account-a",
+        aggregateType: "account",
+        expectedVersion: 2,
+        events: [deposited(1, 101, "later")],
+      }),
+    );
+    expect(fieldOf((await open(await raw.readAll(4, 100)))[0]?.data, "reference")).toBe("later");
+    expect(lookUps).toEqual([["a", "b"]]);
+    expect(expected[1]).toEqual({ amount: 100, currency: "EUR", reference: `${REFERENCE} a`, balance: 100 });
+  });
+
+  test("a SubjectErased passing through lets go of its subject at once: the same events then read erased", async () => {
+    const { personal, raw } = await stored();
+    const open = personal.sharedOpener({ keyMs: 60_000, openedMs: 60_000 });
+    const page = await raw.readAll(0, 100);
+    await open(page);
+    await personal.erase("a", "admin", "asked");
+    // Before the erasure reaches this reader, it may still hand out what it opened (its readers blank
+    // what they wrote of the subject when it does).
+    const read = await open([erasure("a"), ...page]);
+    expect(read.slice(1).map((e) => e.erased)).toEqual([["owner"], ["reference"], undefined, undefined]);
+    expect(fieldOf(read[2]?.data, "reference")).toBe(ERASED);
+    expect(fieldOf(read[3]?.data, "owner")).toBe("Bea");
+    expect(leaks(read.slice(0, 3), OWNER, `${REFERENCE} a`)).toEqual([]);
+  });
+
+  test("without the erasure event, what it kept expires: the key store is asked again and says erased", async () => {
+    const { personal, raw, lookUps, later } = await stored();
+    const open = personal.sharedOpener({ keyMs: 1_000, openedMs: 2_000 });
+    const page = await raw.readAll(0, 100);
+    await open(page);
+    await personal.erase("a", "admin", "asked");
+    later(999);
+    expect(fieldOf((await open(page))[0]?.data, "owner")).toBe(OWNER);
+    later(1_001);
+    const read = await open(page);
+    expect(fieldOf(read[0]?.data, "owner")).toBe(ERASED);
+    expect(fieldOf(read[2]?.data, "owner")).toBe("Bea");
+    expect(lookUps).toEqual([
+      ["a", "b"],
+      ["a", "b"],
+    ]);
+  });
+
+  test("a key looked up before an erasure passed through is used for that read only: never kept", async () => {
+    const keys = new MemorySubjectKeys();
+    /** Each look-up, read at once and answered when the test says so. */
+    const held: { answer: () => void }[] = [];
+    let asked = Promise.withResolvers<void>();
+    const slow: MemorySubjectKeys = Object.assign(Object.create(keys), {
+      keys: async (ids: readonly string[], create?: (id: string) => Uint8Array) => {
+        const found = await keys.keys(ids, create);
+        if (create) return found;
+        const answered = Promise.withResolvers<void>();
+        held.push({ answer: answered.resolve });
+        asked.resolve();
+        await answered.promise;
+        return found;
+      },
+    });
+    const lookUp = async () => {
+      await asked.promise;
+      asked = Promise.withResolvers<void>();
+      return held.shift();
+    };
+    const personal = new PersonalData(slow, newDataKey(), [account]);
+    const raw = new MemoryStore();
+    await ok(
+      personalDataStore(raw, personal).append({
+        streamId: "account-a",
+        aggregateType: "account",
+        expectedVersion: 0,
+        events: [opened(OWNER)],
+      }),
+    );
+    const open = personal.sharedOpener({ keyMs: 60_000, openedMs: 60_000 });
+    const page = await raw.readAll(0, 100);
+    const first = open(page);
+    // The key is read (live), then the subject is erased and its erasure passes through before the
+    // answer comes back.
+    const firstLookUp = await lookUp();
+    await personal.erase("a", "admin", "asked");
+    await open([erasure("a")]);
+    firstLookUp?.answer();
+    expect(fieldOf((await first)[0]?.data, "owner")).toBe(OWNER);
+    const again = open(page);
+    (await lookUp())?.answer();
+    expect(fieldOf((await again)[0]?.data, "owner")).toBe(ERASED);
+  });
+
+  test("keeps at most `openedEvents` events opened, letting go of the oldest", async () => {
+    const { personal, raw, lookUps } = await stored();
+    const open = personal.sharedOpener({ openedEvents: 2, keyMs: 0 });
+    const page = await raw.readAll(0, 100);
+    await open(page);
+    lookUps.length = 0;
+    // The last two are kept; the first two are opened again, with a look-up of their subject only.
+    await open(page.slice(2));
+    expect(lookUps).toEqual([]);
+    await open(page.slice(0, 2));
+    expect(lookUps).toEqual([["a"]]);
+  });
+});

@@ -1,4 +1,5 @@
 import { type AnyAggregate, idOfStream, type PersonalDataSpec } from "../aggregate.ts";
+import { Recent } from "../lib/recent.ts";
 import { ERASED_FINGERPRINT } from "../runtime/command.ts";
 import type { EventEnvelope, NewEvent } from "../store/envelope.ts";
 import type { AppendRequest } from "../store/event-store.ts";
@@ -6,6 +7,7 @@ import type { StoredOutcome } from "../store/outcome-store.ts";
 import type { Snapshot } from "../store/snapshot-store.ts";
 import { newDataKey, openValue, SealedValueError, sealValue, unwrapKey, wrapKey } from "./cipher.ts";
 import type { ErasureRecord, SubjectKey, SubjectKeyStore } from "./subject-keys.ts";
+import { SUBJECT_ERASED, SUBJECT_TYPE } from "./subject-stream.ts";
 
 /** Every field any of an aggregate's events declares personal. */
 export const personalFieldsOf = (aggregate: Pick<AnyAggregate, "personalData">): string[] => [
@@ -73,6 +75,13 @@ export const sealFields = (
   return out ?? record;
 };
 
+/**
+ * An outcome's state is its aggregate's, named by its `id` (the stream's, in every append the engine
+ * makes): sealed under that subject, as a read of it checks.
+ */
+const outcomeSubjectOf = (outcome: Record_, subjectId: string): string =>
+  typeof outcome.id === "string" ? outcome.id : subjectId;
+
 /** The pseudo-field a fingerprint is sealed as: no field of a record can be named so. */
 const FINGERPRINT_FIELD = "\u0000fingerprint";
 const FINGERPRINT_PREFIX = "sealed:";
@@ -92,6 +101,18 @@ const parseFingerprint = (fingerprint: string): { subjectId: string; token: stri
   fingerprint.startsWith(FINGERPRINT_PREFIX)
     ? parse({ $sealed: fingerprint.slice(FINGERPRINT_PREFIX.length) })
     : undefined;
+
+/** Keys unwrapped for a while, by subject: `undefined` for a subject erased (or with no key). */
+type KeyCache = Recent<string, { readonly key: Uint8Array | undefined }>;
+
+export interface SharedOpenerOptions {
+  /** How long at most a subject's key, once unwrapped, is used without asking the key store (default 30 s). */
+  readonly keyMs?: number;
+  /** How long at most an event, once opened, is handed out as it was opened (default 10 s). */
+  readonly openedMs?: number;
+  /** The most events kept opened (default 50 000): the oldest are let go first. */
+  readonly openedEvents?: number;
+}
 
 export interface PersonalDataOptions {
   /**
@@ -159,17 +180,31 @@ export class PersonalData {
 
   // The write side.
 
-  /** The keys to seal with, made for new subjects; `undefined` for an erased subject. */
-  private async sealingKeys(subjectIds: readonly string[]): Promise<Map<string, Uint8Array | undefined>> {
+  /**
+   * The keys to seal with, made for new subjects; `undefined` for an erased subject. At once (no turn
+   * of the event loop on the write path) when every one is cached.
+   */
+  private sealingKeys(
+    subjectIds: readonly string[],
+  ): Map<string, Uint8Array | undefined> | Promise<Map<string, Uint8Array | undefined>> {
     const now = this.now();
     const found = new Map<string, Uint8Array | undefined>();
     const missing: string[] = [];
-    for (const id of new Set(subjectIds)) {
+    for (const id of subjectIds) {
+      if (found.has(id) || missing.includes(id)) continue;
       const cached = this.sealKeys.get(id);
       if (cached && cached.until > now) found.set(id, cached.key);
       else missing.push(id);
     }
     if (missing.length === 0) return found;
+    return this.makeSealingKeys(missing, found, now);
+  }
+
+  private async makeSealingKeys(
+    missing: readonly string[],
+    found: Map<string, Uint8Array | undefined>,
+    now: number,
+  ): Promise<Map<string, Uint8Array | undefined>> {
     const stored = await this.keys.keys(missing, (id) => wrapKey(this.master, id, newDataKey()));
     for (const id of missing) {
       const key = stored.get(id);
@@ -187,11 +222,13 @@ export class PersonalData {
     return found;
   }
 
-  /** An append as stored: the personal fields of its events, and of the states its outcomes keep, sealed. */
-  async sealAppend(request: AppendRequest): Promise<AppendRequest> {
+  /**
+   * An append as stored: the personal fields of its events, and of the states its outcomes keep,
+   * sealed. At once when the keys it needs are cached.
+   */
+  sealAppend(request: AppendRequest): AppendRequest | Promise<AppendRequest> {
     const spec = this.specs.get(request.aggregateType);
     if (!spec || !this.sealing) return request;
-    const stateFields = spec.state ?? [];
     // Only an append that carries a personal value needs its subject's key (a deposit with no
     // reference and no idempotency key needs none). A kept outcome always does: its fingerprint hashes
     // the request, personal fields and all.
@@ -202,12 +239,22 @@ export class PersonalData {
       }) || (request.outcomes?.length ?? 0) > 0;
     if (!personal) return request;
     const subjectId = idOfStream(request.aggregateType, request.streamId);
-    // An outcome's state is its aggregate's, named by its `id` (the stream's, in every append the
-    // engine makes): sealed under that subject, as a read of it checks.
-    const outcomeSubject = (outcome: Record_) => (typeof outcome.id === "string" ? outcome.id : subjectId);
     const subjects = [subjectId];
-    for (const o of request.outcomes ?? []) if (isRecord(o.outcome)) subjects.push(outcomeSubject(o.outcome));
-    const keys = await this.sealingKeys(subjects);
+    for (const o of request.outcomes ?? [])
+      if (isRecord(o.outcome)) subjects.push(outcomeSubjectOf(o.outcome, subjectId));
+    const keys = this.sealingKeys(subjects);
+    return keys instanceof Map
+      ? this.sealWith(request, spec, subjectId, keys)
+      : keys.then((found) => this.sealWith(request, spec, subjectId, found));
+  }
+
+  private sealWith(
+    request: AppendRequest,
+    spec: PersonalDataSpec,
+    subjectId: string,
+    keys: Map<string, Uint8Array | undefined>,
+  ): AppendRequest {
+    const stateFields = spec.state ?? [];
     const key = keys.get(subjectId);
     const events = request.events.map((event): NewEvent => {
       const fields = spec.events[event.type];
@@ -216,7 +263,7 @@ export class PersonalData {
     });
     const outcomes = request.outcomes?.map((stored): StoredOutcome => {
       const outcome = stored.outcome;
-      const subject = isRecord(outcome) ? outcomeSubject(outcome) : subjectId;
+      const subject = isRecord(outcome) ? outcomeSubjectOf(outcome, subjectId) : subjectId;
       const subjectKey = keys.get(subject);
       const fingerprint = sealFingerprint(stored.fingerprint, subject, subjectKey);
       if (!isRecord(outcome) || !isRecord(outcome.state)) return { ...stored, fingerprint };
@@ -244,11 +291,15 @@ export class PersonalData {
 
   // The read side: no cache, so an erasure anywhere is seen by the next read.
 
-  /** The data keys of the subjects whose sealed values the records hold, unwrapped once each; undefined: erased. */
-  private async liveKeys(
+  /**
+   * The data keys of the subjects whose sealed values the records hold, unwrapped once each; undefined:
+   * erased. With `cache`, those it holds unexpired are taken from it and those looked up are put in it.
+   */
+  private liveKeys(
     records: readonly unknown[],
     also: readonly string[] = [],
-  ): Promise<Map<string, Uint8Array | undefined>> {
+    cache?: KeyCache,
+  ): Map<string, Uint8Array | undefined> | Promise<Map<string, Uint8Array | undefined>> {
     const subjects = new Set<string>(also);
     for (const record of records) {
       if (!isRecord(record)) continue;
@@ -256,12 +307,24 @@ export class PersonalData {
     }
     const keys = new Map<string, Uint8Array | undefined>();
     if (subjects.size === 0) return keys;
-    const stored: Map<string, SubjectKey> = await this.keys.keys([...subjects]);
+    const wanted: string[] = [];
     for (const subjectId of subjects) {
-      const key = stored.get(subjectId);
-      keys.set(subjectId, key?.state === "live" ? unwrapKey(this.master, subjectId, key.wrapped) : undefined);
+      const cached = cache?.get(subjectId);
+      if (cached) keys.set(subjectId, cached.key);
+      else wanted.push(subjectId);
     }
-    return keys;
+    // All in the cache: answered at once, without a turn of the event loop (see `sharedOpener`).
+    if (wanted.length === 0) return keys;
+    return this.keys.keys(wanted).then((stored: Map<string, SubjectKey>) => {
+      for (const subjectId of wanted) {
+        const key = stored.get(subjectId);
+        const data = key?.state === "live" ? unwrapKey(this.master, subjectId, key.wrapped) : undefined;
+        keys.set(subjectId, data);
+        // Not a key looked up before an erasure seen meanwhile: it must not outlive it in the cache.
+        if (cache && !this.erasedHere.has(subjectId)) cache.set(subjectId, { key: data });
+      }
+      return keys;
+    });
   }
 
   /**
@@ -307,10 +370,16 @@ export class PersonalData {
 
   /** Events as read: personal fields opened, or `[erased]` and named in `erased`. One key lookup per call. */
   async openEvents(events: readonly EventEnvelope[]): Promise<EventEnvelope[]> {
-    const keys = await this.liveKeys(events.map((e) => e.data));
+    return this.openWith(events, await this.liveKeys(events.map((e) => e.data)));
+  }
+
+  private openWith(
+    events: readonly EventEnvelope[],
+    keys: Map<string, Uint8Array | undefined>,
+  ): EventEnvelope[] {
     // A key (or its absence) is looked up for every subject a sealed value names: none, nothing sealed.
     if (keys.size === 0) return events as EventEnvelope[];
-    const out = events.map((event) => {
+    return events.map((event) => {
       if (!isRecord(event.data)) return event;
       const expected = this.specs.has(event.aggregateType)
         ? idOfStream(event.aggregateType, event.streamId)
@@ -319,7 +388,72 @@ export class PersonalData {
       if (opened === event.data) return event;
       return erased.length > 0 ? { ...event, data: opened, erased } : { ...event, data: opened };
     });
-    return out;
+  }
+
+  /**
+   * How the projections of one process read: they are all handed the same events, so each event is
+   * opened once for all of them and kept `openedMs` (at most `openedEvents` of them), and a subject's
+   * key is unwrapped once per `keyMs` rather than once per page. A reader may so see an erasure made
+   * elsewhere up to those bounds late; a `SubjectErased` passing through lets go of its subject at
+   * once. Fit only for readers that, when an erasure reaches them, blank what they wrote of the subject
+   * before it and what they write after it from events read before (the document and analytics
+   * projections do); every other read asks the key store each time.
+   */
+  sharedOpener(options: SharedOpenerOptions = {}): (events: EventEnvelope[]) => Promise<EventEnvelope[]> {
+    const cache: KeyCache = new Recent(this.cacheSize, options.keyMs ?? 30_000, this.now);
+    /** By event id: the event opened, and whose subject it is. */
+    const opened = new Recent<string, { readonly event: EventEnvelope; readonly subjectId: string }>(
+      options.openedEvents ?? 50_000,
+      options.openedMs ?? 10_000,
+      this.now,
+    );
+    const letGo = (subjectId: string) => {
+      this.forget(subjectId);
+      cache.delete(subjectId);
+      opened.deleteWhere((entry) => entry.subjectId === subjectId);
+    };
+    return (events) => {
+      for (const event of events)
+        if (event.aggregateType === SUBJECT_TYPE && event.type === SUBJECT_ERASED)
+          letGo(idOfStream(SUBJECT_TYPE, event.streamId));
+      const out = events.slice();
+      const unopened: number[] = [];
+      for (const [i, event] of events.entries()) {
+        const kept = opened.get(event.eventId);
+        if (kept) out[i] = kept.event;
+        else unopened.push(i);
+      }
+      if (unopened.length === 0) return Promise.resolve(out);
+      const toOpen = unopened.map((i) => events[i] as EventEnvelope);
+      const finish = (keys: Map<string, Uint8Array | undefined>) => {
+        const read = this.openWith(toOpen, keys);
+        for (const [j, i] of unopened.entries()) {
+          const event = read[j] as EventEnvelope;
+          out[i] = event;
+          // Only what opening changed is worth keeping (the rest is handed out as it came), and only
+          // what is its own aggregate's subject's, which an erasure names.
+          if (event === toOpen[j] || !this.specs.has(event.aggregateType)) continue;
+          const subjectId = idOfStream(event.aggregateType, event.streamId);
+          // Opened with a key looked up before its erasure passed through meanwhile: handed out this
+          // once (as any read that began before it), never kept.
+          if (this.erasedHere.has(subjectId)) continue;
+          opened.set(event.eventId, { event, subjectId });
+        }
+        return out;
+      };
+      try {
+        // With every key at hand, opened before this returns: the projections handed the same events
+        // in the same turn of the event loop find them opened.
+        const keys = this.liveKeys(
+          toOpen.map((e) => e.data),
+          [],
+          cache,
+        );
+        return keys instanceof Map ? Promise.resolve(finish(keys)) : keys.then(finish);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
   }
 
   private sinceCollection = 0;

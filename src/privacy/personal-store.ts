@@ -14,8 +14,10 @@ import type { PersonalData } from "./personal-data.ts";
  */
 export const personalDataStore = <T extends Store>(store: T, personal: PersonalData): T => {
   const overrides: Partial<Store> = {
-    append: async (request: AppendRequest): Promise<AppendResult> =>
-      store.append(await personal.sealAppend(request)),
+    append: (request: AppendRequest): Promise<AppendResult> => {
+      const sealed = personal.sealAppend(request);
+      return sealed instanceof Promise ? sealed.then((r) => store.append(r)) : store.append(sealed);
+    },
     saveSnapshot: async (snapshot: Snapshot): Promise<void> =>
       store.saveSnapshot(await personal.sealSnapshot(snapshot)),
     readStream: async (streamId: string, options?: ReadStreamOptions): Promise<EventEnvelope[]> =>
