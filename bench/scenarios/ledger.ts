@@ -3,7 +3,7 @@
  * cost the write path, and how fast the ledger is checked and a person erased.
  * - Deposits with a free-text reference (personal data, so sealed), at saturation, on embedded servers
  *   with the tree and sealing on, and off (`EVENTFOLD_LEDGER_OFF=1`, `EVENTFOLD_PERSONAL_DATA_PLAIN=1`),
- *   in turns (off, on, off, on), so that the machine's drift falls on both alike.
+ *   in three turns (off then on, each time), so that the machine's drift falls on both alike.
  * - `ledger verify` over the store the last "on" run wrote: events per second.
  * - Erasures on that server: the route's latency, and until the hot lookup shows the owner erased.
  */
@@ -71,6 +71,12 @@ export interface LedgerResult {
   readonly runs: LedgerRun[];
   /** Mean rate with the tree and sealing on over the mean with both off. */
   readonly onOverOff: number;
+  /**
+   * Each turn's "on" over the "off" just before it, and their median: the machine's drift between
+   * turns (its CPU is shared) falls less on a pair run back to back than on the means.
+   */
+  readonly pairs: readonly number[];
+  readonly medianPair: number;
   readonly verify: { readonly events: number; readonly seconds: number; readonly eventsPerSecond: number };
   /** The same over a larger store written for it. */
   readonly verifyLarge: {
@@ -94,7 +100,8 @@ export const measureLedger = async (bench: Bench): Promise<LedgerResult> => {
   const runs: LedgerRun[] = [];
   let verify: LedgerResult["verify"] | undefined;
   let erasure: LedgerResult["erasure"] | undefined;
-  const variants: LedgerRun["variant"][] = ["off", "on", "off", "on"];
+  const turns = 3;
+  const variants = Array.from({ length: turns }, () => ["off", "on"] as const).flat();
   for (const [i, variant] of variants.entries()) {
     const last = i === variants.length - 1;
     log(`ledger: ${variant} (${i + 1}/${variants.length}), ${accounts} accounts`);
@@ -133,13 +140,30 @@ export const measureLedger = async (bench: Bench): Promise<LedgerResult> => {
   const onOverOff =
     mean(runs.filter((r) => r.variant === "on").map((r) => r.rps)) /
     mean(runs.filter((r) => r.variant === "off").map((r) => r.rps));
-  log(`ledger: on / off = ${onOverOff.toFixed(3)}`);
+  const pairs = Array.from({ length: turns }, (_, i) => {
+    const [offRun, onRun] = [runs[2 * i], runs[2 * i + 1]];
+    return offRun && onRun ? onRun.rps / offRun.rps : 0;
+  });
+  const medianPair = [...pairs].sort((a, b) => a - b)[Math.floor(pairs.length / 2)] ?? 0;
+  log(
+    `ledger: on / off = ${onOverOff.toFixed(3)} (means); pairs ${pairs.map((r) => r.toFixed(3)).join(", ")}, median ${medianPair.toFixed(3)}`,
+  );
   if (!verify || !erasure) throw new Error("the ledger stage did not finish");
   const dir = mkdtempSync(join(tmpdir(), "eventfold-bench-ledger-"));
   try {
     const path = await writeLargeStore(dir, plan.accounts >= 100_000 ? 1_000_000 : 300_000);
     const verifyLarge = await measureVerify(path, log);
-    return { accounts, seconds: plan.seconds, runs, onOverOff, verify, verifyLarge, erasure };
+    return {
+      accounts,
+      seconds: plan.seconds,
+      runs,
+      onOverOff,
+      pairs,
+      medianPair,
+      verify,
+      verifyLarge,
+      erasure,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
