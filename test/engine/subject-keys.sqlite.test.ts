@@ -77,6 +77,30 @@ describe("SQLite subject keys", () => {
     }
   });
 
+  test("new subjects asked for together are made in one commit, each its own key, all there after a reopen", async () => {
+    const path = join(dir, "burst.sqlite");
+    const keys = new SqliteSubjectKeys(path);
+    const walBytes = () => (existsSync(`${path}-wal`) ? readFileSync(`${path}-wal`).length : 0);
+    const ids = Array.from({ length: 200 }, (_, i) => `burst-${i}`);
+    await keys.keys(["warm"], () => random(60));
+    const before = walBytes();
+    // As 200 requests opening accounts in one turn of the event loop ask.
+    const answers = await Promise.all(ids.map((id) => keys.keys([id, id], () => random(60))));
+    const made = answers.map((answer, i) => wrapped(answer, ids[i] as string));
+    // A commit writes at least one page to the log: 200 commits would add 200 pages or more.
+    const pageBytes = 4_096 + 24;
+    expect((walBytes() - before) / pageBytes).toBeLessThan(20);
+    expect(new Set(made.map((bytes) => Buffer.from(bytes).toString("hex"))).size).toBe(200);
+    await keys.close();
+    const reopened = new SqliteSubjectKeys(path);
+    try {
+      const seen = await reopened.keys(ids);
+      expect(ids.map((id) => wrapped(seen, id))).toEqual(made);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   test("two connections to one file see the same keys and the same erasures", async () => {
     const path = join(dir, "shared.sqlite");
     const here = new SqliteSubjectKeys(path);

@@ -64,8 +64,9 @@ export interface SqliteSubjectKeysOptions {
  *
  * Several processes may open the same file: a key is made under SQLite's write lock (`BEGIN
  * IMMEDIATE`), so of two racing for a subject the second finds the first's key. The calls are
- * synchronous under the `Promise`: each is a few statements, and a lock another process holds is waited
- * for in the thread (up to `busyTimeoutMs`).
+ * synchronous under the `Promise` (each is a few statements, and a lock another process holds is waited
+ * for in the thread, up to `busyTimeoutMs`), but for the making of new keys, which waits for the end of
+ * the turn of the event loop to make all of that turn's in one commit.
  */
 export class SqliteSubjectKeys implements SubjectKeyStore {
   readonly name = "sqlite";
@@ -76,6 +77,12 @@ export class SqliteSubjectKeys implements SubjectKeyStore {
   private readonly checkpoint: Statement<{ busy: number; log: number; checkpointed: number }, []>;
   private readonly checkpointAttempts: number;
   private readonly erasures: Statement<Row, [string, number]>;
+  /** New subjects' keys asked for in this turn of the event loop, made together at its end. */
+  private making: {
+    readonly ids: readonly string[];
+    readonly create: (subjectId: string) => Uint8Array;
+    readonly done: PromiseWithResolvers<Row[]>;
+  }[] = [];
 
   constructor(path: string, options: SqliteSubjectKeysOptions = {}) {
     this.db = new Database(path, { create: true, strict: true });
@@ -118,18 +125,44 @@ export class SqliteSubjectKeys implements SubjectKeyStore {
     for (const row of this.select.all(JSON.stringify(subjectIds))) found.set(row.subject_id, toKey(row));
     const missing = [...new Set(subjectIds)].filter((id) => !found.has(id));
     if (!create || missing.length === 0) return found;
-    // Wrapped before the lock is taken, so the lock is held for the statements only.
-    const wrapped = missing.map((id) => [id, create(id)] as const);
-    const createdAt = new Date().toISOString();
-    const rows = this.db
-      .transaction(() => {
-        for (const [id, bytes] of wrapped) this.insert.run(id, bytes, createdAt);
-        // Another process may have stored one first (its key stands) or erased the subject meanwhile.
-        return this.select.all(JSON.stringify(missing));
-      })
-      .immediate();
-    for (const row of rows) found.set(row.subject_id, toKey(row));
+    for (const row of await this.make(missing, create)) found.set(row.subject_id, toKey(row));
     return found;
+  }
+
+  /**
+   * New subjects' keys, made in one transaction with every other one asked for in the same turn of the
+   * event loop: each commit is an fsync (the file is `synchronous = FULL`), and on the event loop that
+   * takes HTTP one per new subject would cap how fast accounts are opened.
+   */
+  private make(ids: readonly string[], create: (subjectId: string) => Uint8Array): Promise<Row[]> {
+    const done = Promise.withResolvers<Row[]>();
+    this.making.push({ ids, create, done });
+    if (this.making.length === 1) setImmediate(() => this.makeWaiting());
+    return done.promise;
+  }
+
+  private makeWaiting(): void {
+    const batch = this.making;
+    this.making = [];
+    if (batch.length === 0) return;
+    try {
+      // Wrapped before the lock is taken, so the lock is held for the statements only.
+      const wrapped = new Map<string, Uint8Array>();
+      for (const { ids, create } of batch)
+        for (const id of ids) if (!wrapped.has(id)) wrapped.set(id, create(id));
+      const createdAt = new Date().toISOString();
+      const rows = this.db
+        .transaction(() => {
+          for (const [id, bytes] of wrapped) this.insert.run(id, bytes, createdAt);
+          // Another process may have stored one first (its key stands) or erased the subject meanwhile.
+          return this.select.all(JSON.stringify([...wrapped.keys()]));
+        })
+        .immediate();
+      const byId = new Map(rows.map((row) => [row.subject_id, row]));
+      for (const { ids, done } of batch) done.resolve(ids.flatMap((id) => byId.get(id) ?? []));
+    } catch (error) {
+      for (const { done } of batch) done.reject(error);
+    }
   }
 
   async erasedSince(after: string, limit: number): Promise<ErasureRecord[]> {
@@ -184,6 +217,8 @@ export class SqliteSubjectKeys implements SubjectKeyStore {
   }
 
   async close(): Promise<void> {
+    // Keys asked for just before: made, not lost with the connection.
+    this.makeWaiting();
     this.db.close();
   }
 }
