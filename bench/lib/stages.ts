@@ -67,7 +67,7 @@ const sumAndCount = (text: string, name: string) => {
 };
 
 /** CPU ticks per thread name of a process (threads of one name added up). */
-const threadTicks = (pid: number): Map<string, number> => {
+export const threadTicks = (pid: number): Map<string, number> => {
   const ticks = new Map<string, number>();
   let tasks: string[];
   try {
@@ -92,7 +92,7 @@ const threadTicks = (pid: number): Map<string, number> => {
 };
 
 /** Clock ticks per second, as /proc counts them (USER_HZ is 100 on every Linux that matters here). */
-const ticksPerSecond = 100;
+export const ticksPerSecond = 100;
 
 const p99Of = (before: Map<number, number> | undefined, after: Map<number, number>): number | null => {
   const les = [...after.keys()].sort((a, b) => a - b);

@@ -20,6 +20,7 @@ import { percentile } from "../lib/lag.ts";
 import { loadAccountPrefix } from "../lib/load.ts";
 import { seedAccounts } from "../lib/seed.ts";
 import { startEventfold } from "../lib/servers.ts";
+import { threadTicks, ticksPerSecond } from "../lib/stages.ts";
 import { runWrk, throughput } from "../lib/wrk.ts";
 
 export interface LedgerRun {
@@ -28,6 +29,17 @@ export interface LedgerRun {
   readonly p99Ms: number;
   readonly failures: number;
   readonly stealPct?: number;
+  /**
+   * The server's CPU per deposit answered, in µs: its event loop (which takes HTTP and seals), the
+   * SQLite writer's thread (which extends the tree), the read side's thread (which opens events for
+   * the projections), and all its threads together.
+   */
+  readonly cpuUsPerDeposit: {
+    readonly edge: number;
+    readonly writer: number;
+    readonly readSide: number;
+    readonly total: number;
+  };
 }
 
 /** A store of `events` deposits in 1 000 streams, written through the store itself (tree on), to verify. */
@@ -110,6 +122,7 @@ export const measureLedger = async (bench: Bench): Promise<LedgerResult> => {
       await seedAccounts(server.url, loadAccountPrefix, accounts, {
         open: progressBar(`ledger ${variant}: opening`),
       });
+      const ticksBefore = threadTicks(server.pid);
       const result = await runWrk({
         url: server.url,
         scenario: "references",
@@ -119,15 +132,31 @@ export const measureLedger = async (bench: Bench): Promise<LedgerResult> => {
         connections: 64,
       });
       const failures = result.errors.status + result.errors.timeout + result.errors.connect;
+      const ticksAfter = threadTicks(server.pid);
+      const usPer = (names: (name: string) => boolean) => {
+        let ticks = 0;
+        for (const [name, after] of ticksAfter)
+          if (names(name)) ticks += after - (ticksBefore.get(name) ?? 0);
+        return Math.round((ticks / ticksPerSecond / Math.max(1, result.requests)) * 1e7) / 10;
+      };
+      const cpuUsPerDeposit = {
+        edge: usPer((name) => name.startsWith("bun")),
+        writer: usPer((name) => name === "sqlite-writer"),
+        readSide: usPer((name) => name === "read-side"),
+        total: usPer(() => true),
+      };
       const run: LedgerRun = {
         variant,
         rps: Math.round(throughput(result)),
         p99Ms: result.latencyUs.p99 / 1000,
         failures,
         ...(result.cpu ? { stealPct: result.cpu.stealPct } : {}),
+        cpuUsPerDeposit,
       };
       runs.push(run);
-      log(`  ${variant}: ${run.rps} req/s, p99 ${run.p99Ms.toFixed(1)} ms, failures ${failures}`);
+      log(
+        `  ${variant}: ${run.rps} req/s, p99 ${run.p99Ms.toFixed(1)} ms, failures ${failures}; CPU µs per deposit: edge ${cpuUsPerDeposit.edge}, writer ${cpuUsPerDeposit.writer}, read side ${cpuUsPerDeposit.readSide}, all ${cpuUsPerDeposit.total}`,
+      );
       if (last && server.dataDir) {
         // Read beside the running server, as `ledger verify` may be (WAL gives it one snapshot).
         verify = await measureVerify(join(server.dataDir, "events.sqlite"), log);
