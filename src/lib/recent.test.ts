@@ -39,10 +39,11 @@ describe("Recent", () => {
     ]);
   });
 
-  test("against a model: what it answers is the last value set, set less than `ms` ago; it never holds more than `most`", () => {
+  test("against a model: it answers the last value set, set less than `ms` ago; what was set less than half that ago, with fewer than half of `most` sets since, it finds; it never holds more than `most`", () => {
     const op = fc.oneof(
       fc.record({ kind: fc.constant("set" as const), key: fc.nat(20), value: fc.nat(), wait: fc.nat(400) }),
       fc.record({ kind: fc.constant("get" as const), key: fc.nat(20), wait: fc.nat(400) }),
+      fc.record({ kind: fc.constant("delete" as const), key: fc.nat(20), wait: fc.nat(400) }),
     );
     fc.assert(
       fc.property(
@@ -51,19 +52,29 @@ describe("Recent", () => {
         fc.array(op),
         (most, ms, ops) => {
           let now = 0;
+          let sets = 0;
           const recent = new Recent<number, number>(most, ms, () => now);
-          const last = new Map<number, { value: number; at: number }>();
+          /** Each key's last value, when it was set, and how many sets had been made by then. */
+          const last = new Map<number, { value: number; at: number; sets: number }>();
           for (const o of ops) {
             now += o.wait;
             if (o.kind === "set") {
               recent.set(o.key, o.value);
-              last.set(o.key, { value: o.value, at: now });
+              sets += 1;
+              last.set(o.key, { value: o.value, at: now, sets });
+            } else if (o.kind === "delete") {
+              recent.delete(o.key);
+              last.delete(o.key);
             } else {
               const found = recent.get(o.key);
+              const set = last.get(o.key);
               if (found !== undefined) {
-                const set = last.get(o.key);
                 expect(found).toBe(set?.value as number);
                 expect(now - (set?.at ?? 0)).toBeLessThan(ms);
+              } else if (set) {
+                const young = now - set.at < ms / 2;
+                const roomy = sets - set.sets < Math.floor(most / 2);
+                expect(young && roomy).toBe(false);
               }
             }
             expect(recent.size).toBeLessThanOrEqual(most);
@@ -71,5 +82,13 @@ describe("Recent", () => {
         },
       ),
     );
+  });
+
+  test("a clock set back lets go of everything", () => {
+    let now = 10_000;
+    const recent = new Recent<string, number>(100, 1_000, () => now);
+    recent.set("a", 1);
+    now = 5_000;
+    expect(recent.get("a")).toBeUndefined();
   });
 });

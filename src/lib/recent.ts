@@ -60,6 +60,13 @@ export class Recent<K, V> {
   private turn(): void {
     const now = this.now();
     const elapsed = now - this.since;
+    // A clock set back: what is kept cannot be told to be young enough, so it goes.
+    if (elapsed < 0) {
+      this.previous = new Map();
+      this.current = new Map();
+      this.since = now;
+      return;
+    }
     if (elapsed < this.half) return;
     if (elapsed < 2 * this.half) {
       this.previous = this.current;

@@ -548,6 +548,8 @@ describe("the projections' shared opener", () => {
     });
     const master = newDataKey();
     const personal = new PersonalData(counting, master, [account], { now: () => now });
+    /** Another process's, sharing the key store: what it erases, this one learns of from the log. */
+    const elsewhere = new PersonalData(keys, master, [account], { now: () => now });
     const raw = new MemoryStore();
     const store = personalDataStore(raw, personal);
     for (const [id, owner] of [
@@ -564,7 +566,7 @@ describe("the projections' shared opener", () => {
       );
     }
     lookUps.length = 0;
-    return { personal, raw, store, lookUps, later: (ms: number) => (now += ms) };
+    return { personal, elsewhere, raw, store, lookUps, later: (ms: number) => (now += ms) };
   };
   const erasure = (subjectId: string): EventEnvelope => ({
     eventId: crypto.randomUUID(),
@@ -604,13 +606,14 @@ describe("the projections' shared opener", () => {
   });
 
   test("a SubjectErased passing through lets go of its subject at once: the same events then read erased", async () => {
-    const { personal, raw } = await stored();
+    const { personal, elsewhere, raw } = await stored();
     const open = personal.sharedOpener({ keyMs: 60_000, openedMs: 60_000 });
     const page = await raw.readAll(0, 100);
     await open(page);
-    await personal.erase("a", "admin", "asked");
+    await elsewhere.erase("a", "admin", "asked");
     // Before the erasure reaches this reader, it may still hand out what it opened (its readers blank
     // what they wrote of the subject when it does).
+    expect(fieldOf((await open(page))[0]?.data, "owner")).toBe(OWNER);
     const read = await open([erasure("a"), ...page]);
     expect(read.slice(1).map((e) => e.erased)).toEqual([["owner"], ["reference"], undefined, undefined]);
     expect(fieldOf(read[2]?.data, "reference")).toBe(ERASED);
@@ -618,12 +621,23 @@ describe("the projections' shared opener", () => {
     expect(leaks(read.slice(0, 3), OWNER, `${REFERENCE} a`)).toEqual([]);
   });
 
-  test("without the erasure event, what it kept expires: the key store is asked again and says erased", async () => {
-    const { personal, raw, lookUps, later } = await stored();
-    const open = personal.sharedOpener({ keyMs: 1_000, openedMs: 2_000 });
+  test("an erasure made through the same PersonalData lets go at once, before its event passes", async () => {
+    const { personal, raw } = await stored();
+    const open = personal.sharedOpener({ keyMs: 60_000, openedMs: 60_000 });
     const page = await raw.readAll(0, 100);
     await open(page);
     await personal.erase("a", "admin", "asked");
+    const read = await open(page);
+    expect(read.map((e) => e.erased)).toEqual([["owner"], ["reference"], undefined, undefined]);
+    expect(leaks(read.slice(0, 2), OWNER, `${REFERENCE} a`)).toEqual([]);
+  });
+
+  test("without the erasure event, what it kept expires: the key store is asked again and says erased", async () => {
+    const { personal, elsewhere, raw, lookUps, later } = await stored();
+    const open = personal.sharedOpener({ keyMs: 1_000, openedMs: 2_000 });
+    const page = await raw.readAll(0, 100);
+    await open(page);
+    await elsewhere.erase("a", "admin", "asked");
     later(999);
     expect(fieldOf((await open(page))[0]?.data, "owner")).toBe(OWNER);
     later(1_001);
@@ -657,7 +671,9 @@ describe("the projections' shared opener", () => {
       asked = Promise.withResolvers<void>();
       return held.shift();
     };
-    const personal = new PersonalData(slow, newDataKey(), [account]);
+    const master = newDataKey();
+    const personal = new PersonalData(slow, master, [account]);
+    const elsewhere = new PersonalData(keys, master, [account]);
     const raw = new MemoryStore();
     await ok(
       personalDataStore(raw, personal).append({
@@ -673,7 +689,7 @@ describe("the projections' shared opener", () => {
     // The key is read (live), then the subject is erased and its erasure passes through before the
     // answer comes back.
     const firstLookUp = await lookUp();
-    await personal.erase("a", "admin", "asked");
+    await elsewhere.erase("a", "admin", "asked");
     await open([erasure("a")]);
     firstLookUp?.answer();
     expect(fieldOf((await first)[0]?.data, "owner")).toBe(OWNER);

@@ -116,11 +116,13 @@ export interface SharedOpenerOptions {
 
 export interface PersonalDataOptions {
   /**
-   * How long a subject's data key, once unwrapped, is kept for sealing new values (default 60 s). Only
-   * sealing uses it: a value sealed under a key erased meanwhile by another process can never be read
-   * again, which is what erasure asks. Every read asks the key store, so an erasure is seen at once.
+   * How long a subject's data key, once unwrapped, is kept for sealing new values (default 60 s): a
+   * value sealed under a key erased meanwhile by another process can never be read again, which is what
+   * erasure asks. Reads ask the key store each time (but for the projections' `sharedOpener`), so an
+   * erasure is seen at once.
    */
   readonly sealCacheMs?: number;
+  /** The most subjects' keys kept, for sealing and in each shared opener (default 100 000). */
   readonly sealCacheSize?: number;
   readonly now?: () => number;
   /** Stores personal data as it comes (`EVENTFOLD_PERSONAL_DATA_PLAIN`, to measure what sealing costs). */
@@ -147,6 +149,8 @@ export class PersonalData {
    * not put the destroyed key back in the cache when it answers after.
    */
   private readonly erasedHere = new Set<string>();
+  /** What each shared opener holds of a subject, to let go of when it is erased. */
+  private readonly openers = new Set<(subjectId: string) => void>();
   private readonly cacheMs: number;
   private readonly cacheSize: number;
   private readonly now: () => number;
@@ -289,7 +293,7 @@ export class PersonalData {
     return snapshot;
   }
 
-  // The read side: no cache, so an erasure anywhere is seen by the next read.
+  // The read side: no cache (but in `sharedOpener`), so an erasure anywhere is seen by the next read.
 
   /**
    * The data keys of the subjects whose sealed values the records hold, unwrapped once each; undefined:
@@ -394,8 +398,9 @@ export class PersonalData {
    * How the projections of one process read: they are all handed the same events, so each event is
    * opened once for all of them and kept `openedMs` (at most `openedEvents` of them), and a subject's
    * key is unwrapped once per `keyMs` rather than once per page. A reader may so see an erasure made
-   * elsewhere up to those bounds late; a `SubjectErased` passing through lets go of its subject at
-   * once. Fit only for readers that, when an erasure reaches them, blank what they wrote of the subject
+   * elsewhere up to `keyMs + openedMs` late (an event opened with a key about to expire is then kept);
+   * a `SubjectErased` passing through, or the erasure being made or learnt of here (`forget`), lets go
+   * of its subject at once. Fit only for readers that, when an erasure reaches them, blank what they wrote of the subject
    * before it and what they write after it from events read before (the document and analytics
    * projections do); every other read asks the key store each time.
    */
@@ -407,11 +412,11 @@ export class PersonalData {
       options.openedMs ?? 10_000,
       this.now,
     );
-    const letGo = (subjectId: string) => {
-      this.forget(subjectId);
+    this.openers.add((subjectId) => {
       cache.delete(subjectId);
       opened.deleteWhere((entry) => entry.subjectId === subjectId);
-    };
+    });
+    const letGo = (subjectId: string) => this.forget(subjectId);
     return (events) => {
       for (const event of events)
         if (event.aggregateType === SUBJECT_TYPE && event.type === SUBJECT_ERASED)
@@ -520,11 +525,15 @@ export class PersonalData {
     }
   }
 
-  /** Drops the subject's key from the cache for good: it was erased (here or by another process). */
+  /**
+   * Drops for good what this holds of the subject, its key for sealing and what every shared opener
+   * keeps of it: it was erased (here or by another process).
+   */
   forget(subjectId: string): void {
     if (this.erasedHere.size >= this.cacheSize) this.erasedHere.clear();
     this.erasedHere.add(subjectId);
     this.sealKeys.delete(subjectId);
+    for (const letGo of this.openers) letGo(subjectId);
   }
 
   async erase(

@@ -15,8 +15,13 @@ import type { PersonalData } from "./personal-data.ts";
 export const personalDataStore = <T extends Store>(store: T, personal: PersonalData): T => {
   const overrides: Partial<Store> = {
     append: (request: AppendRequest): Promise<AppendResult> => {
-      const sealed = personal.sealAppend(request);
-      return sealed instanceof Promise ? sealed.then((r) => store.append(r)) : store.append(sealed);
+      try {
+        const sealed = personal.sealAppend(request);
+        return sealed instanceof Promise ? sealed.then((r) => store.append(r)) : store.append(sealed);
+      } catch (error) {
+        // A value that cannot be sealed fails the append's promise, as every other failure does.
+        return Promise.reject(error);
+      }
     },
     saveSnapshot: async (snapshot: Snapshot): Promise<void> =>
       store.saveSnapshot(await personal.sealSnapshot(snapshot)),

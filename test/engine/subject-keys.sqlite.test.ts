@@ -101,6 +101,46 @@ describe("SQLite subject keys", () => {
     }
   });
 
+  test("within one turn: a subject asked for twice gets one key, a caller whose wrapping fails alone is refused, an erasure finds the keys asked for before it", async () => {
+    const path = join(dir, "turn.sqlite");
+    const keys = new SqliteSubjectKeys(path);
+    try {
+      const wrappedFor: string[] = [];
+      const create = (id: string) => {
+        wrappedFor.push(id);
+        return random(60);
+      };
+      const first = keys.keys(["x", "y"], create);
+      const second = keys.keys(["y"], create);
+      const failing = keys.keys(["z"], () => {
+        throw new Error("no master key");
+      });
+      const erased = keys.erase(record("x"));
+      expect(await erased).toEqual(expect.objectContaining({ subjectId: "x" }));
+      expect(wrapped(await second, "y")).toEqual(wrapped(await first, "y"));
+      expect(wrappedFor.sort()).toEqual(["x", "y"]);
+      await expect(failing).rejects.toThrow("no master key");
+      expect((await keys.keys(["x", "z"])).get("x")?.state).toBe("erased");
+      expect((await keys.keys(["z"])).has("z")).toBe(false);
+    } finally {
+      await keys.close();
+    }
+  });
+
+  test("keys asked for just before close are made, not lost", async () => {
+    const path = join(dir, "closing.sqlite");
+    const keys = new SqliteSubjectKeys(path);
+    const asked = keys.keys(["late"], () => random(60));
+    await keys.close();
+    const made = wrapped(await asked, "late");
+    const reopened = new SqliteSubjectKeys(path);
+    try {
+      expect(wrapped(await reopened.keys(["late"]), "late")).toEqual(made);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   test("two connections to one file see the same keys and the same erasures", async () => {
     const path = join(dir, "shared.sqlite");
     const here = new SqliteSubjectKeys(path);

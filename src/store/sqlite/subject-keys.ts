@@ -145,11 +145,22 @@ export class SqliteSubjectKeys implements SubjectKeyStore {
     const batch = this.making;
     this.making = [];
     if (batch.length === 0) return;
+    // Wrapped before the lock is taken, so the lock is held for the statements only. A caller whose
+    // wrapping fails is told so alone.
+    const wrapped = new Map<string, Uint8Array>();
+    const asked: typeof batch = [];
+    for (const entry of batch) {
+      try {
+        const own = new Map<string, Uint8Array>();
+        for (const id of entry.ids) if (!wrapped.has(id) && !own.has(id)) own.set(id, entry.create(id));
+        for (const [id, bytes] of own) wrapped.set(id, bytes);
+        asked.push(entry);
+      } catch (error) {
+        entry.done.reject(error);
+      }
+    }
+    if (asked.length === 0) return;
     try {
-      // Wrapped before the lock is taken, so the lock is held for the statements only.
-      const wrapped = new Map<string, Uint8Array>();
-      for (const { ids, create } of batch)
-        for (const id of ids) if (!wrapped.has(id)) wrapped.set(id, create(id));
       const createdAt = new Date().toISOString();
       const rows = this.db
         .transaction(() => {
@@ -159,9 +170,9 @@ export class SqliteSubjectKeys implements SubjectKeyStore {
         })
         .immediate();
       const byId = new Map(rows.map((row) => [row.subject_id, row]));
-      for (const { ids, done } of batch) done.resolve(ids.flatMap((id) => byId.get(id) ?? []));
+      for (const { ids, done } of asked) done.resolve(ids.flatMap((id) => byId.get(id) ?? []));
     } catch (error) {
-      for (const { done } of batch) done.reject(error);
+      for (const { done } of asked) done.reject(error);
     }
   }
 
@@ -173,6 +184,8 @@ export class SqliteSubjectKeys implements SubjectKeyStore {
   }
 
   async erase(record: ErasureRecord): Promise<ErasureRecord | undefined> {
+    // Keys asked for before: made first, so that an erasure after them finds them.
+    this.makeWaiting();
     const { subjectId, erasedAt, erasedBy, reason } = record;
     const kept = this.db
       .transaction((): ErasureRecord | undefined => {
