@@ -27,7 +27,14 @@ const event = (type: string, data: Record<string, unknown>) => ({
 /** A store of `streams` streams of `perStream` events each, and a signed head over all of them. */
 const writeStore = async (dir: string, streams: number, perStream: number) => {
   const store = new SqliteStore({ path: join(dir, "events.sqlite") });
-  const ledger = new Ledger(store, await loadSigningKey(undefined, join(dir, "ledger-signing-key")));
+  // Signing whenever asked: a test that appends and asks again within a second wants a head of what it
+  // appended, not the last one (a server signs at most once a second).
+  const ledger = new Ledger(
+    store,
+    await loadSigningKey(undefined, join(dir, "ledger-signing-key")),
+    undefined,
+    { minSignIntervalMs: 0 },
+  );
   await ledger.start(0, () => {});
   for (let v = 0; v < perStream; v++)
     await Promise.all(

@@ -3,7 +3,8 @@
  * cost the write path, and how fast the ledger is checked and a person erased.
  * - Deposits with a free-text reference (personal data, so sealed), at saturation, on embedded servers
  *   with the tree and sealing on, and off (`EVENTFOLD_LEDGER_OFF=1`, `EVENTFOLD_PERSONAL_DATA_PLAIN=1`),
- *   in three turns (off then on, each time), so that the machine's drift falls on both alike.
+ *   in three turns (off then on, on then off, off then on), so that the machine's drift falls on both
+ *   alike.
  * - `ledger verify` over the store the last "on" run wrote: events per second.
  * - Erasures on that server: the route's latency, and until the hot lookup shows the owner erased.
  */
@@ -113,7 +114,11 @@ export const measureLedger = async (bench: Bench): Promise<LedgerResult> => {
   let verify: LedgerResult["verify"] | undefined;
   let erasure: LedgerResult["erasure"] | undefined;
   const turns = 3;
-  const variants = Array.from({ length: turns }, () => ["off", "on"] as const).flat();
+  // Off first, then on first, then off first: the first server of the stage starts on a colder machine,
+  // and the last is "on" (its store is the one verified, its server the one erasing).
+  const variants = Array.from({ length: turns }, (_, i) =>
+    i % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const),
+  ).flat();
   for (const [i, variant] of variants.entries()) {
     const last = i === variants.length - 1;
     log(`ledger: ${variant} (${i + 1}/${variants.length}), ${accounts} accounts`);
@@ -170,7 +175,8 @@ export const measureLedger = async (bench: Bench): Promise<LedgerResult> => {
     mean(runs.filter((r) => r.variant === "on").map((r) => r.rps)) /
     mean(runs.filter((r) => r.variant === "off").map((r) => r.rps));
   const pairs = Array.from({ length: turns }, (_, i) => {
-    const [offRun, onRun] = [runs[2 * i], runs[2 * i + 1]];
+    const turn = runs.slice(2 * i, 2 * i + 2);
+    const [offRun, onRun] = [turn.find((r) => r.variant === "off"), turn.find((r) => r.variant === "on")];
     return offRun && onRun ? onRun.rps / offRun.rps : 0;
   });
   const medianPair = [...pairs].sort((a, b) => a - b)[Math.floor(pairs.length / 2)] ?? 0;
