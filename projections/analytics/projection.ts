@@ -2,7 +2,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { idOfStream } from "../../src/aggregate.ts";
 import { queryRows } from "../../src/analytics/clickhouse.ts";
 import { ERASED } from "../../src/privacy/personal-data.ts";
-import { SUBJECT_ERASED, SUBJECT_TYPE } from "../../src/privacy/subject-stream.ts";
+import { erasedSubjectOf, SUBJECT_TYPE } from "../../src/privacy/subject-stream.ts";
 import type { Projection } from "../../src/projector/projection.ts";
 import type { EventEnvelope } from "../../src/store/envelope.ts";
 import { CoalescedInsertFailed, coalescingInserter, insertInto } from "./inserter.ts";
@@ -85,8 +85,8 @@ export const analyticsProjection = (
     const rows: EventEnvelope[] = [];
     for (const event of events) {
       // An erasure is a row like any event (analysts count them), and says whose rows to blank.
-      if (event.aggregateType === SUBJECT_TYPE && event.type === SUBJECT_ERASED)
-        subjects.push(idOfStream(SUBJECT_TYPE, event.streamId));
+      const subject = erasedSubjectOf(event);
+      if (subject !== undefined) subjects.push(subject);
       rows.push(event);
     }
     for (const subject of subjects) erased.add(subject);

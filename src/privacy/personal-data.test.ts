@@ -1,11 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { streamIdOf } from "../aggregate.ts";
+import { event } from "../store/conformance/support.ts";
 import type { EventEnvelope, NewEvent } from "../store/envelope.ts";
 import { MemoryStore } from "../store/memory/memory-store.ts";
 import { newDataKey } from "./cipher.ts";
 import { MemorySubjectKeys } from "./memory-subject-keys.ts";
 import { ERASED, PersonalData, type PersonalDataOptions, personalFieldsOf } from "./personal-data.ts";
 import { personalDataStore } from "./personal-store.ts";
+import { SUBJECT_ERASED, SUBJECT_TYPE } from "./subject-stream.ts";
 
 const account = {
   type: "account",
@@ -14,16 +17,6 @@ const account = {
     state: ["owner"],
   },
 };
-
-const metadata = { commandId: "c", correlationId: "c", causationId: "c" };
-
-const event = (type: string, data: Record<string, unknown>): NewEvent => ({
-  eventId: crypto.randomUUID(),
-  type,
-  schemaVersion: 1,
-  data,
-  metadata,
-});
 
 const opened = (owner: unknown) => event("AccountOpened", { owner, currency: "EUR", kind: "current" });
 const deposited = (amount: number, balance: number, reference?: string) =>
@@ -569,15 +562,11 @@ describe("the projections' shared opener", () => {
     return { personal, elsewhere, raw, store, lookUps, later: (ms: number) => (now += ms) };
   };
   const erasure = (subjectId: string): EventEnvelope => ({
-    eventId: crypto.randomUUID(),
-    streamId: `subject-${subjectId}`,
-    aggregateType: "subject",
+    ...event(SUBJECT_ERASED, { subjectId }),
+    streamId: streamIdOf(SUBJECT_TYPE, subjectId),
+    aggregateType: SUBJECT_TYPE,
     version: 1,
     position: 99,
-    type: "SubjectErased",
-    schemaVersion: 1,
-    data: { subjectId },
-    metadata,
     time: new Date().toISOString(),
   });
 

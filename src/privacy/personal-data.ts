@@ -7,7 +7,7 @@ import type { StoredOutcome } from "../store/outcome-store.ts";
 import type { Snapshot } from "../store/snapshot-store.ts";
 import { newDataKey, openValue, SealedValueError, sealValue, unwrapKey, wrapKey } from "./cipher.ts";
 import type { ErasureRecord, SubjectKey, SubjectKeyStore } from "./subject-keys.ts";
-import { SUBJECT_ERASED, SUBJECT_TYPE } from "./subject-stream.ts";
+import { erasedSubjectOf } from "./subject-stream.ts";
 
 /** Every field any of an aggregate's events declares personal. */
 export const personalFieldsOf = (aggregate: Pick<AnyAggregate, "personalData">): string[] => [
@@ -418,9 +418,10 @@ export class PersonalData {
     });
     const letGo = (subjectId: string) => this.forget(subjectId);
     return (events) => {
-      for (const event of events)
-        if (event.aggregateType === SUBJECT_TYPE && event.type === SUBJECT_ERASED)
-          letGo(idOfStream(SUBJECT_TYPE, event.streamId));
+      for (const event of events) {
+        const erased = erasedSubjectOf(event);
+        if (erased !== undefined) letGo(erased);
+      }
       const out = events.slice();
       const unopened: number[] = [];
       for (const [i, event] of events.entries()) {

@@ -2,19 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { MemoryHotLookup } from "../hot-lookup/memory-hot-lookup.ts";
 import { ERASED } from "../privacy/personal-data.ts";
 import { SUBJECT_ERASED, SUBJECT_TYPE } from "../privacy/subject-stream.ts";
+import { event } from "../store/conformance/support.ts";
 import type { EventEnvelope, NewEvent } from "../store/envelope.ts";
 import { MemoryStore } from "../store/memory/memory-store.ts";
 import { DocumentKeys, documentProjection } from "./document-projection.ts";
-
-const metadata = { commandId: "c", correlationId: "c", causationId: "c" };
-
-const event = (type: string, data: Record<string, unknown>): NewEvent => ({
-  eventId: crypto.randomUUID(),
-  type,
-  schemaVersion: 1,
-  data,
-  metadata,
-});
 
 /** The log: a and b opened, then a erased, then a deposit to a (read `[erased]`, as after an erasure). */
 const log = async () => {

@@ -1,6 +1,6 @@
 import { idOfStream, streamIdOf } from "../aggregate.ts";
 import { coalesce, Fold, type HotLookup, type VersionedWrite } from "../hot-lookup/hot-lookup.ts";
-import { SUBJECT_ERASED, SUBJECT_TYPE } from "../privacy/subject-stream.ts";
+import { erasedSubjectOf, SUBJECT_TYPE } from "../privacy/subject-stream.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import type { EventStore } from "../store/event-store.ts";
 import type { Projection, ProjectionContext } from "./projection.ts";
@@ -24,9 +24,7 @@ export interface DocumentProjectionSpec {
 
 /** The subjects an erasure in `events` names, in order. */
 const erasedSubjects = (events: readonly EventEnvelope[]): string[] =>
-  events
-    .filter((e) => e.aggregateType === SUBJECT_TYPE && e.type === SUBJECT_ERASED)
-    .map((e) => idOfStream(SUBJECT_TYPE, e.streamId));
+  events.flatMap((e) => erasedSubjectOf(e) ?? []);
 
 const FOLD_KEYS = 100_000;
 /** Writes per round trip when a fold goes out. */

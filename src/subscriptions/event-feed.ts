@@ -1,5 +1,5 @@
 import { realScheduler, type Scheduler } from "../lib/scheduler.ts";
-import { SUBJECT_ERASED, SUBJECT_TYPE } from "../privacy/subject-stream.ts";
+import { erasedSubjectOf } from "../privacy/subject-stream.ts";
 import type { EventEnvelope } from "../store/envelope.ts";
 import { EventRing } from "../store/event-ring.ts";
 import type { EventStore } from "../store/event-store.ts";
@@ -54,9 +54,6 @@ const matches = (filter: EventFilter, event: EventEnvelope): boolean =>
  * between them. A consumer waiting at the end is woken by this process's appends (`wake`), or looks
  * again every `pollMs` for other processes'.
  */
-/** The event that says a data subject was erased (see `src/runtime/erasure.ts`). */
-const isErasure = (event: EventEnvelope): boolean =>
-  event.aggregateType === SUBJECT_TYPE && event.type === SUBJECT_ERASED;
 
 export class EventFeed {
   private readonly pageSize: number;
@@ -201,7 +198,7 @@ export class EventFeed {
     const events = this.store.readAll(after, limit).then((read) => {
       // An erasure passed: what is held from before it may still show the subject's personal data.
       // This page was read after the key was gone (the event is appended after), so it may stay.
-      if (read.some(isErasure)) this.forget();
+      if (read.some((event) => erasedSubjectOf(event) !== undefined)) this.forget();
       // Or one was made while this read was under way: what it opened may be from before it, and is
       // answered but not kept.
       else if (generation !== this.generation) return read;
