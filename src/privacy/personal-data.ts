@@ -108,9 +108,17 @@ type KeyCache = Recent<string, { readonly key: Uint8Array | undefined }>;
 export interface SharedOpenerOptions {
   /** How long at most a subject's key, once unwrapped, is used without asking the key store (default 30 s). */
   readonly keyMs?: number;
-  /** How long at most an event, once opened, is handed out as it was opened (default 10 s). */
+  /** The most subjects' keys kept (default 20 000): the oldest are let go first. */
+  readonly keys?: number;
+  /**
+   * How long at most an event, once opened, is handed out as it was opened (default 5 s): long enough
+   * for the projection that takes its events last (analytics, inserting about once a second).
+   */
   readonly openedMs?: number;
-  /** The most events kept opened (default 50 000): the oldest are let go first. */
+  /**
+   * The most events kept opened (default 10 000, each holding its envelope: opening 100 000 accounts
+   * with 50 000 kept tripled the read side's heap).
+   */
   readonly openedEvents?: number;
 }
 
@@ -122,7 +130,7 @@ export interface PersonalDataOptions {
    * erasure is seen at once.
    */
   readonly sealCacheMs?: number;
-  /** The most subjects' keys kept, for sealing and in each shared opener (default 100 000). */
+  /** The most subjects' keys kept for sealing (default 100 000). */
   readonly sealCacheSize?: number;
   readonly now?: () => number;
   /** Stores personal data as it comes (`EVENTFOLD_PERSONAL_DATA_PLAIN`, to measure what sealing costs). */
@@ -405,11 +413,11 @@ export class PersonalData {
    * projections do); every other read asks the key store each time.
    */
   sharedOpener(options: SharedOpenerOptions = {}): (events: EventEnvelope[]) => Promise<EventEnvelope[]> {
-    const cache: KeyCache = new Recent(this.cacheSize, options.keyMs ?? 30_000, this.now);
+    const cache: KeyCache = new Recent(options.keys ?? 20_000, options.keyMs ?? 30_000, this.now);
     /** By event id: the event opened, and whose subject it is. */
     const opened = new Recent<string, { readonly event: EventEnvelope; readonly subjectId: string }>(
-      options.openedEvents ?? 50_000,
-      options.openedMs ?? 10_000,
+      options.openedEvents ?? 10_000,
+      options.openedMs ?? 5_000,
       this.now,
     );
     this.openers.add((subjectId) => {
